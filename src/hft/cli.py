@@ -1,0 +1,79 @@
+"""The ``hft`` command.
+
+Sub-commands live in their own modules and are imported only when chosen, so ``hft --help`` and each
+command start fast. Every command module exposes ``main(argv: list[str]) -> int`` and builds its own
+argparse parser (so ``hft sim --help`` documents every option of ``hft sim``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+# (command words) -> (module, one-line help)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("paper",): ("hft.engine.paper_cli", "paper-trade a strategy against the built-in simulator or a FIX venue"),
+    ("live",): ("hft.engine.live_cli", "trade live (requires --live and a live config)"),
+    ("sim",): ("hft.sim.cli", "run the ASX exchange simulator (FIX order entry + market data)"),
+    ("backtest",): ("hft.backtest.cli", "replay L2 data through the event-driven backtester"),
+    ("data",): ("hft.data.cli", "convert and inspect market data files"),
+    ("fix", "decode"): ("hft.fix.decode", "decode a raw FIX log into JSON, one object per message"),
+    ("journal", "show"): ("hft.engine.journal_cli", "print a trading journal for people"),
+    ("bench", "fix"): ("hft.bench.fix_bench", "FIX parse/encode benchmark against simplefix and quickfix"),
+    ("bench", "latency"): ("hft.bench.latency", "wire-to-wire tick-to-trade latency benchmark"),
+    ("bench", "backtest"): ("hft.bench.backtest_bench", "backtester events/s benchmark"),
+    ("bench", "sim"): ("hft.bench.sim_bench", "exchange simulator orders/s and market data msgs/s"),
+    ("bench", "ring"): ("hft.bench.ring_bench", "shared-memory SPSC ring vs multiprocessing.Queue and pipe"),
+    ("bench", "gc"): ("hft.bench.gc_bench", "allocations and GC runs on the hot path"),
+}
+
+
+def _available() -> dict[tuple[str, ...], tuple[str, str]]:
+    out = {}
+    for words, (module, help_) in COMMANDS.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            out[words] = (module, help_)
+    return out
+
+
+def _usage(prefix: tuple[str, ...] = ()) -> str:
+    lines = ["usage: hft <command> [options]", "", "commands:"]
+    for words, (_, help_) in sorted(_available().items()):
+        if words[: len(prefix)] == prefix:
+            lines.append(f"  {' '.join(words):<18} {help_}")
+    lines += ["", "Run 'hft <command> --help' for the options of a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if args[0] == "--version":
+        from hft import __version__
+
+        print(f"hft {__version__}")
+        return 0
+    available = _available()
+    for n in (2, 1):
+        key = tuple(args[:n])
+        if key in available:
+            module = importlib.import_module(available[key][0])
+            rc = module.main(args[n:])
+            return int(rc or 0)
+    prefix = (args[0],)
+    if any(w[:1] == prefix for w in available):
+        print(_usage(prefix), file=sys.stderr)
+        return 2
+    print(f"hft: unknown command {' '.join(args[:2])!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

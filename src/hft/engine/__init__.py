@@ -1,0 +1,1 @@
+"""Trading engine: strategy interface, order manager, positions and P&L, risk manager, journal."""
