@@ -13,7 +13,7 @@ import sys
 
 # (command words) -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("paper",): ("hft.engine.paper_cli", "paper-trade a strategy against the built-in simulator or a FIX venue"),
+    ("paper",): ("hft.engine.paper_cli", "paper-trade against the built-in simulator or a FIX venue"),
     ("live",): ("hft.engine.live_cli", "trade live (requires --live and a live config)"),
     ("sim",): ("hft.sim.cli", "run the ASX exchange simulator (FIX order entry + market data)"),
     ("backtest",): ("hft.backtest.cli", "replay L2 data through the event-driven backtester"),

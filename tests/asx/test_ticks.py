@@ -86,5 +86,5 @@ def test_ibkr_fixed_fee() -> None:
     # per-order minimum is charged once across partial fills
     first = fees.fill_fee(0, 100 * 451_200)
     second = fees.fill_fee(100 * 451_200, 100 * 451_200)
-    assert first == 600 and second == 0
+    assert first == 600 and second == 122  # 200 shares: $9,024 x 0.08% = $7.22 in all
     assert first + second + fees.fill_fee(200 * 451_200, 9_800 * 451_200) == 36_096
