@@ -1,0 +1,627 @@
+"""FIX frame parsing: a streaming parser for socket bytes and a lazy, typed view on one message.
+
+* :class:`FixStreamParser` takes raw bytes in any chunking, validates every frame (BeginString 8,
+  BodyLength 9, CheckSum 10, MsgType 35 first in the body), yields :class:`FixMessage` objects, drops
+  garbled frames (counted in ``frames_bad`` and reported in ``errors`` / ``on_error``) and
+  resynchronises on the next ``8=FIX`` without losing the following good frames. It never raises, never
+  loops forever and never buffers more than ``max_buffer`` bytes.
+* :class:`FixMessage` keeps the exact wire bytes (``raw``) and builds its tag index only when a field is
+  first asked for; values are decoded on demand by the typed getters (int, price units, Decimal, char,
+  bool, UTC timestamp in ns). A value of the wrong type raises :class:`FixValueError`.
+* :func:`parse_one` validates and wraps one complete frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
+
+from hft.asx.ticks import PRICE_SCALE, parse_price
+from hft.fix.dictionary import GROUPS
+
+__all__ = [
+    "FixFrameError",
+    "FixGroup",
+    "FixMessage",
+    "FixStreamParser",
+    "FixValueError",
+    "FrameError",
+    "parse_one",
+]
+
+SOH = 0x01
+_SOH = b"\x01"
+_FIELD_RE = re.compile(rb"(\d+)=([^\x01]*)\x01")
+# tag int -> its ASCII bytes, so get(tag) needs no formatting on the hot path
+_TAGB: list[bytes] = [b"%d" % i for i in range(10_000)]
+
+
+def _tagb(tag: int) -> bytes:
+    if 0 <= tag < 10_000:
+        return _TAGB[tag]
+    return b"%d" % tag
+
+
+class FixValueError(ValueError):
+    """A field is missing or its value has the wrong format (session layer: Reject 373=6 / 5)."""
+
+    def __init__(self, tag: int, reason: str) -> None:
+        super().__init__(f"tag {tag}: {reason}")
+        self.tag = tag
+        self.reason = reason
+
+
+class FixFrameError(ValueError):
+    """A frame failed validation (bad checksum, wrong body length, missing tag 35, ...)."""
+
+    def __init__(self, reason: str, offset: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.offset = offset
+
+
+class FrameError(NamedTuple):
+    """One dropped frame or run of garbage: absolute stream offset, reason, first bytes."""
+
+    offset: int
+    reason: str
+    snippet: bytes
+
+
+# ----------------------------------------------------------------------------------------------- values
+# days from 1970-01-01 to the first of each month (non-leap year)
+_CUM_DAYS = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_DIGITS = frozenset(b"0123456789")
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+_DIM = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_ts_cache_key = b""
+_ts_cache_val = 0
+
+
+def parse_utc_timestamp(v: bytes) -> int:
+    """``YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]`` -> UTC epoch nanoseconds. Raises ValueError."""
+    global _ts_cache_key, _ts_cache_val
+    n = len(v)
+    if n < 17 or v[8] != 0x2D or v[11] != 0x3A or v[14] != 0x3A:
+        raise ValueError("not a UTCTimestamp YYYYMMDD-HH:MM:SS[.fff]")
+    head = v[:17]
+    if head == _ts_cache_key:
+        base = _ts_cache_val
+    else:
+        ds = v[:8]
+        ts = v[9:11] + v[12:14] + v[15:17]
+        if not (ds.isdigit() and ts.isdigit()):
+            raise ValueError("not a UTCTimestamp YYYYMMDD-HH:MM:SS[.fff]")
+        y = int(ds[:4])
+        mo = int(ds[4:6])
+        d = int(ds[6:8])
+        hh = int(ts[:2])
+        mi = int(ts[2:4])
+        ss = int(ts[4:6])
+        if not (1 <= mo <= 12 and 1 <= d <= _DIM[mo] and hh < 24 and mi < 60 and ss <= 60):
+            raise ValueError("UTCTimestamp out of range")
+        if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
+            raise ValueError("UTCTimestamp out of range")
+        base = ((_days_from_civil(y, mo, d) * 24 + hh) * 60 + mi) * 60 + ss
+        base *= 1_000_000_000
+        _ts_cache_key = bytes(head)
+        _ts_cache_val = base
+    if n == 17:
+        return base
+    frac = v[18:]
+    if v[17] != 0x2E or not frac.isdigit() or len(frac) not in (3, 6, 9):
+        raise ValueError("bad fraction of seconds (want .sss, .ssssss or .sssssssss)")
+    return base + int(frac) * (1_000_000, 1_000, 1)[len(frac) // 3 - 1]
+
+
+def _price(v: bytes) -> int:
+    """Fast exact decimal -> price units; falls back to :func:`parse_price` for unusual forms."""
+    i = v.find(b".")
+    if i < 0:
+        if v.isdigit():
+            return int(v) * PRICE_SCALE
+    elif i > 0 and len(v) - i <= 5:
+        w = v[:i]
+        f = v[i + 1 :]
+        if w.isdigit() and (f.isdigit() or not f):
+            return int(w) * PRICE_SCALE + (int(f) * (1, 1000, 100, 10, 1)[len(f)] if f else 0)
+    return parse_price(v)
+
+
+class _Fields:
+    """Typed getters shared by a message and a group entry (subclasses provide ``get``)."""
+
+    __slots__ = ()
+
+    def get(self, tag: int) -> bytes | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def has(self, tag: int) -> bool:
+        return self.get(tag) is not None
+
+    def get_str(self, tag: int, default: str | None = None) -> str | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        try:
+            return v.decode("ascii")
+        except UnicodeDecodeError:
+            return v.decode("latin-1")
+
+    def get_int(self, tag: int, default: int | None = None) -> int | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        if v.isdigit():
+            return int(v)
+        if v[:1] == b"-" and v[1:].isdigit():
+            return int(v)
+        raise FixValueError(tag, f"not an integer: {v[:32]!r}")
+
+    def get_char(self, tag: int, default: str | None = None) -> str | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        if len(v) != 1:
+            raise FixValueError(tag, f"not a single character: {v[:32]!r}")
+        return chr(v[0])
+
+    def get_bool(self, tag: int, default: bool | None = None) -> bool | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        if v == b"Y":
+            return True
+        if v == b"N":
+            return False
+        raise FixValueError(tag, f"not a boolean Y/N: {v[:32]!r}")
+
+    def get_price(self, tag: int, default: int | None = None) -> int | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        try:
+            return _price(v)
+        except ValueError as e:
+            raise FixValueError(tag, str(e)) from None
+
+    def get_decimal(self, tag: int, default: Decimal | None = None) -> Decimal | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        if not v or not all(c in b"0123456789.-" for c in v):
+            raise FixValueError(tag, f"not a decimal: {v[:32]!r}")
+        try:
+            return Decimal(v.decode("ascii"))
+        except InvalidOperation:
+            raise FixValueError(tag, f"not a decimal: {v[:32]!r}") from None
+
+    def get_timestamp_ns(self, tag: int, default: int | None = None) -> int | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        try:
+            return parse_utc_timestamp(v)
+        except ValueError as e:
+            raise FixValueError(tag, str(e)) from None
+
+    def require(self, tag: int) -> bytes:
+        """The raw value of ``tag``; raises :class:`FixValueError` when absent."""
+        v = self.get(tag)
+        if v is None:
+            raise FixValueError(tag, "required tag missing")
+        return v
+
+
+def _group_entries(
+    pairs: list[tuple[bytes, bytes]], start: int, stop: int, count_tag: int, first_tag: int
+) -> list[FixGroup]:
+    """Split the fields after ``count_tag`` (searched in ``pairs[start:stop]``) into group entries."""
+    ctb = _tagb(count_tag)
+    ftb = _tagb(first_tag)
+    i = start
+    while i < stop and pairs[i][0] != ctb:
+        i += 1
+    if i >= stop:
+        return []
+    cv = pairs[i][1]
+    if not cv.isdigit():
+        raise FixValueError(count_tag, f"group count is not an integer: {cv[:32]!r}")
+    count = int(cv)
+    i += 1
+    if count == 0:
+        return []
+    if i >= stop or pairs[i][0] != ftb:
+        raise FixValueError(first_tag, f"group {count_tag} entry does not start with tag {first_tag}")
+    members = GROUPS.get(count_tag)
+    member_set: frozenset[bytes] | set[bytes]
+    if members is not None:
+        member_set = members[1]
+    else:
+        # unknown group: its members are the tags seen before the second delimiter (or the trailer)
+        member_set = set()
+        j = i
+        while j < stop and (j == i or pairs[j][0] != ftb) and pairs[j][0] != b"10":
+            member_set.add(pairs[j][0])
+            j += 1
+    out: list[FixGroup] = []
+    entry_start = i
+    j = i + 1
+    while j < stop:
+        t = pairs[j][0]
+        if t == ftb:
+            out.append(FixGroup(pairs, entry_start, j))
+            entry_start = j
+        elif t not in member_set:
+            break
+        j += 1
+    out.append(FixGroup(pairs, entry_start, j))
+    if len(out) != count:
+        raise FixValueError(count_tag, f"group count {count} but {len(out)} entries")
+    return out
+
+
+class FixGroup(_Fields):
+    """One entry of a repeating group: the fields ``pairs[start:stop]`` of its message."""
+
+    __slots__ = ("_pairs", "_start", "_stop")
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]], start: int, stop: int) -> None:
+        self._pairs = pairs
+        self._start = start
+        self._stop = stop
+
+    def get(self, tag: int) -> bytes | None:
+        tb = _TAGB[tag] if tag < 10_000 else b"%d" % tag
+        pairs = self._pairs
+        for i in range(self._start, self._stop):
+            p = pairs[i]
+            if p[0] == tb:
+                return p[1]
+        return None
+
+    def fields(self) -> list[tuple[int, bytes]]:
+        return [(int(t), v) for t, v in self._pairs[self._start : self._stop]]
+
+    def group(self, count_tag: int, first_tag: int) -> list[FixGroup]:
+        """A nested repeating group inside this entry."""
+        return _group_entries(self._pairs, self._start, self._stop, count_tag, first_tag)
+
+    def __repr__(self) -> str:
+        return f"FixGroup({self.fields()!r})"
+
+
+class FixMessage(_Fields):
+    """A view on one complete, validated FIX frame (``raw``: the exact wire bytes)."""
+
+    __slots__ = ("_idx", "_pairs", "msg_type", "raw")
+
+    def __init__(self, raw: bytes, msg_type: bytes | None = None) -> None:
+        self.raw = raw
+        self._pairs: list[tuple[bytes, bytes]] | None = None
+        self._idx: dict[bytes, bytes] | None = None
+        if msg_type is None:
+            # the frame was validated: the 3rd field is 35=
+            a = raw.find(b"\x0135=")
+            msg_type = raw[a + 4 : raw.find(_SOH, a + 4)] if a >= 0 else b""
+        self.msg_type = msg_type
+
+    def _index(self) -> dict[bytes, bytes]:
+        pairs = _FIELD_RE.findall(self.raw)
+        self._pairs = pairs
+        idx = dict(pairs)
+        if len(idx) != len(pairs):
+            # repeated tags (groups): the index must hold the FIRST occurrence
+            idx = dict(reversed(pairs))
+        self._idx = idx
+        return idx
+
+    def get(self, tag: int) -> bytes | None:
+        idx = self._idx
+        if idx is None:
+            idx = self._index()
+        return idx.get(_TAGB[tag] if tag < 10_000 else b"%d" % tag)
+
+    def fields(self) -> list[tuple[int, bytes]]:
+        if self._pairs is None:
+            self._index()
+        assert self._pairs is not None
+        return [(int(t), v) for t, v in self._pairs]
+
+    def group(self, count_tag: int, first_tag: int) -> list[FixGroup]:
+        """Entries of the repeating group counted by ``count_tag`` whose delimiter is ``first_tag``.
+
+        Raises :class:`FixValueError` when the count disagrees with the entries found.
+        """
+        if self._pairs is None:
+            self._index()
+        pairs = self._pairs
+        assert pairs is not None
+        return _group_entries(pairs, 0, len(pairs), count_tag, first_tag)
+
+    # header conveniences
+    @property
+    def seq_num(self) -> int:
+        v = self.get_int(34)
+        if v is None:
+            raise FixValueError(34, "required tag missing")
+        return v
+
+    @property
+    def begin_string(self) -> bytes:
+        return self.raw[2 : self.raw.find(_SOH)]
+
+    @property
+    def sender_comp_id(self) -> bytes:
+        return self.get(49) or b""
+
+    @property
+    def target_comp_id(self) -> bytes:
+        return self.get(56) or b""
+
+    @property
+    def poss_dup(self) -> bool:
+        return self.get(43) == b"Y"
+
+    def __repr__(self) -> str:
+        return f"FixMessage({self.raw.replace(_SOH, b'|')!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FixMessage) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
+
+# ----------------------------------------------------------------------------------------------- frames
+_MAX_BEGIN = 16  # len("FIXT.1.1") + slack
+
+
+def _check_frame(buf: bytes | bytearray, pos: int, end_avail: int, max_frame: int) -> tuple[int, str]:
+    """Validate the frame starting at ``buf[pos]`` (which starts with ``8=``).
+
+    Returns ``(frame_end, "")`` for a good frame, ``(0, "")`` when more bytes are needed, or
+    ``(-1, reason)`` for a bad frame.
+    """
+    s1 = buf.find(_SOH, pos + 2, min(end_avail, pos + 2 + _MAX_BEGIN + 1))
+    if s1 < 0:
+        if end_avail - pos > 2 + _MAX_BEGIN:
+            return -1, "BeginString (8) too long or not terminated"
+        return 0, ""
+    begin = bytes(buf[pos + 2 : s1])
+    if not (begin.startswith(b"FIX.4.") or begin == b"FIXT.1.1"):
+        return -1, f"bad BeginString (8) {begin[:16]!r}"
+    if end_avail < s1 + 3:
+        return 0, ""
+    if buf[s1 + 1] != 0x39 or buf[s1 + 2] != 0x3D:  # "9="
+        return -1, "BodyLength (9) missing after BeginString"
+    s2 = buf.find(_SOH, s1 + 3, min(end_avail, s1 + 3 + 12))
+    if s2 < 0:
+        if end_avail - (s1 + 3) >= 12:
+            return -1, "BodyLength (9) too long or not terminated"
+        return 0, ""
+    lv = bytes(buf[s1 + 3 : s2])
+    if not lv.isdigit() or not lv.isascii():
+        return -1, f"non-digit BodyLength (9) {lv[:16]!r}"
+    length = int(lv)
+    body_start = s2 + 1
+    body_end = body_start + length
+    frame_end = body_end + 7
+    if frame_end - pos > max_frame:
+        return -1, f"BodyLength (9) {length} exceeds max frame size {max_frame}"
+    if end_avail < frame_end:
+        # early detection of a too-large BodyLength: a complete trailer before the declared end
+        q = buf.find(b"\x0110=", body_start - 1, end_avail)
+        if q >= 0 and q + 1 < body_end and q + 8 <= end_avail and buf[q + 7] == SOH:
+            return -1, f"wrong body length: BodyLength (9) {length} but CheckSum (10) at body offset " \
+                f"{q + 1 - body_start}"
+        return 0, ""
+    if buf[body_end - 1] == SOH and buf[body_end : body_end + 3] == b"10=" and buf[body_end + 6] != SOH:
+        return -1, f"malformed CheckSum (10) {bytes(buf[body_end : body_end + 7])!r}"
+    if buf[body_end : body_end + 3] != b"10=" or buf[body_end + 6] != SOH or buf[body_end - 1] != SOH:
+        q = buf.find(b"\x0110=", body_start - 1, frame_end)
+        if q >= 0:
+            return -1, f"wrong body length: BodyLength (9) {length} but CheckSum (10) at body offset " \
+                f"{q + 1 - body_start}"
+        return -1, f"wrong body length: no CheckSum (10) at the end given by BodyLength (9) {length}"
+    ck = bytes(buf[body_end + 3 : body_end + 6])
+    if not ck.isdigit():
+        return -1, f"non-digit CheckSum (10) {ck!r}"
+    actual = sum(buf[pos:body_end]) & 0xFF
+    if actual != int(ck):
+        return -1, f"bad checksum: CheckSum (10) {ck.decode()} but computed {actual:03d}"
+    if buf[body_start : body_start + 3] != b"35=":
+        return -1, "missing tag 35 (MsgType must be the first body field)"
+    return frame_end, ""
+
+
+def parse_one(frame: bytes | bytearray | memoryview) -> FixMessage:
+    """Validate one complete frame and return its message; raises :class:`FixFrameError`."""
+    if not isinstance(frame, bytes):
+        frame = bytes(frame)
+    n = len(frame)
+    # fast path: the common, valid frame
+    if frame[:2] == b"8=":
+        s1 = frame.find(_SOH, 2, 20)
+        if s1 > 0 and frame[s1 + 1 : s1 + 3] == b"9=":
+            s2 = frame.find(_SOH, s1 + 3, s1 + 15)
+            if s2 > 0:
+                lv = frame[s1 + 3 : s2]
+                if lv.isdigit() and s2 + 1 + int(lv) + 7 == n:
+                    be = n - 7
+                    if (
+                        frame[be - 1 : be + 3] == b"\x0110="
+                        and frame[-1] == SOH
+                        and frame[be + 3 : be + 6].isdigit()
+                        and sum(frame[:be]) & 0xFF == int(frame[be + 3 : be + 6])
+                        and frame[s2 + 1 : s2 + 4] == b"35="
+                        and (frame[2:8] == b"FIX.4." or frame[2:s1] == b"FIXT.1.1")
+                    ):
+                        e = frame.find(_SOH, s2 + 4)
+                        return FixMessage(frame, frame[s2 + 4 : e])
+    if frame[:2] != b"8=":
+        raise FixFrameError("frame does not start with BeginString (8=)")
+    end, reason = _check_frame(frame, 0, n, max(n, 1 << 30))
+    if end < 0:
+        raise FixFrameError(reason)
+    if end == 0:
+        raise FixFrameError("truncated frame")
+    if end != n:
+        raise FixFrameError(f"{n - end} trailing bytes after the CheckSum (10)")
+    return FixMessage(frame)
+
+
+class FixStreamParser:
+    """Incremental frame parser for a byte stream (see module doc)."""
+
+    def __init__(
+        self,
+        max_frame: int = 1 << 16,
+        max_buffer: int = 1 << 22,
+        on_error: Callable[[FrameError], None] | None = None,
+        max_errors: int = 1000,
+    ) -> None:
+        self.max_frame = max_frame
+        self.max_buffer = max(max_buffer, max_frame)
+        self.on_error = on_error
+        self.errors: deque[FrameError] = deque(maxlen=max_errors)
+        self.frames_ok = 0
+        self.frames_bad = 0
+        self.bytes_dropped = 0
+        self._buf = bytearray()
+        self._pos = 0  # parse position inside _buf
+        self._base = 0  # absolute stream offset of _buf[0]
+        self._garbage_from = -1  # absolute offset where unreported garbage starts, -1 if none
+        self._garbage_snip = b""
+        self._after_bad = False  # skipping the tail of a frame already reported bad
+
+    # -------------------------------------------------------------------------------------------
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed."""
+        return len(self._buf) - self._pos
+
+    @property
+    def offset(self) -> int:
+        """Absolute stream offset of the next unconsumed byte."""
+        return self._base + self._pos
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        buf = self._buf
+        pos = self._pos
+        if pos and (pos >= 65536 or pos * 2 >= len(buf)):
+            del buf[:pos]
+            self._base += pos
+            self._pos = 0
+        room = self.max_buffer - len(buf)
+        if len(data) > room:
+            dropped = len(data) - max(room, 0)
+            off = self._base + len(buf) + max(room, 0)
+            if room > 0:
+                buf += memoryview(data)[:room]
+            self.bytes_dropped += dropped
+            self._report(off, f"buffer overflow: {dropped} bytes dropped (more than max_buffer="
+                         f"{self.max_buffer} bytes buffered; drain the parser)", bytes(data[room: room + 32]))
+            return
+        buf += data
+
+    def _report(self, offset: int, reason: str, snippet: bytes) -> None:
+        self.frames_bad += 1
+        err = FrameError(offset, reason, snippet)
+        self.errors.append(err)
+        cb = self.on_error
+        if cb is not None:
+            with contextlib.suppress(Exception):  # a broken callback must not break the stream
+                cb(err)
+
+    def _flush_garbage(self, upto: int) -> None:
+        g = self._garbage_from
+        if g >= 0:
+            self._garbage_from = -1
+            if upto > g:
+                self._report(g, f"garbage: {upto - g} bytes before the next frame", self._garbage_snip)
+
+    def next_message(self) -> FixMessage | None:
+        buf = self._buf
+        n = len(buf)
+        while True:
+            pos = self._pos
+            if pos >= n:
+                return None
+            if buf[pos : pos + 5] != b"8=FIX":
+                # not at a frame start: skip to the next "8=FIX"
+                nxt = buf.find(b"8=FIX", pos + 1 if n - pos >= 5 else pos)
+                if n - pos < 5 and b"8=FIX".startswith(bytes(buf[pos:n])):
+                    return None  # maybe the start of a frame: wait
+                if nxt < 0:
+                    keep = 4
+                    # keep a possible partial "8=FIX" prefix at the end
+                    cut = max(pos, n - keep)
+                    while cut < n and not b"8=FIX".startswith(bytes(buf[cut:n])):
+                        cut += 1
+                    if not self._after_bad and self._garbage_from < 0 and cut > pos:
+                        self._garbage_from = self._base + pos
+                        self._garbage_snip = bytes(buf[pos : pos + 32])
+                    self._pos = cut
+                    return None
+                if not self._after_bad and self._garbage_from < 0:
+                    self._garbage_from = self._base + pos
+                    self._garbage_snip = bytes(buf[pos : min(nxt, pos + 32)])
+                self._pos = nxt
+                continue
+            end, reason = _check_frame(buf, pos, n, self.max_frame)
+            if end == 0:
+                return None
+            self._flush_garbage(self._base + pos)
+            if end < 0:
+                self._report(self._base + pos, reason, bytes(buf[pos : pos + 32]))
+                self._after_bad = True
+                self._pos = pos + 1
+                continue
+            self._after_bad = False
+            self._pos = end
+            self.frames_ok += 1
+            frame = bytes(buf[pos:end])
+            s = frame.find(b"\x0135=")
+            return FixMessage(frame, frame[s + 4 : frame.find(_SOH, s + 4)])
+
+    def __iter__(self) -> Iterator[FixMessage]:
+        while True:
+            m = self.next_message()
+            if m is None:
+                return
+            yield m
+
+    def close(self) -> None:
+        """End of stream: report any unconsumed bytes (a truncated frame or trailing garbage)."""
+        pos = self._pos
+        n = len(self._buf)
+        if pos < n:
+            if self._buf[pos : pos + 2] == b"8=" and not self._after_bad:
+                self._flush_garbage(self._base + pos)
+                self._report(self._base + pos, f"truncated frame: stream ended after {n - pos} bytes",
+                             bytes(self._buf[pos : pos + 32]))
+            elif not self._after_bad:
+                if self._garbage_from < 0:
+                    self._garbage_from = self._base + pos
+                    self._garbage_snip = bytes(self._buf[pos : pos + 32])
+                self._flush_garbage(self._base + n)
+            self._pos = n
+        elif not self._after_bad:
+            self._flush_garbage(self._base + n)
+        self._after_bad = False
