@@ -1,0 +1,297 @@
+"""Persistent FIX session store: next sequence numbers and the sent messages, in one append-only file.
+
+File layout (little endian)::
+
+    file header   b"HFTFIXSTORE1\\n" (13 bytes) + creation time ns (u64)
+    record        kind u8 | payload length u32 | value u64 | crc32 u32 | payload
+                  crc32 covers kind, length, value and payload
+
+Record kinds: ``SENT`` (value = seq num, payload = the exact wire bytes; implies next sender seq = value+1),
+``SENDER`` (value = next sender seq num; used for admin messages, which are gap-filled on resend rather
+than stored), ``TARGET`` (value = next target seq num).
+
+Recovery reads records in order and stops at the first short or CRC-invalid record (a torn write from a
+``kill -9`` or power loss); the file is truncated there, so nothing after a torn record is ever accepted.
+A sequence reset writes a fresh file next to the old one and atomically renames it over.
+
+Durability (``fsync`` policy):
+
+- ``safe`` (default): every record is ``write``-n and ``fsync``-ed before the call returns, i.e. before the
+  session hands the bytes to the socket. Survives process kill and OS crash / power loss.
+- ``batch``: every record is ``write``-n at once (so it survives ``kill -9`` of the process: the bytes are
+  in the kernel), ``fsync`` is deferred to :meth:`FileStore.flush` (the session calls it when idle) or when
+  ``batch_max_records``/``batch_max_ns`` is exceeded. An OS crash may lose the last unsynced records.
+- ``none``: ``write`` only, never ``fsync`` (the OS decides). Survives process kill, not an OS crash.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+import zlib
+from typing import Literal, Protocol
+
+FsyncPolicy = Literal["safe", "batch", "none"]
+FSYNC_POLICIES: tuple[str, ...] = ("safe", "batch", "none")
+
+MAGIC = b"HFTFIXSTORE1\n"
+_FILE_HEAD = struct.Struct("<13sQ")
+_REC = struct.Struct("<BIQI")  # kind, payload length, value, crc32
+_REC_NOCRC = struct.Struct("<BIQ")
+REC_SENT = 1
+REC_SENDER = 2
+REC_TARGET = 3
+MAX_PAYLOAD = 1 << 24
+
+
+class StoreError(Exception):
+    """The store file is unusable (not a store, unreadable)."""
+
+
+class SessionStore(Protocol):
+    """What :class:`hft.fix.session.FixSession` needs from a store."""
+
+    next_sender_seq: int
+    next_target_seq: int
+    creation_time_ns: int
+
+    def store_sent(self, seq: int, frame: bytes) -> None: ...
+    def set_next_sender(self, seq: int) -> None: ...
+    def set_next_target(self, seq: int) -> None: ...
+    def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]: ...
+    def reset(self) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
+    head = _REC_NOCRC.pack(kind, len(payload), value)
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return _REC.pack(kind, len(payload), value, crc) + payload
+
+
+class MemoryStore:
+    """Same interface, nothing on disk (tests, throwaway sessions)."""
+
+    def __init__(self) -> None:
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_time_ns = time.time_ns()
+        self._sent: dict[int, bytes] = {}
+
+    def store_sent(self, seq: int, frame: bytes) -> None:
+        self._sent[seq] = frame
+        if seq + 1 > self.next_sender_seq:
+            self.next_sender_seq = seq + 1
+
+    def set_next_sender(self, seq: int) -> None:
+        self.next_sender_seq = seq
+
+    def set_next_target(self, seq: int) -> None:
+        self.next_target_seq = seq
+
+    def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        return [(s, self._sent[s]) for s in range(begin, end + 1) if s in self._sent]
+
+    def reset(self) -> None:
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_time_ns = time.time_ns()
+        self._sent.clear()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FileStore:
+    """Append-only, CRC-checked, crash-safe store for one session (see module doc)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fsync: FsyncPolicy = "safe",
+        *,
+        batch_max_records: int = 256,
+        batch_max_ns: int = 50_000_000,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync policy must be one of {FSYNC_POLICIES}, not {fsync!r}")
+        self.path = os.fspath(path)
+        self.fsync_policy: str = fsync
+        self.batch_max_records = batch_max_records
+        self.batch_max_ns = batch_max_ns
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_time_ns = 0
+        self.records_dropped = 0  # bytes of torn tail found at open (0 = clean)
+        self.fsyncs = 0
+        self._index: dict[int, tuple[int, int]] = {}  # seq -> (payload offset, length)
+        self._unsynced = 0
+        self._first_unsynced_ns = 0
+        self._fd = -1
+        self._size = 0
+        d = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(d, exist_ok=True)
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            self._open_existing()
+        else:
+            self._create_fresh()
+
+    # ------------------------------------------------------------------------------------ open/reset
+    def _create_fresh(self) -> None:
+        now = time.time_ns()
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, _FILE_HEAD.pack(MAGIC, now))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        self._fsync_dir()
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        self._size = _FILE_HEAD.size
+        self.creation_time_ns = now
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self._index.clear()
+        self._unsynced = 0
+
+    def _fsync_dir(self) -> None:
+        try:
+            dfd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _open_existing(self) -> None:
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if len(data) < _FILE_HEAD.size:
+            # a crash during creation (header never completed): start fresh
+            self._create_fresh()
+            return
+        magic, created = _FILE_HEAD.unpack_from(data, 0)
+        if magic != MAGIC:
+            raise StoreError(f"{self.path}: not an hft FIX store (bad magic)")
+        self.creation_time_ns = created
+        pos = _FILE_HEAD.size
+        n = len(data)
+        sender, target = 1, 1
+        index: dict[int, tuple[int, int]] = {}
+        while pos + _REC.size <= n:
+            kind, length, value, crc = _REC.unpack_from(data, pos)
+            end = pos + _REC.size + length
+            if kind not in (REC_SENT, REC_SENDER, REC_TARGET) or length > MAX_PAYLOAD or end > n:
+                break
+            payload = data[pos + _REC.size : end]
+            if zlib.crc32(payload, zlib.crc32(data[pos : pos + _REC_NOCRC.size])) != crc:
+                break
+            if kind == REC_SENT:
+                index[value] = (pos + _REC.size, length)
+                sender = max(sender, value + 1)
+            elif kind == REC_SENDER:
+                sender = value
+            else:
+                target = value
+            pos = end
+        self.records_dropped = n - pos
+        self.next_sender_seq = sender
+        self.next_target_seq = target
+        self._index = index
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        if pos < n:
+            os.ftruncate(self._fd, pos)  # drop the torn tail so later appends follow valid records
+            os.fsync(self._fd)
+        self._size = pos
+
+    def reset(self) -> None:
+        """Start the session over: seq nums 1/1, no stored messages (atomic file replacement)."""
+        self._create_fresh()
+
+    # ----------------------------------------------------------------------------------------- write
+    def _append(self, rec: bytes) -> None:
+        os.write(self._fd, rec)
+        self._size += len(rec)
+        p = self.fsync_policy
+        if p == "safe":
+            os.fsync(self._fd)
+            self.fsyncs += 1
+        elif p == "batch":
+            if self._unsynced == 0:
+                self._first_unsynced_ns = time.monotonic_ns()
+            self._unsynced += 1
+            if self._unsynced >= self.batch_max_records or (
+                time.monotonic_ns() - self._first_unsynced_ns >= self.batch_max_ns
+            ):
+                self.flush()
+
+    def store_sent(self, seq: int, frame: bytes) -> None:
+        """Record an outgoing message (call BEFORE the bytes go to the socket)."""
+        rec = _record(REC_SENT, seq, frame)
+        self._index[seq] = (self._size + _REC.size, len(frame))
+        self._append(rec)
+        if seq + 1 > self.next_sender_seq:
+            self.next_sender_seq = seq + 1
+
+    def set_next_sender(self, seq: int) -> None:
+        self._append(_record(REC_SENDER, seq))
+        self.next_sender_seq = seq
+
+    def set_next_target(self, seq: int) -> None:
+        self._append(_record(REC_TARGET, seq))
+        self.next_target_seq = seq
+
+    @property
+    def unsynced(self) -> int:
+        return self._unsynced
+
+    def flush(self) -> None:
+        """fsync what was written since the last sync (no-op under ``safe``/``none`` or when clean)."""
+        if self._unsynced and self._fd >= 0:
+            os.fsync(self._fd)
+            self.fsyncs += 1
+            self._unsynced = 0
+
+    # ------------------------------------------------------------------------------------------ read
+    def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """Stored outgoing messages with begin <= seq <= end, in seq order (cold path: resend)."""
+        out = []
+        hi = min(end, self.next_sender_seq - 1)
+        for seq in range(begin, hi + 1):
+            loc = self._index.get(seq)
+            if loc is not None:
+                out.append((seq, os.pread(self._fd, loc[1], loc[0])))
+        return out
+
+    def stored_seqs(self) -> list[int]:
+        return sorted(self._index)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            if self.fsync_policy == "batch":
+                self.flush()
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> FileStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(directory: str | os.PathLike[str], begin_string: str, sender: str, target: str,
+               fsync: FsyncPolicy = "safe") -> FileStore:
+    """The store of one session inside ``directory`` (one file per BeginString/Sender/Target)."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{begin_string}-{sender}-{target}")
+    return FileStore(os.path.join(os.fspath(directory), safe + ".store"), fsync)
