@@ -1,0 +1,695 @@
+"""FIX 4.2 / 4.4 session layer: a sans-IO state machine.
+
+:class:`FixSession` never touches a socket, a clock or a thread. The transport feeds it bytes
+(:meth:`FixSession.on_data`) or parsed messages (:meth:`FixSession.on_message`), calls
+:meth:`FixSession.on_timer` with the current time now and then, and gives it two callables: one that
+writes bytes to the peer and one that closes the connection. The same object therefore runs under
+asyncio (:mod:`hft.fix.transport`), a blocking thread, or a busy-polling loop with zero awaits.
+
+Everything FIX above the frame level lives here: logon (HeartBtInt, ResetSeqNumFlag, Username/Password),
+heartbeats and TestRequest on silence, sequence numbers (gap -> ResendRequest; incoming ResendRequest
+answered from the store with PossDupFlag/OrigSendingTime or SequenceReset-GapFill for admin messages;
+too-low MsgSeqNum -> Logout + disconnect), session-level Reject / BusinessMessageReject for well-framed
+but invalid messages, and the Logout handshake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hft.fix import dictionary as fixdict
+from hft.fix.encoder import FixEncoder
+from hft.fix.parser import FixMessage, FixStreamParser, FixValueError
+from hft.fix.store import MemoryStore, SessionStore
+
+NS = 1_000_000_000
+_HEADER_TAGS = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
+_INFINITY_42 = 999_999
+
+
+class SessionState(enum.IntEnum):
+    DISCONNECTED = 0
+    CONNECTED = 1  # transport up, no Logon exchanged yet
+    LOGON_SENT = 2  # initiator: Logon sent, waiting for the answer
+    ACTIVE = 3
+    LOGOUT_SENT = 4
+
+
+class SessionError(Exception):
+    """Misuse of the session (e.g. sending an application message while not logged on)."""
+
+
+@dataclass
+class SessionConfig:
+    """One FIX session. ``sender_comp_id`` is us, ``target_comp_id`` the peer."""
+
+    begin_string: str = "FIX.4.2"
+    sender_comp_id: str = "HFT"
+    target_comp_id: str = "BROKER"
+    initiator: bool = True
+    heartbeat_interval: int = 30  # seconds (initiator proposes; an acceptor adopts the peer's value)
+    reset_seq_num_on_logon: bool = False  # send ResetSeqNumFlag(141)=Y in our Logon
+    username_env: str | None = None  # names of environment variables holding 553 / 554
+    password_env: str | None = None
+    logon_timeout: float = 10.0  # seconds
+    logout_timeout: float = 2.0
+    test_request_factor: float = 1.2  # silence longer than factor*HeartBtInt -> TestRequest
+    extra_header: Sequence[tuple[int, str]] = ()
+    timestamp_precision: int = 6
+    # Application message types accepted from the peer; anything else known to FIX gets a
+    # BusinessMessageReject (380=3). None = accept every type the dictionary knows.
+    app_msg_types: frozenset[bytes] | None = None
+    validate_types: bool = True  # check the format of every field of known type (Reject 373=6)
+    max_queued: int = 100_000  # out-of-order messages kept while a resend is pending
+    # acceptor side: expected credentials (env var names) -- a Logon without them is refused
+    required_username_env: str | None = None
+    required_password_env: str | None = None
+    # reconnect backoff for initiator transports (seconds)
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+
+    @property
+    def begin_bytes(self) -> bytes:
+        return self.begin_string.encode("ascii")
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.begin_string, self.sender_comp_id, self.target_comp_id)
+
+
+class SessionApplication:
+    """Callbacks; subclass and override what you need (all optional)."""
+
+    def on_logon(self, session: FixSession) -> None:
+        pass
+
+    def on_logout(self, session: FixSession, reason: str) -> None:
+        pass
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        pass
+
+    def on_state_change(self, session: FixSession, old: SessionState, new: SessionState) -> None:
+        pass
+
+    def on_session_reject(self, session: FixSession, msg: FixMessage) -> None:
+        """A Reject (35=3) received from the peer."""
+
+
+@dataclass
+class SessionCounters:
+    msgs_in: int = 0
+    msgs_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    app_in: int = 0
+    app_out: int = 0
+    rejects_sent: int = 0
+    rejects_received: int = 0
+    business_rejects_sent: int = 0
+    resend_requests_sent: int = 0
+    resend_requests_received: int = 0
+    messages_resent: int = 0
+    gap_fills_sent: int = 0
+    heartbeats_sent: int = 0
+    test_requests_sent: int = 0
+    duplicates_ignored: int = 0
+    logons: int = 0
+    disconnects: int = 0
+    garbled_frames: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def _noop_send(data: bytes) -> None:
+    raise SessionError("session has no transport attached")
+
+
+def _noop_close(reason: str) -> None:
+    pass
+
+
+class FixSession:
+    """The session state machine (see module doc). Not thread-safe: drive it from one thread."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        store: SessionStore | None = None,
+        app: SessionApplication | None = None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        environ: dict[str, str] | os._Environ[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.store: SessionStore = store if store is not None else MemoryStore()
+        self.app = app if app is not None else SessionApplication()
+        self.clock = clock
+        self._environ = os.environ if environ is None else environ
+        self.encoder = FixEncoder(
+            config.begin_string,
+            config.sender_comp_id,
+            config.target_comp_id,
+            extra_header=config.extra_header,
+            timestamp_precision=config.timestamp_precision,
+        )
+        self._our_id = config.sender_comp_id.encode("ascii")
+        self._peer_id = config.target_comp_id.encode("ascii")
+        self._extra_header_tags = frozenset(t for t, _ in config.extra_header)
+        self.parser = FixStreamParser()
+        self.state = SessionState.DISCONNECTED
+        self.counters = SessionCounters()
+        self.heartbeat_interval = config.heartbeat_interval
+        self._hb_ns = config.heartbeat_interval * NS
+        self._send_bytes: Callable[[bytes], None] = _noop_send
+        self._close: Callable[[str], None] = _noop_close
+        self._last_sent_ns = 0
+        self._last_recv_ns = 0
+        self._state_since_ns = 0
+        self._test_req_id: bytes | None = None
+        self._test_req_sent_ns = 0
+        self._test_req_counter = 0
+        self._queue: dict[int, FixMessage] = {}
+        self._resend_target: int = 0  # highest seq we asked to be resent (0: none pending)
+        self._reset_requested = False  # we sent 141=Y
+        self.last_logout_text = ""
+        self.disconnect_reason = ""
+
+    # ------------------------------------------------------------------------------ properties
+    @property
+    def next_sender_seq(self) -> int:
+        return self.store.next_sender_seq
+
+    @property
+    def next_target_seq(self) -> int:
+        return self.store.next_target_seq
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == SessionState.ACTIVE
+
+    @property
+    def resend_pending(self) -> bool:
+        return self._resend_target != 0
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot for metrics (cold path)."""
+        c = self.counters
+        d = {k: v for k, v in vars(c).items() if k != "extra"}
+        d.update(c.extra)
+        d.update(
+            state=self.state.name,
+            next_sender_seq=self.next_sender_seq,
+            next_target_seq=self.next_target_seq,
+            heartbeat_interval=self.heartbeat_interval,
+            garbled_frames=self.parser.frames_bad,
+        )
+        return d
+
+    def _set_state(self, new: SessionState) -> None:
+        old = self.state
+        if old == new:
+            return
+        self.state = new
+        self._state_since_ns = self.clock()
+        self.app.on_state_change(self, old, new)
+
+    # ------------------------------------------------------------------------------ transport API
+    def connection_made(self, send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
+        """The transport is connected. An initiator sends its Logon now."""
+        self._send_bytes = send_bytes
+        self._close = close
+        self.parser = FixStreamParser()
+        self._queue.clear()
+        self._resend_target = 0
+        self._test_req_id = None
+        self.disconnect_reason = ""
+        now = self.clock()
+        self._last_recv_ns = now
+        self._last_sent_ns = now
+        self._set_state(SessionState.CONNECTED)
+        if self.config.initiator:
+            self._send_logon()
+
+    def connection_lost(self, reason: str = "connection lost") -> None:
+        """The transport is gone (either side closed it)."""
+        if self.state == SessionState.DISCONNECTED:
+            return
+        was_logged_on = self.state in (SessionState.ACTIVE, SessionState.LOGOUT_SENT)
+        self.counters.disconnects += 1
+        if not self.disconnect_reason:
+            self.disconnect_reason = reason
+        self._send_bytes = _noop_send
+        self._close = _noop_close
+        self.store.flush()
+        self._set_state(SessionState.DISCONNECTED)
+        if was_logged_on:
+            self.app.on_logout(self, self.disconnect_reason)
+
+    def disconnect(self, reason: str) -> None:
+        """Close the transport now (no Logout)."""
+        if self.state == SessionState.DISCONNECTED:
+            return
+        self.disconnect_reason = reason
+        close = self._close
+        close(reason)
+        self.connection_lost(reason)
+
+    def on_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Bytes from the socket, any chunking."""
+        self.counters.bytes_in += len(data)
+        parser = self.parser
+        parser.feed(data)
+        while self.state != SessionState.DISCONNECTED:
+            msg = parser.next_message()
+            if msg is None:
+                break
+            self.on_message(msg)
+
+    def on_timer(self, now_ns: int | None = None) -> None:
+        """Heartbeats, TestRequest, timeouts, and deferred store syncs. Call every ~100 ms or so."""
+        now = self.clock() if now_ns is None else now_ns
+        st = self.state
+        if st == SessionState.DISCONNECTED:
+            return
+        if st == SessionState.ACTIVE:
+            hb = self._hb_ns
+            if hb > 0:
+                if now - self._last_sent_ns >= hb:
+                    self._send_admin(b"0", ())
+                    self.counters.heartbeats_sent += 1
+                silence = now - self._last_recv_ns
+                limit = int(hb * self.config.test_request_factor)
+                if self._test_req_id is None:
+                    if silence >= limit:
+                        self._test_req_counter += 1
+                        self._test_req_id = b"TEST%d" % self._test_req_counter
+                        self._test_req_sent_ns = now
+                        self._send_admin(b"1", ((112, self._test_req_id),))
+                        self.counters.test_requests_sent += 1
+                elif now - self._test_req_sent_ns >= limit:
+                    self.disconnect("peer silent: no answer to TestRequest")
+                    return
+        elif st in (SessionState.CONNECTED, SessionState.LOGON_SENT):
+            if now - self._state_since_ns >= int(self.config.logon_timeout * NS):
+                self.disconnect("logon timeout")
+                return
+        elif st == SessionState.LOGOUT_SENT and now - self._state_since_ns >= int(
+            self.config.logout_timeout * NS
+        ):
+            self.disconnect("logout timeout")
+            return
+        # idle: sync what the batch policy deferred
+        self.store.flush()
+
+    # ------------------------------------------------------------------------------ app API
+    def send(self, msg_type: bytes | str, body: Sequence[tuple[int, bytes | str | int]]) -> int:
+        """Send an application message; returns its MsgSeqNum. Raises SessionError when not logged on."""
+        if self.state != SessionState.ACTIVE:
+            raise SessionError(f"cannot send {msg_type!r}: session is {self.state.name}")
+        self.counters.app_out += 1
+        return self._send_stored(msg_type, body)
+
+    def logout(self, text: str = "") -> None:
+        """Start the Logout handshake (the transport closes after the peer answers or on timeout)."""
+        if self.state == SessionState.ACTIVE:
+            self._send_admin(b"5", ((58, text),) if text else ())
+            self._set_state(SessionState.LOGOUT_SENT)
+        elif self.state != SessionState.DISCONNECTED and self.state != SessionState.LOGOUT_SENT:
+            self.disconnect(text or "logout before logon completed")
+
+    # ------------------------------------------------------------------------------ sending
+    def _write(self, frame: bytes, now: int) -> None:
+        self._last_sent_ns = now
+        self.counters.msgs_out += 1
+        self.counters.bytes_out += len(frame)
+        self._send_bytes(frame)
+
+    def _send_stored(self, msg_type: bytes | str, body: Sequence[tuple[int, bytes | str | int]]) -> int:
+        store = self.store
+        seq = store.next_sender_seq
+        now = self.clock()
+        frame = self.encoder.encode(msg_type, body, seq, now)
+        store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
+        self._write(frame, now)
+        return seq
+
+    def _send_admin(self, msg_type: bytes, body: Sequence[tuple[int, bytes | str | int]]) -> int:
+        """Admin messages are not stored (a resend gap-fills them); only the seq num advances."""
+        store = self.store
+        seq = store.next_sender_seq
+        now = self.clock()
+        frame = self.encoder.encode(msg_type, body, seq, now)
+        store.set_next_sender(seq + 1)
+        self._write(frame, now)
+        return seq
+
+    def _send_logon(self, reply_to: FixMessage | None = None) -> None:
+        cfg = self.config
+        body: list[tuple[int, bytes | str | int]] = [(98, b"0"), (108, self.heartbeat_interval)]
+        reset = cfg.reset_seq_num_on_logon if reply_to is None else bool(reply_to.get_bool(141, False))
+        if reset:
+            body.append((141, b"Y"))
+        if reply_to is None:
+            if cfg.username_env:
+                user = self._environ.get(cfg.username_env)
+                if user:
+                    body.append((553, user))
+            if cfg.password_env:
+                pw = self._environ.get(cfg.password_env)
+                if pw:
+                    body.append((554, pw))
+            if reset:
+                self.store.reset()
+                self._reset_requested = True
+        self._send_admin(b"A", body)
+        if reply_to is None:
+            self._set_state(SessionState.LOGON_SENT)
+
+    def _send_reject(self, ref: FixMessage, reason: int, text: str, tag: int | None = None) -> None:
+        body: list[tuple[int, bytes | str | int]] = [(45, ref.seq_num)]
+        if tag is not None:
+            body.append((371, tag))
+        mt = ref.msg_type
+        if mt:
+            body.append((372, mt))
+        body.append((373, reason))
+        if text:
+            body.append((58, text))
+        if self.config.begin_string < "FIX.4.2":
+            body = [(t, v) for t, v in body if t in (45, 58)]
+        self.counters.rejects_sent += 1
+        self._send_admin(b"3", body)
+
+    def _send_business_reject(self, ref: FixMessage, reason: int, text: str) -> None:
+        body: list[tuple[int, bytes | str | int]] = [(45, ref.seq_num), (372, ref.msg_type), (380, reason)]
+        if text:
+            body.append((58, text))
+        self.counters.business_rejects_sent += 1
+        self._send_stored(b"j", body)
+
+    def _logout_and_disconnect(self, text: str) -> None:
+        self.last_logout_text = text
+        if self.state != SessionState.DISCONNECTED:
+            with contextlib.suppress(OSError):
+                self._send_admin(b"5", ((58, text),))
+        self.disconnect(text)
+
+    def _send_resend_request(self, begin: int, end_seq: int) -> None:
+        """Ask for [begin, end_seq] (we always ask up to 'infinity' and remember end_seq as the target)."""
+        self._resend_target = max(self._resend_target, end_seq)
+        end = 0 if self.config.begin_string >= "FIX.4.2" else _INFINITY_42
+        self.counters.resend_requests_sent += 1
+        self._send_admin(b"2", ((7, begin), (16, end)))
+
+    # ------------------------------------------------------------------------------ receiving
+    def on_message(self, msg: FixMessage) -> None:
+        """One parsed, frame-valid message from the peer."""
+        if self.state == SessionState.DISCONNECTED:
+            return
+        self.counters.msgs_in += 1
+        self._last_recv_ns = self.clock()
+        cfg = self.config
+        if msg.begin_string != cfg.begin_bytes:
+            self._logout_and_disconnect(
+                f"Incorrect BeginString: expected {cfg.begin_string}, received "
+                f"{msg.begin_string.decode('ascii', 'replace')}"
+            )
+            return
+        mt = msg.msg_type
+        try:
+            seq = msg.seq_num
+        except (FixValueError, ValueError, TypeError):
+            self._logout_and_disconnect("MsgSeqNum missing or not an integer")
+            return
+        if msg.sender_comp_id != self._peer_id or msg.target_comp_id != self._our_id:
+            self._send_reject(msg, fixdict.REJECT_COMPID_PROBLEM, "CompID problem", 49)
+            self._logout_and_disconnect("CompID problem")
+            return
+        if self.state in (SessionState.CONNECTED, SessionState.LOGON_SENT):
+            if mt != b"A":
+                self.disconnect(f"first message is not a Logon (35={mt.decode('ascii', 'replace')})")
+                return
+            self._on_logon(msg, seq)
+            return
+        if mt == b"4" and not msg.get_bool(123, False):
+            self._on_sequence_reset(msg, seq, gap_fill=False)
+            return
+        expected = self.store.next_target_seq
+        if seq > expected:
+            if mt == b"2":
+                self._on_resend_request(msg)  # answer even with a gap (spec), then ask for ours
+            if mt == b"5":
+                self._on_logout(msg)
+                return
+            if len(self._queue) < cfg.max_queued:
+                self._queue[seq] = msg
+            if self._resend_target < expected or self._resend_target == 0:
+                self._send_resend_request(expected, seq - 1)
+            return
+        if seq < expected:
+            if msg.poss_dup:
+                self.counters.duplicates_ignored += 1
+                return
+            self._logout_and_disconnect(f"MsgSeqNum too low, expecting {expected} but received {seq}")
+            return
+        self._process_in_order(msg, seq)
+        self._drain_queue()
+
+    def _drain_queue(self) -> None:
+        q = self._queue
+        while q and self.state in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
+            expected = self.store.next_target_seq
+            for s in [s for s in q if s < expected]:
+                del q[s]
+            m = q.pop(expected, None)
+            if m is None:
+                break
+            self._process_in_order(m, expected)
+        if self._resend_target and self.store.next_target_seq > self._resend_target:
+            self._resend_target = 0
+
+    def _process_in_order(self, msg: FixMessage, seq: int) -> None:
+        """seq == next expected: validate, consume the seq num, dispatch."""
+        mt = msg.msg_type
+        store = self.store
+        if mt == b"4":  # gap fill: sets the next expected seq itself
+            self._on_sequence_reset(msg, seq, gap_fill=True)
+            return
+        problem = self._validate(msg)
+        store.set_next_target(seq + 1)
+        if self._resend_target and seq >= self._resend_target:
+            self._resend_target = 0
+        if problem is not None:
+            reason, tag, text, business = problem
+            if business:
+                self._send_business_reject(msg, reason, text)
+            else:
+                self._send_reject(msg, reason, text, tag)
+            return
+        if mt == b"0":
+            tid = msg.get(112)
+            if tid is not None and tid == self._test_req_id:
+                self._test_req_id = None
+        elif mt == b"1":
+            self._send_admin(b"0", ((112, msg.get(112) or b"TEST"),))
+            self.counters.heartbeats_sent += 1
+        elif mt == b"2":
+            self._on_resend_request(msg)
+        elif mt == b"3":
+            self.counters.rejects_received += 1
+            self.app.on_session_reject(self, msg)
+        elif mt == b"5":
+            self._on_logout(msg)
+        elif mt == b"A":
+            # a second Logon on an established session
+            self._send_reject(msg, fixdict.REJECT_VALUE_INCORRECT, "already logged on")
+        else:
+            self.counters.app_in += 1
+            try:
+                self.app.on_app_message(self, msg)
+            except FixValueError as e:  # the application met a malformed field while decoding
+                self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
+
+    def _validate(self, msg: FixMessage) -> tuple[int, int | None, str, bool] | None:
+        """(reason, ref tag, text, is_business_reject) or None when the message is acceptable."""
+        mt = msg.msg_type
+        req = fixdict.required_tags(self.config.begin_string, mt)
+        if req is None:
+            return (fixdict.REJECT_INVALID_MSGTYPE, None, "Invalid MsgType", False)
+        if msg.get(52) is None:
+            return (fixdict.REJECT_REQUIRED_TAG_MISSING, 52, "Required tag missing", False)
+        for tag in req:
+            if not msg.has(tag):
+                return (fixdict.REJECT_REQUIRED_TAG_MISSING, tag, "Required tag missing", False)
+        if msg.poss_dup and msg.get(122) is None and mt not in (b"4",):
+            return (fixdict.REJECT_REQUIRED_TAG_MISSING, 122, "Required tag missing", False)
+        if self.config.validate_types:
+            bad = self._check_types(msg)
+            if bad is not None:
+                return (fixdict.REJECT_INCORRECT_DATA_FORMAT, bad, "Incorrect data format for value", False)
+        allowed = self.config.app_msg_types
+        if allowed is not None and mt not in fixdict.SESSION_MSG_TYPES and mt not in allowed:
+            return (3, None, "Unsupported Message Type", True)
+        return None
+
+    @staticmethod
+    def _check_types(msg: FixMessage) -> int | None:
+        types = fixdict.FIELD_TYPES
+        ints = fixdict.INT_TYPES
+        decs = fixdict.DECIMAL_TYPES
+        for tag, value in msg.fields():
+            t = types.get(tag)
+            if t is None:
+                continue
+            if not value:
+                return tag
+            if t in ints:
+                if not value.isdigit() and not (value[:1] == b"-" and value[1:].isdigit()):
+                    return tag
+            elif t in decs:
+                v = value[1:] if value[:1] == b"-" else value
+                if not v.replace(b".", b"", 1).isdigit():
+                    return tag
+            elif t == "UTCTIMESTAMP":
+                try:
+                    msg.get_timestamp_ns(tag)
+                except (FixValueError, ValueError):
+                    return tag
+            elif t == "BOOLEAN" and value not in (b"Y", b"N"):
+                return tag
+        return None
+
+    # ------------------------------------------------------------------------------ handlers
+    def _on_logon(self, msg: FixMessage, seq: int) -> None:
+        cfg = self.config
+        try:
+            hb = msg.get_int(108)
+        except FixValueError:
+            hb = None
+        if hb is None or hb < 0:
+            self._logout_and_disconnect("Logon without a valid HeartBtInt (108)")
+            return
+        if not cfg.initiator:
+            if cfg.required_username_env or cfg.required_password_env:
+                want_u = self._environ.get(cfg.required_username_env or "", "")
+                want_p = self._environ.get(cfg.required_password_env or "", "")
+                if (cfg.required_username_env and msg.get_str(553, "") != want_u) or (
+                    cfg.required_password_env and msg.get_str(554, "") != want_p
+                ):
+                    self._logout_and_disconnect("Logon rejected: invalid username or password")
+                    return
+            self.heartbeat_interval = hb
+            self._hb_ns = hb * NS
+        reset = bool(msg.get_bool(141, False))
+        if reset and (not cfg.initiator or not self._reset_requested):
+            self.store.reset()
+        self._reset_requested = False
+        expected = self.store.next_target_seq
+        if seq < expected and not reset:
+            self._logout_and_disconnect(f"MsgSeqNum too low, expecting {expected} but received {seq}")
+            return
+        if not cfg.initiator:
+            self._send_logon(reply_to=msg)
+        self._set_state(SessionState.ACTIVE)
+        self.counters.logons += 1
+        if seq > expected:
+            self._send_resend_request(expected, seq)
+            # the Logon's own seq num will be gap-filled by the peer's resend
+        else:
+            self.store.set_next_target(seq + 1)
+        self.app.on_logon(self)
+        self._drain_queue()
+
+    def _on_logout(self, msg: FixMessage) -> None:
+        text = msg.get_str(58, "") or ""
+        self.last_logout_text = text
+        if self.state == SessionState.LOGOUT_SENT:
+            self.disconnect(f"logout confirmed{': ' + text if text else ''}")
+            return
+        self._send_admin(b"5", ())
+        self.disconnect(f"peer logout{': ' + text if text else ''}")
+
+    def _on_sequence_reset(self, msg: FixMessage, seq: int, gap_fill: bool) -> None:
+        try:
+            new_seq = msg.get_int(36)
+        except FixValueError:
+            new_seq = None
+        store = self.store
+        expected = store.next_target_seq
+        if new_seq is None:
+            self._send_reject(msg, fixdict.REJECT_REQUIRED_TAG_MISSING, "Required tag missing", 36)
+            if gap_fill:
+                store.set_next_target(seq + 1)
+            return
+        if new_seq < expected:
+            self._send_reject(
+                msg, fixdict.REJECT_VALUE_INCORRECT, f"NewSeqNo {new_seq} < expected {expected}", 36
+            )
+            if gap_fill:
+                store.set_next_target(max(expected, seq + 1))
+            return
+        store.set_next_target(new_seq)
+        if self._resend_target and new_seq > self._resend_target:
+            self._resend_target = 0
+        self._drain_queue()
+
+    def _on_resend_request(self, msg: FixMessage) -> None:
+        self.counters.resend_requests_received += 1
+        try:
+            begin = msg.get_int(7) or 1
+            end = msg.get_int(16) or 0
+        except FixValueError as e:
+            self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
+            return
+        last = self.store.next_sender_seq - 1
+        if end == 0 or end >= _INFINITY_42 or end > last:
+            end = last
+        if begin > end:
+            # nothing we ever sent: tell them where we are
+            if begin <= last + 1:
+                self._send_gap_fill(begin, last + 1)
+            return
+        stored = dict(self.store.get_sent(begin, end))
+        gap_start = 0
+        for s in range(begin, end + 1):
+            frame = stored.get(s)
+            if frame is None:
+                if gap_start == 0:
+                    gap_start = s
+                continue
+            if gap_start:
+                self._send_gap_fill(gap_start, s)
+                gap_start = 0
+            self._resend_one(s, frame)
+        if gap_start:
+            self._send_gap_fill(gap_start, end + 1)
+
+    def _send_gap_fill(self, seq: int, new_seq: int) -> None:
+        now = self.clock()
+        frame = self.encoder.encode(
+            b"4", ((123, b"Y"), (36, new_seq)), seq, now, poss_dup=True, orig_sending_time_ns=now
+        )
+        self.counters.gap_fills_sent += 1
+        self._write(frame, now)
+
+    def _resend_one(self, seq: int, frame: bytes) -> None:
+        from hft.fix.parser import parse_one
+
+        try:
+            old = parse_one(frame)
+            orig = old.get_timestamp_ns(52)
+        except (ValueError, FixValueError):
+            self._send_gap_fill(seq, seq + 1)
+            return
+        skip = _HEADER_TAGS | self._extra_header_tags
+        body = [(t, v) for t, v in old.fields() if t not in skip]
+        now = self.clock()
+        out = self.encoder.encode(old.msg_type, body, seq, now, poss_dup=True, orig_sending_time_ns=orig)
+        self.counters.messages_resent += 1
+        self._write(out, now)
