@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import Final, NamedTuple
+from zlib import adler32 as _adler32
 
 from hft.asx.ticks import PRICE_SCALE, parse_price
 from hft.fix.dictionary import GROUPS
@@ -35,7 +35,6 @@ __all__ = [
 
 SOH = 0x01
 _SOH = b"\x01"
-_FIELD_RE = re.compile(rb"(\d+)=([^\x01]*)\x01")
 # tag int -> its ASCII bytes, so get(tag) needs no formatting on the hot path
 _TAGB: list[bytes] = [b"%d" % i for i in range(10_000)]
 
@@ -129,18 +128,54 @@ def parse_utc_timestamp(v: bytes) -> int:
     return base + int(frac) * (1_000_000, 1_000, 1)[len(frac) // 3 - 1]
 
 
+_SCALE_BY_FRAC = (PRICE_SCALE, PRICE_SCALE // 10, PRICE_SCALE // 100, PRICE_SCALE // 1000, 1)
+
+
 def _price(v: bytes) -> int:
     """Fast exact decimal -> price units; falls back to :func:`parse_price` for unusual forms."""
     i = v.find(b".")
     if i < 0:
         if v.isdigit():
             return int(v) * PRICE_SCALE
-    elif i > 0 and len(v) - i <= 5:
-        w = v[:i]
-        f = v[i + 1 :]
-        if w.isdigit() and (f.isdigit() or not f):
-            return int(w) * PRICE_SCALE + (int(f) * (1, 1000, 100, 10, 1)[len(f)] if f else 0)
+    else:
+        fl = len(v) - i - 1
+        if fl <= 4:
+            d = v.replace(b".", b"", 1)
+            if d.isdigit():
+                return int(d) * _SCALE_BY_FRAC[fl]
     return parse_price(v)
+
+
+def byte_sum(b: bytes) -> int:
+    """Sum of the bytes of ``b`` (the FIX checksum before ``% 256``), computed in C.
+
+    zlib's Adler-32 low half is ``1 + sum(bytes) mod 65521``: exact while the sum stays below 65520,
+    i.e. for chunks of up to 256 arbitrary bytes or 515 ASCII bytes; longer input is summed in chunks.
+    """
+    n = len(b)
+    if n <= 256:
+        return (_adler32(b) & 0xFFFF) - 1
+    step = 515 if b.isascii() else 256
+    if n <= step:
+        return (_adler32(b) & 0xFFFF) - 1
+    mv = memoryview(b)
+    total = 0
+    for i in range(0, n, step):
+        total += (_adler32(mv[i : i + step]) & 0xFFFF) - 1
+    return total
+
+
+def _int_slow(tag: int, v: bytes) -> int:
+    if v[:1] == b"-" and v[1:].isdigit():
+        return int(v)
+    raise FixValueError(tag, f"not an integer: {v[:32]!r}")
+
+
+def _price_checked(tag: int, v: bytes) -> int:
+    try:
+        return _price(v)
+    except ValueError as e:
+        raise FixValueError(tag, str(e)) from None
 
 
 class _Fields:
@@ -169,9 +204,7 @@ class _Fields:
             return default
         if v.isdigit():
             return int(v)
-        if v[:1] == b"-" and v[1:].isdigit():
-            return int(v)
-        raise FixValueError(tag, f"not an integer: {v[:32]!r}")
+        return _int_slow(tag, v)
 
     def get_char(self, tag: int, default: str | None = None) -> str | None:
         v = self.get(tag)
@@ -195,10 +228,7 @@ class _Fields:
         v = self.get(tag)
         if v is None:
             return default
-        try:
-            return _price(v)
-        except ValueError as e:
-            raise FixValueError(tag, str(e)) from None
+        return _price_checked(tag, v)
 
     def get_decimal(self, tag: int, default: Decimal | None = None) -> Decimal | None:
         v = self.get(tag)
@@ -228,139 +258,255 @@ class _Fields:
         return v
 
 
-def _group_entries(
-    pairs: list[tuple[bytes, bytes]], start: int, stop: int, count_tag: int, first_tag: int
-) -> list[FixGroup]:
-    """Split the fields after ``count_tag`` (searched in ``pairs[start:stop]``) into group entries."""
-    ctb = _tagb(count_tag)
-    ftb = _tagb(first_tag)
-    i = start
-    while i < stop and pairs[i][0] != ctb:
-        i += 1
-    if i >= stop:
-        return []
-    cv = pairs[i][1]
-    if not cv.isdigit():
-        raise FixValueError(count_tag, f"group count is not an integer: {cv[:32]!r}")
-    count = int(cv)
-    i += 1
-    if count == 0:
-        return []
-    if i >= stop or pairs[i][0] != ftb:
-        raise FixValueError(first_tag, f"group {count_tag} entry does not start with tag {first_tag}")
-    members = GROUPS.get(count_tag)
-    member_set: frozenset[bytes] | set[bytes]
-    if members is not None:
-        member_set = members[1]
-    else:
-        # unknown group: its members are the tags seen before the second delimiter (or the trailer)
-        member_set = set()
-        j = i
-        while j < stop and (j == i or pairs[j][0] != ftb) and pairs[j][0] != b"10":
-            member_set.add(pairs[j][0])
-            j += 1
-    out: list[FixGroup] = []
-    entry_start = i
-    j = i + 1
-    while j < stop:
-        t = pairs[j][0]
-        if t == ftb:
-            out.append(FixGroup(pairs, entry_start, j))
-            entry_start = j
-        elif t not in member_set:
+# "\x01<tag>=": the search key of a field inside a frame (every field but 8 is preceded by SOH)
+_KEYS: list[bytes] = [b"\x01%d=" % i for i in range(10_000)]
+# LENGTH tags announcing the size of the following binary DATA field (which may contain SOH)
+_DATA_LEN: Final = {b"90": b"91", b"93": b"89", b"95": b"96", b"212": b"213", b"348": b"349",
+                    b"350": b"351", b"352": b"353", b"354": b"355", b"356": b"357", b"358": b"359",
+                    b"360": b"361", b"362": b"363", b"364": b"365", b"445": b"446", b"618": b"619",
+                    b"621": b"622"}
+
+
+_DATA_LEN_TAGS: Final = frozenset(_DATA_LEN)
+
+
+def _key(tag: int) -> bytes:
+    if 0 < tag < 10_000:
+        return _KEYS[tag]
+    return b"\x01%d=" % tag
+
+
+def _walk(raw: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """Fields of ``raw`` between the SOH at ``start`` (or offset 0 / -1) and ``end``: (tag, vstart, vend).
+
+    Binary DATA fields are skipped by their announced length, so an SOH inside them does no harm.
+    """
+    out: list[tuple[bytes, int, int]] = []
+    p = start + 1
+    data_len = -1
+    while p < end:
+        e = raw.find(b"=", p, end)
+        if e < 0:
             break
-        j += 1
-    out.append(FixGroup(pairs, entry_start, j))
-    if len(out) != count:
-        raise FixValueError(count_tag, f"group count {count} but {len(out)} entries")
+        tag = raw[p:e]
+        if data_len >= 0 and e + 1 + data_len < end and raw[e + 1 + data_len] == SOH:
+            q = e + 1 + data_len
+        else:
+            q = raw.find(_SOH, e + 1, end + 1)
+            if q < 0:
+                q = end
+        data_len = -1
+        if tag in _DATA_LEN:
+            v = raw[e + 1 : q]
+            if v.isdigit():
+                data_len = int(v)
+        out.append((tag, e + 1, q))
+        p = q + 1
     return out
 
 
-class FixGroup(_Fields):
-    """One entry of a repeating group: the fields ``pairs[start:stop]`` of its message."""
+_dict_get = dict.get
 
-    __slots__ = ("_pairs", "_start", "_stop")
 
-    def __init__(self, pairs: list[tuple[bytes, bytes]], start: int, stop: int) -> None:
-        self._pairs = pairs
-        self._start = start
-        self._stop = stop
+class FixGroup(dict):  # type: ignore[type-arg]
+    """One entry of a repeating group, scoped to its own fields (first occurrence wins).
 
-    def get(self, tag: int) -> bytes | None:
-        tb = _TAGB[tag] if tag < 10_000 else b"%d" % tag
-        pairs = self._pairs
-        for i in range(self._start, self._stop):
-            p = pairs[i]
-            if p[0] == tb:
-                return p[1]
-        return None
+    It is a small ``dict`` of tag bytes -> value bytes built in C from the message's token list
+    (``entry[b"270"]``), with the same typed getters as :class:`FixMessage` (``get_price(270)``).
+    """
+
+    __slots__ = ("_toks",)
+
+    def get(self, tag: int) -> bytes | None:  # type: ignore[override]
+        return _dict_get(self, _TAGB[tag] if 0 <= tag < 10_000 else b"%d" % tag)
+
+    def has(self, tag: int) -> bool:
+        return self.get(tag) is not None
+
+    # inlined typed getters for the hot path (same semantics as the _Fields versions)
+    def get_int(self, tag: int, default: int | None = None) -> int | None:
+        v = _dict_get(self, _TAGB[tag] if 0 <= tag < 10_000 else b"%d" % tag)
+        if v is None:
+            return default
+        if v.isdigit():
+            return int(v)
+        return _int_slow(tag, v)
+
+    def get_price(self, tag: int, default: int | None = None) -> int | None:
+        v = _dict_get(self, _TAGB[tag] if 0 <= tag < 10_000 else b"%d" % tag)
+        if v is None:
+            return default
+        return _price_checked(tag, v)
+
+    get_str = _Fields.get_str
+    get_char = _Fields.get_char
+    get_bool = _Fields.get_bool
+    get_decimal = _Fields.get_decimal
+    get_timestamp_ns = _Fields.get_timestamp_ns
+    require = _Fields.require
 
     def fields(self) -> list[tuple[int, bytes]]:
-        return [(int(t), v) for t, v in self._pairs[self._start : self._stop]]
+        t = self._toks
+        return [(int(t[i]), t[i + 1]) for i in range(0, len(t), 2)]
 
     def group(self, count_tag: int, first_tag: int) -> list[FixGroup]:
         """A nested repeating group inside this entry."""
-        return _group_entries(self._pairs, self._start, self._stop, count_tag, first_tag)
+        t = self._toks
+        return _group_entries(t, t[0::2], count_tag, first_tag)
 
     def __repr__(self) -> str:
         return f"FixGroup({self.fields()!r})"
 
 
-class FixMessage(_Fields):
-    """A view on one complete, validated FIX frame (``raw``: the exact wire bytes)."""
+def _make_entry(toks: list[bytes]) -> FixGroup:
+    it = iter(toks)
+    g = FixGroup(zip(it, it))  # noqa: B905 - even length by construction
+    if len(g) * 2 != len(toks):
+        # a tag repeats inside the entry (nested group): keep the first occurrence
+        it = iter(toks)
+        pairs = list(zip(it, it))  # noqa: B905
+        g = FixGroup(reversed(pairs))
+    g._toks = toks
+    return g
 
-    __slots__ = ("_idx", "_pairs", "msg_type", "raw")
+
+def _group_entries(toks: list[bytes], tags: list[bytes], count_tag: int, first_tag: int) -> list[FixGroup]:
+    """Entries of the group counted by ``count_tag``; ``toks`` alternates tag, value; ``tags = toks[::2]``."""
+    ctb = _TAGB[count_tag] if 0 <= count_tag < 10_000 else b"%d" % count_tag
+    if ctb not in tags:
+        return []
+    i = tags.index(ctb)
+    cv = toks[2 * i + 1]
+    if not cv.isdigit():
+        raise FixValueError(count_tag, f"group count is not an integer: {cv[:32]!r}")
+    count = int(cv)
+    if count == 0:
+        return []
+    ftb = _TAGB[first_tag] if 0 <= first_tag < 10_000 else b"%d" % first_tag
+    k = i + 1
+    stop = len(tags)
+    if k >= stop or tags[k] != ftb:
+        raise FixValueError(first_tag, f"group {count_tag} entry does not start with tag {first_tag}")
+    starts = [k]
+    for _ in range(count - 1):
+        if ftb not in tags[k + 1 :]:
+            raise FixValueError(count_tag, f"group count {count} but only {len(starts)} entries")
+        k = tags.index(ftb, k + 1)
+        starts.append(k)
+    g = GROUPS.get(count_tag)
+    if g is not None:
+        members = g[1]
+    else:
+        # unknown group: its members are the tags of the first entry
+        e1 = starts[1] if count > 1 else stop
+        members = frozenset(t for t in tags[starts[0] : e1] if t != b"10")
+    # the last entry ends before the first field that is not a member of the group
+    j = k + 1
+    while j < stop:
+        t = tags[j]
+        if t not in members:
+            break
+        if t == ftb:
+            raise FixValueError(count_tag, f"group count {count} but more entries follow")
+        j += 1
+    starts.append(j)
+    return [_make_entry(toks[2 * starts[n] : 2 * starts[n + 1]]) for n in range(count)]
+
+
+class FixMessage(_Fields):
+    """A view on one complete, validated FIX frame (``raw``: the exact wire bytes).
+
+    Nothing is decoded up front: ``get(tag)`` is a C-level search for ``SOH tag=`` in ``raw`` and a slice
+    of the value; typed getters convert only the value asked for. ``group()`` and ``fields()`` build a
+    token list of the frame once (``replace`` + ``split``, two C calls) and cache it.
+    """
+
+    __slots__ = ("_tags", "_toks", "msg_type", "raw")
 
     def __init__(self, raw: bytes, msg_type: bytes | None = None) -> None:
         self.raw = raw
-        self._pairs: list[tuple[bytes, bytes]] | None = None
-        self._idx: dict[bytes, bytes] | None = None
+        self._toks: list[bytes] | None = None
+        self._tags: list[bytes] = []
         if msg_type is None:
-            # the frame was validated: the 3rd field is 35=
             a = raw.find(b"\x0135=")
             msg_type = raw[a + 4 : raw.find(_SOH, a + 4)] if a >= 0 else b""
         self.msg_type = msg_type
 
-    def _index(self) -> dict[bytes, bytes]:
-        pairs = _FIELD_RE.findall(self.raw)
-        self._pairs = pairs
-        idx = dict(pairs)
-        if len(idx) != len(pairs):
-            # repeated tags (groups): the index must hold the FIRST occurrence
-            idx = dict(reversed(pairs))
-        self._idx = idx
-        return idx
+    def _tokens(self) -> list[bytes]:
+        raw = self.raw
+        toks = raw.replace(b"=", _SOH).split(_SOH)
+        tags = toks[0:-1:2]
+        if len(toks) != 2 * raw.count(_SOH) + 1 or not _DATA_LEN_TAGS.isdisjoint(tags):
+            # a value contains '=' (or a binary DATA field may hold SOH): walk field by field
+            toks = []
+            for t, a, b in _walk(raw, -1, len(raw) - 1):
+                toks.append(t)
+                toks.append(raw[a:b])
+            tags = toks[0::2]
+        else:
+            del toks[-1]
+        self._toks = toks
+        self._tags = tags
+        return toks
 
     def get(self, tag: int) -> bytes | None:
-        idx = self._idx
-        if idx is None:
-            idx = self._index()
-        return idx.get(_TAGB[tag] if tag < 10_000 else b"%d" % tag)
+        raw = self.raw
+        key = _KEYS[tag] if 0 < tag < 10_000 else _key(tag)
+        i = raw.find(key)
+        if i < 0:
+            if tag == 8:
+                return raw[2 : raw.find(_SOH)]
+            return None
+        i += len(key)
+        return raw[i : raw.find(_SOH, i)]
+
+    def get_int(self, tag: int, default: int | None = None) -> int | None:
+        raw = self.raw
+        key = _KEYS[tag] if 0 < tag < 10_000 else _key(tag)
+        i = raw.find(key)
+        if i < 0:
+            return default
+        i += len(key)
+        v = raw[i : raw.find(_SOH, i)]
+        if v.isdigit():
+            return int(v)
+        return _int_slow(tag, v)
+
+    def get_price(self, tag: int, default: int | None = None) -> int | None:
+        raw = self.raw
+        key = _KEYS[tag] if 0 < tag < 10_000 else _key(tag)
+        i = raw.find(key)
+        if i < 0:
+            return default
+        i += len(key)
+        return _price_checked(tag, raw[i : raw.find(_SOH, i)])
 
     def fields(self) -> list[tuple[int, bytes]]:
-        if self._pairs is None:
-            self._index()
-        assert self._pairs is not None
-        return [(int(t), v) for t, v in self._pairs]
+        """All fields in wire order (cold path)."""
+        t = self._toks
+        if t is None:
+            t = self._tokens()
+        return [(int(t[i]), t[i + 1]) for i in range(0, len(t), 2)]
 
     def group(self, count_tag: int, first_tag: int) -> list[FixGroup]:
         """Entries of the repeating group counted by ``count_tag`` whose delimiter is ``first_tag``.
 
         Raises :class:`FixValueError` when the count disagrees with the entries found.
         """
-        if self._pairs is None:
-            self._index()
-        pairs = self._pairs
-        assert pairs is not None
-        return _group_entries(pairs, 0, len(pairs), count_tag, first_tag)
+        t = self._toks
+        if t is None:
+            t = self._tokens()
+        return _group_entries(t, self._tags, count_tag, first_tag)
 
     # header conveniences
     @property
     def seq_num(self) -> int:
-        v = self.get_int(34)
+        v = self.get(34)
         if v is None:
             raise FixValueError(34, "required tag missing")
-        return v
+        if not v.isdigit():
+            raise FixValueError(34, f"not an integer: {v[:32]!r}")
+        return int(v)
 
     @property
     def begin_string(self) -> bytes:
@@ -439,15 +585,24 @@ def _check_frame(buf: bytes | bytearray, pos: int, end_avail: int, max_frame: in
             return -1, f"wrong body length: BodyLength (9) {length} but CheckSum (10) at body offset " \
                 f"{q + 1 - body_start}"
         return -1, f"wrong body length: no CheckSum (10) at the end given by BodyLength (9) {length}"
-    ck = bytes(buf[body_end + 3 : body_end + 6])
-    if not ck.isdigit():
-        return -1, f"non-digit CheckSum (10) {ck!r}"
-    actual = sum(buf[pos:body_end]) & 0xFF
-    if actual != int(ck):
-        return -1, f"bad checksum: CheckSum (10) {ck.decode()} but computed {actual:03d}"
-    if buf[body_start : body_start + 3] != b"35=":
-        return -1, "missing tag 35 (MsgType must be the first body field)"
     return frame_end, ""
+
+
+def _verify(frame: bytes) -> str:
+    """CheckSum and MsgType checks of a structurally complete frame (see :func:`_check_frame`)."""
+    ck = frame[-4:-1]
+    if not ck.isdigit():
+        return f"non-digit CheckSum (10) {ck!r}"
+    actual = (byte_sum(frame) - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF  # 159 = sum(b"10=\x01")
+    if actual != int(ck):
+        return f"bad checksum: CheckSum (10) {ck.decode()} but computed {actual:03d}"
+    s1 = frame.find(_SOH)
+    s2 = frame.find(_SOH, s1 + 1)
+    if frame[s2 + 1 : s2 + 4] != b"35=":
+        return "missing tag 35 (MsgType must be the first body field)"
+    if frame[s2 + 4 : s2 + 5] == _SOH:
+        return "empty MsgType (35)"
+    return ""
 
 
 def parse_one(frame: bytes | bytearray | memoryview) -> FixMessage:
@@ -468,7 +623,8 @@ def parse_one(frame: bytes | bytearray | memoryview) -> FixMessage:
                         frame[be - 1 : be + 3] == b"\x0110="
                         and frame[-1] == SOH
                         and frame[be + 3 : be + 6].isdigit()
-                        and sum(frame[:be]) & 0xFF == int(frame[be + 3 : be + 6])
+                        and (byte_sum(frame) - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF
+                        == int(frame[be + 3 : be + 6])
                         and frame[s2 + 1 : s2 + 4] == b"35="
                         and (frame[2:8] == b"FIX.4." or frame[2:s1] == b"FIXT.1.1")
                     ):
@@ -483,6 +639,9 @@ def parse_one(frame: bytes | bytearray | memoryview) -> FixMessage:
         raise FixFrameError("truncated frame")
     if end != n:
         raise FixFrameError(f"{n - end} trailing bytes after the CheckSum (10)")
+    reason = _verify(frame)
+    if reason:
+        raise FixFrameError(reason)
     return FixMessage(frame)
 
 
@@ -588,17 +747,18 @@ class FixStreamParser:
             if end == 0:
                 return None
             self._flush_garbage(self._base + pos)
-            if end < 0:
-                self._report(self._base + pos, reason, bytes(buf[pos : pos + 32]))
-                self._after_bad = True
-                self._pos = pos + 1
-                continue
-            self._after_bad = False
-            self._pos = end
-            self.frames_ok += 1
-            frame = bytes(buf[pos:end])
-            s = frame.find(b"\x0135=")
-            return FixMessage(frame, frame[s + 4 : frame.find(_SOH, s + 4)])
+            if end > 0:
+                frame = bytes(buf[pos:end])
+                reason = _verify(frame)
+                if not reason:
+                    self._after_bad = False
+                    self._pos = end
+                    self.frames_ok += 1
+                    s = frame.find(b"\x0135=")
+                    return FixMessage(frame, frame[s + 4 : frame.find(_SOH, s + 4)])
+            self._report(self._base + pos, reason, bytes(buf[pos : pos + 32]))
+            self._after_bad = True
+            self._pos = pos + 1
 
     def __iter__(self) -> Iterator[FixMessage]:
         while True:

@@ -1,0 +1,1 @@
+"""Benchmarks, each run as ``hft bench <name>`` and printing machine-readable JSON."""
