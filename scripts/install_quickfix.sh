@@ -49,13 +49,13 @@ trap 'rm -rf "$WORK"' EXIT
 "$PY" -m pip install --quiet "setuptools>=68" wheel
 log "downloading the source archive"
 "$PY" -m pip download --quiet --no-binary :all: --no-deps "quickfix==${VERSION}" -d "$WORK"
-SDIST="$(ls "$WORK"/quickfix-"${VERSION}".tar.gz)"
+SDIST="$WORK/quickfix-${VERSION}.tar.gz"
 tar -xzf "$SDIST" -C "$WORK"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 log "compiling with $JOBS parallel jobs (CFLAGS=-O1)"
 CFLAGS="${CFLAGS:--O1}" "$PY" "$HERE/build_quickfix_wheel.py" --src "$WORK/quickfix-${VERSION}" \
     --out "$WORK/dist" --jobs "$JOBS"
-BUILT="$(ls "$WORK"/dist/quickfix-"${VERSION}"-*.whl | head -n 1)"
+BUILT="$(find "$WORK/dist" -maxdepth 1 -name "quickfix-${VERSION}-*.whl" -print -quit)"
 if [[ -z "$BUILT" ]]; then
     log "ERROR: build produced no wheel"
     exit 1
