@@ -64,11 +64,15 @@ class FixFrameError(ValueError):
 
 
 class FrameError(NamedTuple):
-    """One dropped frame or run of garbage: absolute stream offset, reason, first bytes."""
+    """One dropped frame or run of garbage: absolute stream offset, reason, first bytes.
+
+    ``length`` is the number of garbage bytes skipped (0 for a bad frame, whose extent is unknown).
+    """
 
     offset: int
     reason: str
     snippet: bytes
+    length: int = 0
 
 
 # ----------------------------------------------------------------------------------------------- values
@@ -699,9 +703,9 @@ class FixStreamParser:
             return
         buf += data
 
-    def _report(self, offset: int, reason: str, snippet: bytes) -> None:
+    def _report(self, offset: int, reason: str, snippet: bytes, length: int = 0) -> None:
         self.frames_bad += 1
-        err = FrameError(offset, reason, snippet)
+        err = FrameError(offset, reason, snippet, length)
         self.errors.append(err)
         cb = self.on_error
         if cb is not None:
@@ -713,7 +717,8 @@ class FixStreamParser:
         if g >= 0:
             self._garbage_from = -1
             if upto > g:
-                self._report(g, f"garbage: {upto - g} bytes before the next frame", self._garbage_snip)
+                self._report(g, f"garbage: {upto - g} bytes before the next frame", self._garbage_snip,
+                             upto - g)
 
     def next_message(self) -> FixMessage | None:
         buf = self._buf
