@@ -49,13 +49,16 @@ class RecordingApp(SessionApplication):
 
 
 def exec_report_body(order: FixMessage) -> list[tuple[int, bytes | str | int]]:
+    """A filled ExecutionReport for ``order`` (4.2: ExecTransType 20 + ExecType 2; 4.4: ExecType F)."""
     qty = order.get(38) or b"0"
-    return [
-        (37, b"OID-" + (order.get(11) or b"")), (17, b"EXEC-" + (order.get(11) or b"")), (20, b"0"),
-        (150, b"2"), (39, b"2"), (11, order.get(11) or b"?"), (55, order.get(55) or b"?"),
-        (54, order.get(54) or b"1"), (38, qty), (151, b"0"), (14, qty), (6, order.get(44) or b"0"),
-        (31, order.get(44) or b"0"), (32, qty),
-    ]
+    px = order.get(44) or b"0"
+    cl = order.get(11) or b"?"
+    kind: list[tuple[int, bytes | str | int]] = (
+        [(20, b"0"), (150, b"2")] if order.begin_string == b"FIX.4.2" else [(150, b"F")]
+    )
+    return [(37, b"OID-" + cl), (17, b"EXEC-" + cl), *kind, (39, b"2"), (11, cl),
+            (55, order.get(55) or b"?"), (54, order.get(54) or b"1"), (38, qty), (151, b"0"), (14, qty),
+            (6, px), (31, px), (32, qty)]
 
 
 def new_order_body(clordid: str, symbol: str = "BHP", qty: int = 100, px: str = "45.67") -> list:

@@ -118,6 +118,7 @@ class SessionCounters:
     messages_resent: int = 0
     gap_fills_sent: int = 0
     heartbeats_sent: int = 0
+    heartbeats_received: int = 0
     test_requests_sent: int = 0
     duplicates_ignored: int = 0
     logons: int = 0
@@ -493,6 +494,7 @@ class FixSession:
                 self._send_reject(msg, reason, text, tag)
             return
         if mt == b"0":
+            self.counters.heartbeats_received += 1
             tid = msg.get(112)
             if tid is not None and tid == self._test_req_id:
                 self._test_req_id = None
