@@ -307,3 +307,24 @@ def test_counters_and_stats() -> None:
     st = link.ini.stats()
     assert st["state"] == "ACTIVE" and st["next_sender_seq"] == 3 and st["msgs_out"] == 2
     assert st["msgs_in"] == 2 and st["app_in"] == 1 and st["bytes_out"] > 100
+
+
+def test_batch_policy_defers_fsync_to_idle_timer(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "b.store", "batch", batch_max_records=1000, batch_max_ns=10**12)
+    link = Link(ini_store=store)
+    link.connect()
+    for k in range(5):
+        link.ini.send(b"D", new_order_body(f"P{k}"))
+    assert store.fsyncs == 0 and store.unsynced >= 6  # nothing synced on the send path
+    link.ini.on_timer(link.now)  # the transport's timer tick = idle time
+    assert store.fsyncs == 1 and store.unsynced == 0
+
+
+def test_test_request_cleared_by_any_traffic() -> None:
+    link = Link()
+    link.connect()
+    for _ in range(40):  # 20 s in 0.5 s ticks: heartbeats both ways, nobody silent
+        link.advance(0.5)
+    assert link.acc.counters.test_requests_sent == 0 and link.ini.counters.test_requests_sent == 0
+    assert link.acc.counters.heartbeats_received == 4 and link.ini.counters.heartbeats_received == 4
+    assert link.ini.is_active and link.acc.is_active

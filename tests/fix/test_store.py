@@ -161,6 +161,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["safe", "none"])
 def test_kill_minus_9_at_random_points(tmp_path: Path, policy: str) -> None:
     """A real writer process killed with SIGKILL at random moments; the store never goes backwards."""

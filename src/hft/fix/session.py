@@ -286,6 +286,8 @@ class FixSession:
                     self.counters.heartbeats_sent += 1
                 silence = now - self._last_recv_ns
                 limit = int(hb * self.config.test_request_factor)
+                if self._test_req_id is not None and self._last_recv_ns > self._test_req_sent_ns:
+                    self._test_req_id = None  # the peer spoke after our TestRequest: it is alive
                 if self._test_req_id is None:
                     if silence >= limit:
                         self._test_req_counter += 1

@@ -220,8 +220,11 @@ class FileStore:
 
     # ----------------------------------------------------------------------------------------- write
     def _append(self, rec: bytes) -> None:
-        os.write(self._fd, rec)
-        self._size += len(rec)
+        n = os.write(self._fd, rec)
+        if n != len(rec):  # a short write to a regular file means the disk is full
+            os.ftruncate(self._fd, self._size)
+            raise OSError(f"{self.path}: short write ({n} of {len(rec)} bytes)")
+        self._size += n
         p = self.fsync_policy
         if p == "safe":
             os.fsync(self._fd)
@@ -238,8 +241,9 @@ class FileStore:
     def store_sent(self, seq: int, frame: bytes) -> None:
         """Record an outgoing message (call BEFORE the bytes go to the socket)."""
         rec = _record(REC_SENT, seq, frame)
-        self._index[seq] = (self._size + _REC.size, len(frame))
-        self._append(rec)
+        off = self._size + _REC.size
+        self._append(rec)  # raises OSError (disk full...) before any in-memory state changes
+        self._index[seq] = (off, len(frame))
         if seq + 1 > self.next_sender_seq:
             self.next_sender_seq = seq + 1
 
