@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from hft.asx.ticks import format_price
+from hft.fix.parser import byte_sum
 
 __all__ = ["FixEncodeError", "FixEncoder", "format_utc_timestamp", "price_field"]
 
@@ -177,7 +178,7 @@ class FixEncoder:
 
     def _finish(self, body: bytes) -> bytes:
         msg = b"%s%d\x01%s" % (self._begin, len(body), body)
-        return b"%s10=%03d\x01" % (msg, sum(msg) & 0xFF)
+        return b"%s10=%03d\x01" % (msg, byte_sum(msg) & 0xFF)
 
     def encode_into(
         self,

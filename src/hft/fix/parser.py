@@ -392,11 +392,12 @@ def _group_entries(toks: list[bytes], tags: list[bytes], count_tag: int, first_t
     if k >= stop or tags[k] != ftb:
         raise FixValueError(first_tag, f"group {count_tag} entry does not start with tag {first_tag}")
     starts = [k]
-    for _ in range(count - 1):
-        if ftb not in tags[k + 1 :]:
-            raise FixValueError(count_tag, f"group count {count} but only {len(starts)} entries")
-        k = tags.index(ftb, k + 1)
-        starts.append(k)
+    try:
+        for _ in range(count - 1):
+            k = tags.index(ftb, k + 1)
+            starts.append(k)
+    except ValueError:
+        raise FixValueError(count_tag, f"group count {count} but only {len(starts)} entries") from None
     g = GROUPS.get(count_tag)
     if g is not None:
         members = g[1]
@@ -414,7 +415,19 @@ def _group_entries(toks: list[bytes], tags: list[bytes], count_tag: int, first_t
             raise FixValueError(count_tag, f"group count {count} but more entries follow")
         j += 1
     starts.append(j)
-    return [_make_entry(toks[2 * starts[n] : 2 * starts[n + 1]]) for n in range(count)]
+    out = []
+    a = 2 * starts[0]
+    for n in range(1, count + 1):
+        b = 2 * starts[n]
+        sl = toks[a:b]
+        it = iter(sl)
+        g = FixGroup(zip(it, it))  # noqa: B905 - even length by construction
+        if len(g) * 2 != b - a:
+            g = _make_entry(sl)  # a tag repeats inside the entry (nested group)
+        g._toks = sl
+        out.append(g)
+        a = b
+    return out
 
 
 class FixMessage(_Fields):
