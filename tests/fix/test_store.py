@@ -53,12 +53,21 @@ def test_safe_fsyncs_every_record_and_batch_defers(tmp_path: Path) -> None:
     for s in range(1, 11):
         safe.store_sent(s, _frame(s))
     assert safe.fsyncs == 10
+    safe.set_next_target(5)  # incoming side: written, fsync deferred to the next send or the idle flush
+    assert safe.fsyncs == 10 and safe.unsynced == 1
+    safe.flush()
+    assert safe.fsyncs == 11 and safe.unsynced == 0
+    safe.set_next_target(6)
+    safe.set_next_sender(12)
+    assert safe.fsyncs == 12 and safe.unsynced == 0
     batch = FileStore(tmp_path / "b.store", "batch", batch_max_records=1000, batch_max_ns=10**12)
     for s in range(1, 11):
         batch.store_sent(s, _frame(s))
+        batch.set_next_target(s + 1)  # coalesced, written with the next outgoing record
     assert batch.fsyncs == 0 and batch.unsynced == 10
     batch.flush()
     assert batch.fsyncs == 1 and batch.unsynced == 0
+    assert FileStore(tmp_path / "b.store", "none").next_target_seq == 11  # flush wrote the pending one
     batch.flush()
     assert batch.fsyncs == 1
     small = FileStore(tmp_path / "c.store", "batch", batch_max_records=4, batch_max_ns=10**12)
@@ -67,8 +76,10 @@ def test_safe_fsyncs_every_record_and_batch_defers(tmp_path: Path) -> None:
     assert small.fsyncs == 2  # after records 4 and 8
     none = FileStore(tmp_path / "d.store", "none")
     none.store_sent(1, _frame(1))
+    none.set_next_target(4)
     none.flush()
     assert none.fsyncs == 0
+    assert FileStore(tmp_path / "d.store").next_target_seq == 4
     for st in (safe, batch, small, none):
         st.close()
 
@@ -170,6 +181,7 @@ def test_kill_minus_9_at_random_points(tmp_path: Path, policy: str) -> None:
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     last_sent_overall = 0
+    last_target = 0
     for _round in range(6):
         proc = subprocess.Popen(
             [sys.executable, str(script), str(path), policy], stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -189,7 +201,12 @@ def test_kill_minus_9_at_random_points(tmp_path: Path, policy: str) -> None:
         st = FileStore(path)
         # never behind what went out; at most one record ahead (written but not yet "sent")
         assert last_sent + 1 <= st.next_sender_seq <= last_sent + 2
-        assert st.next_target_seq in (last_sent * 2, (last_sent + 1) * 2)
+        if policy == "safe":  # target records are written at once
+            assert st.next_target_seq in (last_sent * 2, (last_sent + 1) * 2)
+        else:  # coalesced: written in front of the next outgoing record, the last one may be lost
+            assert (last_sent - 2) * 2 <= st.next_target_seq <= (last_sent + 1) * 2
+        assert st.next_target_seq >= last_target  # never backwards
+        last_target = st.next_target_seq
         stored = st.get_sent(1, st.next_sender_seq)
         assert [s for s, _ in stored] == [s for s in range(1, st.next_sender_seq) if s % 3 != 0]
         for s, fr in stored:

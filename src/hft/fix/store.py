@@ -16,12 +16,17 @@ A sequence reset writes a fresh file next to the old one and atomically renames 
 
 Durability (``fsync`` policy):
 
-- ``safe`` (default): every record is ``write``-n and ``fsync``-ed before the call returns, i.e. before the
-  session hands the bytes to the socket. Survives process kill and OS crash / power loss.
-- ``batch``: every record is ``write``-n at once (so it survives ``kill -9`` of the process: the bytes are
-  in the kernel), ``fsync`` is deferred to :meth:`FileStore.flush` (the session calls it when idle) or when
-  ``batch_max_records``/``batch_max_ns`` is exceeded. An OS crash may lose the last unsynced records.
-- ``none``: ``write`` only, never ``fsync`` (the OS decides). Survives process kill, not an OS crash.
+- ``safe`` (default): every outgoing record (sent message, sender seq advance) is ``write``-n and
+  ``fsync``-ed before the call returns, i.e. before the session hands the bytes to the socket. Incoming
+  seq num records (``TARGET``) are written at once and synced with the next outgoing record or at the
+  idle :meth:`FileStore.flush`. Survives process kill; after an OS crash / power loss no sequence number
+  that went out is ever reused (the worst case is re-requesting a few incoming messages as PossDup).
+- ``batch``: every outgoing record is ``write``-n at once (so it survives ``kill -9`` of the process: the
+  bytes are in the kernel); incoming seq num updates are coalesced and written with the next outgoing
+  record or at the idle flush; ``fsync`` is deferred to :meth:`FileStore.flush` (the session calls it when
+  idle) or when ``batch_max_records``/``batch_max_ns`` is exceeded. An OS crash may lose the last
+  unsynced records (then a sequence number that went out could be reused after a restart).
+- ``none``: like ``batch`` but never ``fsync`` (the OS decides). Survives process kill, not an OS crash.
 """
 
 from __future__ import annotations
@@ -132,6 +137,7 @@ class FileStore:
         self._index: dict[int, tuple[int, int]] = {}  # seq -> (payload offset, length)
         self._unsynced = 0
         self._first_unsynced_ns = 0
+        self._pending_target = 0  # batch/none: a coalesced TARGET record not yet written (0 = none)
         self._fd = -1
         self._size = 0
         d = os.path.dirname(os.path.abspath(self.path))
@@ -162,6 +168,7 @@ class FileStore:
         self.next_target_seq = 1
         self._index.clear()
         self._unsynced = 0
+        self._pending_target = 0
 
     def _fsync_dir(self) -> None:
         try:
@@ -219,17 +226,18 @@ class FileStore:
         self._create_fresh()
 
     # ----------------------------------------------------------------------------------------- write
-    def _append(self, rec: bytes) -> None:
+    def _append(self, rec: bytes, outgoing: bool = True) -> None:
         n = os.write(self._fd, rec)
         if n != len(rec):  # a short write to a regular file means the disk is full
             os.ftruncate(self._fd, self._size)
             raise OSError(f"{self.path}: short write ({n} of {len(rec)} bytes)")
         self._size += n
         p = self.fsync_policy
-        if p == "safe":
-            os.fsync(self._fd)
+        if p == "safe" and outgoing:
+            os.fsync(self._fd)  # also covers earlier deferred records (one file)
             self.fsyncs += 1
-        elif p == "batch":
+            self._unsynced = 0
+        elif p != "none":
             if self._unsynced == 0:
                 self._first_unsynced_ns = time.monotonic_ns()
             self._unsynced += 1
@@ -240,28 +248,47 @@ class FileStore:
 
     def store_sent(self, seq: int, frame: bytes) -> None:
         """Record an outgoing message (call BEFORE the bytes go to the socket)."""
-        rec = _record(REC_SENT, seq, frame)
-        off = self._size + _REC.size
+        rec = self._take_pending() + _record(REC_SENT, seq, frame)
+        off = self._size + len(rec) - len(frame)
         self._append(rec)  # raises OSError (disk full...) before any in-memory state changes
         self._index[seq] = (off, len(frame))
         if seq + 1 > self.next_sender_seq:
             self.next_sender_seq = seq + 1
 
     def set_next_sender(self, seq: int) -> None:
-        self._append(_record(REC_SENDER, seq))
+        self._append(self._take_pending() + _record(REC_SENDER, seq))
         self.next_sender_seq = seq
 
     def set_next_target(self, seq: int) -> None:
-        self._append(_record(REC_TARGET, seq))
+        """Incoming side. ``safe``: written at once (survives kill -9), its fsync rides on the next outgoing
+        record or the idle flush. ``batch``/``none``: coalesced in memory and written in front of the next
+        outgoing record or at the idle flush (no syscall per incoming message). Losing it can only make
+        the session re-request messages, which then arrive as PossDup."""
         self.next_target_seq = seq
+        if self.fsync_policy == "safe":
+            self._append(_record(REC_TARGET, seq), outgoing=False)
+        else:
+            self._pending_target = seq
+
+    def _take_pending(self) -> bytes:
+        t = self._pending_target
+        if not t:
+            return b""
+        self._pending_target = 0
+        return _record(REC_TARGET, t)
 
     @property
     def unsynced(self) -> int:
         return self._unsynced
 
     def flush(self) -> None:
-        """fsync what was written since the last sync (no-op under ``safe``/``none`` or when clean)."""
-        if self._unsynced and self._fd >= 0:
+        """Write a coalesced target record and fsync what is unsynced (``none``: write only). Idle path."""
+        if self._fd < 0:
+            return
+        pend = self._take_pending()
+        if pend:
+            self._append(pend, outgoing=False)
+        if self._unsynced:
             os.fsync(self._fd)
             self.fsyncs += 1
             self._unsynced = 0
@@ -282,8 +309,7 @@ class FileStore:
 
     def close(self) -> None:
         if self._fd >= 0:
-            if self.fsync_policy == "batch":
-                self.flush()
+            self.flush()
             os.close(self._fd)
             self._fd = -1
 
