@@ -220,3 +220,13 @@ def test_huge_body_length_rejected_without_waiting() -> None:
     p.feed(b"8=FIX.4.2\x019=99999999\x0135=0\x0110=000\x01" + ER)
     assert [m.raw for m in p] == [ER]
     assert "exceeds max frame" in p.errors[0].reason
+
+
+def test_truncated_frame_after_bad_frame_reported_on_close() -> None:
+    bad_ck = ER[:-4] + (b"000\x01" if ER[-4:-1] != b"000" else b"001\x01")
+    p = FixStreamParser()
+    p.feed(bad_ck + b"xx" + ER[:40])
+    assert list(p) == []
+    p.close()
+    assert [e.offset for e in p.errors] == [0, len(bad_ck) + 2]
+    assert "checksum" in p.errors[0].reason and "truncated" in p.errors[1].reason

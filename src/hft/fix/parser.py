@@ -761,6 +761,7 @@ class FixStreamParser:
                     self._garbage_snip = bytes(buf[pos : min(nxt, pos + 32)])
                 self._pos = nxt
                 continue
+            self._after_bad = False  # a new frame starts here: the previous bad frame is behind us
             end, reason = _check_frame(buf, pos, n, self.max_frame)
             if end == 0:
                 return None
