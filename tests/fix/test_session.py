@@ -142,6 +142,7 @@ def test_possdup_duplicate_is_ignored() -> None:
         (b"D", [(11, b"C1"), (21, b"1"), (54, b"1"), (60, b"20251125-01:02:03"), (40, b"2")], 1, 55),
         (b"D", [*new_order_body("C2")[:5], (38, b"ten"), (40, b"2")], 6, 38),  # wrong value type
         (b"D", [*new_order_body("C3")[:4], (60, b"yesterday"), (40, b"2")], 6, 60),
+        (b"D", [*new_order_body("C4")[:7], (44, b"4.5.6")], 6, 44),  # a price that is not a decimal
     ],
 )
 def test_invalid_message_gets_reject_and_session_goes_on(

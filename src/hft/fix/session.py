@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,28 @@ from hft.fix.store import MemoryStore, SessionStore
 NS = 1_000_000_000
 _HEADER_TAGS = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
 _INFINITY_42 = 999_999
+_FIELD_RE = re.compile(rb"\x01(\d+)=([^\x01]*)")
+_TAG_RE = re.compile(rb"\x01(\d+)=")
+_INT_RE = re.compile(rb"-?\d+\Z")
+_DEC_RE = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)\Z")
+
+
+def _type_kind(t: str) -> int:
+    if t in fixdict.INT_TYPES:
+        return 1
+    if t in fixdict.DECIMAL_TYPES:
+        return 2
+    if t == "UTCTIMESTAMP":
+        return 3
+    if t == "BOOLEAN":
+        return 4
+    return 0
+
+
+# tag (ASCII) -> 1 int, 2 decimal, 3 UTCTimestamp, 4 Y/N; other types are not format-checked
+_TYPE_KIND: dict[bytes, int] = {
+    b"%d" % tag: k for tag, t in fixdict.FIELD_TYPES.items() if (k := _type_kind(t))
+}
 
 
 class SessionState(enum.IntEnum):
@@ -161,6 +184,7 @@ class FixSession:
         )
         self._our_id = config.sender_comp_id.encode("ascii")
         self._peer_id = config.target_comp_id.encode("ascii")
+        self._required: dict[bytes, tuple[tuple[int, bytes], ...]] = {}
         self._extra_header_tags = frozenset(t for t, _ in config.extra_header)
         self.parser = FixStreamParser()
         self.state = SessionState.DISCONNECTED
@@ -523,18 +547,27 @@ class FixSession:
     def _validate(self, msg: FixMessage) -> tuple[int, int | None, str, bool] | None:
         """(reason, ref tag, text, is_business_reject) or None when the message is acceptable."""
         mt = msg.msg_type
-        req = fixdict.required_tags(self.config.begin_string, mt)
+        req = self._required.get(mt)
         if req is None:
-            return (fixdict.REJECT_INVALID_MSGTYPE, None, "Invalid MsgType", False)
-        if msg.get(52) is None:
-            return (fixdict.REJECT_REQUIRED_TAG_MISSING, 52, "Required tag missing", False)
-        for tag in req:
-            if not msg.has(tag):
+            tags = fixdict.required_tags(self.config.begin_string, mt)
+            if tags is None:
+                return (fixdict.REJECT_INVALID_MSGTYPE, None, "Invalid MsgType", False)
+            req = self._required[mt] = tuple((t, b"%d" % t) for t in (52, *tags))
+        # one C-level pass over the frame instead of a search per required tag
+        validate_types = self.config.validate_types
+        if validate_types:
+            pairs = _FIELD_RE.findall(msg.raw)
+            present = {t for t, _ in pairs}
+        else:
+            pairs = []
+            present = set(_TAG_RE.findall(msg.raw))
+        for tag, key in req:
+            if key not in present:
                 return (fixdict.REJECT_REQUIRED_TAG_MISSING, tag, "Required tag missing", False)
-        if msg.poss_dup and msg.get(122) is None and mt not in (b"4",):
+        if b"43" in present and msg.poss_dup and b"122" not in present and mt != b"4":
             return (fixdict.REJECT_REQUIRED_TAG_MISSING, 122, "Required tag missing", False)
-        if self.config.validate_types:
-            bad = self._check_types(msg)
+        if validate_types:
+            bad = self._check_types(msg, pairs)
             if bad is not None:
                 return (fixdict.REJECT_INCORRECT_DATA_FORMAT, bad, "Incorrect data format for value", False)
         allowed = self.config.app_msg_types
@@ -543,30 +576,26 @@ class FixSession:
         return None
 
     @staticmethod
-    def _check_types(msg: FixMessage) -> int | None:
-        types = fixdict.FIELD_TYPES
-        ints = fixdict.INT_TYPES
-        decs = fixdict.DECIMAL_TYPES
-        for tag, value in msg.fields():
-            t = types.get(tag)
-            if t is None:
+    def _check_types(msg: FixMessage, pairs: list[tuple[bytes, bytes]]) -> int | None:
+        """The first field whose value does not match its dictionary type (None when all do)."""
+        kinds = _TYPE_KIND
+        for tag, value in pairs:
+            k = kinds.get(tag)
+            if k is None:
                 continue
-            if not value:
-                return tag
-            if t in ints:
-                if not value.isdigit() and not (value[:1] == b"-" and value[1:].isdigit()):
-                    return tag
-            elif t in decs:
-                v = value[1:] if value[:1] == b"-" else value
-                if not v.replace(b".", b"", 1).isdigit():
-                    return tag
-            elif t == "UTCTIMESTAMP":
+            if k == 1:
+                if _INT_RE.match(value) is None:
+                    return int(tag)
+            elif k == 2:
+                if _DEC_RE.match(value) is None:
+                    return int(tag)
+            elif k == 3:
                 try:
-                    msg.get_timestamp_ns(tag)
+                    msg.get_timestamp_ns(int(tag))
                 except (FixValueError, ValueError):
-                    return tag
-            elif t == "BOOLEAN" and value not in (b"Y", b"N"):
-                return tag
+                    return int(tag)
+            elif value != b"Y" and value != b"N":
+                return int(tag)
         return None
 
     # ------------------------------------------------------------------------------ handlers
