@@ -175,3 +175,22 @@ def test_threaded_initiator_against_async_acceptor(tmp_path: Path) -> None:
         th.join(5)
         loop.close()
     assert [m.get(11) for m in apps["SYNC"].app_msgs] == [b"T0", b"T1", b"T2", b"T3", b"T4"]
+
+
+def test_acceptor_drops_silent_and_garbage_connections(tmp_path: Path) -> None:
+    async def main() -> None:
+        acc, _ = _acceptor(tmp_path, [("FIX.4.2", "C1")])
+        acc.first_message_timeout = 0.3
+        port = await acc.start()
+        r1, w1 = await asyncio.open_connection("127.0.0.1", port)  # says nothing
+        r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+        w2.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 10)  # not FIX at all
+        await w2.drain()
+        assert await asyncio.wait_for(r1.read(), 5) == b""  # closed by the acceptor
+        assert await asyncio.wait_for(r2.read(), 5) == b""
+        assert acc.refused == ["no valid first message"] * 2
+        w1.close()
+        w2.close()
+        await acc.stop()
+
+    asyncio.run(main())

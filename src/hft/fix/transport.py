@@ -184,12 +184,21 @@ class _AcceptorProtocol(asyncio.Protocol):
         self.session: FixSession | None = None
         self.transport: asyncio.Transport | None = None
         self.rejected = False
+        self._timeout: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         _nodelay(transport.get_extra_info("socket"))
         self.acceptor.connections += 1
+        # a connection that never identifies itself with a valid first message is dropped
+        self._timeout = asyncio.get_running_loop().call_later(self.acceptor.first_message_timeout,
+                                                              self._unidentified)
+
+    def _unidentified(self) -> None:
+        if self.session is None and self.transport is not None:
+            self.acceptor.refused.append("no valid first message")
+            self.transport.close()
 
     def _close(self, reason: str) -> None:
         if self.transport is not None:
@@ -216,6 +225,8 @@ class _AcceptorProtocol(asyncio.Protocol):
         s.on_data(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
         if self.session is not None:
             self.session.connection_lost("connection lost" if exc is None else f"connection lost: {exc}")
             self.acceptor._live.pop(self.session.config.key, None)
@@ -231,7 +242,9 @@ class AsyncAcceptor:
         port: int = 0,
         *,
         timer_interval: float = TIMER_INTERVAL,
+        first_message_timeout: float = 10.0,
     ) -> None:
+        self.first_message_timeout = first_message_timeout
         self.sessions: dict[tuple[str, str, str], FixSession] = {}
         for s in sessions:
             if s.config.initiator:
