@@ -308,6 +308,8 @@ def test_counters_and_stats() -> None:
     st = link.ini.stats()
     assert st["state"] == "ACTIVE" and st["next_sender_seq"] == 3 and st["msgs_out"] == 2
     assert st["msgs_in"] == 2 and st["app_in"] == 1 and st["bytes_out"] > 100
+    link.acc.on_data(b"8=FIX.4.2\x019=5\x0135=0\x01garbage10=000\x01")  # a garbled frame: dropped, counted
+    assert link.acc.stats()["garbled_frames"] == 1 and link.acc.is_active
 
 
 def test_batch_policy_defers_fsync_to_idle_timer(tmp_path: Path) -> None:

@@ -232,7 +232,7 @@ class FixSession:
             next_sender_seq=self.next_sender_seq,
             next_target_seq=self.next_target_seq,
             heartbeat_interval=self.heartbeat_interval,
-            garbled_frames=self.parser.frames_bad,
+            garbled_frames=c.garbled_frames + self.parser.frames_bad,
         )
         return d
 
@@ -249,6 +249,7 @@ class FixSession:
         """The transport is connected. An initiator sends its Logon now."""
         self._send_bytes = send_bytes
         self._close = close
+        self.counters.garbled_frames += self.parser.frames_bad  # keep the total across connections
         self.parser = FixStreamParser()
         self._queue.clear()
         self._resend_target = 0
