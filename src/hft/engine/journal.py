@@ -234,9 +234,19 @@ class RecoveryState:
     records: int = 0
     counters: dict[str, int] = field(default_factory=dict)
 
+    def _unconfirmed_replacement(self, o: Order) -> bool:
+        old = self.orders.get(o.orig_cl_ord_id) if o.orig_cl_ord_id else None
+        return o.status.name == "PENDING_REPLACE" and old is not None and old.status.name == "PENDING_REPLACE"
+
     @property
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open]
+        """Live orders at the venue as far as the journal knows (a replacement not yet confirmed
+        Replaced is not live: its original is, in PENDING_REPLACE)."""
+        return [o for o in self.orders.values() if o.is_open and not self._unconfirmed_replacement(o)]
+
+    @property
+    def pending_replacements(self) -> list[Order]:
+        return [o for o in self.orders.values() if self._unconfirmed_replacement(o)]
 
     @property
     def needs_status(self) -> list[Order]:
