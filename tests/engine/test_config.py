@@ -1,0 +1,143 @@
+"""Config loader: defaults, shipped files, errors naming key paths, secrets, strategy params, live guard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hft.asx.fees import IbkrAsxFixed, ZeroFees
+from hft.engine.config import (
+    Config,
+    ConfigError,
+    config_from_dict,
+    load_config,
+    require_live,
+    validate_params,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RefParams:
+    spread_ticks: int = 2
+    size: int = 100
+    skew: float = 0.5
+    quote_both: bool = True
+
+
+REGISTRY = {"reference": RefParams}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_a_paper_config() -> None:
+    c = load_config(None)
+    assert isinstance(c, Config) and c.mode == "paper" and c.sim.embedded
+    assert c.venue.host == "127.0.0.1" and c.metrics.host == "127.0.0.1" and c.metrics.port == 9090
+    assert c.risk.max_daily_loss == 10_000 and c.risk.max_daily_loss_cents == 1_000_000
+    assert c.risk.price_band_pct == 5.0 and c.journal.fsync == "always"
+    assert isinstance(c.fees.build(), IbkrAsxFixed)
+
+
+@pytest.mark.parametrize("name", ["paper.toml", "live.example.toml"])
+def test_shipped_configs_load_and_validate(name: str) -> None:
+    c = load_config(ROOT / "config" / name, strategy_params=REGISTRY)
+    assert c.source.endswith(name) and c.strategy.params_obj == RefParams()
+    assert c.metrics.host == "127.0.0.1"
+    if name.startswith("live"):
+        assert c.mode == "live" and not c.sim.embedded
+        assert c.venue.password_env == "HFT_IBKR_FIX_PASSWORD"
+        require_live(c, True)
+    else:
+        assert c.mode == "paper" and c.market_data.source == "fix"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[risk]\nmax_order_qty = -5\n", "risk.max_order_qty: expected a positive integer, got -5"),
+    ("[risk]\nmax_order_qty = 1.5\n", "risk.max_order_qty: expected an integer, got 1.5"),
+    ("[risk]\nmax_order_qty = true\n", "risk.max_order_qty: expected an integer, got boolean true"),
+    ("[risk]\nprice_band_pct = 150\n", "risk.price_band_pct: expected a number in [0.01, 100], got 150"),
+    ("[risk]\nmax_ordr_qty = 5\n", "risk.max_ordr_qty: unknown key"),
+    ("bogus = 1\n", "bogus: unknown key"),
+    ("mode = \"demo\"\n", "mode: expected one of 'paper', 'live', 'backtest', got str 'demo'"),
+    ("[venue]\nport = 70000\n", "venue.port: expected an integer in [0, 65535], got 70000"),
+    ("[venue]\nbegin_string = \"FIX.5.0\"\n", "venue.begin_string: expected one of 'FIX.4.2', 'FIX.4.4'"),
+    ("venue = 3\n", "venue: expected a table, got 3"),
+    ("[engine]\ncpu_affinity = [0, -1]\n", "engine.cpu_affinity[1]: expected an integer in [0, 4095], got -1"),
+    ("[engine]\nloop = \"uvloop\"\n", "engine.loop: expected one of 'asyncio', 'busy_poll'"),
+    ("[journal]\nfsync = \"sometimes\"\n", "journal.fsync: expected one of 'always', 'batch', 'none'"),
+    ("[market_data]\nsource = \"tws\"\n", "market_data.source: 'tws' (IBKR TWS API market data) is not "
+                                          "implemented yet"),
+    ("[market_data]\nsource = \"replay\"\n", "market_data.file: required when"),
+    ("[instruments]\nsymbols = []\n", "instruments.symbols: expected at least one symbol"),
+    ("[instruments]\nsymbols = [\"BHP\", 3]\n", "instruments.symbols[1]: expected a string, got 3"),
+    ("[fees]\nmodel = \"ibkr_fixed\"\nparams = { rate = 3 }\n", "fees.params:"),
+    ("[venue]\npassword = \"hunter2\"\n", "venue.password: literal credentials are not allowed"),
+    ("[venue]\napi_token = \"x\"\n", "venue.api_token: literal credentials"),
+    ("[venue]\npassword_env = \"MY PASS\"\n", "venue.password_env: expected an environment variable NAME"),
+    ("[sim]\nlatency_us = -1\n", "sim.latency_us: expected a non-negative integer, got -1"),
+    ("[metrics]\nenabled = \"yes\"\n", "metrics.enabled: expected a boolean (true/false), got str 'yes'"),
+    ("mode = \"live\"\n", "sim.embedded: must be false in live mode"),
+])
+def test_errors_name_file_and_key_path(tmp_path: Path, text: str, message: str) -> None:
+    p = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert str(ei.value).startswith(f"{p}: "), str(ei.value)
+    assert message in str(ei.value), str(ei.value)
+
+
+def test_unreadable_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(_write(tmp_path, "[risk\n"))
+
+
+def test_strategy_params_validated_against_registry(tmp_path: Path) -> None:
+    c = load_config(_write(tmp_path, "[strategy]\nname='reference'\n[strategy.params]\nsize=300\nskew=1\n"),
+                    strategy_params=REGISTRY)
+    assert c.strategy.params_obj == RefParams(size=300, skew=1.0) and c.strategy.params == {"size": 300,
+                                                                                            "skew": 1}
+    for text, msg in [
+        ("[strategy.params]\nsizee=3\n", "strategy.params.sizee: unknown key"),
+        ("[strategy.params]\nsize='big'\n", "strategy.params.size: expected an integer, got str 'big'"),
+        ("[strategy]\nname='nope'\n", "strategy.name: unknown strategy 'nope' (known: reference)"),
+        ("[strategy]\nnam='x'\n", "strategy.nam: unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+            load_config(_write(tmp_path, text), strategy_params=REGISTRY)
+    # without a registry the raw table is kept unvalidated
+    c = load_config(_write(tmp_path, "[strategy.params]\nanything=1\n"))
+    assert c.strategy.params == {"anything": 1} and c.strategy.params_obj is None
+    assert validate_params(RefParams, {"spread_ticks": 4}) == RefParams(spread_ticks=4)
+
+
+def test_fees_and_credentials_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = config_from_dict({"fees": {"model": "zero"}, "venue": {"username_env": "HFT_T_U",
+                                                               "password_env": "HFT_T_P"}})
+    assert isinstance(c.fees.build(), ZeroFees)
+    monkeypatch.setenv("HFT_T_U", "alice")
+    monkeypatch.delenv("HFT_T_P", raising=False)
+    assert c.venue.credentials() == ("alice", None)
+    c2 = config_from_dict({"fees": {"params": {"min_cents": 500}}})
+    assert c2.fees.build().order_fee(1) == 500
+
+
+def test_require_live() -> None:
+    live = load_config(ROOT / "config" / "live.example.toml")
+    paper = load_config(None)
+    require_live(live, True)  # both: allowed
+    with pytest.raises(ConfigError, match="--live flag was not given"):
+        require_live(live, False)
+    with pytest.raises(ConfigError, match="--live was given but <defaults> has mode = 'paper'"):
+        require_live(paper, True)
+    with pytest.raises(ConfigError, match="refusing to trade live"):
+        require_live(paper, False)
