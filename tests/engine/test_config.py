@@ -70,7 +70,8 @@ def test_shipped_configs_load_and_validate(name: str) -> None:
     ("[venue]\nport = 70000\n", "venue.port: expected an integer in [0, 65535], got 70000"),
     ("[venue]\nbegin_string = \"FIX.5.0\"\n", "venue.begin_string: expected one of 'FIX.4.2', 'FIX.4.4'"),
     ("venue = 3\n", "venue: expected a table, got 3"),
-    ("[engine]\ncpu_affinity = [0, -1]\n", "engine.cpu_affinity[1]: expected an integer in [0, 4095], got -1"),
+    ("[engine]\ncpu_affinity = [0, -1]\n",
+     "engine.cpu_affinity[1]: expected an integer in [0, 4095], got -1"),
     ("[engine]\nloop = \"uvloop\"\n", "engine.loop: expected one of 'asyncio', 'busy_poll'"),
     ("[journal]\nfsync = \"sometimes\"\n", "journal.fsync: expected one of 'always', 'batch', 'none'"),
     ("[market_data]\nsource = \"tws\"\n", "market_data.source: 'tws' (IBKR TWS API market data) is not "
