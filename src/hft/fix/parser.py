@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ __all__ = [
     "FixStreamParser",
     "FixValueError",
     "FrameError",
+    "MDEntry",
     "parse_one",
 ]
 
@@ -37,6 +39,17 @@ SOH = 0x01
 _SOH = b"\x01"
 # tag int -> its ASCII bytes, so get(tag) needs no formatting on the hot path
 _TAGB: list[bytes] = [b"%d" % i for i in range(10_000)]
+
+MDEntry = tuple[bytes, bytes, "int | None", "int | None", bytes, int]
+"""One NoMDEntries entry: (279 action, 269 type, price units, size, symbol, 290 position)."""
+_MD_MEMBERS: frozenset[bytes] = GROUPS[268][1]
+# one NoMDEntries entry in the canonical field order, anchored on its SOH-delimited tags; the lookahead
+# makes sure the entry ends there (next entry, a non-member tag, or the trailer), so an entry with extra
+# fields in the middle does not match and the count check sends the message to the general loop
+_MD_CANON = re.compile(
+    rb"\x01279=([^\x01]*)\x01269=([^\x01]*)(?:\x0155=([^\x01]*))?\x01270=([^\x01]*)\x01271=([^\x01]*)"
+    rb"(?:\x01290=([^\x01]*))?(?=\x01(?:279|10)=)"
+)
 
 
 def _tagb(tag: int) -> bytes:
@@ -514,6 +527,99 @@ class FixMessage(_Fields):
         if t is None:
             t = self._tokens()
         return _group_entries(t, self._tags, count_tag, first_tag)
+
+    def md_entries(self) -> list[MDEntry]:
+        """The NoMDEntries (268) group of a 35=W or 35=X as typed tuples, in one pass.
+
+        Each :data:`MDEntry` is ``(update_action, entry_type, price, size, symbol, position)``:
+        ``update_action`` is the 279 byte value (``b"0"`` new, ``b"1"`` change, ``b"2"`` delete; ``b""`` in
+        a snapshot), ``entry_type`` the 269 value (``b"0"`` bid, ``b"1"`` offer, ``b"2"`` trade ...),
+        ``price`` in integer price units or ``None``, ``size`` an int or ``None``, ``symbol`` the entry's
+        55 or the message-level 55 (``b""`` if none), ``position`` the 290 value or 0. An entry starts at
+        279 (or at 269 when the message carries no 279, as a snapshot does); the group ends at the first
+        tag that is not a member of NoMDEntries. This is the market-data hot path: no dict per entry.
+        Raises :class:`FixValueError` on a malformed value or a count that disagrees with the entries.
+        """
+        raw = self.raw
+        # fast path: every entry in the canonical layout 279,269,[55],270,271,[290] (what the simulator
+        # and most venues send); one C-level findall, then typed conversion; any other layout -> general
+        c0 = raw.find(b"\x01268=")
+        if c0 >= 0:
+            c1 = raw.find(_SOH, c0 + 5)
+            cv = raw[c0 + 5 : c1]
+            if cv.isdigit():
+                found = _MD_CANON.findall(raw, c1)
+                if found and len(found) == int(cv):
+                    s0 = raw.find(b"\x0155=", 0, c0)
+                    msg_sym = raw[s0 + 4 : raw.find(_SOH, s0 + 4)] if s0 >= 0 else b""
+                    return [
+                        (a, ty, _price_checked(270, px), int(q) if q.isdigit() else _int_slow(271, q),
+                         sym or msg_sym, (int(pos) if pos.isdigit() else _int_slow(290, pos)) if pos else 0)
+                        for a, ty, sym, px, q, pos in found
+                    ]
+        t = self._toks
+        if t is None:
+            t = self._tokens()
+        tags = self._tags
+        try:
+            i = tags.index(b"268")
+        except ValueError:
+            return []
+        cv = t[2 * i + 1]
+        if not cv.isdigit():
+            raise FixValueError(268, f"group count is not an integer: {cv[:32]!r}")
+        count = int(cv)
+        out: list[MDEntry] = []
+        if count == 0:
+            return out
+        try:
+            j = tags.index(b"55", 0, i)
+            msg_sym = t[2 * j + 1]
+        except ValueError:
+            msg_sym = b""
+        members = _MD_MEMBERS
+        k = 2 * i + 2
+        end = len(t)
+        delim = t[k] if k < end else b""
+        if delim != b"279" and delim != b"269":
+            raise FixValueError(268, "NoMDEntries entry does not start with 279 or 269")
+        action = etype = b""
+        px: int | None = None
+        qty: int | None = None
+        sym = msg_sym
+        pos = 0
+        started = False
+        while k < end:
+            tag = t[k]
+            v = t[k + 1]
+            if tag == delim:
+                if started:
+                    out.append((action, etype, px, qty, sym, pos))
+                    action = etype = b""
+                    px = qty = None
+                    sym = msg_sym
+                    pos = 0
+                started = True
+            if tag == b"270":
+                px = _price_checked(270, v)
+            elif tag == b"271":
+                qty = int(v) if v.isdigit() else _int_slow(271, v)
+            elif tag == b"279":
+                action = v
+            elif tag == b"269":
+                etype = v
+            elif tag == b"55":
+                sym = v
+            elif tag == b"290":
+                pos = int(v) if v.isdigit() else _int_slow(290, v)
+            elif tag not in members:
+                break
+            k += 2
+        if started:
+            out.append((action, etype, px, qty, sym, pos))
+        if len(out) != count:
+            raise FixValueError(268, f"group count {count} but {len(out)} entries")
+        return out
 
     # header conveniences
     @property
