@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -243,6 +244,11 @@ _EVENTS = st.lists(st.tuples(st.sampled_from(["new", "fill", "cancel", "cxl_ack"
 @given(_EVENTS)
 def test_random_event_sequences_never_crash_and_keep_invariants(events) -> None:  # type: ignore[no-untyped-def]
     om, gw, fills = make()
+    filled = _run(om, gw, events)
+    _check_invariants(om, fills, filled)
+
+
+def _run(om: OrderManager, gw: RecordingGateway, events) -> int:  # type: ignore[no-untyped-def]
     orders: list[Order] = []
     last: ExecReport | None = None
     filled = 0
@@ -273,6 +279,10 @@ def test_random_event_sequences_never_crash_and_keep_invariants(events) -> None:
             om.on_exec_report(last)
         elif kind == "unsol":
             om.on_exec_report(er(o, ExecType.EXPIRED, S.EXPIRED))
+    return filled
+
+
+def _check_invariants(om: OrderManager, fills: list[Fill], filled: int) -> None:
     states = [o.status for o in om.orders.values()]
     assert om.pending_new == states.count(S.PENDING_NEW)
     assert om.pending_cancel == states.count(S.PENDING_CANCEL)
@@ -283,3 +293,26 @@ def test_random_event_sequences_never_crash_and_keep_invariants(events) -> None:
     assert len({o.cl_ord_id for o in om.open_orders()}) == len(om.open_orders())
     assert sum(f.qty for f in fills) == filled  # every distinct fill booked once, duplicates dropped
     assert om.counters["fills"] == len(fills)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_EVENTS)
+def test_recovery_replays_to_the_same_state(events) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "j"
+        gw = RecordingGateway()
+        with Journal(path, fsync="none") as j:
+            om = OrderManager(gw, j, IbkrAsxFixed())
+            fills: list[Fill] = []
+            om.on_fill = fills.append
+            _run(om, gw, events)
+        st = recover(path, IbkrAsxFixed())
+    assert {k: (o.status, o.cum_qty, o.avg_px_num, o.order_id) for k, o in st.orders.items()} == {
+        k: (o.status, o.cum_qty, o.avg_px_num, o.order_id) for k, o in om.orders.items()}
+    assert {o.cl_ord_id for o in st.open_orders} == {o.cl_ord_id for o in om.open_orders()}
+    assert st.fills == fills and st.exec_ids == om.exec_ids
+    assert st.fees_cents == sum(f.fee_cents for f in fills)
+    om2 = OrderManager(RecordingGateway(), None, IbkrAsxFixed(), recovered=st)
+    assert {o.cl_ord_id for o in om2.open_orders()} == {o.cl_ord_id for o in om.open_orders()}
+    assert (om2.pending_new, om2.pending_cancel, om2.pending_replace) == (
+        om.pending_new, om.pending_cancel, om.pending_replace)

@@ -345,9 +345,11 @@ class OrderManager:
 
     def _restore(self, order: Order, req_id: str, now: int) -> None:
         """Undo a pending cancel (req_id = cancel id) or replace (req_id = replacement id)."""
+        new = self._replacing.get(order.cl_ord_id)
+        if order.status is S.PENDING_REPLACE and (new is None or new.cl_ord_id != req_id):
+            return  # not the pending request of this order
         prev = self._prev_status.pop(order.cl_ord_id, S.NEW)
         self._cancel_ids.pop(req_id, None)
-        new = self._replacing.get(order.cl_ord_id)
         if new is not None and new.cl_ord_id == req_id:
             self._drop_replace(order, S.REJECTED, now)
         if order.status is S.PENDING_CANCEL or order.status is S.PENDING_REPLACE:
@@ -543,7 +545,18 @@ class OrderManager:
             log.warning("cancel reject for unknown order %s", cr.orig_cl_ord_id)
             return
         now = cr.transact_ns or self.clock()
-        self._restore(o, cr.cl_ord_id, now)
+        req = cr.cl_ord_id
+        if req not in self._cancel_ids and req not in self._replaced_by:
+            # the venue echoed an id we do not know: match by the order's pending request, if any
+            if o.status is S.PENDING_REPLACE and o.cl_ord_id in self._replacing:
+                req = self._replacing[o.cl_ord_id].cl_ord_id
+            elif o.status is not S.PENDING_CANCEL:
+                req = ""
+        if req:
+            self._restore(o, req, now)
+        else:
+            self.counters["out_of_order"] += 1
+            log.warning("cancel reject %s for %s with no pending request", cr.cl_ord_id, o.cl_ord_id)
         if cr.ord_status is not None and cr.ord_status.is_terminal and not o.status.is_terminal:
             self._set_status(o, cr.ord_status, now)  # "too late to cancel": the venue says it is done
         self.on_order_update(o)
