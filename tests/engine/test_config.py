@@ -142,3 +142,30 @@ def test_require_live() -> None:
         require_live(paper, True)
     with pytest.raises(ConfigError, match="refusing to trade live"):
         require_live(paper, False)
+
+
+@dataclass(frozen=True)
+class CheckedParams:
+    qty: int = 1
+    levels: tuple[int, ...] = (1, 2)
+
+    def __post_init__(self) -> None:
+        if self.qty > 10:
+            raise ValueError("qty must be at most 10")
+
+
+def test_params_dataclass_own_checks_become_config_errors() -> None:
+    reg = {"checked": CheckedParams}
+    c = config_from_dict({"strategy": {"name": "checked", "params": {"levels": [3]}}}, "x.toml", reg)
+    assert c.strategy.params_obj == CheckedParams(levels=(3,))
+    with pytest.raises(ConfigError, match=r"^x.toml: strategy.params: qty must be at most 10$"):
+        config_from_dict({"strategy": {"name": "checked", "params": {"qty": 11}}}, "x.toml", reg)
+
+
+def test_shipped_paper_config_with_the_real_strategy_registry() -> None:
+    strategies = pytest.importorskip("hft.strategies")
+    c = load_config(ROOT / "config" / "paper.toml", strategy_params=strategies.PARAMS)
+    assert type(c.strategy.params_obj) is strategies.PARAMS["reference"]
+    with pytest.raises(ConfigError, match=r"^y\.toml: strategy\.params: .*positive"):
+        config_from_dict({"strategy": {"name": "reference", "params": {"qty": 0}}}, "y.toml",
+                         strategies.PARAMS)

@@ -244,11 +244,12 @@ def _check_scalar(ctx: _Ctx, path: str, tp: Any, v: Any, meta: Mapping[str, Any]
 
 def _check_value(ctx: _Ctx, path: str, tp: Any, v: Any, meta: Mapping[str, Any]) -> Any:
     origin = typing.get_origin(tp)
-    if origin is list:
-        (item,) = typing.get_args(tp)
+    if origin is list or origin is tuple:
+        item = typing.get_args(tp)[0]
         if not isinstance(v, list):
             raise ctx.err(path, f"expected an array, got {_describe(v)}")
-        return [_check_scalar(ctx, f"{path}[{i}]", item, x, meta) for i, x in enumerate(v)]
+        out = [_check_scalar(ctx, f"{path}[{i}]", item, x, meta) for i, x in enumerate(v)]
+        return out if origin is list else tuple(out)
     if origin is dict or tp is dict:
         if not isinstance(v, dict):
             raise ctx.err(path, f"expected a table, got {_describe(v)}")
@@ -277,7 +278,10 @@ def _build(ctx: _Ctx, cls: type, data: Mapping[str, Any], prefix: str, skip: tup
             kwargs[key] = _build(ctx, tp, v, f"{path}.")  # type: ignore[arg-type]
         else:
             kwargs[key] = _check_value(ctx, path, tp, v, fields[key].metadata)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:  # e.g. a params dataclass's own __post_init__ checks
+        raise ctx.err(prefix.rstrip(".") or "<root>", str(e)) from None
 
 
 def _find_secrets(ctx: _Ctx, data: Mapping[str, Any], prefix: str = "") -> None:
