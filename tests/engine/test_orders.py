@@ -316,3 +316,13 @@ def test_recovery_replays_to_the_same_state(events) -> None:  # type: ignore[no-
     assert {o.cl_ord_id for o in om2.open_orders()} == {o.cl_ord_id for o in om.open_orders()}
     assert (om2.pending_new, om2.pending_cancel, om2.pending_replace) == (
         om.pending_new, om.pending_cancel, om.pending_replace)
+
+
+def test_submit_and_request_status_for_open_orders() -> None:
+    om, gw, _ = make()
+    a = om.submit("BHP", Side.SELL, 452_000, 10, tag="ask")
+    b = buy(om)
+    assert a is not None and a.tag == "ask" and a.side is Side.SELL and a.status is S.PENDING_NEW
+    om.on_exec_report(er(b, ExecType.REJECTED, S.REJECTED))
+    assert om.request_status() == 1 and gw.sent[-1] == ("status", a.cl_ord_id, "")
+    assert OrderManager(None, None).request_status() == 0

@@ -134,7 +134,14 @@ class Journal:
         self._batch_max_records = batch_max_records
         self._batch_max_ns = batch_max_ns
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if created:  # make the new directory entry itself durable
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
         try:
             size = os.fstat(fd).st_size
             data = os.pread(fd, size, 0) if size else b""

@@ -261,12 +261,17 @@ class OrderManager:
     def new_order(self, req: OrderRequest) -> Order | None:
         """Create, journal and send a new order. None if the in-flight limit of pending news is reached.
         If the gateway refuses the hand-over the order is returned REJECTED."""
+        return self.submit(req.instrument, req.side, req.price, req.qty, req.tif, req.ord_type, req.tag)
+
+    def submit(self, instrument: str, side: Side, price: int, qty: int, tif: TimeInForce = TimeInForce.DAY,
+               ord_type: OrdType = OrdType.LIMIT, tag: str = "") -> Order | None:
+        """:meth:`new_order` without the request object (the engine's lean path)."""
         if self.pending_new >= self.max_pending_new:
             self.counters["inflight_refused"] += 1
             return None
         now = self.clock()
-        o = Order(self.next_cl_ord_id(), req.instrument, req.side, req.price, req.qty, req.tif,
-                  req.ord_type, S.PENDING_NEW, created_ns=now, updated_ns=now, tag=req.tag)
+        o = Order(self.next_cl_ord_id(), instrument, side, price, qty, tif, ord_type, S.PENDING_NEW,
+                  created_ns=now, updated_ns=now, tag=tag)
         self._place(o)
         if self.journal is not None:
             self.journal.append(T_NEW, _order_fields(o))
@@ -367,6 +372,17 @@ class OrderManager:
                                                  "reason": reason})
         o.reject_reason = reason
         self._set_status(o, S.REJECTED, self.clock())
+
+    def request_status(self, orders: list[Order] | None = None) -> int:
+        """Send an order status request (FIX 35=H) for each of ``orders`` (default: every open order,
+        e.g. after recovery); returns how many were handed to the gateway."""
+        if self.gateway is None:
+            return 0
+        n = 0
+        for o in self.open_orders() if orders is None else orders:
+            if self.gateway.request_status(o):
+                n += 1
+        return n
 
     # -- venue input ----------------------------------------------------------------------------------
     def on_exec_report(self, er: ExecReport) -> None:
