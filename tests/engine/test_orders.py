@@ -216,6 +216,10 @@ def test_status_request_reconciles_missing_fill() -> None:
     assert o.status is S.FILLED and o.cum_qty == 100
     assert fills[-1].qty == 60 and fills[-1].price == 452_000  # (451600*100 - 451000*40) / 60
     assert o.avg_px_num == 451_600 * 100
+    # a repeated status answer (same ExecID, LastQty echoed) books nothing more
+    om.on_exec_report(ExecReport("S1", o.cl_ord_id, "", "V1", ExecType.ORDER_STATUS, S.FILLED, o.side, "BHP",
+                                 452_000, 60, 100, 0, 451_600, "", 6, False))
+    assert o.cum_qty == 100 and len(fills) == 2 and om.counters["duplicate_execs"] == 0
 
 
 def test_clordid_unique_across_restart(tmp_path: Path) -> None:

@@ -411,16 +411,17 @@ class OrderManager:
     def _apply_exec(self, er: ExecReport) -> None:
         c = self.counters
         c["exec_reports"] += 1
-        if er.exec_id:
+        et = er.exec_type
+        is_status = et == ExecType.ORDER_STATUS  # idempotent (reconciled by CumQty): never deduplicated
+        if er.exec_id and not is_status:
             if er.exec_id in self.exec_ids:
                 c["duplicate_execs"] += 1
                 return
             self.exec_ids.add(er.exec_id)
         now = er.transact_ns or self.clock()
         o = self._resolve(er)
-        et = er.exec_type
         if o is None:
-            if er.last_qty > 0:
+            if er.last_qty > 0 and not is_status:
                 c["unknown_fills"] += 1
                 log.warning("fill for unknown order %s exec %s", er.cl_ord_id, er.exec_id)
                 fee = self.fee_model.fill_fee(0, er.last_px * er.last_qty)
@@ -433,7 +434,9 @@ class OrderManager:
             return
         if er.order_id and not o.order_id:
             o.order_id = er.order_id
-        if et == ExecType.REPLACED:
+        if is_status:
+            self._on_status(o, er, now)
+        elif et == ExecType.REPLACED:
             self._on_replaced(o, er, now)
         elif er.last_qty > 0 or et == ExecType.TRADE:
             self._on_fill(o, er, now)
@@ -461,8 +464,6 @@ class OrderManager:
                 self._set_status(o, S.REJECTED, now)
         elif et == ExecType.EXPIRED or et == ExecType.DONE_FOR_DAY:
             self._set_status(o, S.EXPIRED, now)
-        elif et == ExecType.ORDER_STATUS:
-            self._on_status(o, er, now)
         # PENDING_CANCEL / PENDING_REPLACE acks: nothing to change
         self.on_order_update(o)
 
