@@ -61,6 +61,16 @@ def test_every_truncation_point_is_detected_and_truncated(tmp_path: Path) -> Non
         assert [r["q"] for r in got] == [1, 2, 3] and torn is None and got[2]["instrument"] == "X"
 
 
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "j"
+    with Journal(p, fsync="none"):
+        with pytest.raises(JournalError, match="locked by another writer"):
+            Journal(p)
+        assert read_journal(p)[1] is None  # readers are fine
+    with Journal(p, fsync="none") as j:  # released on close
+        assert j.last_seq == 0
+
+
 def test_crc_corruption_and_zero_tail_stop_reading(tmp_path: Path) -> None:
     p = tmp_path / "j"
     _write(p, 3)

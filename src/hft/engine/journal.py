@@ -29,6 +29,7 @@ Durability policy (``fsync``):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import struct
@@ -119,8 +120,8 @@ def read_journal(path: str | Path) -> tuple[list[dict[str, Any]], TornTail | Non
 
 
 class Journal:
-    """Append-only journal file (single writer). Opening an existing file validates it, truncates a torn
-    tail (reported in :attr:`torn`) and continues its sequence numbers."""
+    """Append-only journal file (single writer, enforced with ``flock``). Opening an existing file
+    validates it, truncates a torn tail (reported in :attr:`torn`) and continues its sequence numbers."""
 
     __slots__ = ("_batch_max_ns", "_batch_max_records", "_dirty", "_fd", "_last_sync_ns", "fsync",
                  "last_seq", "max_session", "path", "records_at_open", "syncs", "torn")
@@ -136,6 +137,11 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # one writer per journal: a second process (or a still-running old one) is refused
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise JournalError(f"{self.path}: journal is locked by another writer") from None
         if created:  # make the new directory entry itself durable
             dfd = os.open(self.path.parent, os.O_RDONLY)
             try:
