@@ -1,0 +1,155 @@
+"""Summary statistics (JSON) and the self-contained HTML report of a backtest."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+from hft.asx.ticks import tick_size
+from hft.backtest.engine import BacktestResult
+
+
+def trade_pnls(res: BacktestResult) -> tuple[list[int], list[float], list[int]]:
+    """Realised P&L (price units, before fees) of every position-reducing fill, average-cost method.
+
+    Returns (P&L per closing fill, the same in ticks per share, timestamps)."""
+    pos = 0
+    cost = 0  # signed cost basis of the open position, price units
+    pnls: list[int] = []
+    ticks: list[float] = []
+    ts: list[int] = []
+    for f in res.fills:
+        q = f.qty if f.side == 1 else -f.qty
+        if pos == 0 or (pos > 0) == (q > 0):
+            pos += q
+            cost += q * f.price
+            continue
+        close = min(abs(q), abs(pos)) * (1 if q > 0 else -1)  # signed, opposite to pos
+        avg = cost / pos
+        pnl = round(-close * (f.price - avg))
+        pnls.append(pnl)
+        ticks.append(pnl / (abs(close) * tick_size(f.price)))
+        ts.append(f.ts_ns)
+        cost -= round(avg * -close)
+        pos += close
+        rest = q - close
+        if pos == 0:
+            cost = 0
+        if rest:
+            pos += rest
+            cost += rest * f.price
+    return pnls, ticks, ts
+
+
+def summary(res: BacktestResult) -> dict[str, Any]:
+    mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
+    pos = np.asarray(res.samples_pos, dtype=np.float64)
+    cash = np.asarray(res.samples_cash, dtype=np.float64)
+    fees = np.asarray(res.samples_fees, dtype=np.float64)
+    equity_net = (cash + pos * mid2 / 2.0) / 100.0 - fees  # cents
+    gross = round((res.samples_cash[-1] + res.samples_pos[-1] * res.final_mid2 / 2.0) / 100.0) \
+        if res.samples_ts else 0
+    fee_total = sum(f.fee_cents for f in res.fills)
+    pnls, ticks, _ = trade_pnls(res)
+    wins = sum(1 for p in pnls if p > 0)
+    per_min = np.diff(equity_net) if len(equity_net) > 1 else np.zeros(0)
+    sd = float(per_min.std()) if len(per_min) > 1 else 0.0
+    sharpe = float(per_min.mean() / sd) if sd > 0 else 0.0
+    peak = np.maximum.accumulate(equity_net) if len(equity_net) else equity_net
+    mdd = float((peak - equity_net).max()) if len(equity_net) else 0.0
+    p = 0
+    maxpos = 0
+    for f in res.fills:
+        p += f.qty if f.side == 1 else -f.qty
+        maxpos = max(maxpos, abs(p))
+    filled = sum(f.qty for f in res.fills)
+    return {
+        "pnl_gross_cents": gross,
+        "fees_cents": fee_total,
+        "pnl_net_cents": gross - fee_total,
+        "trades": len(res.fills),
+        "closing_trades": len(pnls),
+        "volume_shares": filled,
+        "win_rate": wins / len(pnls) if pnls else 0.0,
+        "avg_profit_per_trade_ticks": float(np.mean(ticks)) if ticks else 0.0,
+        "sharpe_per_minute": sharpe,
+        "sharpe_annualised": sharpe * math.sqrt(252 * 6 * 60),
+        "max_drawdown_cents": round(mdd),
+        "max_position": maxpos,
+        "orders_sent": res.orders_sent,
+        "orders_refused": res.orders_refused,
+        "cancels_sent": res.cancels_sent,
+        "fill_ratio": filled / res.qty_sent if res.qty_sent else 0.0,
+        "events": res.events,
+        "strategy_calls": res.strategy_calls,
+        "wall_s": round(res.wall_s, 3),
+        "events_per_s": round(res.events / res.wall_s) if res.wall_s > 0 else 0,
+    }
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def html_report(res: BacktestResult, summ: dict[str, Any], title: str = "Backtest") -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = res.first_ts
+    hrs = (np.asarray(res.samples_ts, dtype=np.float64) - t0) / 3.6e12
+    mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
+    eq = (np.asarray(res.samples_cash, dtype=np.float64) + np.asarray(res.samples_pos) * mid2 / 2.0) / 1e6 \
+        - np.asarray(res.samples_fees, dtype=np.float64) / 100.0  # dollars, net
+    imgs: list[tuple[str, str]] = []
+
+    def plot(name: str, fn: Any) -> None:
+        fig, ax = plt.subplots(figsize=(8, 3))
+        fn(ax)
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        imgs.append((name, _png(fig)))
+        plt.close(fig)
+
+    plot("Equity (net, $)", lambda ax: (ax.plot(hrs, eq), ax.set_xlabel("hours")))
+    dd = np.maximum.accumulate(eq) - eq if len(eq) else eq
+    plot("Drawdown ($)", lambda ax: (ax.fill_between(hrs, -dd, color="tab:red", alpha=0.5),
+                                     ax.set_xlabel("hours")))
+    plot("Position (shares)",
+         lambda ax: (ax.step(hrs, res.samples_pos, where="post"), ax.set_xlabel("hours")))
+    fx = np.asarray([(f.ts_ns - t0) / 3.6e12 for f in res.fills])
+    fp = np.asarray([f.price / 1e4 for f in res.fills])
+    buys = np.asarray([f.side == 1 for f in res.fills], dtype=bool)
+
+    def fills(ax: Any) -> None:
+        ok = mid2 > 0
+        ax.plot(hrs[ok], mid2[ok] / 2e4, color="grey", lw=0.8, label="mid")
+        if len(fx):
+            ax.scatter(fx[buys], fp[buys], s=6, color="tab:green", label="buy")
+            ax.scatter(fx[~buys], fp[~buys], s=6, color="tab:red", label="sell")
+        ax.legend(loc="best")
+        ax.set_xlabel("hours")
+
+    plot("Fills over price ($)", fills)
+    pnls, _, pts = trade_pnls(res)
+    by_hour: dict[int, float] = {}
+    for p, t in zip(pnls, pts, strict=True):
+        h = int((t - t0) // 3_600_000_000_000)
+        by_hour[h] = by_hour.get(h, 0.0) + p / 1e4
+    plot("Realised P&L by hour ($, gross)", lambda ax: ax.bar(list(by_hour), list(by_hour.values())))
+    plot("Trade P&L distribution ($, gross)", lambda ax: ax.hist([p / 1e4 for p in pnls] or [0.0], bins=40))
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in summ.items())
+    body = "".join(f"<h2>{html.escape(n)}</h2><img alt='{html.escape(n)}' src='{src}'>" for n, src in imgs)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;margin:20px}table{border-collapse:collapse}"
+            "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><table>{rows}</table>{body}</body></html>")
