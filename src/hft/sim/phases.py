@@ -1,7 +1,7 @@
 """ASX trading-phase schedule (Sydney local time) and a driver that applies it to the engine.
 
 Defaults follow the ASX trading calendar: pre-open 07:00, staggered open in five groups by the first
-letter of the code (A-B 10:00:00, C-F 10:02:15, G-M 10:04:30, N-R 10:06:45, S-Z 10:09:00, each
+letter of the code (0-9 and A-B 10:00:00, C-F 10:02:15, G-M 10:04:30, N-R 10:06:45, S-Z 10:09:00, each
 +/- up to 15 s random in the real market; here a fixed, optional seeded jitter), pre-CSPA 16:00,
 closing single price auction at 16:10 (random within 16:10:00-16:11:00 on ASX), then closed.
 """
@@ -20,7 +20,7 @@ def hms(h: int, m: int, s: int = 0) -> int:
 
 
 DEFAULT_OPEN_GROUPS: tuple[tuple[str, int], ...] = (
-    ("AB", hms(10, 0, 0)), ("CDEF", hms(10, 2, 15)), ("GHIJKLM", hms(10, 4, 30)),
+    ("0123456789AB", hms(10, 0, 0)), ("CDEF", hms(10, 2, 15)), ("GHIJKLM", hms(10, 4, 30)),
     ("NOPQR", hms(10, 6, 45)), ("STUVWXYZ", hms(10, 9, 0)),
 )
 
