@@ -190,6 +190,8 @@ FIELDS: Final[dict[int, tuple[str, str]]] = {
     1363: ("FillExecID", "STRING"),
     1364: ("FillPx", "PRICE"),
     1365: ("FillQty", "QTY"),
+    6000: ("SimSendNs", "INT"),  # simulator: wall/monotonic ns just before the market data write
+    6001: ("SimTickId", "INT"),  # simulator: id of a market data message; an order may echo it
     6035: ("IBLocalSymbol", "STRING"),  # IBKR CTCI custom tag
 }
 
@@ -225,6 +227,7 @@ MSG_TYPES: Final[dict[bytes, str]] = {
     b"D": "NewOrderSingle",
     b"F": "OrderCancelRequest",
     b"G": "OrderCancelReplaceRequest",
+    b"H": "OrderStatusRequest",
     b"8": "ExecutionReport",
     b"9": "OrderCancelReject",
     b"j": "BusinessMessageReject",
@@ -274,6 +277,7 @@ REQUIRED: Final[dict[str, dict[bytes, tuple[int, ...]]]] = {
         b"D": (11, 21, 55, 54, 60, 40),
         b"F": (41, 11, 55, 54, 60),
         b"G": (41, 11, 21, 55, 54, 60, 40),
+        b"H": (11, 55, 54),
         b"8": (37, 17, 20, 150, 39, 55, 54, 151, 14, 6),
         b"W": (55, 268),
         b"X": (268,),
@@ -283,6 +287,7 @@ REQUIRED: Final[dict[str, dict[bytes, tuple[int, ...]]]] = {
         b"D": (11, 55, 54, 60, 40),
         b"F": (41, 11, 55, 54, 60),
         b"G": (41, 11, 55, 54, 60, 40),
+        b"H": (11, 54),
         b"8": (37, 17, 150, 39, 55, 54, 151, 14, 6),
         b"W": (55, 268),
         b"X": (268,),

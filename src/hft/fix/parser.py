@@ -48,7 +48,7 @@ _MD_MEMBERS: frozenset[bytes] = GROUPS[268][1]
 # fields in the middle does not match and the count check sends the message to the general loop
 _MD_CANON = re.compile(
     rb"\x01279=([^\x01]*)\x01269=([^\x01]*)(?:\x0155=([^\x01]*))?\x01270=([^\x01]*)\x01271=([^\x01]*)"
-    rb"(?:\x01290=([^\x01]*))?(?=\x01(?:279|10)=)"
+    rb"(?:\x01290=([^\x01]*))?(?:\x01273=[^\x01]*)?(?=\x01(?:279|10)=)"
 )
 
 
@@ -541,7 +541,7 @@ class FixMessage(_Fields):
         Raises :class:`FixValueError` on a malformed value or a count that disagrees with the entries.
         """
         raw = self.raw
-        # fast path: every entry in the canonical layout 279,269,[55],270,271,[290] (what the simulator
+        # fast path: every entry in the canonical layout 279,269,[55],270,271,[290],[273] (what the simulator
         # and most venues send); one C-level findall, then typed conversion; any other layout -> general
         c0 = raw.find(b"\x01268=")
         if c0 >= 0:
