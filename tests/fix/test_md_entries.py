@@ -26,6 +26,7 @@ entry = st.tuples(
     st.integers(min_value=1, max_value=10**8), st.integers(min_value=0, max_value=10**7),
     st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
     st.booleans(),  # add a non-canonical extra field (MDEntryID 278) -> general path
+    st.booleans(),  # trailing MDEntryTime (273), as the simulator sends: still the fast path
 )
 
 
@@ -33,7 +34,7 @@ entry = st.tuples(
 @given(st.lists(entry, min_size=1, max_size=8), st.booleans())
 def test_md_entries_matches_group(entries, trailing_field) -> None:
     body: list[tuple[int, str | int]] = [(262, "R1"), (268, len(entries))]
-    for action, etype, sym, px, qty, pos, extra in entries:
+    for action, etype, sym, px, qty, pos, extra, t273 in entries:
         body += [(279, action), (269, etype)]
         if extra:
             body.append((278, "E1"))
@@ -42,12 +43,14 @@ def test_md_entries_matches_group(entries, trailing_field) -> None:
         body += [(270, f"{px // 10_000}.{px % 10_000:04d}"), (271, qty)]
         if pos:
             body.append((290, pos))
+        if t273:
+            body.append((273, "01:02:03.456789"))
     if trailing_field:
         body.append((58, "after the group"))
     msg = parse_one(ENC.encode("X", body, 9))
     got = msg.md_entries()
     assert got == via_group(msg)
-    assert [(e[2], e[3]) for e in got] == [(px, qty) for _, _, _, px, qty, _, _ in entries]
+    assert [(e[2], e[3]) for e in got] == [(px, qty) for _, _, _, px, qty, _, _, _ in entries]
 
 
 def test_snapshot_entries_use_message_symbol() -> None:
