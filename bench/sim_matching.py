@@ -1,6 +1,6 @@
 """Throughput of the matching engine on a realistic mix (not a test; run directly).
 
-    .venv/bin/python tests/sim/bench_matching.py [n_ops]
+    .venv/bin/python bench/sim_matching.py [n_ops]
 
 Mix per op: 55% passive limit add, 30% cancel of a random live order, 10% marketable limit
 (crosses 1-2 levels), 5% IOC. Prints JSON with orders/s.
