@@ -20,7 +20,7 @@ paper: install
 # Everything CI runs: QuickFIX (built once, cached by version), ruff, the test suite.
 test: install
 	bash scripts/install_quickfix.sh $(BIN)/python
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 
 bench: install
