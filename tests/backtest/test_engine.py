@@ -1,0 +1,336 @@
+"""Fill model of the backtester: latency, queue position, partial fills, IOC/market walks, fees, ticks,
+determinism. Every test replays a hand-written event list through a scripted strategy and checks the
+exact numbers the documented model gives (docs/backtest.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hft.asx.fees import IbkrAsxFixed, ZeroFees
+from hft.backtest.engine import BacktestConfig, Backtester
+from hft.backtest.synth import generate
+from hft.book.l2 import L2Book
+from hft.engine.strategy import Strategy, StrategyContext
+from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
+
+BID, ASK = 1, 2
+LEVEL, TRADE, SNAP, SNAP_END = 1, 2, 3, 4
+B1, B2 = 449_900, 449_800  # $44.99, $44.98
+A1, A2, A3 = 450_000, 450_100, 450_200
+T0 = 1_000_000
+
+
+def book_rows(t: int = T0) -> list[tuple[int, int, int, int, int]]:
+    """A snapshot: bids 44.99 x 500, 44.98 x 1000; asks 45.00 x 500, 45.01 x 500, 45.02 x 1000."""
+    return [(t, SNAP, 0, 0, 0), (t, LEVEL, BID, B1, 500), (t, LEVEL, BID, B2, 1000),
+            (t, LEVEL, ASK, A1, 500), (t, LEVEL, ASK, A2, 500), (t, LEVEL, ASK, A3, 1000),
+            (t, SNAP_END, 0, 0, 0)]
+
+
+def events(rows: list[tuple[int, int, int, int, int]], feed_latency: int = 0) -> Any:
+    """Canonical event columns from (ts_exch, kind, side, price, qty) rows; ts_local = ts_exch + feed."""
+    from hft.backtest import engine
+
+    a = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
+    te = a[:, 0].copy()
+    cols = dict(ts_exch=te, ts_local=te + feed_latency, kind=a[:, 1].astype(np.int8),
+                side=a[:, 2].astype(np.int8), price=a[:, 3].copy(), qty=a[:, 4].copy())
+    return engine.make_events(**cols) if hasattr(engine, "make_events") else engine.EventArrays(**cols)
+
+
+def ticks(t_from: int, n: int, step: int = 1_000) -> list[tuple[int, int, int, int, int]]:
+    """Filler events far from the touch (bid level 44.90 toggling), one every ``step`` ns."""
+    return [(t_from + i * step, LEVEL, BID, 449_000, 100 + (i % 2) * 100) for i in range(n)]
+
+
+class Script(Strategy):
+    """Runs ``actions[k](ctx, book)`` on the k-th on_book call; records everything it is told."""
+
+    name = "script"
+    book_depth = 0
+
+    def __init__(self, ctx: StrategyContext, actions: dict[int, Callable[[StrategyContext, L2Book], Any]]):
+        super().__init__(ctx, ["BHP"])
+        self.actions = actions
+        self.calls = 0
+        self.orders: list[Order] = []
+        self.updates: list[tuple[int, str, OrdStatus]] = []
+        self.fills: list[tuple[int, Fill]] = []
+        self.trades: list[Trade] = []
+        self.seen: list[tuple[int, int, int]] = []  # (now, best bid, best ask) at each call
+
+    def on_book(self, instrument: str, book: L2Book) -> None:
+        self.seen.append((self.ctx.now(), book.best_bid(), book.best_ask()))
+        fn = self.actions.get(self.calls)
+        self.calls += 1
+        if fn is not None:
+            r = fn(self.ctx, book)
+            if isinstance(r, Order):
+                self.orders.append(r)
+
+    def on_order_update(self, order: Order) -> None:
+        self.updates.append((self.ctx.now(), order.cl_ord_id, order.status))
+
+    def on_fill(self, fill: Fill) -> None:
+        self.fills.append((self.ctx.now(), fill))
+
+    def on_trade(self, trade: Trade) -> None:
+        self.trades.append(trade)
+
+
+def run(rows: list[tuple[int, int, int, int, int]], actions: dict[int, Callable[..., Any]],
+        feed: int = 0, fees: Any = None, **cfg: Any) -> tuple[Backtester, Script]:
+    cfg.setdefault("entry_latency_ns", 0)
+    cfg.setdefault("response_latency_ns", 0)
+    bt = Backtester(events(sorted(rows, key=lambda r: r[0]), feed),
+                    lambda ctx: Script(ctx, actions), BacktestConfig(**cfg),
+                    fees if fees is not None else ZeroFees())
+    bt.run()
+    s = bt.strategy
+    assert isinstance(s, Script)
+    return bt, s
+
+
+def buy(price: int, qty: int, tif: TimeInForce = TimeInForce.DAY,
+        ord_type: OrdType = OrdType.LIMIT) -> Callable[[StrategyContext, L2Book], Order | None]:
+    return lambda ctx, book: ctx.buy("BHP", price, qty, tif, ord_type)
+
+
+def sell(price: int, qty: int, tif: TimeInForce = TimeInForce.DAY,
+         ord_type: OrdType = OrdType.LIMIT) -> Callable[[StrategyContext, L2Book], Order | None]:
+    return lambda ctx, book: ctx.sell("BHP", price, qty, tif, ord_type)
+
+
+# ---------------------------------------------------------------------------------------- latency
+
+
+def test_ack_arrives_after_entry_plus_response_latency() -> None:
+    _bt, s = run(book_rows() + ticks(T0 + 1_000, 20), {0: buy(B1, 100)}, feed=300,
+                entry_latency_ns=5_000, response_latency_ns=3_000)
+    sent = T0 + 300  # the snapshot's local time
+    o = s.orders[0]
+    acks = [(t, st) for t, cid, st in s.updates if cid == o.cl_ord_id]
+    assert acks[0] == (sent + 8_000, OrdStatus.NEW)
+    # every call before the ack saw the order still pending
+    assert o.created_ns == sent
+    assert s.seen[0][0] == sent
+
+
+def test_marketable_order_misses_liquidity_that_left_before_it_arrived() -> None:
+    # order sent at local T0+300, reaches the exchange at exchange time T0+5300
+    gone_before = [(T0 + 5_200, LEVEL, ASK, A1, 0)]
+    _, s = run(book_rows() + gone_before + ticks(T0 + 10_000, 5), {0: buy(A1, 100)}, feed=300,
+               entry_latency_ns=5_000)
+    assert s.fills == []  # rests at 45.00 as the new best bid; nobody sells to it in the data
+    assert s.orders[0].status is OrdStatus.NEW
+    gone_after = [(T0 + 5_400, LEVEL, ASK, A1, 0)]
+    _, s = run(book_rows() + gone_after + ticks(T0 + 10_000, 5), {0: buy(A1, 100)}, feed=300,
+               entry_latency_ns=5_000)
+    assert [(f.price, f.qty, f.liquidity) for _, f in s.fills] == [(A1, 100, "R")]
+    assert s.fills[0][1].ts_ns == T0 + 5_300  # matched in exchange time
+
+
+def test_fill_reaches_strategy_after_response_latency() -> None:
+    _, s = run(book_rows() + ticks(T0 + 1_000, 30), {0: buy(A1, 100)}, entry_latency_ns=2_000,
+               response_latency_ns=7_000)
+    (t, f), = s.fills
+    assert f.ts_ns == T0 + 2_000
+    assert t == T0 + 9_000
+    assert s.orders[0].status is OrdStatus.FILLED
+
+
+def test_cancel_takes_entry_latency_and_fills_can_race_it() -> None:
+    # resting buy 100 at B1 (queue ahead 500); a cancel is sent on the 2nd call (T0+1000) and reaches the
+    # exchange at T0+4000, but a sell trade of 600 at B1 at T0+3000 fills us first
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 3_000, TRADE, ASK, B1, 600)]
+    acts = {0: buy(B1, 100), 1: lambda ctx, book: ctx.cancel(s_orders[0])}
+    s_orders: list[Order] = []
+
+    def first(ctx: StrategyContext, book: L2Book) -> Order | None:
+        o = ctx.buy("BHP", B1, 100)
+        assert o is not None
+        s_orders.append(o)
+        return o
+
+    acts[0] = first
+    _, s = run(rows, acts, entry_latency_ns=3_000)
+    assert [(f.price, f.qty) for _, f in s.fills] == [(B1, 100)]
+    assert s.orders[0].status is OrdStatus.FILLED  # the cancel was rejected: too late
+    # without the trade the cancel wins
+    rows2 = book_rows() + ticks(T0 + 1_000, 10)
+    s_orders.clear()
+    _, s = run(rows2, acts, entry_latency_ns=3_000)
+    assert s.fills == []
+    assert s.orders[0].status is OrdStatus.CANCELED
+
+
+# ---------------------------------------------------------------------------------------- queue
+
+
+def test_resting_order_joins_back_of_queue_and_advances_on_trades() -> None:
+    # join B1 behind 500; sells of 300 then 300 at B1: the first only moves us up, the second fills 100
+    rows = book_rows() + ticks(T0 + 1_000, 20) + [
+        (T0 + 5_000, TRADE, ASK, B1, 300), (T0 + 5_000, LEVEL, BID, B1, 200),
+        (T0 + 9_000, TRADE, ASK, B1, 300), (T0 + 9_000, LEVEL, BID, B1, 100)]
+    _bt, s = run(rows, {0: buy(B1, 200)})
+    assert [(f.price, f.qty, f.liquidity) for _, f in s.fills] == [(B1, 100, "A")]
+    assert s.fills[0][1].ts_ns == T0 + 9_000
+    o = s.orders[0]
+    assert o.status is OrdStatus.PARTIALLY_FILLED and o.cum_qty == 100
+
+
+def test_buy_trades_do_not_move_a_resting_bid() -> None:
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, TRADE, BID, B1, 600)]
+    _, s = run(rows, {0: buy(B1, 100)})
+    assert s.fills == []
+
+
+def test_trade_through_our_price_fills_us_at_our_price() -> None:
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, TRADE, ASK, B2, 2_000)]
+    _, s = run(rows, {0: buy(B1, 300)})
+    assert [(f.price, f.qty, f.liquidity) for _, f in s.fills] == [(B1, 300, "A")]
+
+
+def test_opposite_quote_at_our_price_fills_us() -> None:
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, LEVEL, BID, B1, 0),
+                                                  (T0 + 5_000, LEVEL, ASK, B1, 400)]
+    _, s = run(rows, {0: buy(B1, 300)})
+    assert [(f.price, f.qty) for _, f in s.fills] == [(B1, 300)]
+
+
+def queue_ahead(bt: Backtester) -> float:
+    (lv,) = bt._live.values()
+    return float(lv.ahead)
+
+
+def test_cancels_move_us_forward_by_the_power_probability_rule() -> None:
+    # at the back of 500: a cancel of 200 must have been ahead of us (back = 0): ahead 500 -> 300
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, LEVEL, BID, B1, 300)]
+    bt, _ = run(rows, {0: buy(B1, 100)})
+    assert queue_ahead(bt) == pytest.approx(300.0)
+    # then 200 join behind us (level 500: front 300, back 200) and 100 cancel:
+    # p = back^3 / (back^3 + front^3) = 8/35; ahead = 300 - (1 - p) * 100 + min(200 - p * 100, 0)
+    rows2 = [*rows, (T0 + 6000, LEVEL, BID, B1, 500), (T0 + 7000, LEVEL, BID, B1, 400)]
+    bt, _ = run(rows2, {0: buy(B1, 100)})
+    p = 200**3 / (200**3 + 300**3)
+    assert queue_ahead(bt) == pytest.approx(300 - (1 - p) * 100)
+    # queue_power 0 splits evenly (p = 1/2)
+    bt, _ = run(rows2, {0: buy(B1, 100)}, queue_power=0.0)
+    assert queue_ahead(bt) == pytest.approx(300 - 0.5 * 100)
+
+
+def test_level_decrease_explained_by_trades_is_not_counted_twice() -> None:
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, TRADE, ASK, B1, 200),
+                                                  (T0 + 5_000, LEVEL, BID, B1, 300)]
+    bt, s = run(rows, {0: buy(B1, 100)})
+    assert s.fills == []
+    assert queue_ahead(bt) == pytest.approx(300.0)
+
+
+def test_replace_down_in_size_keeps_queue_place_and_price_change_loses_it() -> None:
+    def rep(price: int, qty: int) -> Callable[[StrategyContext, L2Book], Any]:
+        return lambda ctx, book: ctx.replace(ctx.open_orders("BHP")[0], price=price, qty=qty)
+
+    base = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, LEVEL, BID, B1, 300)]
+    # after the cancel ahead = 300; shrinking 200 -> 100 at the same price keeps it
+    bt, _ = run(base + ticks(T0 + 6_000, 5), {0: buy(B1, 200), 6: rep(B1, 100)})
+    assert queue_ahead(bt) == pytest.approx(300.0)
+    # growing the order sends it to the back (ahead = the level's 300 visible shares)
+    bt, _ = run([*base, (T0 + 5500, LEVEL, BID, B1, 700), *ticks(T0 + 6000, 5)],
+                {0: buy(B1, 200), 7: rep(B1, 300)})
+    assert queue_ahead(bt) == pytest.approx(700.0)
+    # moving to another price joins that level's back
+    bt, _ = run(base + ticks(T0 + 6_000, 5), {0: buy(B1, 200), 6: rep(B2, 200)})
+    assert queue_ahead(bt) == pytest.approx(1000.0)
+
+
+# ---------------------------------------------------------------------------------------- taking
+
+
+def test_ioc_walks_the_book_to_its_limit_and_cancels_the_rest() -> None:
+    _, s = run(book_rows() + ticks(T0 + 1_000, 5), {0: buy(A2, 1_500, TimeInForce.IOC)})
+    assert [(f.price, f.qty, f.liquidity) for _, f in s.fills] == [(A1, 500, "R"), (A2, 500, "R")]
+    o = s.orders[0]
+    assert o.status is OrdStatus.CANCELED and o.cum_qty == 1_000
+    assert o.avg_px_num == A1 * 500 + A2 * 500
+
+
+def test_market_order_walks_every_level() -> None:
+    _, s = run(book_rows() + ticks(T0 + 1_000, 5), {0: sell(0, 1_200, TimeInForce.IOC, OrdType.MARKET)})
+    assert [(f.price, f.qty) for _, f in s.fills] == [(B1, 500), (B2, 700)]
+    assert s.orders[0].status is OrdStatus.FILLED
+
+
+def test_day_limit_remainder_rests_after_taking() -> None:
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 5_000, TRADE, BID, A1, 50)]
+    bt, s = run(rows, {0: buy(A1, 800)})
+    # takes the 500 offered at 45.00 and rests 300 at 45.00 (now the best bid, nobody ahead)
+    assert [(f.price, f.qty) for _, f in s.fills][:1] == [(A1, 500)]
+    assert s.orders[0].status is OrdStatus.PARTIALLY_FILLED
+    assert queue_ahead(bt) == 0.0
+
+
+def test_our_fills_do_not_change_the_replayed_book() -> None:
+    _, s = run(book_rows() + ticks(T0 + 1_000, 5), {0: buy(A1, 100)})
+    assert all(ask == A1 for _, _, ask in s.seen)
+
+
+# ---------------------------------------------------------------------------------------- fees, ticks
+
+
+def test_fees_per_order_minimum_charged_once_across_partial_fills() -> None:
+    fee = IbkrAsxFixed()
+    rows = book_rows() + ticks(T0 + 1_000, 20) + [
+        (T0 + 5_000, TRADE, ASK, B1, 600), (T0 + 5_000, LEVEL, BID, B1, 100),
+        (T0 + 9_000, TRADE, ASK, B1, 300), (T0 + 9_000, LEVEL, BID, B1, 100)]
+    _bt, s = run(rows, {0: buy(B1, 300)}, fees=fee)
+    fills = [f for _, f in s.fills]
+    assert [f.qty for f in fills] == [100, 200]
+    assert fills[0].fee_cents == 600  # AUD 6 minimum on the first fill
+    assert sum(f.fee_cents for f in fills) == fee.order_fee(B1 * 300)  # same rule as the order manager
+    # a big order pays 0.08% of its value
+    _, s = run(book_rows() + ticks(T0 + 1_000, 5), {0: buy(A3, 2_000, TimeInForce.IOC)}, fees=fee)
+    value = A1 * 500 + A2 * 500 + A3 * 1000
+    assert sum(f.fee_cents for _, f in s.fills) == fee.order_fee(value) == round(value / 100 * 0.0008)
+
+
+def test_price_off_the_asx_tick_grid_is_refused() -> None:
+    bt, s = run(book_rows() + ticks(T0 + 1_000, 3), {0: buy(B1 + 50, 100), 1: buy(B1, 100)})
+    assert s.orders and s.orders[0].price == B1  # the first call returned None and sent nothing
+    assert bt.res.orders_refused == 1 and bt.res.orders_sent == 1
+
+
+def test_unsorted_timestamps_are_refused_naming_the_row() -> None:
+    rows = [*book_rows(), (T0 - 5, LEVEL, BID, B2, 10)]
+    with pytest.raises(ValueError, match="row 7"):
+        Backtester(events(rows), lambda ctx: Script(ctx, {}))
+
+
+# ---------------------------------------------------------------------------------------- determinism
+
+
+def _mm_run(seed: int, jitter: int) -> list[tuple[str, int, int, int]]:
+    from hft.strategies import make_strategy
+
+    ev = generate(30_000, seed=3)
+    bt = Backtester(ev, lambda ctx: make_strategy("market_maker", ctx, ["BHP"]),
+                    BacktestConfig(seed=seed, latency_jitter_ns=jitter))
+    r = bt.run()
+    return [(f.cl_ord_id, f.price, f.qty, f.ts_ns) for f in r.fills]
+
+
+def test_deterministic_for_a_seed() -> None:
+    a = _mm_run(5, 300_000)
+    assert a, "the market maker should trade on a generated day"
+    assert a == _mm_run(5, 300_000)
+    assert a != _mm_run(6, 300_000)  # the seed drives the latency jitter
+
+
+def test_trades_reach_on_trade_with_aggressor() -> None:
+    rows = [*book_rows(), (T0 + 1000, TRADE, BID, A1, 100), (T0 + 2000, TRADE, 0, B1, 5)]
+    _, s = run(rows, {})
+    assert [(t.price, t.qty, t.aggressor) for t in s.trades] == [(A1, 100, Side.BUY), (B1, 5, None)]
