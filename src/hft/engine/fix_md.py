@@ -1,0 +1,274 @@
+"""MarketDataSource over a FIX initiator session (the simulator's market data port, or any FIX venue).
+
+Subscribes with MarketDataRequest (35=V: 263=1 snapshot + updates, 264 depth, 265=1 incremental,
+267 bid/offer/trade), turns MarketDataSnapshotFullRefresh (35=W) into :class:`BookSnapshot`,
+MarketDataIncrementalRefresh (35=X) into :class:`LevelUpdate` / :class:`~hft.engine.types.Trade`, and
+hands them to the sink (the engine, which applies them to its L2 books). After the last event of one
+FIX message it calls ``on_message_end(recv_ns)`` so the engine runs the strategy once per message, not
+once per level; ``recv_ns`` is the wall clock when the bytes were read (tick-to-trade starts there).
+
+Gap detection, three ways, each ending in a :class:`StaleNotice` for the instrument (the engine marks
+the book stale and tells the strategy) and a fresh snapshot request (a new 35=V for that symbol):
+
+- **MsgSeqNum**: the session layer queues out-of-order messages and sends a ResendRequest; while a
+  resend is pending every subscribed book is stale; once it is filled each gets a new snapshot.
+- **per-instrument sequence**: RptSeq (83) on each W/X, per symbol; a jump (or a step back) marks that
+  book stale and drops its updates until the snapshot arrives.
+- **inconsistency**: an entry that cannot be decoded here; the engine's L2 book reports a delete of an
+  unknown level or a crossed book and calls :meth:`FixMarketData.request_snapshot`.
+
+A disconnect marks everything stale (reason ``disconnect``); the next logon re-subscribes.
+Market data requests that the venue refuses (35=Y) are logged and reported as ``rejected`` notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
+from hft.engine.types import Side, Trade
+from hft.fix.parser import FixMessage, FixValueError
+from hft.fix.session import FixSession, SessionApplication, SessionError, SessionState
+
+log = logging.getLogger(__name__)
+
+
+def _noop_sink(_: object) -> None:
+    return None
+
+
+class _InstState:
+    __slots__ = ("expected_seq", "req_id", "stale", "symbol")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.expected_seq = 0  # next RptSeq expected; 0 = unknown (until a snapshot)
+        self.req_id = ""
+        self.stale = True  # until the first snapshot
+
+
+class FixMarketData(SessionApplication):
+    """:class:`~hft.engine.gateway.MarketDataSource` over one FIX initiator session."""
+
+    def __init__(self, session: FixSession | None = None, *, depth: int = 10,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self.session: FixSession | None = None
+        self.depth = depth
+        self.clock = clock
+        self._sink: MarketSink = _noop_sink
+        self.on_message_end: Callable[[int], None] | None = None
+        self.on_state: Callable[[SessionState, SessionState], None] | None = None
+        self.insts: dict[str, _InstState] = {}
+        self._req_n = 0
+        self._resend_stale = False
+        self.recv_ns = 0  # read timestamp of the message being processed
+        self.counters: dict[str, int] = {"messages": 0, "snapshots": 0, "incrementals": 0, "trades": 0,
+                                         "levels": 0, "gaps": 0, "seq_gaps": 0, "inconsistent": 0,
+                                         "snapshot_requests": 0, "rejects": 0, "dropped_stale": 0}
+        if session is not None:
+            self.attach(session)
+
+    def attach(self, session: FixSession) -> None:
+        self.session = session
+        session.app = self
+        orig = session.on_data
+
+        def on_data(data: bytes | bytearray | memoryview) -> None:
+            self.recv_ns = time.time_ns()
+            orig(data)
+
+        session.on_data = on_data  # type: ignore[method-assign]
+
+    # -- MarketDataSource -------------------------------------------------------------------------
+    def set_sink(self, sink: MarketSink) -> None:
+        self._sink = sink
+
+    def subscribe(self, instruments: Iterable[str]) -> None:
+        for sym in instruments:
+            if sym not in self.insts:
+                self.insts[sym] = _InstState(sym)
+            self._request(sym)
+
+    def unsubscribe(self, instruments: Iterable[str]) -> None:
+        for sym in instruments:
+            st = self.insts.pop(sym, None)
+            if st is not None and st.req_id:
+                self._send_v(sym, st.req_id, b"2")
+
+    def is_stale(self, instrument: str) -> bool:
+        st = self.insts.get(instrument)
+        return st is None or st.stale
+
+    def request_snapshot(self, instrument: str, reason: str = "inconsistent") -> None:
+        """The engine found the book inconsistent: drop updates until a fresh snapshot arrives."""
+        st = self.insts.get(instrument)
+        if st is not None:
+            self.counters["inconsistent"] += 1
+            st.stale = True
+            st.expected_seq = 0
+            self._request(instrument)
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _send_v(self, sym: str, req_id: str, sub_type: bytes) -> bool:
+        s = self.session
+        if s is None or s.state != SessionState.ACTIVE:
+            return False
+        body: list[tuple[int, bytes | str | int]] = [
+            (262, req_id), (263, sub_type), (264, self.depth), (265, b"1"),
+            (267, 3), (269, b"0"), (269, b"1"), (269, b"2"), (146, 1), (55, sym)]
+        try:
+            s.send(b"V", body)
+        except SessionError:
+            return False
+        return True
+
+    def _request(self, sym: str) -> None:
+        st = self.insts[sym]
+        self._req_n += 1
+        st.req_id = f"md{self._req_n}-{sym}"
+        if self._send_v(sym, st.req_id, b"1"):
+            self.counters["snapshot_requests"] += 1
+
+    def _go_stale(self, st: _InstState, reason: str, expected: int = 0, got: int = 0,
+                  request: bool = True) -> None:
+        self.counters["gaps"] += 1
+        was = st.stale
+        st.stale = True
+        st.expected_seq = 0
+        if not was or reason != "gap":
+            self._sink(StaleNotice(st.symbol, reason, self.clock(), expected, got))
+        if request:
+            self._request(st.symbol)
+
+    # -- SessionApplication -----------------------------------------------------------------------
+    def on_logon(self, session: FixSession) -> None:
+        for sym in self.insts:
+            self._request(sym)
+
+    def on_logout(self, session: FixSession, reason: str) -> None:
+        for st in self.insts.values():
+            if not st.stale:
+                self.counters["gaps"] += 1
+            st.stale = True
+            st.expected_seq = 0
+        self._sink(StaleNotice("", "disconnect", self.clock()))
+
+    def on_state_change(self, session: FixSession, old: SessionState, new: SessionState) -> None:
+        if self.on_state is not None:
+            self.on_state(old, new)
+
+    def check_resend(self) -> None:
+        """Call from the timer: a pending MsgSeqNum resend makes every book stale; when it has been
+        filled, every book gets a fresh snapshot."""
+        s = self.session
+        if s is None:
+            return
+        if s.resend_pending:
+            if not self._resend_stale:
+                self._resend_stale = True
+                for st in self.insts.values():
+                    self._go_stale(st, "gap", request=False)
+        elif self._resend_stale:
+            self._resend_stale = False
+            for sym in self.insts:
+                self._request(sym)
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        mt = msg.msg_type
+        self.counters["messages"] += 1
+        if session.resend_pending and not self._resend_stale:
+            self.check_resend()
+        if mt == b"X":
+            self._on_incremental(msg)
+        elif mt == b"W":
+            self._on_snapshot(msg)
+        elif mt == b"Y":
+            self.counters["rejects"] += 1
+            text = msg.get_str(58, "") or ""
+            req = msg.get_str(262, "") or ""
+            sym = next((s for s, st in self.insts.items() if st.req_id == req), "")
+            log.warning("market data request %s (%s) rejected: %s", req, sym, text)
+            self._sink(StaleNotice(sym, "rejected: " + text, self.clock()))
+            return
+        else:
+            return
+        cb = self.on_message_end
+        if cb is not None:
+            cb(self.recv_ns)
+
+    def _on_snapshot(self, msg: FixMessage) -> None:
+        self.counters["snapshots"] += 1
+        sym = msg.get_str(55, "") or ""
+        st = self.insts.get(sym)
+        if st is None:
+            return
+        try:
+            entries = msg.md_entries()
+            seq = msg.get_int(83, 0) or 0
+        except FixValueError:
+            self.counters["inconsistent"] += 1
+            self._go_stale(st, "bad snapshot")
+            return
+        bids: list[tuple[int, int]] = []
+        asks: list[tuple[int, int]] = []
+        for _a, ty, px, qty, _s, _pos in entries:
+            if px is None or qty is None:
+                continue
+            if ty == b"0":
+                bids.append((px, qty))
+            elif ty == b"1":
+                asks.append((px, qty))
+        bids.sort(reverse=True)
+        asks.sort()
+        st.expected_seq = seq + 1 if seq else 0
+        st.stale = False
+        self._sink(BookSnapshot(sym, tuple(bids), tuple(asks), self.recv_ns, seq))
+
+    def _on_incremental(self, msg: FixMessage) -> None:
+        self.counters["incrementals"] += 1
+        try:
+            entries = msg.md_entries()
+            seq = msg.get_int(83, 0) or 0
+        except FixValueError:
+            self.counters["inconsistent"] += 1
+            for st in self.insts.values():
+                self._go_stale(st, "bad incremental")
+            return
+        sink = self._sink
+        insts = self.insts
+        ts = self.recv_ns
+        checked_seq = False
+        for action, ty, px, qty, sym_b, _pos in entries:
+            sym = sym_b.decode()
+            st = insts.get(sym)
+            if st is None:
+                continue
+            if st.stale:
+                self.counters["dropped_stale"] += 1
+                continue
+            if seq and not checked_seq:
+                checked_seq = True
+                exp = st.expected_seq
+                if exp and seq != exp:
+                    self.counters["seq_gaps"] += 1
+                    self._go_stale(st, "gap", exp, seq)
+                    return
+                st.expected_seq = seq + 1
+            if ty == b"2":
+                if px is not None and qty:
+                    self.counters["trades"] += 1
+                    sink(Trade(sym, px, qty, ts))
+                continue
+            if px is None:
+                continue
+            if ty == b"0":
+                side = Side.BUY
+            elif ty == b"1":
+                side = Side.SELL
+            else:
+                continue
+            q = 0 if action == b"2" else (qty or 0)
+            self.counters["levels"] += 1
+            sink(LevelUpdate(sym, side, px, q, ts, seq))
