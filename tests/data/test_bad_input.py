@@ -1,0 +1,301 @@
+"""Bad market data files: a clear DataError naming file, row/line and problem, or the repair policy."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from data_helpers import book_events
+
+from hft.data.format import (
+    KIND_LEVEL,
+    KIND_SNAPSHOT_END,
+    KIND_SNAPSHOT_START,
+    KIND_TRADE,
+    DataError,
+    EventArrays,
+    load_events,
+    repair_events,
+    validate_events,
+    write_events,
+)
+
+HEADER = "ts_exch,ts_local,kind,side,price,qty,symbol\n"
+GOOD_ROWS = [
+    "1,1,1,1,449900,100,BHP",
+    "2,2,1,2,450000,200,BHP",
+    "3,3,2,1,450000,50,BHP",
+    "4,4,1,2,450000,150,BHP",
+]
+
+
+def write_csv(p: Path, rows: list[str]) -> Path:
+    p.write_text(HEADER + "".join(r + "\n" for r in rows))
+    return p
+
+
+def raw_parquet(p: Path, ev: EventArrays) -> Path:
+    """Write without validation (a foreign or corrupted producer)."""
+    write_events(p, ev, validate=False)
+    return p
+
+
+def err(path: Path, **kw: bool) -> DataError:
+    with pytest.raises(DataError) as ei:
+        load_events(path, **kw)
+    e = ei.value
+    assert str(path) in str(e)
+    return e
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def test_csv_good(tmp_path: Path) -> None:
+    ev = load_events(write_csv(tmp_path / "ok.csv", GOOD_ROWS))
+    assert len(ev) == 4
+
+
+def test_csv_unsorted(tmp_path: Path) -> None:
+    rows = [*GOOD_ROWS[:2], "1,1,1,1,449800,10,BHP", *GOOD_ROWS[2:]]
+    e = err(write_csv(tmp_path / "u.csv", rows))
+    assert e.line == 4 and e.row == 2
+    assert "ts_local 1 < previous 2 (unsorted)" in str(e)
+    assert "line 4" in str(e)
+
+
+def test_csv_negative_qty(tmp_path: Path) -> None:
+    rows = [*GOOD_ROWS[:3], "4,4,1,2,450000,-150,BHP"]
+    e = err(write_csv(tmp_path / "n.csv", rows))
+    assert e.line == 5
+    assert "negative qty" in str(e)
+
+
+def test_csv_crossed_book(tmp_path: Path) -> None:
+    rows = [*GOOD_ROWS[:2], "3,3,1,1,450100,100,BHP"]
+    e = err(write_csv(tmp_path / "x.csv", rows))
+    assert e.line == 4
+    assert "crossed book for BHP: best bid 450100 >= best ask 450000" in str(e)
+
+
+def test_csv_missing_column(tmp_path: Path) -> None:
+    p = tmp_path / "m.csv"
+    p.write_text("ts_exch,ts_local,kind,side,price,symbol\n1,1,1,1,449900,BHP\n")
+    e = err(p)
+    assert e.line == 1
+    assert "missing column(s): qty" in str(e)
+
+
+def test_csv_truncated_mid_line(tmp_path: Path) -> None:
+    p = write_csv(tmp_path / "t.csv", GOOD_ROWS)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) - 6])  # cut inside the last row: "4,4,1,2,450000,1"
+    e = err(p)
+    assert "truncated" in str(e)
+    assert e.line == 5
+
+
+def test_csv_truncated_row_with_missing_fields(tmp_path: Path) -> None:
+    rows = [*GOOD_ROWS[:2], "3,3,1", *GOOD_ROWS[2:]]
+    e = err(write_csv(tmp_path / "f.csv", rows))
+    assert e.line == 4
+    assert "expected 7 fields, got 3" in str(e)
+
+
+def test_csv_not_an_integer(tmp_path: Path) -> None:
+    rows = [*GOOD_ROWS[:1], "2,2,1,2,45.00,200,BHP"]
+    e = err(write_csv(tmp_path / "i.csv", rows))
+    assert e.line == 3
+    assert "column 'price': '45.00' is not an integer" in str(e)
+
+
+def test_csv_empty_symbol(tmp_path: Path) -> None:
+    e = err(write_csv(tmp_path / "s.csv", [*GOOD_ROWS[:1], "2,2,1,2,450000,200,"]))
+    assert e.line == 3 and "symbol" in str(e)
+
+
+def test_csv_kind_out_of_range(tmp_path: Path) -> None:
+    e = err(write_csv(tmp_path / "k.csv", [*GOOD_ROWS[:1], "2,2,300,2,450000,200,BHP"]))
+    assert "'kind'" in str(e) and "out of range" in str(e)
+    assert e.row == 1
+
+
+def test_csv_empty_file(tmp_path: Path) -> None:
+    p = tmp_path / "e.csv"
+    p.write_text("")
+    assert "empty file" in str(err(p))
+
+
+def test_csv_gz_truncated(tmp_path: Path) -> None:
+    p = tmp_path / "g.csv.gz"
+    write_events(p, book_events(3000))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    e = err(p)
+    assert "truncated" in str(e) or "corrupt" in str(e) or "read" in str(e)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert "no such file" in str(err(tmp_path / "nope.parquet"))
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def test_parquet_truncated(tmp_path: Path) -> None:
+    p = tmp_path / "t.parquet"
+    write_events(p, book_events(2000))
+    data = p.read_bytes()
+    for cut in (len(data) - 10, len(data) // 2, 3):
+        p.write_bytes(data[:cut])
+        e = err(p)
+        assert "truncated or corrupt" in str(e)
+
+
+def test_parquet_corrupt_page(tmp_path: Path) -> None:
+    p = tmp_path / "c.parquet"
+    write_events(p, book_events(2000))
+    data = bytearray(p.read_bytes())
+    for i in range(200, 1200):  # clobber data pages, keep the footer
+        data[i] = 0xFF
+    p.write_bytes(bytes(data))
+    e = err(p)
+    assert "corrupt" in str(e)
+
+
+def test_parquet_missing_column(tmp_path: Path) -> None:
+    p = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"ts_exch": [1], "ts_local": [1], "kind": [1], "side": [1], "price": [5]}), p)
+    e = err(p)
+    assert "missing column(s): qty, symbol" in str(e)
+
+
+def test_parquet_wrong_type(tmp_path: Path) -> None:
+    p = tmp_path / "w.parquet"
+    pq.write_table(
+        pa.table({"ts_exch": [1], "ts_local": [1], "kind": [1], "side": [1], "price": [45.5], "qty": [1],
+                  "symbol": ["BHP"]}),
+        p,
+    )
+    assert "column 'price' has type double" in str(err(p))
+
+
+def test_parquet_null(tmp_path: Path) -> None:
+    p = tmp_path / "n.parquet"
+    pq.write_table(
+        pa.table({"ts_exch": [1, 2], "ts_local": [1, 2], "kind": [1, 1], "side": [1, 2],
+                  "price": [449900, 450000], "qty": [100, None], "symbol": ["BHP", "BHP"]}),
+        p,
+    )
+    e = err(p)
+    assert e.row == 1 and "null in column 'qty'" in str(e)
+
+
+@pytest.mark.parametrize(
+    ("row", "change", "problem"),
+    [
+        (5, ("qty", -1), "negative qty"),
+        (5, ("price", 0), "non-positive price"),
+        (5, ("kind", 9), "invalid kind"),
+        (5, ("side", 0), "invalid side for a level update"),
+        (5, ("ts_local", 0), "unsorted"),
+    ],
+)
+def test_parquet_bad_rows_named(tmp_path: Path, row: int, change: tuple[str, int], problem: str) -> None:
+    ev = book_events(50, symbols=("BHP",))
+    ev.kind[5:8] = KIND_LEVEL  # rows 5..7 are inside the initial snapshot: plain levels
+    getattr(ev, change[0])[row] = change[1]
+    p = raw_parquet(tmp_path / "b.parquet", ev)
+    e = err(p)
+    assert e.row == row, str(e)
+    assert problem in str(e)
+
+
+def test_writer_refuses_bad_rows_and_leaves_no_file(tmp_path: Path) -> None:
+    ev = book_events(50, symbols=("BHP",))
+    ev.qty[30] = -1
+    p = tmp_path / "w.parquet"
+    with pytest.raises(DataError, match="row 30: negative qty"):
+        write_events(p, ev)
+    assert not p.exists()
+
+
+def test_unvalidated_parquet_gets_the_book_check_on_load(tmp_path: Path) -> None:
+    ev = EventArrays.from_columns([1, 2], [1, 2], [1, 1], [1, 2], [450_100, 450_000], [100, 100], "BHP")
+    p = raw_parquet(tmp_path / "x.parquet", ev)
+    e = err(p)
+    assert e.row == 1 and "crossed book" in str(e)
+    assert len(load_events(p, check_book=False)) == 2  # explicitly skipped
+
+
+def test_unsorted_exchange_time_per_symbol() -> None:
+    ev = EventArrays.from_columns([5, 3], [1, 2], [2, 2], [1, 1], [100, 100], [1, 1], "BHP")
+    with pytest.raises(DataError, match="ts_exch 3 < previous 5 for BHP") as ei:
+        validate_events(ev, "f")
+    assert ei.value.row == 1
+    # different symbols may interleave exchange times
+    ok = EventArrays.from_columns([5, 3], [1, 2], [2, 2], [1, 1], [100, 100], [1, 1], ["A", "B"])
+    validate_events(ok)
+
+
+def test_snapshot_markers_must_pair() -> None:
+    ev = EventArrays.from_columns([1, 2], [1, 2], [KIND_SNAPSHOT_END, 1], [0, 1], [0, 100], [0, 1], "BHP")
+    with pytest.raises(DataError, match="snapshot end for BHP without a snapshot start"):
+        validate_events(ev)
+    ev = EventArrays.from_columns([1, 2], [1, 2], [KIND_SNAPSHOT_START, 1], [0, 1], [0, 100], [0, 1], "BHP")
+    with pytest.raises(DataError, match="never ended"):
+        validate_events(ev)
+
+
+# ---------------------------------------------------------------- repair policy
+
+
+def test_repair_policy_counts(tmp_path: Path) -> None:
+    rows = [
+        "1,1,1,1,449900,100,BHP",
+        "3,3,1,2,450000,200,BHP",
+        "2,2,1,1,449800,300,BHP",  # out of order: moved before the previous row
+        "4,4,1,2,450100,-5,BHP",  # negative qty: dropped
+        "5,5,1,1,450000,70,BHP",  # bid at the best ask: trusted, the ask at 450000 is deleted
+        "6,6,2,1,450000,20,BHP",
+    ]
+    p = write_csv(tmp_path / "r.csv", rows)
+    with pytest.raises(DataError):
+        load_events(p)
+    ev = load_events(p, repair=True)
+    assert ev.repairs == {"resorted": 1, "dropped_invalid": 1, "uncrossed": 1}
+    assert ev.ts_local.tolist() == [1, 2, 3, 5, 5, 6]
+    # the inserted delete comes right before the crossing update, same timestamps
+    assert (ev.kind[3], ev.side[3], ev.price[3], ev.qty[3]) == (KIND_LEVEL, 2, 450_000, 0)
+    assert (ev.side[4], ev.price[4], ev.qty[4]) == (1, 450_000, 70)
+    validate_events(ev)  # the repaired stream is valid
+
+
+def test_repair_closes_open_snapshot_and_drops_stray_markers() -> None:
+    ev = EventArrays.from_columns(
+        [1, 2, 3, 4], [1, 2, 3, 4], [KIND_SNAPSHOT_END, KIND_SNAPSHOT_START, 1, KIND_TRADE], [0, 0, 1, 1],
+        [0, 0, 100, 100], [0, 0, 5, 1], "BHP",
+    )
+    out = repair_events(ev)
+    assert out.repairs == {"dropped_markers": 1, "closed_snapshots": 1}
+    assert out.kind.tolist() == [KIND_SNAPSHOT_START, 1, KIND_TRADE, KIND_SNAPSHOT_END]
+    validate_events(out)
+
+
+def test_repair_of_valid_data_changes_nothing() -> None:
+    ev = book_events(500)
+    out = repair_events(ev.take(np.arange(len(ev))))
+    assert out.repairs == {}
+    for c in ("ts_exch", "ts_local", "kind", "side", "price", "qty", "symbol_id"):
+        assert np.array_equal(getattr(out, c), getattr(ev, c))
+
+
+def test_gz_written_csv_round_trip_reads_back(tmp_path: Path) -> None:
+    p = tmp_path / "a.csv.gz"
+    write_events(p, book_events(10))
+    with gzip.open(p, "rt") as fh:
+        assert fh.readline() == HEADER
