@@ -91,18 +91,25 @@ class StrategyConfig:
 
 @dataclass(frozen=True, slots=True)
 class RiskConfig:
-    """Pre-trade limits and kill switch triggers (the fields of ``hft.engine.risk.RiskLimits``)."""
+    """Pre-trade limits and kill switch triggers; the engine maps them onto ``hft.engine.risk.RiskLimits``
+    (dollars -> cents, percent -> basis points, seconds -> ns)."""
 
-    max_daily_loss: int = _f(10_000, min=1, doc="dollars; the kill switch trips at this loss")
+    max_daily_loss: int = _f(10_000, min=1, doc="dollars; the kill switch trips when realised + "
+                                                "unrealised P&L after fees reaches -max_daily_loss")
     price_band_pct: float = _f(5.0, min=0.01, max=100.0, doc="max distance from the reference price")
+    reference: Literal["mid", "last"] = "mid"  # reference price for the band: book mid or last trade
+    require_reference: bool = False  # refuse limit orders while no reference price is known
     max_order_qty: int = _f(10_000, min=1)
     max_order_value: int = _f(100_000, min=1, doc="dollars")
     max_position: int = _f(50_000, min=1, doc="shares, absolute, per instrument")
+    max_gross_position: int = _f(1_000_000, min=1, doc="shares, sum of absolute positions")
     max_open_orders: int = _f(50, min=1)
-    max_orders_per_sec: int = _f(50, min=1)
-    max_rejects: int = _f(20, min=1, doc="venue rejects in a session before the kill switch trips")
+    max_orders_per_sec: int = _f(50, min=1, doc="token bucket refill rate")
+    burst: int = _f(0, min=0, doc="token bucket capacity; 0 = max_orders_per_sec")
+    max_rejects: int = _f(20, min=1, doc="venue rejects within reject_window_s that trip the kill switch")
+    reject_window_s: float = _f(60.0, min=0.001, max=86_400.0)
     kill_on_disconnect: bool = True
-    self_cross_check: bool = True
+    self_cross_check: bool = True  # always on in the risk manager; false is refused at load
 
     @property
     def max_daily_loss_cents(self) -> int:
@@ -334,6 +341,9 @@ def _cross_checks(ctx: _Ctx, cfg: Config) -> None:
                                             "'fix' or 'replay'")
     if md.source == "replay" and not md.file:
         raise ctx.err("market_data.file", "required when market_data.source = 'replay'")
+    if not cfg.risk.self_cross_check:
+        raise ctx.err("risk.self_cross_check", "expected true: the risk manager always refuses an order that "
+                                               "would cross our own resting order (no wash trades)")
     if not cfg.instruments.symbols:
         raise ctx.err("instruments.symbols", "expected at least one symbol")
     for i, s in enumerate(cfg.instruments.symbols):

@@ -1,0 +1,758 @@
+"""The trading engine for paper and live: a synchronous core plus a thin asyncio host.
+
+:class:`TradingEngine` implements :class:`~hft.engine.strategy.StrategyContext` and wires::
+
+    market data source -> L2 books -> strategy -> risk check -> order manager -> order gateway
+    execution reports -> order manager (journal first) -> positions (journal) -> strategy
+    kill switch (daily loss, manual, disconnect, rejects) -> cancel everything, block new orders
+
+Every method of the engine is a plain synchronous call; it never awaits, sleeps or touches a socket, so
+any loop can drive it (the asyncio host below, or a busy-poll loop with non-blocking sockets): feed it
+market events (:meth:`TradingEngine.on_market_event` + :meth:`TradingEngine.on_md_message_end`),
+execution reports (through the gateway's sinks) and :meth:`TradingEngine.on_timer`. Time comes from an
+injected ``now()`` (``time.time_ns`` in paper/live).
+
+:func:`run_trading` is the asyncio host used by ``hft paper`` and ``hft live``: it opens the journal
+(recovering a previous run), the FIX session stores, the two FIX initiator sessions (order entry and
+market data), the optional embedded simulator, the metrics exporter, runs until the duration elapses or
+a stop is requested, then shuts down cleanly (cancel open orders, wait briefly for the answers, logout,
+flush and close the journal) and returns the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hft.book.l2 import L2Book
+from hft.engine.config import Config
+from hft.engine.gateway import (
+    BookSnapshot,
+    CancelReject,
+    ExecReport,
+    ExecType,
+    LevelUpdate,
+    MarketEvent,
+    OrderGateway,
+    StaleNotice,
+)
+from hft.engine.journal import Journal, RecoveryState, recover
+from hft.engine.orders import OrderManager
+from hft.engine.positions import PositionTracker
+from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager
+from hft.engine.strategy import Strategy, StrategyContext
+from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
+from hft.metrics.stats import EngineStats, SessionStats
+
+log = logging.getLogger(__name__)
+
+_BUY = Side.BUY
+_SELL = Side.SELL
+
+
+def _noop() -> None:
+    return None
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    """RiskLimits from the ``[risk]`` table (dollars -> cents, percent -> basis points, s -> ns)."""
+    r = config.risk
+    return RiskLimits(allowed_instruments=frozenset(config.instruments.symbols),
+                      price_band_bp=round(r.price_band_pct * 100), reference=r.reference,
+                      require_reference=r.require_reference, max_order_qty=r.max_order_qty,
+                      max_order_notional_cents=r.max_order_value * 100, max_position=r.max_position,
+                      max_gross_position=r.max_gross_position, max_open_orders=r.max_open_orders,
+                      max_orders_per_sec=r.max_orders_per_sec, burst=r.burst or r.max_orders_per_sec,
+                      max_daily_loss_cents=r.max_daily_loss_cents, max_rejects=r.max_rejects,
+                      reject_window_ns=round(r.reject_window_s * 1e9),
+                      kill_on_disconnect=r.kill_on_disconnect)
+
+
+class TradingEngine(StrategyContext):
+    """The synchronous engine core (see module doc)."""
+
+    def __init__(self, config: Config, gateway: OrderGateway, *, journal: Journal | None = None,
+                 recovered: RecoveryState | None = None, now: Callable[[], int] = time.time_ns,
+                 strategy: Strategy | None = None, stats: EngineStats | None = None,
+                 write_clock: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self._now = now
+        self.gateway = gateway
+        self.journal = journal
+        self.instruments = list(config.instruments.symbols)
+        self.books: dict[str, L2Book] = {s: L2Book(s, depth=20) for s in self.instruments}
+        self.stats = stats if stats is not None else EngineStats()
+        self.fee_model = config.fees.build()
+        ec = config.engine
+        self.om = OrderManager(gateway, journal, self.fee_model, max_pending_new=ec.max_pending_new,
+                               max_pending_cancel=ec.max_pending_cancel,
+                               max_pending_replace=ec.max_pending_replace, recovered=recovered, clock=now)
+        self.om.on_order_update = self._on_order_update
+        self.om.on_fill = self._on_fill
+        gateway.set_sinks(self.on_exec_report, self.on_cancel_reject)
+        self.recovered = recovered
+        self.positions = PositionTracker(self.fee_model)
+        if recovered is not None:
+            for f in recovered.fills:
+                self.positions.on_fill(f)
+        self.risk = RiskManager(risk_limits(config), self.positions, self.om, books=self.books,
+                                on_trip=self._on_trip)
+        self.strategy: Strategy | None = strategy
+        if write_clock is None and hasattr(gateway, "last_write_ns"):
+            write_clock = lambda: gateway.last_write_ns  # noqa: E731  (the FIX gateway stamps each write)
+        self._write_clock = write_clock
+        self.md_request_snapshot: Callable[[str], None] | None = None
+        self._dirty: list[str] = []
+        self._in_md = False
+        self._md_recv_ns = 0
+        self._timer_ns = 0
+        self._next_timer_ns = 0
+        self.venue_rejects = 0
+        self.last_risk_reason = ACCEPTED
+        self.killed = False
+        self.kill_reason = ""
+        self.kill_time_ns = 0
+        self.started = False
+        self.stopped = False
+        self.t_start_ns = 0
+        self.kill_listeners: list[Callable[[str], None]] = []
+        for s in self.instruments:
+            self.stats.positions[s] = self.positions.position(s)
+
+    # ---------------------------------------------------------------------------------- lifecycle
+    def build_strategy(self) -> Strategy:
+        from hft.strategies import make_strategy
+
+        sc = self.config.strategy
+        params = sc.params_obj if sc.params_obj is not None else (sc.params or None)
+        return make_strategy(sc.name, self, self.instruments, params)
+
+    def start(self) -> None:
+        """Reconcile recovered orders, start the strategy. Call once both sessions are logged on."""
+        if self.strategy is None:
+            self.strategy = self.build_strategy()
+        self.t_start_ns = self._now()
+        self.reconcile()
+        self.started = True
+        self.strategy.on_start()
+
+    def reconcile(self) -> int:
+        """Ask the venue for the status of every order the journal left open (35=H); the answers book
+        missed fills and adopt terminal states. Then cancel them: the new strategy instance starts flat of
+        orders (it does not know them). Returns the number of status requests sent."""
+        if self.recovered is None:
+            return 0
+        opened = self.om.open_orders()
+        n = self.om.request_status(opened) if opened else 0
+        for o in opened:
+            if o.is_open:
+                self.om.cancel(o)
+        if opened:
+            log.warning("recovered %d open orders from the journal: status requested, then cancelled",
+                        len(opened))
+        return n
+
+    def stop(self) -> None:
+        """Strategy stops; every open order gets a cancel."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.strategy is not None and self.started:
+            try:
+                self.strategy.on_stop()
+            except Exception:  # a strategy bug must not prevent the cancels below
+                log.exception("strategy.on_stop failed")
+        self.cancel_everything()
+
+    def cancel_everything(self) -> int:
+        n = 0
+        for o in self.om.open_orders():
+            if o.status is not OrdStatus.PENDING_CANCEL and self.om.cancel(o):
+                n += 1
+                self.stats.cancels_sent += 1
+        return n
+
+    # ---------------------------------------------------------------------------------- kill switch
+    def kill(self, reason: str) -> None:
+        """Trip the kill switch (manual API): cancel every open order, block new ones until reset."""
+        self.risk.kill.trip(reason, self._now())
+
+    def _on_trip(self, reason: str) -> None:
+        """KillSwitch.on_trip: called once per trip, whatever the trigger."""
+        self.killed = True
+        self.kill_reason = reason
+        self.kill_time_ns = self._now()
+        self.stats.kill_switch_tripped = 1
+        self.stats.kill_switch_reason = reason
+        log.error("KILL SWITCH TRIPPED: %s; cancelling %d open orders", reason, len(self.om.open_orders()))
+        self.cancel_everything()
+        for cb in self.kill_listeners:
+            cb(reason)
+
+    def reset_kill(self, operator: str) -> None:
+        """Operator reset of the kill switch (new orders allowed again)."""
+        self.risk.kill.reset(operator)
+        self.killed = False
+        self.kill_reason = ""
+        self.stats.kill_switch_tripped = 0
+        self.stats.kill_switch_reason = ""
+
+    def on_order_session_down(self) -> None:
+        """The order-entry session dropped (the host calls this)."""
+        if self.started:
+            self.risk.on_disconnect(self._now())
+
+    def on_order_session_up(self) -> None:
+        """Logged on again: reconcile what we think is open; if tripped, cancel it all."""
+        if not self.started:
+            return
+        opened = self.om.open_orders()
+        if opened:
+            self.om.request_status(opened)
+        if self.killed or self.stopped:
+            self.cancel_everything()
+
+    # ---------------------------------------------------------------------------------- market data
+    def on_level(self, instrument: str, side: int, price: int, qty: int, ts_ns: int) -> None:
+        """Hot path: one price level changed (absolute quantity, 0 deletes); no event object."""
+        book = self.books.get(instrument)
+        if book is None:
+            return
+        self.stats.book_updates += 1
+        if not book.set_level(side, price, qty, ts_ns):
+            self._book_bad(book)
+        elif instrument not in self._dirty:
+            self._dirty.append(instrument)
+
+    def on_market_event(self, ev: MarketEvent) -> None:
+        """Sink of the market data source."""
+        if type(ev) is LevelUpdate:
+            book = self.books.get(ev.instrument)
+            if book is None:
+                return
+            self.stats.book_updates += 1
+            if not book.set_level(ev.side, ev.price, ev.qty, ev.ts_ns):
+                self._book_bad(book)
+            elif ev.instrument not in self._dirty:
+                self._dirty.append(ev.instrument)
+        elif type(ev) is BookSnapshot:
+            book = self.books.get(ev.instrument)
+            if book is None:
+                return
+            self.stats.book_updates += 1
+            if book.apply_snapshot(ev.bids, ev.asks, ev.ts_ns, truncated=True):
+                if ev.instrument not in self._dirty:
+                    self._dirty.append(ev.instrument)
+            else:
+                self._book_bad(book)
+        elif type(ev) is Trade:
+            self.risk.on_trade(ev.instrument, ev.price)
+            if self.strategy is not None and self.started:
+                self.strategy.on_trade(ev)
+        elif type(ev) is StaleNotice:
+            self.stats.md_gaps += 1
+            names = [ev.instrument] if ev.instrument else list(self.books)
+            for name in names:
+                book = self.books.get(name)
+                if book is not None:
+                    book.mark_stale(ev.reason)
+                    if self.strategy is not None and self.started:
+                        self.strategy.on_book_stale(name)
+
+    def _book_bad(self, book: L2Book) -> None:
+        self.stats.md_gaps += 1
+        log.warning("book %s inconsistent (%s): snapshot requested", book.instrument, book.stale_reason)
+        if self.md_request_snapshot is not None:
+            self.md_request_snapshot(book.instrument)
+        if self.strategy is not None and self.started:
+            self.strategy.on_book_stale(book.instrument)
+
+    def on_md_message_end(self, recv_ns: int) -> None:
+        """End of one market data message: mark positions, run the strategy for each changed book.
+        ``recv_ns`` is when its bytes were read (tick-to-trade starts there)."""
+        self.stats.md_messages += 1
+        dirty = self._dirty
+        if not dirty:
+            return
+        strat = self.strategy
+        for inst in dirty:
+            book = self.books[inst]
+            if book.stale:
+                continue
+            if self.positions.position(inst):
+                self._mark(inst, book)
+            if strat is not None and self.started and not self.stopped:
+                self._in_md = True
+                self._md_recv_ns = recv_ns
+                try:
+                    strat.on_book(inst, book)
+                finally:
+                    self._in_md = False
+        dirty.clear()
+
+    def _mark(self, inst: str, book: L2Book) -> None:
+        m2 = book.mid_x2()
+        if not m2:
+            return
+        self.positions.mark(inst, m2 // 2)
+        self._update_pnl()
+
+    def _update_pnl(self) -> None:
+        p = self.positions
+        st = self.stats
+        st.realized_pnl_cents = p.realised_cents
+        st.unrealized_pnl_cents = p.unrealised_cents
+        st.fees_cents = p.fees_cents
+        if not self.killed:
+            self.risk.on_pnl(self._now())
+
+    # ---------------------------------------------------------------------------------- orders (context)
+    def now(self) -> int:
+        return self._now()
+
+    def buy(self, instrument: str, price: int, qty: int, tif: TimeInForce = TimeInForce.DAY,
+            ord_type: OrdType = OrdType.LIMIT, tag: str = "") -> Order | None:
+        return self._submit(instrument, _BUY, price, qty, tif, ord_type, tag)
+
+    def sell(self, instrument: str, price: int, qty: int, tif: TimeInForce = TimeInForce.DAY,
+             ord_type: OrdType = OrdType.LIMIT, tag: str = "") -> Order | None:
+        return self._submit(instrument, _SELL, price, qty, tif, ord_type, tag)
+
+    def _submit(self, instrument: str, side: Side, price: int, qty: int, tif: TimeInForce,
+                ord_type: OrdType, tag: str) -> Order | None:
+        st = self.stats
+        if self.killed or self.stopped:
+            st.risk_rejected += 1
+            return None
+        code = self.risk.check(instrument, side, price, qty, ord_type, self._now())
+        if code:
+            st.risk_rejected += 1
+            self.last_risk_reason = code
+            return None
+        o = self.om.submit(instrument, side, price, qty, tif, ord_type, tag)
+        if o is None:
+            st.risk_rejected += 1
+            return None
+        st.orders_sent += 1
+        if self._in_md and o.status is OrdStatus.PENDING_NEW:
+            wc = self._write_clock
+            st.tick_to_trade.record((wc() if wc is not None else time.time_ns()) - self._md_recv_ns)
+        return o
+
+    def cancel(self, order: Order) -> bool:
+        ok = self.om.cancel(order)
+        if ok:
+            self.stats.cancels_sent += 1
+        return ok
+
+    def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> Order | None:
+        if self.killed or self.stopped:
+            self.stats.risk_rejected += 1
+            return None
+        p = order.price if price is None else price
+        q = order.qty if qty is None else qty
+        code = self.risk.check(order.instrument, order.side, p, q - order.cum_qty, order.ord_type,
+                               self._now())
+        if code:
+            self.stats.risk_rejected += 1
+            self.last_risk_reason = code
+            return None
+        new = self.om.replace(order, price, qty)
+        if new is not None:
+            self.stats.replaces_sent += 1
+        return new
+
+    def cancel_all(self, instrument: str | None = None) -> int:
+        n = 0
+        for o in self.om.open_orders(instrument):
+            if o.status is not OrdStatus.PENDING_CANCEL and self.cancel(o):
+                n += 1
+        return n
+
+    def position(self, instrument: str) -> int:
+        return self.positions.position(instrument)
+
+    def book(self, instrument: str) -> L2Book:
+        return self.books[instrument]
+
+    def open_orders(self, instrument: str | None = None) -> list[Order]:
+        return self.om.open_orders(instrument)
+
+    def set_timer(self, interval_ns: int) -> None:
+        self._timer_ns = interval_ns
+        self._next_timer_ns = self._now() + interval_ns
+
+    # ---------------------------------------------------------------------------------- venue input
+    def on_exec_report(self, er: ExecReport) -> None:
+        """Gateway sink: the order manager journals then applies it (fills reach :meth:`_on_fill`)."""
+        et = er.exec_type
+        seen = er.exec_id in self.om.exec_ids
+        self.om.on_exec_report(er)
+        if seen:
+            return
+        st = self.stats
+        if et == ExecType.NEW:
+            st.orders_acked += 1
+        elif et == ExecType.REJECTED:
+            st.orders_rejected += 1
+            self.venue_rejects += 1
+            log.warning("order %s rejected by the venue: %s", er.cl_ord_id, er.text)
+            self.risk.on_reject(self._now())
+
+    def on_cancel_reject(self, cr: CancelReject) -> None:
+        self.om.on_cancel_reject(cr)
+
+    def _on_order_update(self, o: Order) -> None:
+        if self.strategy is not None and self.started:
+            self.strategy.on_order_update(o)
+
+    def _on_fill(self, fill: Fill) -> None:
+        p = self.positions
+        p.on_fill(fill)
+        pos = p.position(fill.instrument)
+        if self.journal is not None:  # journaled before anything acts on the new position
+            ip = p.get(fill.instrument)
+            self.journal.record_position(fill.instrument, pos, ip.realised_cents, ip.fees_cents,
+                                         fill.cl_ord_id)
+        st = self.stats
+        st.fills += 1
+        st.filled_qty += fill.qty
+        st.positions[fill.instrument] = pos
+        book = self.books.get(fill.instrument)
+        if book is not None and book.mid_x2():
+            p.mark(fill.instrument, book.mid_x2() // 2)
+        self._update_pnl()
+        if self.strategy is not None and self.started:
+            self.strategy.on_fill(fill)
+
+    # ---------------------------------------------------------------------------------- timer
+    def on_timer(self, now_ns: int) -> None:
+        if self._timer_ns and now_ns >= self._next_timer_ns and self.strategy is not None and self.started \
+                and not self.stopped:
+            self._next_timer_ns = now_ns + self._timer_ns
+            self.strategy.on_timer(now_ns)
+        if self.killed and getattr(self.gateway, "connected", True):
+            for o in self.om.open_orders():  # a cancel the gateway refused (disconnected): retry
+                if o.status is not OrdStatus.PENDING_CANCEL and o.status is not OrdStatus.PENDING_REPLACE:
+                    self.cancel(o)
+        if self.journal is not None:
+            self.journal.flush()
+
+    # ---------------------------------------------------------------------------------- reporting
+    def summary(self) -> dict[str, Any]:
+        st = self.stats
+        p = self.positions
+        c = self.om.counters
+        lat = st.tick_to_trade
+        return {
+            "orders": st.orders_sent,
+            "orders_acked": st.orders_acked,
+            "orders_rejected": st.orders_rejected,
+            "risk_rejected": st.risk_rejected,
+            "cancels": st.cancels_sent,
+            "replaces": st.replaces_sent,
+            "fills": st.fills,
+            "filled_qty": st.filled_qty,
+            "positions": {s: p.position(s) for s in self.instruments},
+            "realized_pnl_cents": p.realised_cents,
+            "unrealized_pnl_cents": p.unrealised_cents,
+            "fees_cents": p.fees_cents,
+            "net_pnl_cents": p.net_pnl_cents(),
+            "open_orders": len(self.om.open_orders()),
+            "md_messages": st.md_messages,
+            "book_updates": st.book_updates,
+            "md_gaps": st.md_gaps,
+            "kill_switch": {"tripped": self.killed, "reason": self.kill_reason},
+            "tick_to_trade_us": {"count": lat.count, "p50": round(lat.percentile(50) / 1e3, 1),
+                                 "p99": round(lat.percentile(99) / 1e3, 1),
+                                 "max": round(lat.max_ns / 1e3, 1)},
+            "order_manager": dict(c),
+            "recovered_orders": 0 if self.recovered is None else len(self.recovered.orders),
+            "session": self.om.session,
+        }
+
+
+# ==================================================================================== asyncio host
+@dataclass
+class HostOptions:
+    """Run-time overrides of the host (CLI flags, tests)."""
+
+    duration: float | None = None  # seconds; None = until stopped
+    venue_port: int | None = None  # override config venue.port (e.g. a separately started simulator's)
+    md_port: int | None = None  # override config market_data.port
+    metrics_port: int | None = None  # override config metrics.port (0 = free port)
+    install_signals: bool = True  # SIGINT/SIGTERM stop, SIGUSR1 trips the kill switch (manual)
+    status: Any = None  # an object with update(engine, host) and close(), see hft.engine.status
+    status_interval: float = 0.5
+    logon_timeout: float = 10.0
+    stop_grace: float = 2.0  # seconds to wait for cancel answers at shutdown
+    run_dir: str | None = None  # base of relative journal / store paths (default: the working dir)
+    strategy_factory: Callable[[TradingEngine], Strategy] | None = None  # default: the configured one
+
+
+@dataclass
+class Host:
+    """What :func:`run_trading` built (reachable from tests through ``on_started``)."""
+
+    engine: TradingEngine
+    order_session: Any
+    md_session: Any
+    gateway: Any
+    md: Any
+    metrics: Any = None
+    sim: Any = None
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+
+_STATE_NAMES = {"DISCONNECTED": "disconnected", "CONNECTED": "connecting", "LOGON_SENT": "logging_on",
+                "ACTIVE": "active", "LOGOUT_SENT": "logging_out"}
+
+
+def _update_session_stats(ss: SessionStats, session: Any) -> None:
+    if session is None:
+        return
+    c = session.counters
+    ss.state = _STATE_NAMES.get(session.state.name, "disconnected")
+    ss.next_sender_seq = session.next_sender_seq
+    ss.next_target_seq = session.next_target_seq
+    ss.messages_in = c.msgs_in
+    ss.messages_out = c.msgs_out
+    ss.rejects_in = c.rejects_received
+    ss.rejects_out = c.rejects_sent
+    ss.resend_requests = c.resend_requests_sent
+    ss.disconnects = c.disconnects
+
+
+def _resolve(path: str, base: str | None) -> Path:
+    p = Path(path)
+    if base is not None and not p.is_absolute():
+        return Path(base) / p
+    return p
+
+
+async def run_trading(config: Config, opts: HostOptions | None = None,
+                      on_started: Callable[[Host], None] | None = None) -> dict[str, Any]:
+    """Run the engine against the venue of ``config`` (starting the embedded simulator when configured);
+    returns the summary dict. Raises ``RuntimeError`` when a session cannot log on."""
+    opts = opts or HostOptions()
+    info: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:  # closes sessions, metrics, journal, simulator
+        host = await _run(config, opts, on_started, stack, info)
+    engine = host.engine
+    summary = engine.summary()
+    summary["duration_s"] = round((time.time_ns() - engine.t_start_ns) / 1e9, 3) if engine.t_start_ns else 0
+    summary["sessions"] = {"order": host.order_session.stats()}
+    if host.md_session is not None:
+        summary["sessions"]["marketdata"] = host.md_session.stats()
+    summary.update(info)
+    return summary
+
+
+async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], None] | None,
+               stack: contextlib.AsyncExitStack, info: dict[str, Any]) -> Host:
+    from hft.engine.fix_gateway import FixOrderGateway
+    from hft.fix.session import FixSession, SessionConfig, SessionState
+    from hft.fix.store import MemoryStore, open_store
+    from hft.fix.transport import AsyncInitiator
+
+    loop = asyncio.get_running_loop()
+    vc, mc = config.venue, config.market_data
+    replay = mc.source == "replay"
+
+    # -- the embedded simulator (ports 0 = "the embedded simulator's") ---------------------------
+    sim = None
+    venue_port = opts.venue_port if opts.venue_port is not None else vc.port
+    md_port = opts.md_port if opts.md_port is not None else mc.port
+    embedded = config.sim.embedded and (venue_port == 0 or (md_port == 0 and not replay))
+    if embedded:
+        sim = start_embedded_sim(config)
+        stack.callback(sim.stop)
+        venue_port = sim.order_port if venue_port == 0 else venue_port
+        md_port = sim.md_port if md_port == 0 else md_port
+
+    # -- journal and recovery --------------------------------------------------------------------
+    jpath = _resolve(config.journal.path, opts.run_dir)
+    jpath.parent.mkdir(parents=True, exist_ok=True)
+    recovered: RecoveryState | None = None
+    if jpath.exists() and jpath.stat().st_size > 0:
+        recovered = recover(jpath, config.fees.build())
+        log.warning("journal %s: recovered %d orders (%d open), %d fills", jpath, len(recovered.orders),
+                    len(recovered.open_orders), len(recovered.fills))
+    journal = Journal(jpath, fsync=config.journal.fsync, batch_max_records=config.journal.batch_max_records,
+                      batch_max_ns=config.journal.batch_max_ms * 1_000_000)
+    stack.callback(journal.close)
+
+    # -- order entry session ---------------------------------------------------------------------
+    rmin, rmax = min(vc.reconnect_s, 0.5), max(vc.reconnect_s, 0.5)
+    order_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=vc.sender_comp_id,
+                              target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
+                              username_env=vc.username_env or None, password_env=vc.password_env or None,
+                              reset_seq_num_on_logon=embedded, reconnect_min=rmin, reconnect_max=rmax,
+                              app_msg_types=frozenset({b"8", b"9", b"j"}))
+    if embedded:  # the simulator lives and dies with us: nothing to resend across runs
+        order_store: Any = MemoryStore()
+    else:  # a venue that outlives us: sequence numbers and sent messages persist (resend after a crash)
+        store_dir = _resolve(vc.store_dir, opts.run_dir)
+        store_dir.mkdir(parents=True, exist_ok=True)
+        order_store = open_store(store_dir, vc.begin_string, vc.sender_comp_id, vc.target_comp_id,
+                                 fsync=vc.store_fsync)
+    stack.callback(order_store.close)
+    gateway = FixOrderGateway(account=vc.account, ex_destination=vc.ex_destination, currency=vc.currency)
+    order_session = FixSession(order_cfg, order_store, gateway)
+    gateway.attach(order_session)
+
+    # -- market data source ----------------------------------------------------------------------
+    md_session = None
+    if replay:
+        from hft.engine.replay_md import ReplayMarketData
+
+        md: Any = ReplayMarketData(_resolve(mc.file, opts.run_dir), speed=mc.speed)
+    else:
+        from hft.engine.fix_md import FixMarketData
+
+        md_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=mc.sender_comp_id,
+                               target_comp_id=mc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
+                               reset_seq_num_on_logon=True, validate_types=False,
+                               reconnect_min=rmin, reconnect_max=rmax,
+                               app_msg_types=frozenset({b"W", b"X", b"Y", b"j"}))
+        md = FixMarketData()
+        md_session = FixSession(md_cfg, MemoryStore(), md)
+        md.attach(md_session)
+
+    # -- engine ----------------------------------------------------------------------------------
+    stats = EngineStats()
+    engine = TradingEngine(config, gateway, journal=journal, recovered=recovered, stats=stats)
+    if opts.strategy_factory is not None:
+        engine.strategy = opts.strategy_factory(engine)
+    md.set_sink(engine.on_market_event)
+    md.level_sink = engine.on_level
+    md.on_message_end = engine.on_md_message_end
+    engine.md_request_snapshot = md.request_snapshot
+    order_ss = stats.sessions.setdefault("order", SessionStats("order"))
+    md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
+    host = Host(engine, order_session, md_session, gateway, md, sim=sim)
+
+    def on_order_state(old: SessionState, new: SessionState) -> None:
+        _update_session_stats(order_ss, order_session)
+        if new == SessionState.DISCONNECTED and old in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
+            if not host.stop_event.is_set() and not engine.stopped:
+                log.error("order session lost: %s", order_session.disconnect_reason)
+                engine.on_order_session_down()
+        elif new == SessionState.ACTIVE and engine.started:
+            engine.on_order_session_up()
+
+    gateway.on_state = on_order_state
+    if md_session is not None:
+        md.on_state = lambda old, new: _update_session_stats(md_ss, md_session)
+
+    if config.metrics.enabled:
+        from hft.metrics.exporter import TradingCollector, start_metrics_server
+
+        port = opts.metrics_port if opts.metrics_port is not None else config.metrics.port
+        try:
+            host.metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
+        except OSError as e:
+            raise RuntimeError(f"metrics endpoint {config.metrics.host}:{port}: {e.strerror} (set [metrics] "
+                               "port, or enabled = false)") from None
+        stack.callback(host.metrics.close)
+        log.info("metrics on %s", host.metrics.url)
+
+    # -- connect, log on, run ----------------------------------------------------------------------
+    order_init = AsyncInitiator(order_session, vc.host, venue_port)
+    md_init = AsyncInitiator(md_session, mc.host, md_port) if md_session is not None else None
+
+    async def close_sessions() -> None:
+        if md_session is not None and md_session.is_active:
+            md.unsubscribe(list(md.insts))
+        await order_init.stop()
+        if md_init is not None:
+            await md_init.stop()
+        _update_session_stats(order_ss, order_session)
+        _update_session_stats(md_ss, md_session)
+
+    stack.push_async_callback(close_sessions)
+    order_init.start()
+    if md_init is not None:
+        md_init.start()
+    ok = await order_init.wait_logon(opts.logon_timeout)
+    ok_md = ok and (md_init is None or await md_init.wait_logon(opts.logon_timeout))
+    if not ok or not ok_md:
+        which, s, where = (("order entry", order_session, f"{vc.host}:{venue_port}") if not ok
+                           else ("market data", md_session, f"{mc.host}:{md_port}"))
+        why = s.disconnect_reason or s.state.name  # type: ignore[union-attr]
+        raise RuntimeError(f"{which} session to {where} did not log on within {opts.logon_timeout:g}s "
+                           f"({why})")
+    md.subscribe(engine.instruments)
+    engine.start()
+    _update_session_stats(order_ss, order_session)
+    _update_session_stats(md_ss, md_session)
+    replay_task = loop.create_task(md.run()) if replay else None
+    if config.engine.gc_freeze:  # start-up garbage is collected once; long-lived objects leave the GC
+        gc.collect()
+        gc.freeze()
+        stack.callback(gc.unfreeze)
+    if opts.install_signals:
+        for sig, fn in ((signal.SIGINT, host.request_stop), (signal.SIGTERM, host.request_stop),
+                        (signal.SIGUSR1, lambda: engine.kill("manual (SIGUSR1)"))):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, fn)
+                stack.callback(loop.remove_signal_handler, sig)
+    if on_started is not None:
+        on_started(host)
+    deadline = None if opts.duration is None else time.monotonic() + opts.duration
+    tick = config.engine.timer_ms / 1000.0
+    last_status = 0.0
+    try:
+        while not host.stop_event.is_set():
+            now_m = time.monotonic()
+            if deadline is not None and now_m >= deadline:
+                break
+            wait = tick if deadline is None else max(0.0, min(tick, deadline - now_m))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(host.stop_event.wait(), wait)
+            engine.on_timer(time.time_ns())
+            if md_session is not None:
+                md.check_resend()
+            _update_session_stats(order_ss, order_session)
+            _update_session_stats(md_ss, md_session)
+            if opts.status is not None and time.monotonic() - last_status >= opts.status_interval:
+                last_status = time.monotonic()
+                opts.status.update(engine, host)
+        # -- clean shutdown: the strategy stops, open orders are cancelled, answers awaited briefly
+        engine.stop()
+        end = time.monotonic() + opts.stop_grace
+        while engine.om.open_orders() and time.monotonic() < end and order_session.is_active:
+            await asyncio.sleep(0.02)
+    finally:
+        if replay_task is not None:
+            replay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replay_task
+        if opts.status is not None:
+            opts.status.close()
+    info.update(journal=str(jpath), venue=f"{vc.host}:{venue_port}", embedded_sim=embedded,
+                market_data=str(mc.file) if replay else f"{mc.host}:{md_port}")
+    return host
+
+
+def start_embedded_sim(config: Config) -> Any:
+    """Start the exchange simulator in-process (its own thread and asyncio loop) on 127.0.0.1 with free
+    ports; the returned object has ``order_port``, ``md_port`` and ``stop()``."""
+    try:
+        from hft.sim.server import SimServer  # noqa: F401
+    except ImportError as e:  # the simulator server is a separate package
+        raise RuntimeError(f"the embedded simulator is not available ({e}); start `hft sim` and pass "
+                           "--config with its ports") from None
+    raise RuntimeError("embedded simulator wiring pending")

@@ -1,0 +1,223 @@
+"""The trading engine host (run_trading) over real FIX sessions on 127.0.0.1 against a FIX venue built on
+the real matching engine (tests/engine/paper_venue.py): strategy orders, fills, positions, P&L, the
+journal, stale books, config mapping, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from paper_venue import MiniVenue, wait_until
+
+from hft.engine.config import Config, config_from_dict
+from hft.engine.journal import recover
+from hft.engine.runner import Host, HostOptions, TradingEngine, risk_limits, run_trading
+from hft.engine.strategy import Strategy
+from hft.engine.types import OrdStatus, Side
+from hft.strategies import PARAMS
+
+BHP = 451_200
+TICK = 100
+
+
+def make_config(tmp_path: Path, **sections: Any) -> Config:
+    data: dict[str, Any] = {
+        "venue": {"port": 1, "store_dir": str(tmp_path / "store"), "reconnect_s": 0.05, "heartbeat_s": 5},
+        "market_data": {"port": 1},
+        "journal": {"path": str(tmp_path / "journal.bin"), "fsync": "none"},
+        "metrics": {"port": 0},
+        "sim": {"embedded": False},
+        "engine": {"timer_ms": 20},
+        "strategy": {"name": "reference", "params": {"every_n": 1, "cancel_after": 1000}},
+    }
+    for k, v in sections.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k] = {**data[k], **v}
+        else:
+            data[k] = v
+    return config_from_dict(data, "<test>", PARAMS)
+
+
+Scenario = Callable[[MiniVenue, Host], Awaitable[None]]
+
+
+async def run_session(venue: MiniVenue, cfg: Config, scenario: Scenario, **opts: Any) -> dict[str, Any]:
+    started: asyncio.Future[Host] = asyncio.get_running_loop().create_future()
+    o = HostOptions(venue_port=venue.order_port, md_port=venue.md_port, install_signals=False,
+                    logon_timeout=5, stop_grace=1.0, **opts)
+    task = asyncio.create_task(run_trading(cfg, o, started.set_result))
+    done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises the start-up error
+    host = started.result()
+    try:
+        await scenario(venue, host)
+    finally:
+        host.request_stop()
+    return await task
+
+
+def with_venue(fn: Callable[[MiniVenue], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        venue = MiniVenue({"BHP": BHP})
+        await venue.start()
+        venue.seed_book("BHP", BHP, TICK, levels=3)
+        try:
+            return await fn(venue)
+        finally:
+            await venue.stop()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.timeout(60)
+def test_reference_strategy_trades_books_fills_and_journals(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+
+    async def scenario(venue: MiniVenue, host: Host) -> None:
+        eng = host.engine
+        assert await wait_until(lambda: eng.books["BHP"].best_bid() == BHP - TICK)
+        venue.add("BHP", Side.BUY, BHP - TICK, 10)  # a book update: the strategy bids 1 at the best bid
+        assert await wait_until(lambda: eng.om.open_orders()), (eng.stats, eng.om.counters)
+        o = eng.om.open_orders()[0]
+        assert o.price == BHP - TICK and o.qty == 1 and o.side is Side.BUY
+        assert await wait_until(lambda: o.status is OrdStatus.NEW)
+        # a seller hits the bid level: time priority fills the book's 1010 first, so sell all of it + 1
+        venue.add("BHP", Side.SELL, BHP - TICK, 1011)
+        assert await wait_until(lambda: o.status is OrdStatus.FILLED)
+        assert eng.position("BHP") == 1
+        assert eng.stats.fills == 1 and eng.stats.positions["BHP"] == 1
+        assert eng.positions.fees_cents == 600  # IBKR fixed: AUD 6 minimum
+        assert eng.stats.tick_to_trade.count >= 1
+
+    summary = with_venue(lambda v: run_session(v, cfg, scenario))
+    assert summary["fills"] == 1 and summary["positions"] == {"BHP": 1} and summary["fees_cents"] == 600
+    assert summary["orders"] >= 1 and summary["orders_acked"] >= 1
+    assert summary["open_orders"] == 0  # the shutdown cancelled what the strategy left
+    assert summary["tick_to_trade_us"]["count"] >= 1 and summary["tick_to_trade_us"]["p50"] > 0
+    assert summary["sessions"]["order"]["state"] == "DISCONNECTED"
+    rec = recover(tmp_path / "journal.bin")
+    assert [f.qty for f in rec.fills] == [1] and rec.positions["BHP"] == 1 and not rec.open_orders
+
+
+@pytest.mark.timeout(60)
+def test_crossed_book_goes_stale_and_requests_a_snapshot(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+    stale: list[str] = []
+
+    class Watch(Strategy):
+        def on_book(self, instrument: str, book: Any) -> None:
+            pass
+
+        def on_book_stale(self, instrument: str) -> None:
+            stale.append(instrument)
+
+    async def scenario(venue: MiniVenue, host: Host) -> None:
+        eng = host.engine
+        assert await wait_until(lambda: eng.books["BHP"].best_bid() == BHP - TICK)
+        n_req = venue.md_requests
+        # the venue publishes a bid above the best ask: the engine's book is crossed
+        venue.rpt_seq["BHP"] += 1
+        venue.send_md_raw(b"X", [(83, venue.rpt_seq["BHP"]), (268, 1), (279, b"0"), (269, b"0"), (55, "BHP"),
+                                 (270, b"45.20"), (271, 5)])
+        assert await wait_until(lambda: stale == ["BHP"])
+        assert await wait_until(lambda: venue.md_requests == n_req + 1)
+        assert await wait_until(lambda: not eng.books["BHP"].stale)  # the fresh snapshot repaired it
+        assert eng.books["BHP"].best_bid() == BHP - TICK and eng.stats.md_gaps >= 1
+
+    with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=lambda e: Watch(e, ["BHP"])))
+
+
+@pytest.mark.timeout(60)
+def test_restart_recovers_position_and_cancels_leftover_orders(tmp_path: Path) -> None:
+    """Two runs against the same venue: the first leaves an order open (no shutdown cancel: the venue
+    ignores cancels), the second recovers the position from the journal and reconciles the order."""
+    cfg = make_config(tmp_path)
+
+    class BuyOnce(Strategy):
+        def on_book(self, instrument: str, book: Any) -> None:
+            if not self.ctx.open_orders() and self.ctx.position("BHP") == 0 and not getattr(self, "done", 0):
+                self.done = 1
+                self.ctx.buy("BHP", BHP - TICK, 7)
+
+        def on_stop(self) -> None:
+            pass
+
+    async def first(venue: MiniVenue, host: Host) -> None:
+        eng = host.engine
+        venue.add("BHP", Side.BUY, BHP - 2 * TICK, 1)
+        assert await wait_until(lambda: eng.om.open_orders() and eng.om.open_orders()[0].status is
+                                OrdStatus.NEW)
+        venue.add("BHP", Side.SELL, BHP - TICK, 1003)  # 1000 ahead of us, then 3 of our 7
+        assert await wait_until(lambda: eng.position("BHP") == 3)
+        host.engine.stopped = True  # simulate a crash: no shutdown cancels
+        venue.status_answers = True
+
+    async def second(venue: MiniVenue, host: Host) -> None:
+        eng = host.engine
+        assert eng.recovered is not None and eng.position("BHP") == 3
+        assert eng.positions.fees_cents == 600
+        # the leftover order got a status request (35=H) and then a cancel
+        assert await wait_until(lambda: len(venue.app_msgs(b"H")) == 1 and len(venue.app_msgs(b"F")) == 1)
+        assert await wait_until(lambda: not eng.om.open_orders())
+        assert len(venue.app_msgs(b"D")) == 1  # nothing was sent twice
+
+    async def both(venue: MiniVenue) -> tuple[dict[str, Any], dict[str, Any]]:
+        s1 = await run_session(venue, cfg, first, strategy_factory=lambda e: BuyOnce(e, ["BHP"]))
+        s2 = await run_session(venue, cfg, second, strategy_factory=lambda e: BuyOnce(e, ["BHP"]))
+        return s1, s2
+
+    s1, s2 = with_venue(both)
+    assert s1["positions"] == {"BHP": 3} and s1["open_orders"] == 1
+    assert s2["positions"] == {"BHP": 3} and s2["recovered_orders"] >= 1 and s2["open_orders"] == 0
+    assert s2["session"] > s1["session"]
+
+
+def test_risk_section_maps_onto_risk_limits(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, risk={"max_daily_loss": 250, "price_band_pct": 2.5, "max_order_value": 1000,
+                                      "max_orders_per_sec": 7, "reject_window_s": 1.5,
+                                      "max_gross_position": 900, "reference": "last"})
+    lim = risk_limits(cfg)
+    assert lim.max_daily_loss_cents == 25_000 and lim.price_band_bp == 250
+    assert lim.max_order_notional_cents == 100_000 and lim.max_orders_per_sec == 7 and lim.burst == 7
+    assert lim.reject_window_ns == 1_500_000_000 and lim.max_gross_position == 900
+    assert lim.reference == "last" and lim.allowed_instruments == frozenset({"BHP"})
+
+
+def test_engine_blocks_orders_after_manual_kill_without_a_venue(tmp_path: Path) -> None:
+    """The synchronous core alone (no sockets): a refusing gateway, manual trip, reset."""
+
+    class NoVenue:
+        connected = False
+
+        def set_sinks(self, *a: Any) -> None:
+            pass
+
+        def send_new(self, o: Any) -> bool:
+            return True
+
+        def send_cancel(self, o: Any, c: str) -> bool:
+            return True
+
+        def send_replace(self, o: Any, n: Any) -> bool:
+            return True
+
+        def request_status(self, o: Any) -> bool:
+            return True
+
+    cfg = make_config(tmp_path)
+    eng = TradingEngine(cfg, NoVenue(), now=lambda: 1_000_000_000)
+    eng.strategy = type("S", (Strategy,), {"on_book": lambda self, i, b: None})(eng, ["BHP"])
+    eng.start()
+    o = eng.buy("BHP", BHP, 1)
+    assert o is not None and o.status is OrdStatus.PENDING_NEW
+    eng.kill("manual test")
+    assert eng.killed and o.status is OrdStatus.PENDING_CANCEL
+    assert eng.buy("BHP", BHP, 1) is None and eng.sell("BHP", BHP, 1) is None
+    assert eng.replace(o, price=BHP - TICK) is None
+    assert eng.summary()["kill_switch"] == {"tripped": True, "reason": "manual test"}
+    eng.reset_kill("operator")
+    assert eng.buy("BHP", BHP - TICK, 1) is not None
