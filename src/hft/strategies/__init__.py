@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hft.engine.strategy import Strategy, StrategyContext
+from hft.strategies.latency_probe import LatencyProbe, LatencyProbeParams
 from hft.strategies.market_maker import MarketMaker, MarketMakerParams
 from hft.strategies.momentum_scalper import MomentumScalper, MomentumScalperParams
 from hft.strategies.order_flow import OrderFlow, OrderFlowParams
@@ -21,6 +22,7 @@ REGISTRY: dict[str, type[Strategy]] = {
     "momentum_scalper": MomentumScalper,
     "order_flow": OrderFlow,
     "reference": Reference,
+    "latency_probe": LatencyProbe,
 }
 
 PARAMS: dict[str, type] = {name: cls.params_cls for name, cls in REGISTRY.items()}  # type: ignore[attr-defined]
@@ -42,6 +44,7 @@ def make_strategy(name: str, ctx: StrategyContext, instruments: list[str],
     return cls(ctx, instruments, params=params)
 
 
-__all__ = ["PARAMS", "REGISTRY", "MarketMaker", "MarketMakerParams", "MomentumScalper",
+__all__ = ["PARAMS", "REGISTRY", "LatencyProbe", "LatencyProbeParams", "MarketMaker", "MarketMakerParams",
+           "MomentumScalper",
            "MomentumScalperParams", "OrderFlow", "OrderFlowParams", "Reference", "ReferenceParams",
            "make_strategy"]

@@ -1,12 +1,26 @@
 """Adaptive market maker: microprice fair value, volatility-widened spread, inventory skew.
 
-* fair value ``f`` = microprice = (bid * ask_qty + ask * bid_qty) / (bid_qty + ask_qty)
-* volatility ``v`` = rolling population std (``vol_window`` book updates) of mid-price changes, in ticks
+Per instrument, on every top-of-book change (``book_depth = 1``):
+
+* fair value ``f`` = microprice = (bid x ask_qty + ask x bid_qty) / (bid_qty + ask_qty)  (price units)
+* volatility ``v`` = population standard deviation of the last ``vol_window`` mid-price changes, one
+  sample per top-of-book update (0 when only a size changed), in ticks (the step at the best bid)
 * half spread ``h`` = ``base_spread_ticks`` + ``vol_multiplier`` x ``v``  (ticks)
-* skew ``k`` = position / ``max_position`` x ``skew_ticks``  (ticks; long -> both quotes move down)
-* bid = round_down(f - (h + k) x tick), ask = round_up(f + (h - k) x tick), then clamped so the bid is
-  at most one tick below the best ask and the ask at least one tick above the best bid (never crossing).
-* a quote is replaced only when its price or size changes, at most ``max_orders_per_sec`` actions.
+* skew ``k`` = position / ``max_position`` x ``skew_ticks``  (ticks; long -> both quotes move down,
+  short -> both move up, i.e. against the inventory)
+* raw bid = ``f`` moved down by ``h + k`` ASX steps, raw ask = ``f`` moved up by ``h - k`` steps; steps are
+  counted on the real tick table, so a quote across the $0.10 or $2.00 boundary uses the step of the band
+  it lands in (see :func:`hft.strategies._util.shift_ticks`)
+* bid = raw bid rounded down onto the grid, ask = raw ask rounded up; then the bid is capped at one step
+  below the best ask and the ask floored at one step above the best bid, so neither quote is marketable;
+  if the two would touch, the ask is moved one step above the bid
+* sizes: bid ``min(quote_size, max_position - position)``, ask ``min(quote_size, max_position +
+  position)``; a side whose size is <= 0 is cancelled (position limit)
+* a live quote is replaced (FIX cancel/replace) only when its price or its target size changes (a partly
+  filled quote is not topped up on its own; its remaining size is only cut when above the target), and
+  only while the order-rate limit (``max_orders_per_sec`` new/replace/cancel requests in any sliding
+  second of engine time) allows; a quote with a request in flight is left alone until the venue answers.
+  A fill requotes at once (new skew and sizes); a stale book cancels the instrument's quotes.
 """
 
 from __future__ import annotations
@@ -14,53 +28,88 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hft.asx.ticks import round_price, tick_down, tick_size, tick_up
+from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, Side
-from hft.strategies._util import RateLimiter, RollingStd
+from hft.strategies import _util as u
+from hft.strategies._util import RateLimiter, RollingStd, check_fields
 
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
+_IN_FLIGHT = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
+
 
 @dataclass(frozen=True, slots=True)
 class MarketMakerParams:
-    quote_size: int = 100
-    max_position: int = 1_000
-    base_spread_ticks: float = 0.5
-    vol_window: int = 100
-    vol_multiplier: float = 1.0
-    skew_ticks: float = 2.0
-    max_orders_per_sec: int = 20
+    quote_size: int = 100  # shares per side
+    max_position: int = 1_000  # shares, absolute; also the skew's normaliser
+    base_spread_ticks: float = 0.5  # half spread floor, ticks
+    vol_window: int = 100  # top-of-book updates in the rolling volatility
+    vol_multiplier: float = 1.0  # ticks of half spread per tick of volatility
+    skew_ticks: float = 2.0  # shift of both quotes at a full position, ticks
+    max_orders_per_sec: int = 20  # new + replace + cancel requests, sliding second
 
     def __post_init__(self) -> None:
-        if self.quote_size <= 0 or self.max_position <= 0:
-            raise ValueError("quote_size and max_position must be positive")
-        if self.base_spread_ticks < 0 or self.vol_multiplier < 0 or self.skew_ticks < 0:
-            raise ValueError("base_spread_ticks, vol_multiplier and skew_ticks must be >= 0")
+        check_fields(self, positive=("quote_size", "max_position", "max_orders_per_sec", "vol_window"),
+                     non_negative=("base_spread_ticks", "vol_multiplier", "skew_ticks"),
+                     ints=("quote_size", "max_position", "vol_window", "max_orders_per_sec"))
         if self.vol_window < 2:
-            raise ValueError("vol_window must be >= 2")
-        if self.max_orders_per_sec <= 0:
-            raise ValueError("max_orders_per_sec must be positive")
+            raise ValueError(f"vol_window must be >= 2, got {self.vol_window}")
+        if self.quote_size > self.max_position:
+            raise ValueError(f"quote_size ({self.quote_size}) must be <= max_position ({self.max_position})")
 
 
 def microprice(bid: int, bid_qty: int, ask: int, ask_qty: int) -> float:
-    """Size-weighted mid (price units, float)."""
+    """Size-weighted mid (price units, float): (bid x ask_qty + ask x bid_qty) / (bid_qty + ask_qty)."""
     tot = bid_qty + ask_qty
     if tot <= 0:
         return (bid + ask) / 2.0
     return (bid * ask_qty + ask * bid_qty) / tot
 
 
-def quote_prices(fair: float, half_ticks: float, skew: float, best_bid: int,
+def quote_prices(fair: float, half_ticks: float, skew_ticks: float, best_bid: int,
                  best_ask: int) -> tuple[int, int]:
-    """Bid and ask on the ASX grid for fair value ``fair`` (see the module doc)."""
-    tick = tick_size(int(fair))
-    bid = round_price(int(fair - (half_ticks + skew) * tick), "down")
-    ask = round_price(-int(-(fair + (half_ticks - skew) * tick)), "up")  # ceil before rounding up
-    bid = min(bid, tick_down(best_ask))
-    ask = max(ask, tick_up(best_bid))
+    """Bid and ask on the ASX grid for fair value ``fair`` (see the module doc); never marketable."""
+    bid = u.floor_to_grid(u.shift_ticks(fair, -(half_ticks + skew_ticks)))
+    ask = u.ceil_to_grid(u.shift_ticks(fair, half_ticks - skew_ticks))
+    cap = tick_down(best_ask)
+    if bid > cap:
+        bid = cap
+    flo = tick_up(best_bid)
+    if ask < flo:
+        ask = flo
+    if ask <= bid:
+        ask = tick_up(bid)
     return bid, ask
+
+
+class _Quote:
+    """One side's quote: the live order, the quote last computed and the size last requested."""
+
+    __slots__ = ("order", "price", "sent_size", "side", "size")
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        self.order: Order | None = None
+        self.price = 0  # the last computed quote (sent or not)
+        self.size = 0
+        self.sent_size = 0  # the size requested by the last new/replace of ``order``
+
+
+class _State:
+    """Per-instrument state (preallocated; updated in place on every book update)."""
+
+    __slots__ = ("ask", "bid", "fair", "half", "last_mid2", "skew", "vol")
+
+    def __init__(self, vol_window: int) -> None:
+        self.vol = RollingStd(vol_window)
+        self.last_mid2 = 0
+        self.bid = _Quote(Side.BUY)
+        self.ask = _Quote(Side.SELL)
+        self.fair = 0.0
+        self.half = 0.0
+        self.skew = 0.0
 
 
 class MarketMaker(Strategy):
@@ -70,67 +119,95 @@ class MarketMaker(Strategy):
 
     def __init__(self, ctx: StrategyContext, instruments: list[str], params: MarketMakerParams | None = None,
                  **kw: Any) -> None:
-        super().__init__(ctx, instruments, **kw)
+        super().__init__(ctx, instruments)
         self.p = params or MarketMakerParams(**kw)
-        self._vol = {i: RollingStd(self.p.vol_window) for i in instruments}
-        self._last_mid: dict[str, int] = {}
-        self._quotes: dict[tuple[str, Side], Order | None] = {}
+        self._st: dict[str, _State] = {i: _State(self.p.vol_window) for i in self.instruments}
         self._rate = RateLimiter(self.p.max_orders_per_sec)
-        self.last_quote: dict[str, tuple[int, int, int, int]] = {}  # bid, bid size, ask, ask size
+        self.rate_limited = 0  # quote changes skipped because of the order-rate limit
+
+    def state(self, instrument: str) -> _State:
+        st = self._st.get(instrument)
+        if st is None:
+            st = self._st[instrument] = _State(self.p.vol_window)
+        return st
 
     def on_book(self, instrument: str, book: L2Book) -> None:
         bb = book.best_bid()
         ba = book.best_ask()
         if not bb or not ba or bb >= ba:
             return
-        bq = book.best_bid_qty()
-        aq = book.best_ask_qty()
+        st = self._st.get(instrument) or self.state(instrument)
         mid2 = bb + ba
-        last = self._last_mid.get(instrument)
-        vol = self._vol[instrument]
-        tick = tick_size(bb)
-        if last is not None and last != mid2:
-            vol.push((mid2 - last) / (2.0 * tick))
-        elif last is not None:
-            vol.push(0.0)
-        self._last_mid[instrument] = mid2
+        last = st.last_mid2
+        if last:
+            st.vol.push((mid2 - last) / (2.0 * tick_size(bb)))
+        st.last_mid2 = mid2
+        self._requote(instrument, st, bb, book.best_bid_qty(), ba, book.best_ask_qty())
+
+    def _requote(self, instrument: str, st: _State, bb: int, bq: int, ba: int, aq: int) -> None:
         p = self.p
         fair = microprice(bb, bq, ba, aq)
-        half = p.base_spread_ticks + p.vol_multiplier * vol.std
+        half = p.base_spread_ticks + p.vol_multiplier * st.vol.std
         pos = self.ctx.position(instrument)
         skew = pos / p.max_position * p.skew_ticks
         bid, ask = quote_prices(fair, half, skew, bb, ba)
-        bid_size = min(p.quote_size, p.max_position - pos)
-        ask_size = min(p.quote_size, p.max_position + pos)
-        self.last_quote[instrument] = (bid, bid_size, ask, ask_size)
-        self._quote(instrument, Side.BUY, bid, bid_size)
-        self._quote(instrument, Side.SELL, ask, ask_size)
+        bid_size = p.max_position - pos
+        if bid_size > p.quote_size:
+            bid_size = p.quote_size
+        ask_size = p.max_position + pos
+        if ask_size > p.quote_size:
+            ask_size = p.quote_size
+        st.fair = fair
+        st.half = half
+        st.skew = skew
+        self._quote(instrument, st.bid, bid, bid_size)
+        self._quote(instrument, st.ask, ask, ask_size)
 
-    def _quote(self, instrument: str, side: Side, price: int, size: int) -> None:
-        key = (instrument, side)
-        cur = self._quotes.get(key)
-        if cur is not None and not cur.is_open:
-            cur = None
-        if cur is not None and cur.status in (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL,
-                                              OrdStatus.PENDING_REPLACE):
-            return  # wait for the venue's answer before touching it again
+    def _quote(self, instrument: str, q: _Quote, price: int, size: int) -> None:
+        """Bring one side's quote to (price, size), or leave it when nothing relevant changed."""
+        q.price = price
+        q.size = size
+        cur = q.order
+        if cur is not None:
+            st = cur.status
+            if st.is_terminal:
+                cur = q.order = None
+            elif st in _IN_FLIGHT:
+                return  # wait for the venue's answer before touching it again
         if size <= 0:
-            if cur is not None and self._rate.allow(self.ctx.now()):
-                self.ctx.cancel(cur)
+            if cur is not None:
+                if self._rate.allow(self.ctx.now()):
+                    self.ctx.cancel(cur)
+                else:
+                    self.rate_limited += 1
             return
-        if cur is not None and cur.price == price and cur.leaves_qty == size:
-            return
+        if cur is not None and cur.price == price and q.sent_size == size and cur.qty - cur.cum_qty <= size:
+            return  # unchanged (a partly filled quote is not topped up until its price or size changes)
         if not self._rate.allow(self.ctx.now()):
+            self.rate_limited += 1
             return
         if cur is None:
-            self._quotes[key] = self.ctx.submit(instrument, side, price, size, tag="mm")
+            o = self.ctx.submit(instrument, q.side, price, size, tag="mm")
         else:
-            new = self.ctx.replace(cur, price=price, qty=cur.cum_qty + size)
-            if new is not None:
-                self._quotes[key] = new
+            o = self.ctx.replace(cur, price=price, qty=cur.cum_qty + size)
+        if o is not None:
+            q.order = o
+            q.sent_size = size
 
     def on_fill(self, fill: Fill) -> None:
-        pass
+        """Inventory changed: requote at once with the new skew and sizes (no volatility sample)."""
+        st = self._st.get(fill.instrument)
+        if st is None:
+            return
+        book = self.ctx.book(fill.instrument)
+        bb = book.best_bid()
+        ba = book.best_ask()
+        if bb and ba and bb < ba:
+            self._requote(fill.instrument, st, bb, book.best_bid_qty(), ba, book.best_ask_qty())
+
+    def on_book_stale(self, instrument: str) -> None:
+        """The book is unreliable: withdraw this instrument's quotes until it is whole again."""
+        self.ctx.cancel_all(instrument)
 
     def on_stop(self) -> None:
         self.ctx.cancel_all()
