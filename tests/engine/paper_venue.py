@@ -73,7 +73,9 @@ class MiniVenue:
         self.rpt_seq: dict[str, int] = dict.fromkeys(instruments, 0)
         self.md_requests = 0
         # scripting knobs
-        self.reject_all = ""  # non-empty: reject every new order with this text
+        self.reject_all = ""  # non-empty: reject every new order with this text (after accept_first)
+        self.accept_first = 0
+        self.accepted = 0
         self.hold_orders = False  # True: accept D silently (no ack) -- an order "in flight"
         self.status_answers = True
         self._bg = 0
@@ -128,9 +130,10 @@ class MiniVenue:
             px = msg.get_price(44, 0) or 0
             ot = OrdType.MARKET if msg.get(40) == b"1" else OrdType.LIMIT
             tif = _TIF.get(msg.get(59) or b"0", TimeInForce.DAY)
-            if self.reject_all:
+            if self.reject_all and self.accepted >= self.accept_first:
                 self._send_reject(cl, inst, side, qty, px, self.reject_all)
                 return
+            self.accepted += 1
             self._dispatch(self.eng.submit(self.client, msg.get_str(1, "") or "", inst, cl, side, qty, px,
                                            ot, tif))
         elif mt == b"F":
