@@ -14,6 +14,8 @@ from hft.asx.fees import IbkrAsxFixed, ZeroFees
 from hft.backtest.engine import BacktestConfig, Backtester
 from hft.backtest.synth import generate
 from hft.book.l2 import L2Book
+from hft.engine import risk as R
+from hft.engine.risk import RiskLimits
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 
@@ -83,12 +85,13 @@ class Script(Strategy):
 
 
 def run(rows: list[tuple[int, int, int, int, int]], actions: dict[int, Callable[..., Any]],
-        feed: int = 0, fees: Any = None, **cfg: Any) -> tuple[Backtester, Script]:
+        feed: int = 0, fees: Any = None, risk: RiskLimits | None = None,
+        **cfg: Any) -> tuple[Backtester, Script]:
     cfg.setdefault("entry_latency_ns", 0)
     cfg.setdefault("response_latency_ns", 0)
     bt = Backtester(events(sorted(rows, key=lambda r: r[0]), feed),
                     lambda ctx: Script(ctx, actions), BacktestConfig(**cfg),
-                    fees if fees is not None else ZeroFees())
+                    fees if fees is not None else ZeroFees(), risk)
     bt.run()
     s = bt.strategy
     assert isinstance(s, Script)
@@ -324,13 +327,39 @@ def _mm_run(seed: int, jitter: int) -> list[tuple[str, int, int, int]]:
 
 
 def test_deterministic_for_a_seed() -> None:
-    a = _mm_run(5, 300_000)
+    a = _mm_run(5, 30_000_000)
     assert a, "the market maker should trade on a generated day"
-    assert a == _mm_run(5, 300_000)
-    assert a != _mm_run(6, 300_000)  # the seed drives the latency jitter
+    assert a == _mm_run(5, 30_000_000)
+    assert a != _mm_run(6, 30_000_000)  # the seed drives the latency jitter
 
 
 def test_trades_reach_on_trade_with_aggressor() -> None:
     rows = [*book_rows(), (T0 + 1000, TRADE, BID, A1, 100), (T0 + 2000, TRADE, 0, B1, 5)]
     _, s = run(rows, {})
     assert [(t.price, t.qty, t.aggressor) for t in s.trades] == [(A1, 100, Side.BUY), (B1, 5, None)]
+
+
+# ---------------------------------------------------------------------------------------- risk
+
+
+def test_orders_and_replaces_pass_the_paper_risk_manager() -> None:
+    def rep(ctx: StrategyContext, book: L2Book) -> Order | None:
+        return ctx.replace(ctx.open_orders("BHP")[0], qty=300)
+
+    bt, s = run(book_rows() + ticks(T0 + 1_000, 5), {0: buy(B1, 100), 1: buy(B2, 100), 2: rep,
+                                                     3: sell(B1, 100)},
+                risk=RiskLimits(max_position=150))
+    assert [o.price for o in s.orders] == [B1]
+    assert bt.risk.counts[R.MAX_POSITION] == 2  # the second buy and the replace up to 300
+    assert bt.risk.counts[R.SELF_CROSS] == 1  # a sell at our own bid
+    assert bt.res.refusals == {R.reason_text(R.MAX_POSITION): 2, R.reason_text(R.SELF_CROSS): 1}
+
+
+def test_kill_switch_trips_on_daily_loss_and_cancels_resting_orders() -> None:
+    # a taker buy pays the AUD 6 minimum fee: net P&L -6.00 - half the spread trips a AUD 5 loss limit
+    bt, s = run(book_rows() + ticks(T0 + 1_000, 10), {0: buy(B2, 100), 1: buy(A1, 100), 5: buy(B2, 100)},
+                fees=IbkrAsxFixed(), risk=RiskLimits(max_daily_loss_cents=500))
+    assert bt.res.kill_switch.startswith("daily loss limit")
+    assert bt.risk.kill.tripped
+    assert s.orders[0].status is OrdStatus.CANCELED  # the resting bid was cancelled on the trip
+    assert len(s.orders) == 2 and bt.res.refusals == {R.reason_text(R.KILL_SWITCH): 1}

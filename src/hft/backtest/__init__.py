@@ -1,5 +1,12 @@
 """Event-driven L2 backtester (see docs/backtest.md)."""
 
-from hft.backtest.engine import BacktestConfig, Backtester, BacktestResult, EventArrays, check_sorted
+from hft.backtest.engine import (
+    BacktestConfig,
+    Backtester,
+    BacktestResult,
+    EventArrays,
+    check_sorted,
+    make_events,
+)
 
-__all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted"]
+__all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]

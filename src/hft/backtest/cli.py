@@ -1,102 +1,152 @@
-"""``hft backtest --config FILE --data PATH [--report out.html] [--json]``."""
+"""``hft backtest --config FILE --data PATH [--report out.html] [--json]``.
+
+The config is the paper engine's TOML (``[strategy]``, ``[risk]``, ``[fees]`` validated by
+:mod:`hft.engine.config`, risk limits mapped exactly as the paper engine maps them) plus a
+``[backtest]`` table for the venue model (:class:`hft.backtest.engine.BacktestConfig`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-from hft.asx.fees import fee_model_from_config
-from hft.backtest.engine import BacktestConfig, Backtester, EventArrays
-from hft.backtest.report import html_report, summary
+from hft.backtest.engine import BacktestConfig, Backtester
+from hft.data.format import DataError, EventArrays
 
-_COLS = ("ts_exch", "ts_local", "kind", "side", "price", "qty")
-
-
-def load_data(path: str, symbol: str | None) -> EventArrays:
-    """Read canonical events via ``hft.data.load_events`` when available, else CSV/Parquet directly."""
-    try:
-        from hft.data.format import load_events
-    except ImportError:  # the data package is optional at this layer
-        load_events = None  # type: ignore[assignment]
-    sym = None
-    if load_events is not None:
-        ev = load_events(path)
-        arrays = {k: np.asarray(getattr(ev, k)) for k in _COLS}
-        if symbol:
-            if symbol not in ev.symbols:
-                raise ValueError(f"{path}: no events for symbol {symbol!r} (has {', '.join(ev.symbols)})")
-            arrays = {k: v[ev.symbol_id == ev.symbols.index(symbol)] for k, v in arrays.items()}
-    else:
-        p = Path(path)
-        if p.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            t = pq.read_table(p)
-        else:
-            import pyarrow.csv as pc
-
-            t = pc.read_csv(p)
-        arrays = {k: t.column(k).to_numpy() for k in _COLS}
-        sym = t.column("symbol").to_numpy() if symbol and "symbol" in t.column_names else None
-    if sym is not None:
-        m = np.asarray(sym).astype(str) == symbol
-        arrays = {k: v[m] for k, v in arrays.items()}
-    return EventArrays(**{k: np.ascontiguousarray(v, dtype=np.int64) for k, v in arrays.items()})
+DEFAULT_RISK = {"max_daily_loss": 1_000_000}  # dollars: a backtest shows the whole day unless [risk] says so
 
 
-def build(cfg: dict[str, Any], events: EventArrays) -> Backtester:
-    from hft.engine.config import validate_params
+def load_data(path: str, symbol: str | None, repair: bool = False) -> tuple[EventArrays, np.ndarray | None]:
+    """Read canonical events (Parquet or CSV) through :func:`hft.data.format.load_events` and keep one
+    symbol. Returns the events and, when rows were dropped, their row numbers in the file.
+
+    The values and the order are validated here (vectorised); crossed books are found by the replay
+    itself, which names the file row."""
+    from hft.data.format import load_events
+
+    ev = load_events(path, check_book=False, repair=repair)
+    rows = None
+    if len(ev.symbols) > 1 or (symbol and ev.symbols and ev.symbols[0] != symbol):
+        if not symbol:
+            raise DataError(path, f"several symbols ({', '.join(ev.symbols)}): choose one with --symbol")
+        if symbol not in ev.symbols:
+            raise DataError(path, f"no events for symbol {symbol!r} (has {', '.join(ev.symbols)})")
+        rows = np.flatnonzero(ev.symbol_id == ev.symbols.index(symbol))
+        ev = ev.take(rows)
+        ev.symbol_id[:] = 0
+        ev.symbols = [symbol]
+    return ev, rows
+
+
+def build(cfg: dict[str, Any], events: EventArrays, source: str = "<config>", path: str = "<events>",
+          file_rows: np.ndarray | None = None, overrides: dict[str, Any] | None = None) -> Backtester:
+    """A :class:`Backtester` for a parsed backtest TOML (strategy, risk and fees as in paper trading)."""
+    from hft.engine.config import config_from_dict
+    from hft.engine.runner import risk_limits
     from hft.strategies import PARAMS, REGISTRY
 
-    st = cfg.get("strategy", {})
-    name = st.get("name", "market_maker")
-    if name not in REGISTRY:
-        raise ValueError(f"strategy.name: unknown strategy {name!r} (known: {', '.join(sorted(REGISTRY))})")
-    params = validate_params(PARAMS[name], st.get("params", {}))
-    bt_cfg = BacktestConfig(**cfg.get("backtest", {}))
-    fees = cfg.get("fees", {})
-    fee = fee_model_from_config(fees.get("model", "ibkr_fixed"),
-                                **{k: v for k, v in fees.items() if k != "model"})
+    data = dict(cfg)
+    bt_table = dict(data.pop("backtest", {}))
+    bt_table.update(overrides or {})
+    if not events.symbols or "instrument" in bt_table:
+        inst = bt_table.get("instrument", "BHP")
+    else:
+        inst = events.symbols[0]
+    bt_table["instrument"] = inst
+    try:
+        bt_cfg = BacktestConfig(**bt_table)
+    except TypeError as e:
+        raise ValueError(f"{source}: backtest: {e}") from None
+    data.setdefault("instruments", {"symbols": [inst]})
+    data["risk"] = {**DEFAULT_RISK, **data.get("risk", {})}
+    config = config_from_dict(data, source, strategy_params=PARAMS)
+    name = config.strategy.name
     cls = REGISTRY[name]
-    bt = Backtester(events, lambda ctx: cls(ctx, [bt_cfg.instrument], params=params), bt_cfg, fee)
-    return bt
+    params = config.strategy.params_obj
+    return Backtester(events, lambda ctx: cls(ctx, [inst], params=params), bt_cfg, config.fees.build(),
+                      risk_limits(config), path=path, file_rows=file_rows)
+
+
+def _progress(mode: str, total: int, err: TextIO) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A progress callback for ``Backtester.run`` and a finisher: a rich bar on a terminal, plain lines
+    (every 10%) otherwise."""
+    if mode == "never" or (mode == "auto" and (total < 200_000 or not err.isatty())):
+        return None, lambda: None
+    if err.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        prog = Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=Console(file=err), transient=True)
+        task = prog.add_task("backtest", total=total)
+        prog.start()
+        return (lambda i: prog.update(task, completed=i)), prog.stop
+    t0 = time.perf_counter()
+    step = max(1, total // 10)
+    nxt = [step]
+
+    def plain(i: int) -> None:
+        if i >= nxt[0]:
+            while nxt[0] <= i:
+                nxt[0] += step
+            el = time.perf_counter() - t0
+            err.write(f"backtest: {100 * i // max(total, 1):3d}% {i:,}/{total:,} events, {el:.1f} s\n")
+            err.flush()
+
+    return plain, lambda: None
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="hft backtest", description="replay L2 data through a strategy")
+    ap = argparse.ArgumentParser(prog="hft backtest", description="Replay canonical L2 data (docs/data.md) "
+                                 "through a strategy with the latency/queue/fee model of docs/backtest.md.")
     ap.add_argument("--config", required=True, help="backtest TOML (see config/backtest_*.toml)")
     ap.add_argument("--data", required=True, help="canonical L2 events, Parquet or CSV")
-    ap.add_argument("--symbol", default=None, help="instrument to replay (default: backtest.instrument)")
-    ap.add_argument("--report", default=None, help="write a self-contained HTML report here")
+    ap.add_argument("--symbol", default=None, help="instrument to replay when the file holds several")
+    ap.add_argument("--report", default=None, help="write a self-contained HTML report (plots) here")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--seed", type=int, default=None, help="override backtest.seed")
+    ap.add_argument("--repair", action="store_true",
+                    help="apply the data repair policy of docs/data.md instead of refusing bad rows")
+    ap.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                    help="progress on stderr: auto = a bar on a terminal for runs of 200,000+ events")
+    ap.add_argument("--no-progress", action="store_true", help="same as --progress never")
     a = ap.parse_args(argv)
+    err = sys.stderr
     try:
         cfg = tomllib.loads(Path(a.config).read_text())
-        sym = a.symbol or cfg.get("backtest", {}).get("instrument")
-        ev = load_data(a.data, sym)
-        bt = build(cfg, ev)
-    except (OSError, ValueError, TypeError, KeyError, tomllib.TOMLDecodeError) as e:
-        print(f"hft backtest: {e}", file=sys.stderr)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        print(f"hft backtest: {a.config}: {e}", file=err)
         return 2
-    if a.no_progress or len(ev) < 200_000:
-        res = bt.run()
-    else:
-        from rich.console import Console
-        from rich.progress import Progress
+    try:
+        ev, rows = load_data(a.data, a.symbol, a.repair)
+        if ev.repairs:
+            print(f"hft backtest: {a.data}: repaired " + ", ".join(f"{k}={v}" for k, v in ev.repairs.items()),
+                  file=err)
+        if len(ev) == 0:
+            raise DataError(a.data, "no events")
+        bt = build(cfg, ev, a.config, a.data, rows, {"seed": a.seed} if a.seed is not None else None)
+        cb, done = _progress("never" if a.no_progress else a.progress, len(ev), err)
+        try:
+            res = bt.run(cb)
+        finally:
+            done()
+    except (OSError, ValueError, KeyError) as e:  # DataError and ConfigError are ValueErrors
+        print(f"hft backtest: {e}", file=err)
+        return 2
+    from hft.backtest.report import html_report, summary
 
-        with Progress(console=Console(stderr=True), transient=True) as prog:
-            task = prog.add_task("backtest", total=len(ev))
-            res = bt.run(lambda i: prog.update(task, completed=i))
     s = summary(res)
     if a.report:
-        Path(a.report).write_text(html_report(res, s, f"Backtest {cfg.get('strategy', {}).get('name', '')}"))
+        name = cfg.get("strategy", {}).get("name", "")
+        Path(a.report).write_text(html_report(res, s, f"Backtest: {name} on {Path(a.data).name}"))
     if a.json:
         print(json.dumps(s, indent=2))
     else:

@@ -1,6 +1,6 @@
 """Event-driven backtester: replays canonical L2 events through a strategy with a simulated exchange.
 
-Model (details and assumptions in docs/backtest.md):
+Model (details, assumptions and measured speed in docs/backtest.md):
 
 * clocks: market events carry ``ts_exch`` (matching happens in exchange time) and ``ts_local`` (the
   strategy sees the event, and ``ctx.now()`` reads, local time). An order sent at local time ``t``
@@ -9,13 +9,24 @@ Model (details and assumptions in docs/backtest.md):
   jitter drawn from a seeded generator (deterministic for a given seed).
 * resting orders join the back of their level's queue (``ahead`` = the level's quantity on arrival);
   trades at the price reduce ``ahead``, trades through the price fill us; level decreases not explained
-  by trades move us forward by hftbacktest's power probability queue model (``queue_power`` n):
+  by trades move us forward by the power probability queue model (``queue_power`` n):
   ``p = back^n / (back^n + front^n)``, ``front' = min(front - (1 - p) chg + min(back - p chg, 0), qty)``.
 * an order that crosses the book on arrival walks the opposite levels up to its limit (partial fills,
   taker); IOC / market remainders are cancelled, DAY remainders rest. Our fills do not change the
   replayed market book (the data is not reactive).
-* fees: :mod:`hft.asx.fees` per order (minimum per order; each fill charged the increment).
-* every order passes a pre-trade risk check (``risk``; see :class:`RiskHook`) before it is sent.
+* fees: :mod:`hft.asx.fees` per order (minimum per order; each fill charged the increment), as the
+  engine's order manager does.
+* every order and replace passes :class:`hft.engine.risk.RiskManager` (the paper/live pre-trade checks
+  and kill switch) with a :class:`hft.engine.positions.PositionTracker` fed by the fills the strategy
+  has been told about.
+* the strategy is called like the paper engine calls it: ``on_book`` once per market data timestamp
+  (events sharing a ``ts_local`` are one message), and only when something it reads changed: the best
+  ``book_depth`` levels of a side (1 = best price or size; 0 = any level update).
+
+Speed: the replay loop does no work per event beyond applying the level to the book and a few integer
+comparisons; order bookkeeping runs only for levels where we rest (or that cross our prices) and for
+trades that can reach our prices; timers, samples and venue answers are checked against one "next due"
+time each.
 """
 
 from __future__ import annotations
@@ -25,72 +36,46 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from hft.asx.fees import FeeModel, IbkrAsxFixed
-from hft.asx.ticks import is_valid_price
 from hft.book.l2 import L2Book
+from hft.data.format import DataError, EventArrays
+from hft.engine.positions import PositionTracker
+from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager, reason_text
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 
 S = OrdStatus
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
+_NEVER = 1 << 62
+CHUNK = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
+
+__all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]
 
 
-@dataclass(slots=True)
-class EventArrays:
-    """Column arrays of one instrument's events (the canonical format of docs/data.md)."""
-
-    ts_exch: np.ndarray
-    ts_local: np.ndarray
-    kind: np.ndarray
-    side: np.ndarray
-    price: np.ndarray
-    qty: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ts_exch)
+def make_events(ts_exch: Any, ts_local: Any, kind: Any, side: Any, price: Any, qty: Any,
+                symbol: str = "BHP") -> EventArrays:
+    """Canonical :class:`hft.data.format.EventArrays` of one symbol from plain columns."""
+    te = np.ascontiguousarray(ts_exch, dtype=np.int64)
+    return EventArrays(te, np.ascontiguousarray(ts_local, dtype=np.int64),
+                       np.ascontiguousarray(kind, dtype=np.int8), np.ascontiguousarray(side, dtype=np.int8),
+                       np.ascontiguousarray(price, dtype=np.int64), np.ascontiguousarray(qty, dtype=np.int64),
+                       np.zeros(len(te), dtype=np.int32), [symbol])
 
 
-def check_sorted(ev: EventArrays) -> None:
+def check_sorted(ev: EventArrays, path: str = "<events>", file_rows: np.ndarray | None = None) -> None:
     """Refuse events whose timestamps go backwards (exchange or local), naming the first bad row."""
-    for name in ("ts_exch", "ts_local"):
+    for name in ("ts_local", "ts_exch"):
         a = getattr(ev, name)
         if len(a) > 1:
             bad = np.flatnonzero(np.diff(a) < 0)
             if len(bad):
                 i = int(bad[0]) + 1
-                raise ValueError(f"{name} not sorted: row {i} ({int(a[i])}) is before row {i - 1} "
-                                 f"({int(a[i - 1])})")
-
-
-class RiskHook(Protocol):
-    """Pre-trade check: returns "" to accept or a reason to refuse."""
-
-    def check(self, instrument: str, side: Side, price: int, qty: int, position: int,
-              open_orders: list[Order], now_ns: int) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SimpleLimits:
-    """Built-in pre-trade limits, used when no engine RiskManager is passed in."""
-
-    max_order_qty: int = 10_000
-    max_position: int = 50_000
-    max_open_orders: int = 50
-
-    def check(self, instrument: str, side: Side, price: int, qty: int, position: int,
-              open_orders: list[Order], now_ns: int) -> str:
-        if qty <= 0 or qty > self.max_order_qty:
-            return "qty"
-        if len(open_orders) >= self.max_open_orders:
-            return "open_orders"
-        pending = sum(o.leaves_qty for o in open_orders if o.side is side)
-        if abs(position + side.sign * (qty + pending)) > self.max_position:
-            return "position"
-        return ""
+                raise DataError(path, f"{name} not sorted: {int(a[i])} is before the previous row's "
+                                      f"{int(a[i - 1])}", row=i if file_rows is None else int(file_rows[i]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +89,15 @@ class BacktestConfig:
     book_depth: int = 20
     record_every_ns: int = 60_000_000_000  # equity sample period (per minute)
 
+    def __post_init__(self) -> None:
+        for k in ("entry_latency_ns", "response_latency_ns", "latency_jitter_ns"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"backtest.{k}: must be >= 0, got {getattr(self, k)}")
+        if self.queue_power < 0:
+            raise ValueError(f"backtest.queue_power: must be >= 0, got {self.queue_power}")
+        if self.book_depth < 1 or self.record_every_ns < 1:
+            raise ValueError("backtest.book_depth and backtest.record_every_ns must be positive")
+
 
 @dataclass(slots=True)
 class _Live:
@@ -115,7 +109,7 @@ class _Live:
     leaves: int
     value: int = 0  # filled value (price units x qty), for the per-order fee minimum
     ahead: float = 0.0
-    trade_qty: int = 0  # queue advance by trades since the last level update (hftbacktest's cum_trade_qty)
+    trade_qty: int = 0  # queue advance by trades since the last level update at our price
     resting: bool = False
 
 
@@ -131,7 +125,10 @@ class BacktestResult:
     orders_sent: int = 0
     qty_sent: int = 0  # leaves quantity of every order version sent (new orders and replacements)
     orders_refused: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)  # risk reason text -> count
     cancels_sent: int = 0
+    kill_switch: str = ""  # reason, when the kill switch tripped
+    book_errors: int = 0  # level updates the book found inconsistent (delete of an unknown level)
     events: int = 0
     strategy_calls: int = 0
     wall_s: float = 0.0
@@ -141,16 +138,25 @@ class BacktestResult:
 
 
 class Backtester(StrategyContext):
-    """Replays ``events`` through a strategy built by ``make(ctx)``; implements :class:`StrategyContext`."""
+    """Replays ``events`` through a strategy built by ``make(ctx)``; implements :class:`StrategyContext`.
+
+    ``risk`` are the paper engine's :class:`RiskLimits` (default limits when None); ``bt.risk`` is the
+    :class:`RiskManager` and ``bt.positions`` its :class:`PositionTracker`.
+    """
 
     def __init__(self, events: EventArrays, make: Callable[[StrategyContext], Strategy],
                  config: BacktestConfig | None = None, fees: FeeModel | None = None,
-                 risk: RiskHook | None = None) -> None:
-        check_sorted(events)
+                 risk: RiskLimits | None = None, path: str = "<events>",
+                 file_rows: np.ndarray | None = None) -> None:
+        if len(events.symbols) > 1:
+            raise DataError(path, f"{len(events.symbols)} symbols ({', '.join(events.symbols)}): the "
+                                  "backtester replays one instrument; select one first")
+        self.path = path
+        self.file_rows = file_rows  # row i of ``events`` is row file_rows[i] of the file (errors name it)
+        check_sorted(events, path, file_rows)
         self.ev = events
         self.cfg = config or BacktestConfig()
         self.fees = fees if fees is not None else IbkrAsxFixed()
-        self.risk = risk if risk is not None else SimpleLimits()
         self.inst = self.cfg.instrument
         self._book = L2Book(self.inst, depth=self.cfg.book_depth)
         self._rng = random.Random(self.cfg.seed)
@@ -164,11 +170,23 @@ class Backtester(StrategyContext):
         self._open: dict[str, Order] = {}  # strategy-side open orders
         self._pos = 0  # position as the strategy knows it (updated when fills arrive)
         self._timer_ns = 0
-        self._next_timer = 0
+        self._next_timer = _NEVER
+        self._next_sample = _NEVER
+        self._due_e = _NEVER  # earliest exchange-time work: pending order, sample
+        self._due_l = _NEVER  # earliest local-time work: answer, timer
+        # our resting prices, for the replay loop's "does this event concern us" test
+        self._wbid: set[int] = set()
+        self._wask: set[int] = set()
+        self._bid_hi = 0
+        self._ask_lo = _NEVER
         self.res = BacktestResult()
         self._cash = 0  # exchange-side, price units
         self._xpos = 0  # exchange-side position
         self._fee_total = 0
+        self.positions = PositionTracker(self.fees)
+        self.risk = RiskManager(risk if risk is not None else RiskLimits(), self.positions, self,
+                                books={self.inst: self._book}, open_order_count=self._open.__len__,
+                                on_trip=self._on_trip)
         self.strategy = make(self)
         self._depth_interest = int(getattr(self.strategy, "book_depth", 0))
         self._wants_trades = type(self.strategy).on_trade is not Strategy.on_trade
@@ -181,14 +199,17 @@ class Backtester(StrategyContext):
         j = self.cfg.latency_jitter_ns
         return base + (self._rng.randrange(j + 1) if j else 0)
 
+    def _refuse(self, code: int) -> None:
+        r = self.res
+        r.orders_refused += 1
+        t = reason_text(code)
+        r.refusals[t] = r.refusals.get(t, 0) + 1
+
     def _send(self, instrument: str, side: Side, price: int, qty: int, tif: TimeInForce, ord_type: OrdType,
               tag: str) -> Order | None:
-        open_ = list(self._open.values())
-        reason = self.risk.check(instrument, side, price, qty, self._pos, open_, self._now)
-        if not reason and ord_type is OrdType.LIMIT and not is_valid_price(price):
-            reason = "tick"
-        if reason:
-            self.res.orders_refused += 1
+        code = self.risk.check(instrument, side, price, qty, ord_type, self._now)
+        if code != ACCEPTED:
+            self._refuse(code)
             return None
         self._ids += 1
         o = Order(f"B{self._ids}", instrument, side, price, qty, tif, ord_type, S.PENDING_NEW,
@@ -203,6 +224,8 @@ class Backtester(StrategyContext):
         self._seq += 1
         t = self._now + self._lat(self.cfg.entry_latency_ns)
         heapq.heappush(self._pending, (t, self._seq, action, o, extra))
+        if t < self._due_e:
+            self._due_e = t
 
     def buy(self, instrument: str, price: int, qty: int, tif: TimeInForce = TimeInForce.DAY,
             ord_type: OrdType = OrdType.LIMIT, tag: str = "") -> Order | None:
@@ -227,11 +250,14 @@ class Backtester(StrategyContext):
             return None
         price = order.price if price is None else price
         qty = order.qty if qty is None else qty
-        others = [o for o in self._open.values() if o is not order]
-        reason = self.risk.check(order.instrument, order.side, price, qty - order.cum_qty, self._pos, others,
-                                 self._now)
-        if reason or not is_valid_price(price) or qty <= order.cum_qty:
-            self.res.orders_refused += 1
+        if qty <= order.cum_qty:
+            self._refuse(3)  # BAD_QTY: nothing left to work
+            return None
+        # the same call the paper engine makes (the order being replaced still counts as open)
+        code = self.risk.check(order.instrument, order.side, price, qty - order.cum_qty, order.ord_type,
+                               self._now)
+        if code != ACCEPTED:
+            self._refuse(code)
             return None
         self._ids += 1
         new = Order(f"B{self._ids}", order.instrument, order.side, price, qty, order.tif, order.ord_type,
@@ -262,13 +288,33 @@ class Backtester(StrategyContext):
 
     def set_timer(self, interval_ns: int) -> None:
         self._timer_ns = interval_ns
-        self._next_timer = self._now + interval_ns
+        self._next_timer = self._now + interval_ns if interval_ns > 0 else _NEVER
+        if self._next_timer < self._due_l:
+            self._due_l = self._next_timer
+
+    def _on_trip(self, reason: str) -> None:
+        self.res.kill_switch = reason
+        self.cancel_all()
 
     # ------------------------------------------------------------------ exchange side
     def _answer(self, kind: int, o: Order, extra: Any) -> None:
         self._seq += 1
-        heapq.heappush(self._answers, (self._te + self._lat(self.cfg.response_latency_ns), self._seq, kind, o,
-                                       extra))
+        t = self._te + self._lat(self.cfg.response_latency_ns)
+        heapq.heappush(self._answers, (t, self._seq, kind, o, extra))
+        if t < self._due_l:
+            self._due_l = t
+
+    def _rewatch(self) -> None:
+        """Recompute the prices where we rest (called whenever the set of resting orders changes)."""
+        wb = self._wbid
+        wa = self._wask
+        wb.clear()
+        wa.clear()
+        for lv in self._live.values():
+            if lv.resting:
+                (wb if lv.side == 1 else wa).add(lv.price)
+        self._bid_hi = max(wb) if wb else 0
+        self._ask_lo = min(wa) if wa else _NEVER
 
     def _fill(self, lv: _Live, price: int, qty: int, maker: bool) -> None:
         fee = self.fees.fill_fee(lv.value, price * qty)
@@ -284,8 +330,8 @@ class Backtester(StrategyContext):
         self.res.fills.append(f)
         self.res.fill_maker.append(maker)
         self._answer(3, o, f)
-        if lv.leaves == 0:
-            self._live.pop(o.cl_ord_id, None)
+        if lv.leaves == 0 and self._live.pop(o.cl_ord_id, None) is not None and lv.resting:
+            self._rewatch()
 
     def _arrive(self, lv: _Live) -> None:
         """An order reaches the exchange: take what crosses, then rest (or cancel the IOC remainder)."""
@@ -313,6 +359,7 @@ class Backtester(StrategyContext):
         lv.ahead = float(b.qty_at(lv.side, lv.price))
         lv.trade_qty = 0
         self._live[o.cl_ord_id] = lv
+        self._rewatch()
 
     def _process_pending(self, te: int) -> None:
         pend = self._pending
@@ -325,6 +372,8 @@ class Backtester(StrategyContext):
             elif action == 1:  # cancel
                 lv = self._live.pop(o.cl_ord_id, None)
                 self._answer(4 if lv is not None else 5, o, extra)
+                if lv is not None:
+                    self._rewatch()
             else:  # replace
                 new, prev = extra
                 lv = self._live.get(o.cl_ord_id)
@@ -338,7 +387,9 @@ class Backtester(StrategyContext):
                 if new.price == lv.price and nl.leaves <= lv.leaves:
                     nl.ahead, nl.trade_qty, nl.resting = lv.ahead, lv.trade_qty, True  # keeps its place
                     self._live[new.cl_ord_id] = nl
+                    self._rewatch()
                 else:
+                    self._rewatch()
                     self._arrive(nl)
 
     def _deliver(self, tl: int) -> None:
@@ -358,6 +409,12 @@ class Backtester(StrategyContext):
                 elif o.status in (S.NEW, S.PENDING_NEW):
                     o.status = S.PARTIALLY_FILLED
                 o.updated_ns = t
+                pt = self.positions
+                pt.on_fill(f)
+                m2 = self._book.mid_x2()
+                if m2:
+                    pt.mark(self.inst, m2 // 2)
+                self.risk.on_pnl(t)
                 strat.on_fill(f)
                 strat.on_order_update(o)
                 continue
@@ -435,7 +492,33 @@ class Backtester(StrategyContext):
                 # the opposite side now quotes at or through our price: we would have been hit
                 self._fill(lv, lv.price, min(lv.leaves, new), True)
 
-    # ------------------------------------------------------------------ main loop
+    # ------------------------------------------------------------------ due work
+    def _exch_due(self, te: int) -> None:
+        """Orders reaching the exchange by ``te`` and the periodic sample (exchange time)."""
+        if self._pending and self._pending[0][0] <= te:
+            self._process_pending(te)
+        if te >= self._next_sample:
+            self._sample(self._next_sample)
+            period = self.cfg.record_every_ns
+            self._next_sample = (te // period + 1) * period
+        self._refresh_due()
+
+    def _local_due(self, tl: int) -> None:
+        """Answers reaching the strategy by ``tl`` and its timer (local time)."""
+        if self._answers and self._answers[0][0] <= tl:
+            self._deliver(tl)
+        if tl >= self._next_timer:
+            self._next_timer = tl + self._timer_ns
+            self._now = tl
+            self.strategy.on_timer(tl)
+        self._refresh_due()
+
+    def _refresh_due(self) -> None:
+        e = self._pending[0][0] if self._pending else _NEVER
+        self._due_e = e if e < self._next_sample else self._next_sample
+        a = self._answers[0][0] if self._answers else _NEVER
+        self._due_l = a if a < self._next_timer else self._next_timer
+
     def _sample(self, ts: int) -> None:
         r = self.res
         r.samples_ts.append(ts)
@@ -444,104 +527,147 @@ class Backtester(StrategyContext):
         r.samples_cash.append(self._cash)
         r.samples_fees.append(self._fee_total)
 
+    def _mark(self) -> None:
+        m2 = self._book.mid_x2()
+        if m2 and self._pos:
+            self.positions.mark(self.inst, m2 // 2)
+            self.risk.on_pnl(self._now)
+
+    def _book_error(self, row: int, s: int, p: int, q: int) -> None:
+        b = self._book
+        if b.stale_reason == "crossed":
+            raise DataError(self.path, f"crossed book after level update side={s} price={p} qty={q}: "
+                                       f"best bid {b.best_bid()} >= best ask {b.best_ask()}",
+                            row=row if self.file_rows is None else int(self.file_rows[row]))
+        self.res.book_errors += 1  # e.g. delete of a level we never saw: counted, replay goes on
+        b.stale = False
+        b.stale_reason = ""
+
+    # ------------------------------------------------------------------ main loop
     def run(self, progress: Callable[[int], None] | None = None) -> BacktestResult:
         ev = self.ev
         n = len(ev)
-        tse = ev.ts_exch.tolist()
-        tsl = ev.ts_local.tolist()
-        kinds = ev.kind.tolist()
-        sides = ev.side.tolist()
-        prices = ev.price.tolist()
-        qtys = ev.qty.tolist()
         book = self._book
+        bpx, bqt, apx, aqt = book.bid_px, book.bid_qty, book.ask_px, book.ask_qty
         strat = self.strategy
+        on_book = strat.on_book
         depth = self._depth_interest
+        dm1 = depth - 1
         wants_trades = self._wants_trades
-        live = self._live
+        wbid, wask = self._wbid, self._wask
         inst = self.inst
-        period = self.cfg.record_every_ns
-        next_sample = (tse[0] // period + 1) * period if n else 0
-        in_snapshot = False
+        set_level = book.set_level
+        qty_at = book.qty_at
+        on_trade = strat.on_trade
+        risk_trade = self.risk.last_trade
+        res = self.res
         calls = 0
         t0 = time.perf_counter()
+        first_te = int(ev.ts_exch[0]) if n else 0
+        period = self.cfg.record_every_ns
+        self._next_sample = (first_te // period + 1) * period if n else _NEVER
+        self._now = int(ev.ts_local[0]) if n else 0
+        self._te = first_te
         strat.on_start()
-        self.res.first_ts = tse[0] if n else 0
-        chunk = 1 << 16
-        for i in range(n):
-            te = tse[i]
-            tl = tsl[i]
-            if self._pending and self._pending[0][0] <= te:
-                self._process_pending(te)
-            if self._answers and self._answers[0][0] <= tl:
-                self._deliver(tl)
-            if te >= next_sample:
-                self._sample(next_sample)
-                next_sample = (te // period + 1) * period
-            self._te = te
-            self._now = tl
-            k = kinds[i]
-            if k == K_LEVEL:
-                s = sides[i]
-                p = prices[i]
-                q = qtys[i]
-                if depth == 1:
-                    before = (book.bid_px[0], book.bid_qty[0], book.ask_px[0], book.ask_qty[0], book.n_bids,
-                              book.n_asks)
-                    touched = False
-                else:
-                    touched = True
-                    if depth > 0:
-                        if s == 1:
-                            nl = book.n_bids
-                            touched = nl < depth or p >= book.bid_px[depth - 1]
+        self._refresh_due()
+        res.first_ts = first_te
+        in_snapshot = False
+        dirty = False  # the strategy has a book change to see at the end of this timestamp
+        mid2 = 0  # mid when the position was last marked
+        last_tl = self._now
+        for c0 in range(0, n, CHUNK):
+            c1 = min(n, c0 + CHUNK)
+            rows = zip(range(c0, c1), ev.ts_exch[c0:c1].tolist(), ev.ts_local[c0:c1].tolist(),
+                       ev.kind[c0:c1].tolist(), ev.side[c0:c1].tolist(), ev.price[c0:c1].tolist(),
+                       ev.qty[c0:c1].tolist(), strict=True)
+            for i, te, tl, k, s, p, q in rows:
+                if tl != last_tl:
+                    if dirty:  # the previous timestamp's message is complete: show it to the strategy
+                        dirty = False
+                        self._now = last_tl
+                        calls += 1
+                        on_book(inst, book)
+                        m = bpx[0] + apx[0]
+                        if m != mid2:
+                            mid2 = m
+                            self._mark()
+                    last_tl = tl
+                if te >= self._due_e:
+                    self._exch_due(te)
+                if tl >= self._due_l:
+                    self._local_due(tl)
+                if k == 1:
+                    if s == 1:
+                        if depth == 1:
+                            b0 = bpx[0]
+                            touched = p > b0 or (p == b0 and q != bqt[0])
                         else:
-                            nl = book.n_asks
-                            touched = nl < depth or p <= book.ask_px[depth - 1]
-                if live:
-                    prev = book.qty_at(s, p)
-                    book.set_level(s, p, q, te)
-                    self._on_level(s, p, prev, q)
-                else:
-                    book.set_level(s, p, q, te)
-                if in_snapshot:
-                    continue
-                if depth == 1:
-                    touched = before != (book.bid_px[0], book.bid_qty[0], book.ask_px[0], book.ask_qty[0],
-                                         book.n_bids, book.n_asks)
-                if touched:
-                    calls += 1
-                    strat.on_book(inst, book)
-            elif k == K_TRADE:
-                if live:
-                    self._on_trade(prices[i], qtys[i], sides[i])
-                if wants_trades:
-                    a = sides[i]
-                    strat.on_trade(Trade(inst, prices[i], qtys[i], tl, Side(a) if a in (1, 2) else None))
-            elif k == K_SNAP_START:
-                book.clear()
-                in_snapshot = True
-            elif k == K_SNAP_END:
-                in_snapshot = False
-                calls += 1
-                strat.on_book(inst, book)
-            if self._timer_ns and tl >= self._next_timer:
-                self._next_timer = tl + self._timer_ns
-                strat.on_timer(tl)
-            if progress is not None and i % chunk == 0:
-                progress(i)
+                            touched = depth == 0 or book.n_bids <= dm1 or p >= bpx[dm1]
+                        if p in wbid or p >= self._ask_lo:
+                            prev = qty_at(1, p)
+                            if not set_level(1, p, q, te):
+                                self._book_error(i, s, p, q)
+                            self._te = te
+                            self._now = tl
+                            self._on_level(1, p, prev, q)
+                        elif q > 0 and p in bpx:  # size change of a level we hold: in place
+                            bqt[bpx.index(p)] = q
+                        elif not set_level(1, p, q, te):
+                            self._book_error(i, s, p, q)
+                    else:
+                        if depth == 1:
+                            a0 = apx[0]
+                            touched = a0 == 0 or p < a0 or (p == a0 and q != aqt[0])
+                        else:
+                            touched = depth == 0 or book.n_asks <= dm1 or p <= apx[dm1]
+                        if p in wask or p <= self._bid_hi:
+                            prev = qty_at(2, p)
+                            if not set_level(2, p, q, te):
+                                self._book_error(i, s, p, q)
+                            self._te = te
+                            self._now = tl
+                            self._on_level(2, p, prev, q)
+                        elif q > 0 and p in apx:
+                            aqt[apx.index(p)] = q
+                        elif not set_level(2, p, q, te):
+                            self._book_error(i, s, p, q)
+                    if touched and not in_snapshot:
+                        dirty = True
+                elif k == 2:
+                    risk_trade[inst] = p
+                    if (s != 1 and p <= self._bid_hi) or (s != 2 and p >= self._ask_lo):
+                        self._te = te
+                        self._now = tl
+                        self._on_trade(p, q, s)
+                    if wants_trades:
+                        self._now = tl
+                        on_trade(Trade(inst, p, q, tl, Side(s) if s == 1 or s == 2 else None))
+                elif k == 3:
+                    book.clear()
+                    in_snapshot = True
+                elif k == 4:
+                    in_snapshot = False
+                    dirty = True
+            if progress is not None:
+                progress(c1)
+        if dirty:
+            self._now = last_tl
+            calls += 1
+            on_book(inst, book)
         # drain what is in flight after the last event
-        end = (tse[-1] if n else 0) + 10 * (self.cfg.entry_latency_ns + self.cfg.response_latency_ns + 1)
-        self._now = tsl[-1] if n else 0
+        last_te = int(ev.ts_exch[-1]) if n else 0
+        end = last_te + 10 * (self.cfg.entry_latency_ns + self.cfg.response_latency_ns + 1)
+        self._now = last_tl
         strat.on_stop()
+        self._te = end
         self._process_pending(end)
         self._deliver(end + self.cfg.response_latency_ns + self.cfg.latency_jitter_ns + 1)
-        self._sample(tse[-1] if n else 0)
-        r = self.res
-        r.events = n
-        r.strategy_calls = calls
-        r.wall_s = time.perf_counter() - t0
-        r.final_mid2 = book.mid_x2()
-        r.last_ts = tse[-1] if n else 0
+        self._sample(last_te)
+        res.events = n
+        res.strategy_calls = calls
+        res.wall_s = time.perf_counter() - t0
+        res.final_mid2 = book.mid_x2()
+        res.last_ts = last_te
         if progress is not None:
             progress(n)
-        return r
+        return res

@@ -12,12 +12,14 @@ import random
 
 import numpy as np
 
-from hft.backtest.engine import EventArrays
+from hft.backtest.engine import make_events
+from hft.data.format import EventArrays
 
 
 def generate(n_events: int, seed: int = 7, mid_px: int = 450_000, tick: int = 100, levels: int = 5,
              trade_frac: float = 0.05, move_frac: float = 0.01, gap_ns: int = 20_000_000,
-             feed_latency_ns: int = 50_000, start_ns: int = 1_700_000_000_000_000_000) -> EventArrays:
+             feed_latency_ns: int = 50_000, start_ns: int = 1_700_000_000_000_000_000,
+             symbol: str = "BHP") -> EventArrays:
     rng = random.Random(seed)
     te: list[int] = []
     kd: list[int] = []
@@ -89,6 +91,6 @@ def generate(n_events: int, seed: int = 7, mid_px: int = 450_000, tick: int = 10
                 emit(1, 2, p, asks[p])
     n = n_events
     ts = np.asarray(te[:n], dtype=np.int64)
-    return EventArrays(ts, ts + feed_latency_ns, np.asarray(kd[:n], dtype=np.int8),
+    return make_events(ts, ts + feed_latency_ns, np.asarray(kd[:n], dtype=np.int8),
                        np.asarray(sd[:n], dtype=np.int8), np.asarray(px[:n], dtype=np.int64),
-                       np.asarray(qt[:n], dtype=np.int64))
+                       np.asarray(qt[:n], dtype=np.int64), symbol)
