@@ -1,0 +1,159 @@
+"""Kernel receive timestamps on a socket (``SO_TIMESTAMPING``), with a clean fallback to the clock.
+
+The kernel stamps a packet when the network stack (software) or the NIC (hardware) receives it, before
+the process is scheduled; the difference between that stamp and the moment the strategy sees the data is
+the process's own receive latency, which user-space clocks cannot show.
+
+* :class:`RxTimestamper` enables ``SO_TIMESTAMPING`` (software receive, and hardware when asked and the
+  NIC supports it) on one socket, falling back to ``SO_TIMESTAMPNS`` and finally to
+  ``clock_gettime(CLOCK_REALTIME)`` taken right after ``recvmsg`` returns. :attr:`RxTimestamper.mode`
+  says which one is in force; every receive also records :attr:`RxTimestamper.source` (a TCP read that
+  returns bytes already stamped carries the stamp of the newest segment read).
+* Kernel stamps are ``CLOCK_REALTIME`` ns (hardware: the NIC's clock, raw). The latency breakdown works
+  in ``time.monotonic_ns()``; :meth:`RxTimestamper.to_monotonic` converts with an offset sampled at
+  start-up (:meth:`RxTimestamper.resync` re-samples it: NTP slews ``CLOCK_REALTIME``).
+* The kernel turns its receive-stamping switch (a static key) on from a work queue when the first socket
+  asks, so the first packets after that may arrive unstamped; such reads report ``source == "clock"``.
+* Hardware stamping also needs the NIC switched on with ``SIOCSHWTSTAMP`` (:func:`enable_nic_hw_timestamps`,
+  root, changes the NIC for every socket); loopback and most virtual NICs refuse it.
+
+Layout (Linux UAPI, 64-bit): ``SCM_TIMESTAMPING`` carries ``struct scm_timestamping { struct timespec
+ts[3]; }`` = 6 x int64: ``ts[0]`` software, ``ts[2]`` raw hardware (``ts[1]`` is deprecated and zero).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import socket
+import struct
+import time
+from typing import Any, Literal
+
+__all__ = ["RxTimestamper", "TimestampMode", "enable_nic_hw_timestamps", "parse_timestamping"]
+
+SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec with the 64-bit ABI
+SO_TIMESTAMPING = 37  # SO_TIMESTAMPING_OLD
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+SCM_TIMESTAMPING = SO_TIMESTAMPING
+SOF_TIMESTAMPING_RX_HARDWARE = 1 << 2
+SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+SOF_TIMESTAMPING_RAW_HARDWARE = 1 << 6
+SIOCSHWTSTAMP = 0x89B0
+HWTSTAMP_TX_OFF = 0
+HWTSTAMP_FILTER_ALL = 1
+
+TimestampMode = Literal["hardware", "software", "timestampns", "clock"]
+_TS3 = struct.Struct("=6q")
+_TS1 = struct.Struct("=2q")
+_ANC_SIZE = socket.CMSG_SPACE(_TS3.size) + socket.CMSG_SPACE(_TS1.size)
+
+
+def parse_timestamping(ancdata: list[tuple[int, int, bytes]]) -> tuple[int, str]:
+    """(ns, source) from ``recvmsg`` ancillary data: hardware if present, else software, else (0, "")."""
+    for level, kind, data in ancdata:
+        if level != socket.SOL_SOCKET:
+            continue
+        if kind == SCM_TIMESTAMPING and len(data) >= _TS3.size:
+            s0, n0, _s1, _n1, s2, n2 = _TS3.unpack_from(data)
+            if s2 or n2:
+                return s2 * 1_000_000_000 + n2, "hardware"
+            if s0 or n0:
+                return s0 * 1_000_000_000 + n0, "software"
+        elif kind == SCM_TIMESTAMPNS and len(data) >= _TS1.size:
+            s, n = _TS1.unpack_from(data)
+            return s * 1_000_000_000 + n, "timestampns"
+    return 0, ""
+
+
+def enable_nic_hw_timestamps(ifname: str) -> tuple[bool, str]:
+    """Ask the NIC ``ifname`` to stamp every received packet (``SIOCSHWTSTAMP``, ``HWTSTAMP_FILTER_ALL``).
+    Returns (ok, reason). Needs root; affects every socket on that NIC."""
+    raw = ifname.encode()
+    if not raw or len(raw) >= 16 or b"\0" in raw:
+        raise ValueError(f"bad interface name {ifname!r} (1..15 bytes)")
+    cfg = (ctypes.c_int * 3)(0, HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_ALL)
+    ifr = bytearray(struct.pack("16sP", raw, ctypes.addressof(cfg)).ljust(40, b"\0"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            fcntl.ioctl(s.fileno(), SIOCSHWTSTAMP, ifr)
+        except OSError as e:
+            why = {errno.EOPNOTSUPP: "the NIC/driver has no hardware timestamping",
+                   errno.EPERM: "not permitted (needs CAP_NET_ADMIN)",
+                   errno.ENODEV: "no such interface", errno.ERANGE: "filter not supported by the NIC"}
+            return False, f"{ifname}: {why.get(e.errno or 0, e.strerror)}"
+    return True, f"{ifname}: hardware receive timestamps on (rx_filter={cfg[2]})"
+
+
+class RxTimestamper:
+    """Receive on ``sock`` with a kernel timestamp per read.
+
+    ``recv_into(buf)`` returns the byte count like ``socket.recv_into`` (``0`` at EOF; raises
+    ``BlockingIOError`` on an empty non-blocking socket, as ``recv_into`` does) and leaves the stamp in
+    :attr:`ts_ns` (``CLOCK_REALTIME`` ns) and its origin in :attr:`source`.
+    """
+
+    __slots__ = ("_bufs", "_offset_ns", "hw_reason", "mode", "sock", "source", "ts_ns")
+
+    def __init__(self, sock: socket.socket, hardware: bool = False, enable: bool = True) -> None:
+        self.sock = sock
+        self.ts_ns = 0
+        self.source = ""
+        self.hw_reason = ""
+        self._bufs: list[Any] = [None]
+        self._offset_ns = 0
+        self.mode: TimestampMode = "clock"
+        if enable:
+            self.mode = self._enable(hardware)
+        self.resync()
+
+    def _enable(self, hardware: bool) -> TimestampMode:
+        flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
+        if hardware:
+            flags |= SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, flags)
+            got = self.sock.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING)
+        except OSError as e:
+            self.hw_reason = f"SO_TIMESTAMPING refused ({e.strerror})"
+        else:
+            if hardware and got & SOF_TIMESTAMPING_RAW_HARDWARE:
+                self.hw_reason = "hardware flags set; stamps appear only if the NIC has SIOCSHWTSTAMP on"
+                return "hardware"
+            if hardware:
+                self.hw_reason = "kernel did not keep the hardware flags"
+            return "software"
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            return "clock"
+        return "timestampns"
+
+    def resync(self) -> None:
+        """Re-sample the realtime-to-monotonic offset (cold path: call from a timer, not per message)."""
+        a = time.monotonic_ns()
+        r = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        b = time.monotonic_ns()
+        self._offset_ns = r - (a + b) // 2
+
+    def to_monotonic(self, realtime_ns: int) -> int:
+        """A ``CLOCK_REALTIME`` stamp on the ``time.monotonic_ns()`` scale (software stamps only)."""
+        return realtime_ns - self._offset_ns
+
+    def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        bufs = self._bufs
+        bufs[0] = buf if not nbytes else memoryview(buf)[:nbytes]
+        if self.mode == "clock":
+            n = self.sock.recv_into(bufs[0])
+            self.ts_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            self.source = "clock"
+            return n
+        n, anc, _flags, _addr = self.sock.recvmsg_into(bufs, _ANC_SIZE)
+        ts, src = parse_timestamping(anc)
+        if not src:  # EOF, or a read that carried no stamp: fall back to the clock
+            ts, src = time.clock_gettime_ns(time.CLOCK_REALTIME), "clock"
+        self.ts_ns = ts
+        self.source = src
+        return n
