@@ -1,0 +1,356 @@
+"""The trading hot path assembled for measurement: engine wiring, a minimal FIX venue, an in-process loop.
+
+Shared by ``hft bench latency`` (wire-to-wire across processes + in-process stage breakdown) and
+``hft bench gc`` (GC runs and allocations per tick). Everything on the engine side is the production
+code: :class:`~hft.fix.session.FixSession` (parser, validation, encoder), :class:`ProbeMarketData` (a
+:class:`~hft.engine.fix_md.FixMarketData` that remembers the tick id 6001 of the message being
+processed), :class:`~hft.engine.runner.TradingEngine` (L2Book, strategy, risk, order manager),
+:class:`ProbeOrderGateway` (a :class:`~hft.engine.fix_gateway.FixOrderGateway` that echoes that tick
+id on its 35=D), the ``latency_probe`` strategy, and real loopback TCP sockets.
+
+The venue side here (:class:`StubVenueMd`, :class:`StubVenueOrders`) is a deliberately small FIX
+acceptor application: it publishes a 10-level book for one symbol, then 35=X incrementals (one level
+change each, tags 6000 SimSendNs / 6001 SimTickId), answers every 35=D with an ExecutionReport
+(IOC -> expired) and records wire-to-wire latency for each 35=D that echoes a 6001. The latency
+benchmark uses it as the reference venue beside the project's exchange simulator (``hft.sim``), so
+the engine's share of the latency can be told apart from the simulator's.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hft.asx.ticks import format_price
+from hft.engine.config import Config, config_from_dict
+from hft.engine.fix_gateway import FixOrderGateway, _fmt_ts
+from hft.engine.fix_md import FixMarketData
+from hft.engine.runner import TradingEngine
+from hft.fix.parser import FixMessage
+from hft.fix.session import FixSession, SessionApplication, SessionConfig
+from hft.fix.store import MemoryStore
+
+SYMBOL = "BHP"
+BASE_BID = 450_000  # $45.00
+STEP = 100  # one cent: the ASX tick above $2.00
+LEVELS = 10
+RING = 1 << 16  # tick id -> send time slots kept by the venue
+
+
+# ------------------------------------------------------------------------------------- engine side
+class ProbeMarketData(FixMarketData):
+    """FixMarketData that keeps the SimTickId (6001) of the message being processed in ``tick_id``."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.tick_id: bytes | None = None
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        self.tick_id = msg.get(6001)
+        try:
+            super().on_app_message(session, msg)
+        finally:
+            self.tick_id = None
+
+
+class ProbeOrderGateway(FixOrderGateway):
+    """FixOrderGateway whose NewOrderSingle echoes the tick id of the market data message that caused
+    it (tag 6001), so the venue can measure wire-to-wire tick-to-trade."""
+
+    md: ProbeMarketData | None = None
+
+    def send_new(self, order: Any) -> bool:
+        md = self.md
+        tick = md.tick_id if md is not None else None
+        if tick is None:
+            return super().send_new(order)
+        body: list[tuple[int, bytes | str | int]] = []
+        if self.account:
+            body.append((1, self.account))
+        body += [(11, order.cl_ord_id), (21, b"1")]
+        body += self._order_tail(order, _fmt_ts(self.clock()))
+        body.append((6001, tick))
+        return self._send(b"D", body, "new")
+
+
+def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 1, md_port: int = 1,
+                 loop: str = "asyncio") -> Config:
+    """A paper config for the benchmark: one symbol, the latency probe, risk limits that never bind at
+    benchmark rates (the checks still run in full), no metrics, zero fees."""
+    return config_from_dict({
+        "mode": "paper",
+        "venue": {"port": venue_port, "store_fsync": "none", "heartbeat_s": 30},
+        "market_data": {"port": md_port},
+        "instruments": {"symbols": [SYMBOL]},
+        "strategy": {"name": "latency_probe", "params": {"fraction": fraction, "mode": mode}},
+        "risk": {"max_orders_per_sec": 1_000_000, "max_open_orders": 1000, "max_position": 1_000_000,
+                 "max_rejects": 1_000_000},
+        "fees": {"model": "zero"},
+        "metrics": {"enabled": False},
+        "engine": {"loop": loop, "max_pending_new": 1000, "max_pending_cancel": 1000},
+        "sim": {"embedded": False},
+    }, "<bench>")
+
+
+def order_session_config(config: Config) -> SessionConfig:
+    vc = config.venue
+    return SessionConfig(begin_string=vc.begin_string, sender_comp_id=vc.sender_comp_id,
+                         target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
+                         reset_seq_num_on_logon=True, reconnect_min=0.05, reconnect_max=0.5,
+                         app_msg_types=frozenset({b"8", b"9", b"j"}))
+
+
+def md_session_config(config: Config) -> SessionConfig:
+    vc, mc = config.venue, config.market_data
+    return SessionConfig(begin_string=vc.begin_string, sender_comp_id=mc.sender_comp_id,
+                         target_comp_id=mc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
+                         reset_seq_num_on_logon=True, validate_types=False, reconnect_min=0.05,
+                         reconnect_max=0.5, app_msg_types=frozenset({b"W", b"X", b"Y", b"j"}))
+
+
+class EngineParts:
+    """The engine side, wired like the paper host (minus journal and metrics)."""
+
+    def __init__(self, config: Config) -> None:
+        vc = config.venue
+        self.config = config
+        self.gateway = ProbeOrderGateway(account=vc.account, ex_destination=vc.ex_destination,
+                                         currency=vc.currency)
+        self.order_session = FixSession(order_session_config(config), MemoryStore(), self.gateway)
+        self.gateway.attach(self.order_session)
+        self.md = ProbeMarketData()
+        self.md_session = FixSession(md_session_config(config), MemoryStore(), self.md)
+        self.md.attach(self.md_session)
+        self.gateway.md = self.md
+        self.engine = TradingEngine(config, self.gateway)
+        self.md.set_sink(self.engine.on_market_event)
+        self.md.on_message_end = self.engine.on_md_message_end
+        self.engine.md_request_snapshot = self.md.request_snapshot
+
+    def start(self) -> None:
+        self.md.subscribe(self.engine.instruments)
+        self.engine.start()
+
+    @property
+    def strategy(self) -> Any:
+        return self.engine.strategy
+
+
+# -------------------------------------------------------------------------------------- venue side
+def venue_session_configs(config: Config) -> tuple[SessionConfig, SessionConfig]:
+    vc, mc = config.venue, config.market_data
+    order = SessionConfig(begin_string=vc.begin_string, sender_comp_id=vc.target_comp_id,
+                          target_comp_id=vc.sender_comp_id, initiator=False,
+                          heartbeat_interval=vc.heartbeat_s)
+    md = SessionConfig(begin_string=vc.begin_string, sender_comp_id=mc.target_comp_id,
+                       target_comp_id=mc.sender_comp_id, initiator=False, heartbeat_interval=vc.heartbeat_s)
+    return order, md
+
+
+class StubVenueMd(SessionApplication):
+    """Market data side of the stub venue: snapshot on 35=V, then :meth:`tick` publishes one 35=X."""
+
+    def __init__(self, symbol: str = SYMBOL, clock: Callable[[], int] = time.monotonic_ns) -> None:
+        self.symbol = symbol
+        self.sym_b = symbol.encode()
+        self.clock = clock
+        self.session: FixSession | None = None
+        self.req_id = b""
+        self.subscribed = False
+        self.rpt_seq = 0
+        self.tick_id = 0
+        self.bids = [BASE_BID - i * STEP for i in range(LEVELS)]
+        self.asks = [BASE_BID + STEP + i * STEP for i in range(LEVELS)]
+        self.bid_px = [format_price(p).encode() for p in self.bids]
+        self.ask_px = [format_price(p).encode() for p in self.asks]
+        self.sent_ns = [0] * RING  # tick id & (RING-1) -> monotonic ns right before the socket write
+        self._pending_tick = 0
+        self._write: Callable[[bytes], None] | None = None
+
+    def wrap_writer(self, session: FixSession) -> None:
+        """Stamp the write time of each 35=X just before its bytes go to the socket (after encoding)."""
+        inner = session._send_bytes
+        sent = self.sent_ns
+        clock = self.clock
+        mask = RING - 1
+
+        def write(data: bytes) -> None:
+            t = self._pending_tick
+            if t:
+                sent[t & mask] = clock()
+                self._pending_tick = 0
+            inner(data)
+
+        session._send_bytes = write
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        if msg.msg_type != b"V":
+            return
+        self.session = session
+        self.req_id = msg.get(262) or b"md"
+        if msg.get(263) == b"2":
+            self.subscribed = False
+            return
+        if msg.get_str(55, "") != self.symbol:
+            session.send(b"Y", [(262, self.req_id), (58, "unknown symbol")])
+            return
+        self.rpt_seq += 1
+        body: list[tuple[int, bytes | str | int]] = [(262, self.req_id), (55, self.sym_b), (83, self.rpt_seq),
+                                                     (268, 2 * LEVELS)]
+        for i in range(LEVELS):
+            body += [(269, b"0"), (270, self.bid_px[i]), (271, 1000 + i)]
+        for i in range(LEVELS):
+            body += [(269, b"1"), (270, self.ask_px[i]), (271, 1000 + i)]
+        session.send(b"W", body)
+        self.subscribed = True
+
+    def tick(self) -> int:
+        """Publish one incremental (a quantity change on one level); returns its tick id (0: not sent)."""
+        s = self.session
+        if s is None or not self.subscribed or not s.is_active:
+            return 0
+        self.tick_id += 1
+        t = self.tick_id
+        self.rpt_seq += 1
+        lvl = t % LEVELS
+        bid_side = t & 1
+        px = self.bid_px[lvl] if bid_side else self.ask_px[lvl]
+        qty = 1000 + (t * 37) % 500
+        self._pending_tick = t
+        s.send(b"X", [(262, self.req_id), (83, self.rpt_seq), (6000, self.clock()), (6001, t), (268, 1),
+                      (279, b"1"), (269, b"0" if bid_side else b"1"), (55, self.sym_b), (270, px),
+                      (271, qty)])
+        return t
+
+
+class StubVenueOrders(SessionApplication):
+    """Order entry side of the stub venue: every 35=D is answered (IOC -> expired, DAY -> new), every 35=F
+    is answered canceled; a 35=D echoing 6001 records ``arrival - sent_ns[tick]`` in ``latencies``."""
+
+    def __init__(self, md: StubVenueMd, clock: Callable[[], int] = time.monotonic_ns) -> None:
+        self.md = md
+        self.clock = clock
+        self.recv_ns = 0
+        self.latencies: list[int] = []
+        self.ticks_echoed: list[int] = []
+        self.orders = 0
+        self.unmatched = 0
+        self._oid = 0
+
+    def wrap_reader(self, session: FixSession) -> None:
+        """Stamp arrival when the bytes are handed to the session (before parsing)."""
+        inner = session.on_data
+        clock = self.clock
+
+        def on_data(data: bytes | bytearray | memoryview) -> None:
+            self.recv_ns = clock()
+            inner(data)
+
+        session.on_data = on_data  # type: ignore[method-assign]
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        mt = msg.msg_type
+        if mt == b"D":
+            self.orders += 1
+            tick = msg.get(6001)
+            if tick is not None:
+                t = int(tick)
+                sent = self.md.sent_ns[t & (RING - 1)]
+                if sent and t <= self.md.tick_id:
+                    self.latencies.append(self.recv_ns - sent)
+                    self.ticks_echoed.append(t)
+                else:
+                    self.unmatched += 1
+            self._oid += 1
+            ioc = msg.get(59) == b"3"
+            status = b"C" if ioc else b"0"  # IOC remainder: expired (no warning path in the OM)
+            session.send(b"8", [(37, b"O%d" % self._oid), (11, msg.get(11) or b""),
+                                (17, b"E%d" % self._oid), (20, b"0"), (150, status), (39, status),
+                                (55, msg.get(55) or b""), (54, msg.get(54) or b"1"),
+                                (38, msg.get(38) or b"0"), (44, msg.get(44) or b"0"),
+                                (151, b"0" if ioc else (msg.get(38) or b"0")), (14, b"0"), (6, b"0"),
+                                (60, _fmt_ts(time.time_ns()))])
+        elif mt == b"F":
+            self._oid += 1
+            session.send(b"8", [(37, msg.get(37) or b"O0"), (11, msg.get(11) or b""),
+                                (41, msg.get(41) or b""), (17, b"E%d" % self._oid), (20, b"0"), (150, b"4"),
+                                (39, b"4"), (55, msg.get(55) or b""), (54, msg.get(54) or b"1"), (151, b"0"),
+                                (14, b"0"), (6, b"0"), (60, _fmt_ts(time.time_ns()))])
+
+
+# ------------------------------------------------------------------------------- in-process harness
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """Two connected TCP sockets on 127.0.0.1 (a real loopback connection)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        a = socket.create_connection(ls.getsockname())
+        b, _ = ls.accept()
+    finally:
+        ls.close()
+    return a, b
+
+
+class InProcessHotPath:
+    """Engine and stub venue in one process over two real loopback TCP connections, pumped in turn.
+
+    :meth:`tick` publishes one 35=X and runs the engine side on it (read, parse, book, strategy, risk,
+    encode, write); :meth:`drain` lets the venue read the order and answer, and the engine read the
+    execution report. Nothing blocks: all four sockets are non-blocking.
+    """
+
+    def __init__(self, fraction: float = 1.0, mode: str = "ioc") -> None:
+        from hft.engine.busyloop import BusyConnection
+
+        self.config = bench_config(fraction, mode=mode)
+        self.parts = EngineParts(self.config)
+        vo_cfg, vm_cfg = venue_session_configs(self.config)
+        self.venue_md = StubVenueMd()
+        self.venue_orders = StubVenueOrders(self.venue_md)
+        self.v_order = FixSession(vo_cfg, MemoryStore(), self.venue_orders)
+        self.v_md = FixSession(vm_cfg, MemoryStore(), self.venue_md)
+        self._socks: list[socket.socket] = []
+        oa, ob = tcp_pair()
+        ma, mb = tcp_pair()
+        self._socks += [oa, ob, ma, mb]
+        self.v_order_conn = BusyConnection(self.v_order, ob, busy_poll_us=0)
+        self.v_md_conn = BusyConnection(self.v_md, mb, busy_poll_us=0)
+        self.venue_orders.wrap_reader(self.v_order)
+        self.e_order_conn = BusyConnection(self.parts.order_session, oa, busy_poll_us=0)
+        self.e_md_conn = BusyConnection(self.parts.md_session, ma, busy_poll_us=0)
+        self.conns = (self.e_order_conn, self.e_md_conn, self.v_order_conn, self.v_md_conn)
+        self._pump_until(lambda: self.parts.order_session.is_active and self.parts.md_session.is_active)
+        self.venue_md.wrap_writer(self.v_md)
+        self.parts.start()
+        self._pump_until(lambda: not self.parts.md.is_stale(SYMBOL) and bool(
+            self.parts.engine.books[SYMBOL].best_bid()))
+
+    def _pump_until(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
+        end = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > end:
+                raise RuntimeError("in-process hot path: setup did not complete (logon/snapshot)")
+            for c in self.conns:
+                c.poll()
+
+    def tick(self) -> bool:
+        """Publish one 35=X and process it on the engine side; True if the engine read something."""
+        self.venue_md.tick()
+        conn = self.e_md_conn
+        return any(conn.poll() for _ in range(10_000))
+
+    def drain(self) -> None:
+        """Venue reads orders and answers; the engine reads the answers (cold part of the cycle)."""
+        for _ in range(3):
+            self.v_order_conn.poll()
+            self.e_order_conn.poll()
+            self.v_md_conn.poll()
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.close("done")
+        for s in self._socks:
+            s.close()

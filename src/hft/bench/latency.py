@@ -1,0 +1,660 @@
+"""``hft bench latency``: wire-to-wire tick-to-trade over loopback TCP, FIX both ways, plus a stage breakdown.
+
+Two processes, started fresh for each measured loop kind:
+
+- the **venue**: by default the stub venue of :mod:`hft.bench.hotpath` (a FIX market data session that
+  publishes one 35=X incremental every ``1/rate`` seconds, and a FIX order-entry session that answers
+  every 35=D). It stamps each 35=X with the wall clock just before the ``send`` syscall (tag 6001
+  carries the tick id) and takes each 35=D's arrival time from the **kernel's receive timestamp**
+  (``SO_TIMESTAMPNS`` on the order-entry socket): tick-to-trade = rx timestamp of the 35=D that echoes
+  6001 - send stamp of that tick. The venue sleeps in ``select`` between events; its own wake-up delay
+  is outside the measurement (as with a packet capture). ``--venue sim`` runs the project's exchange
+  simulator (``hft.sim.server.SimServer``) instead and reads its tick-to-trade histogram (its stamps:
+  monotonic ns at its write and at its read, so its wake-up delay is inside).
+- the **engine**: the production wiring (FixSession x2, FixMarketData, TradingEngine with L2Book, the
+  ``latency_probe`` strategy, RiskManager, OrderManager, FixOrderGateway) hosted either by the asyncio
+  transports (``--loop asyncio``) or by :mod:`hft.engine.busyloop` (``--loop busy``); the only
+  benchmark additions are the 6001 echo and a recv->write histogram (engine-internal part).
+
+The headline is the wire-to-wire distribution (HdrHistogram: p50/p90/p99/p99.9/max/count) per loop.
+The **stage breakdown** runs the same engine objects in-process against the stub venue over real
+loopback sockets (see :class:`hft.bench.hotpath.InProcessHotPath`) and times each stage per tick with
+``time.perf_counter_ns`` wrappers (exclusive time: a stage's time excludes the stages it calls), next to
+the un-instrumented per-tick time so the wrappers' own cost is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import multiprocessing as mp
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TS = struct.Struct("qq")
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def summarize(values_ns: list[int]) -> dict[str, Any]:
+    """HdrHistogram summary in microseconds (3 significant digits)."""
+    from hdrh.histogram import HdrHistogram
+
+    h = HdrHistogram(1, 60_000_000_000, 3)
+    for v in values_ns:
+        h.record_value(max(1, int(v)))
+    out: dict[str, Any] = {"count": h.get_total_count()}
+    if not values_ns:
+        out.update({"p50": None, "p90": None, "p99": None, "p99_9": None, "max": None, "mean": None})
+        return out
+    for p in PERCENTILES:
+        key = "p" + (f"{p:g}".replace(".", "_"))
+        out[key] = round(h.get_value_at_percentile(p) / 1000, 1)
+    out["max"] = round(h.get_max_value() / 1000, 1)
+    out["min"] = round(h.get_min_value() / 1000, 1)
+    out["mean"] = round(h.get_mean_value() / 1000, 1)
+    return out
+
+
+# ======================================================================================== venue process
+class _Conn:
+    """A venue-side connection: non-blocking reads; kernel receive timestamps when asked."""
+
+    def __init__(self, session: Any, sock: socket.socket, rx_timestamps: bool) -> None:
+        from hft.engine.busyloop import BusyConnection
+
+        if rx_timestamps:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.rx_timestamps = rx_timestamps
+        self.sock = sock
+        self.kernel_rx_ns = 0
+        self.user_rx_ns = 0
+        self._buf = bytearray(1 << 16)
+        self._mv = memoryview(self._buf)
+        self.conn = BusyConnection(session, sock, busy_poll_us=0)
+        self.session = session
+
+    def poll(self) -> int:
+        if self.conn.closed:
+            return 0
+        if not self.rx_timestamps:
+            return self.conn.poll()
+        try:
+            n, anc, _flags, _addr = self.sock.recvmsg_into([self._buf], 64)
+        except BlockingIOError:
+            return 0
+        except OSError as e:
+            self.conn._lost(str(e))
+            return 0
+        if n == 0:
+            self.conn._lost("closed by peer")
+            return 0
+        self.user_rx_ns = time.time_ns()
+        self.kernel_rx_ns = self.user_rx_ns
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                s, ns = _TS.unpack_from(data)
+                self.kernel_rx_ns = s * 1_000_000_000 + ns
+        self.session.on_data(self._mv[:n])
+        return n
+
+
+def _venue_stub(pipe: Any, rate: float) -> None:
+    """The stub venue process: listen on two ports, publish ticks at ``rate`` Hz after "go"."""
+    from hft.bench.hotpath import StubVenueMd, StubVenueOrders, bench_config, venue_session_configs
+    from hft.fix.session import FixSession
+    from hft.fix.store import MemoryStore
+
+    config = bench_config()
+    vo_cfg, vm_cfg = venue_session_configs(config)
+    md_app = StubVenueMd(clock=time.time_ns)
+    orders_app = StubVenueOrders(md_app, clock=time.time_ns)
+    s_order = FixSession(vo_cfg, MemoryStore(), orders_app)
+    s_md = FixSession(vm_cfg, MemoryStore(), md_app)
+    listeners = {}
+    for name in ("order", "md"):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        listeners[name] = ls
+    pipe.send({"order_port": listeners["order"].getsockname()[1],
+               "md_port": listeners["md"].getsockname()[1]})
+    conns: dict[str, _Conn] = {}
+    ticking = False
+    period = 1.0 / rate
+    next_tick = 0.0
+    next_timer = time.monotonic() + 0.05
+    user_lat: list[int] = []
+    wrapped = False
+    orig_app_msg = orders_app.on_app_message
+
+    def on_order(session: Any, msg: Any) -> None:  # arrival = kernel rx timestamp of these bytes
+        c = conns.get("order")
+        if c is not None:
+            orders_app.recv_ns = c.kernel_rx_ns
+            n = len(orders_app.latencies)
+            orig_app_msg(session, msg)
+            if len(orders_app.latencies) > n:
+                user_lat.append(c.user_rx_ns - md_app.sent_ns[orders_app.ticks_echoed[-1] & 0xFFFF])
+        else:
+            orig_app_msg(session, msg)
+
+    orders_app.on_app_message = on_order  # type: ignore[method-assign]
+    ticks_sent = 0
+    while True:
+        now = time.monotonic()
+        timeout = 0.05
+        if ticking:
+            timeout = max(0.0, min(timeout, next_tick - now))
+        rl: list[Any] = [pipe, *listeners.values(), *(c.sock for c in conns.values() if not c.conn.closed)]
+        ready, _, _ = select.select(rl, [], [], timeout)
+        for r in ready:
+            if r is pipe:
+                cmd = pipe.recv()
+                if cmd == "go":
+                    ticking = True
+                    next_tick = time.monotonic()
+                    orders_app.latencies.clear()
+                    orders_app.ticks_echoed.clear()
+                    user_lat.clear()
+                    orders_app.orders = 0
+                    orders_app.unmatched = 0
+                    ticks_sent = 0
+                elif cmd == "stop":
+                    ticking = False
+                    end = time.monotonic() + 0.2  # answers still in flight
+                    while time.monotonic() < end:
+                        select.select([c.sock for c in conns.values() if not c.conn.closed], [], [], 0.01)
+                        for c in conns.values():
+                            c.poll()
+                    pipe.send({"latencies_ns": list(orders_app.latencies),
+                               "venue_user_latencies_ns": user_lat, "ticks_sent": ticks_sent,
+                               "orders": orders_app.orders, "matched": len(orders_app.latencies),
+                               "unmatched": orders_app.unmatched,
+                               "ticks_echoed": list(orders_app.ticks_echoed)})
+                elif cmd == "exit":
+                    for c in conns.values():
+                        c.conn.close("exit")
+                    return
+            elif r is listeners.get("order") or r is listeners.get("md"):
+                name = "order" if r is listeners["order"] else "md"
+                sock, _ = r.accept()
+                old = conns.get(name)
+                if old is not None and not old.conn.closed:
+                    old.conn.close("replaced")
+                sess = s_order if name == "order" else s_md
+                if sess.state != 0:
+                    sess.connection_lost("replaced")
+                conns[name] = _Conn(sess, sock, rx_timestamps=(name == "order"))
+                if name == "md":
+                    wrapped = False
+            else:
+                for c in conns.values():
+                    if c.sock is r:
+                        c.poll()
+        if not wrapped and "md" in conns and s_md.is_active:
+            md_app.wrap_writer(s_md)
+            wrapped = True
+        now = time.monotonic()
+        if ticking and now >= next_tick:
+            if md_app.tick():
+                ticks_sent += 1
+            next_tick += period
+            if next_tick < now - 10 * period:  # fell far behind (machine busy): do not burst
+                next_tick = now + period
+        if now >= next_timer:
+            next_timer = now + 0.05
+            for s in (s_order, s_md):
+                s.on_timer()
+
+
+def _venue_sim(pipe: Any, rate: float) -> None:  # pragma: no cover - depends on hft.sim.server
+    """The project's exchange simulator as the venue (its own tick-to-trade histogram)."""
+    from hft.sim import server as simserver
+
+    cfg = simserver.SimConfig.default()
+    sim = simserver.SimServer(cfg)
+    sim.start()
+    pipe.send({"order_port": sim.order_port, "md_port": sim.md_port})
+    try:
+        while True:
+            cmd = pipe.recv()
+            if cmd == "go":
+                reset = getattr(sim, "reset_tick_to_trade", None)
+                if reset is not None:
+                    reset()
+            elif cmd == "stop":
+                lat = list(getattr(sim, "tick_to_trade_ns", lambda: [])())
+                pipe.send({"latencies_ns": lat, "venue_user_latencies_ns": [], "ticks_sent": None,
+                           "orders": None, "matched": len(lat), "unmatched": None, "ticks_echoed": []})
+            elif cmd == "exit":
+                return
+    finally:
+        sim.stop()
+
+
+def _venue_main(pipe: Any, venue: str, rate: float) -> None:
+    try:
+        if venue == "sim":
+            _venue_sim(pipe, rate)
+        else:
+            _venue_stub(pipe, rate)
+    except Exception as e:  # report instead of dying silently
+        with contextlib.suppress(Exception):
+            pipe.send({"error": f"venue: {type(e).__name__}: {e}"})
+        raise
+
+
+# ======================================================================================= engine process
+def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float) -> None:
+    try:
+        _engine(pipe, loop_kind, order_port, md_port, fraction)
+    except Exception as e:
+        with contextlib.suppress(Exception):
+            pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
+        raise
+
+
+def _instrument_internal(parts: Any) -> list[int]:
+    """recv (wall clock at the read) -> write (wall clock after the send) of each order caused by a tick."""
+    internal: list[int] = []
+    gw = parts.gateway
+    md = parts.md
+    inner = gw._send
+
+    def _send(msg_type: bytes, body: list[Any], kind: str) -> bool:
+        ok = inner(msg_type, body, kind)
+        if ok and kind == "new" and md.tick_id is not None:
+            internal.append(gw.last_write_ns - md.recv_ns)
+        return ok
+
+    gw._send = _send
+    return internal
+
+
+def _engine_result(parts: Any, internal: list[int], extra: dict[str, Any]) -> dict[str, Any]:
+    st = parts.strategy
+    e = parts.engine
+    return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
+            "orders_sent": e.stats.orders_sent, "risk_rejected": e.stats.risk_rejected,
+            "md_messages": e.stats.md_messages, "internal_ns": internal, "gc_counts": list(gc.get_count()),
+            **extra}
+
+
+def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float) -> None:
+    from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
+
+    config = bench_config(fraction, venue_port=order_port, md_port=md_port,
+                          loop="busy_poll" if loop_kind == "busy" else "asyncio")
+    parts = EngineParts(config)
+    internal = _instrument_internal(parts)
+
+    def ready() -> bool:
+        return not parts.md.is_stale(SYMBOL) and bool(parts.engine.books[SYMBOL].best_bid())
+
+    if loop_kind == "busy":
+        from hft.engine.busyloop import BusyLoop
+
+        loop = BusyLoop()
+        loop.add_initiator(parts.order_session, "127.0.0.1", order_port)
+        loop.add_initiator(parts.md_session, "127.0.0.1", md_port)
+        if not loop.wait_for(lambda: parts.order_session.is_active and parts.md_session.is_active, 10):
+            raise RuntimeError("busy loop: sessions did not log on")
+        parts.start()
+        loop.call_every(100_000_000, parts.engine.on_timer)
+        if not loop.wait_for(ready, 10):
+            raise RuntimeError("busy loop: no market data snapshot")
+        gc.collect()
+        gc.freeze()
+        pipe.send({"ready": True})
+        loop.run(until=pipe.poll)
+        pipe.recv()
+        res = _engine_result(parts, internal, {"loop_iterations": loop.iterations,
+                                               "busy_iterations": loop.busy_iterations,
+                                               "sockopts": [i.conn.sockopts if i.conn else None
+                                                            for i in loop.initiators]})
+        pipe.send(res)
+        loop.shutdown(1.0)
+        return
+    import asyncio
+
+    from hft.fix.transport import AsyncInitiator
+
+    async def run() -> dict[str, Any]:
+        aloop = asyncio.get_running_loop()
+        oi = AsyncInitiator(parts.order_session, "127.0.0.1", order_port)
+        mi = AsyncInitiator(parts.md_session, "127.0.0.1", md_port)
+        oi.start()
+        mi.start()
+        if not (await oi.wait_logon(10) and await mi.wait_logon(10)):
+            raise RuntimeError("asyncio: sessions did not log on")
+        parts.start()
+        end = time.monotonic() + 10
+        while not ready():
+            if time.monotonic() > end:
+                raise RuntimeError("asyncio: no market data snapshot")
+            await asyncio.sleep(0.005)
+        gc.collect()
+        gc.freeze()
+        stop = asyncio.Event()
+        aloop.add_reader(pipe.fileno(), stop.set)
+        pipe.send({"ready": True})
+
+        async def timer() -> None:
+            while True:
+                await asyncio.sleep(0.1)
+                parts.engine.on_timer(time.time_ns())
+
+        t = aloop.create_task(timer())
+        await stop.wait()
+        aloop.remove_reader(pipe.fileno())
+        pipe.recv()
+        t.cancel()
+        res = _engine_result(parts, internal, {})
+        pipe.send(res)
+        await oi.stop(1.0)
+        await mi.stop(1.0)
+        return res
+
+    asyncio.run(run())
+
+
+# ============================================================================================ driver
+def _recv(pipe: Any, timeout: float, what: str) -> Any:
+    if not pipe.poll(timeout):
+        raise RuntimeError(f"{what}: no answer within {timeout:g}s")
+    msg = pipe.recv()
+    if isinstance(msg, dict) and "error" in msg:
+        raise RuntimeError(msg["error"])
+    return msg
+
+
+def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
+             venue: str = "stub", warmup: float = 0.5) -> dict[str, Any]:
+    """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured."""
+    ctx = mp.get_context("spawn")
+    v_parent, v_child = ctx.Pipe()
+    e_parent, e_child = ctx.Pipe()
+    pv = ctx.Process(target=_venue_main, args=(v_child, venue, rate), daemon=True, name="bench-venue")
+    pv.start()
+    pe = None
+    try:
+        ports = _recv(v_parent, 30, "venue start")
+        pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, ports["order_port"], ports["md_port"],
+                                                    fraction), daemon=True, name="bench-engine")
+        pe.start()
+        v_parent.send("go")  # the strategy needs a snapshot and ticks to be ready
+        _recv(e_parent, 30, "engine start")
+        time.sleep(warmup)
+        load_before = _load()
+        v_parent.send("go")  # restart the counts: the measured window starts here
+        t0 = time.monotonic()
+        time.sleep(duration)
+        v_parent.send("stop")
+        vres = _recv(v_parent, 30, "venue results")
+        elapsed = time.monotonic() - t0
+        e_parent.send("stop")
+        eres = _recv(e_parent, 30, "engine results")
+        load_after = _load()
+        v_parent.send("exit")
+    finally:
+        for p in (pe, pv):
+            if p is not None:
+                p.join(5)
+                if p.is_alive():
+                    p.terminate()
+                    p.join(2)
+    lat = vres["latencies_ns"]
+    out = {
+        "loop": loop_kind,
+        "venue": venue,
+        "duration_s": round(elapsed, 2),
+        "wire_to_wire_us": summarize(lat),
+        "venue_userspace_arrival_us": summarize(vres.get("venue_user_latencies_ns") or []),
+        "engine_recv_to_write_us": summarize(eres["internal_ns"]),
+        "ticks_sent": vres["ticks_sent"],
+        "orders_received": vres["orders"],
+        "orders_matched_to_ticks": vres["matched"],
+        "orders_unmatched": vres["unmatched"],
+        "engine": {k: v for k, v in eres.items() if k != "internal_ns"},
+        "load_before": load_before,
+        "load_after": load_after,
+        "_latencies_ns": lat,
+    }
+    return out
+
+
+# --------------------------------------------------------------------------------------- breakdown
+STAGES = ("socket_read", "fix_parse", "fix_session", "md_decode", "book_update", "strategy", "risk",
+          "order_manager", "order_build", "encode", "socket_write", "other")
+
+
+class _StageTimer:
+    """Exclusive per-stage time of nested wrapped calls (a stack of child-time accumulators)."""
+
+    def __init__(self) -> None:
+        self.acc: dict[str, int] = dict.fromkeys(STAGES, 0)
+        self._stack: list[int] = []
+
+    def wrap(self, fn: Callable[..., Any], stage: str) -> Callable[..., Any]:
+        acc = self.acc
+        stack = self._stack
+        pc = time.perf_counter_ns
+
+        def w(*a: Any, **kw: Any) -> Any:
+            stack.append(0)
+            t0 = pc()
+            try:
+                return fn(*a, **kw)
+            finally:
+                dt = pc() - t0
+                child = stack.pop()
+                acc[stage] += dt - child
+                if stack:
+                    stack[-1] += dt
+
+        return w
+
+    def reset(self) -> None:
+        for k in self.acc:
+            self.acc[k] = 0
+
+
+def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -> dict[str, Any]:
+    """Per-stage exclusive time per tick (us) in-process; un-instrumented tick time beside it."""
+    from hft.bench.hotpath import InProcessHotPath
+    from hft.fix.parser import FixMessage
+
+    h = InProcessHotPath(fraction)
+    try:
+        for _ in range(warmup):
+            h.tick()
+            h.drain()
+        gc.collect()
+        gc.freeze()
+        # 1) plain: the md connection's poll (read -> ... -> order written), no wrappers
+        plain: list[int] = []
+        pc = time.perf_counter_ns
+        conn = h.e_md_conn
+        for _ in range(ticks):
+            h.venue_md.tick()
+            t0 = pc()
+            while not conn.poll():
+                t0 = pc()
+            plain.append(pc() - t0)
+            h.drain()
+        # 2) instrumented
+        st = _StageTimer()
+        p = h.parts
+        md_sess = p.md_session
+        md_sess.on_data = st.wrap(md_sess.on_data, "other")
+        parser = md_sess.parser
+        parser.feed = st.wrap(parser.feed, "fix_parse")
+        parser.next_message = st.wrap(parser.next_message, "fix_parse")
+        md_sess._validate = st.wrap(md_sess._validate, "fix_session")
+        md_sess.on_message = st.wrap(md_sess.on_message, "fix_session")
+        orig_md_entries = FixMessage.md_entries
+        FixMessage.md_entries = st.wrap(orig_md_entries, "fix_parse")  # type: ignore[method-assign]
+        p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")
+        p.md.set_sink(st.wrap(p.engine.on_market_event, "book_update"))
+        p.md.on_message_end = st.wrap(p.engine.on_md_message_end, "other")
+        strat = p.engine.strategy
+        strat.on_book = st.wrap(strat.on_book, "strategy")  # type: ignore[method-assign]
+        p.engine.risk.check = st.wrap(p.engine.risk.check, "risk")  # type: ignore[method-assign]
+        p.engine.om.submit = st.wrap(p.engine.om.submit, "order_manager")  # type: ignore[method-assign]
+        p.gateway.send_new = st.wrap(p.gateway.send_new, "order_build")  # type: ignore[method-assign]
+        os_ = p.order_session
+        os_.encoder.encode = st.wrap(os_.encoder.encode, "encode")  # type: ignore[method-assign]
+        os_._send_bytes = st.wrap(os_._send_bytes, "socket_write")
+        per_stage: dict[str, list[int]] = {k: [] for k in STAGES}
+        totals: list[int] = []
+        try:
+            for _ in range(ticks):
+                h.venue_md.tick()
+                st.reset()
+                t0 = pc()
+                while not conn.poll():
+                    t0 = pc()
+                total = pc() - t0
+                inner = sum(st.acc.values())
+                st.acc["socket_read"] = total - inner  # recv_into + poll bookkeeping
+                totals.append(total)
+                for k in STAGES:
+                    per_stage[k].append(st.acc[k])
+                h.drain()
+        finally:
+            FixMessage.md_entries = orig_md_entries  # type: ignore[method-assign]
+    finally:
+        gc.unfreeze()
+        h.close()
+
+    def pct(v: list[int], q: float) -> float:
+        s = sorted(v)
+        return round(s[min(len(s) - 1, int(q / 100 * len(s)))] / 1000, 2)
+
+    stages = {k: {"p50_us": pct(v, 50), "mean_us": round(sum(v) / len(v) / 1000, 2), "p99_us": pct(v, 99)}
+              for k, v in per_stage.items()}
+    return {"ticks": ticks, "fraction": fraction,
+            "tick_plain_us": {"p50": pct(plain, 50), "p90": pct(plain, 90), "p99": pct(plain, 99),
+                              "mean": round(sum(plain) / len(plain) / 1000, 2)},
+            "tick_instrumented_us": {"p50": pct(totals, 50), "p99": pct(totals, 99),
+                                     "mean": round(sum(totals) / len(totals) / 1000, 2)},
+            "stages": stages, "load": _load()}
+
+
+# ---------------------------------------------------------------------------------------------- plot
+def plot(results: dict[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for run in results["runs"]:
+        lat = sorted(v / 1000 for v in run.get("_latencies_ns", []))
+        if not lat:
+            continue
+        n = len(lat)
+        qs = [1 - (i + 0.5) / n for i in range(n)]
+        ax.plot(lat, qs, label=f"{run['loop']} (p50 {run['wire_to_wire_us']['p50']} us, "
+                               f"p99 {run['wire_to_wire_us']['p99']} us)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("wire-to-wire tick-to-trade (us)")
+    ax.set_ylabel("fraction of orders slower")
+    ax.set_title(f"hft bench latency: rate {results['rate_hz']:g} Hz, fraction {results['fraction']:g}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hft bench latency", description=__doc__.split("\n")[0])
+    p.add_argument("--duration", type=float, default=5.0, help="measured seconds per loop kind (default 5)")
+    p.add_argument("--rate", type=float, default=1000.0, help="market data ticks per second (default 1000)")
+    p.add_argument("--fraction", type=float, default=0.1,
+                   help="share of ticks the strategy answers with an order, 0 < F <= 1 (default 0.1)")
+    p.add_argument("--loop", choices=("asyncio", "busy", "both"), default="both",
+                   help="engine host: asyncio transports, the busy-poll loop, or both in turn (default)")
+    p.add_argument("--venue", choices=("stub", "sim"), default="stub",
+                   help="stub: minimal FIX venue with kernel rx timestamps (default); sim: hft.sim.server")
+    p.add_argument("--warmup", type=float, default=0.5,
+                   help="unmeasured seconds before each run (default 0.5)")
+    p.add_argument("--breakdown-ticks", type=int, default=3000,
+                   help="ticks of the in-process stage breakdown; 0 skips it (default 3000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--plot", metavar="OUT.png", help="write a latency plot (matplotlib)")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    loops = ["asyncio", "busy"] if args.loop == "both" else [args.loop]
+    runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
+                     warmup=args.warmup) for lk in loops]
+    res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
+                           "venue": args.venue, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+                           "runs": runs}
+    if len(runs) == 2 and runs[0]["wire_to_wire_us"]["p50"] and runs[1]["wire_to_wire_us"]["p50"]:
+        res["busy_vs_asyncio_p50_ratio"] = round(runs[1]["wire_to_wire_us"]["p50"]
+                                                 / runs[0]["wire_to_wire_us"]["p50"], 3)
+    if args.breakdown_ticks > 0:
+        res["breakdown"] = run_breakdown(args.breakdown_ticks)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0.0 < args.fraction <= 1.0:
+        print("hft bench latency: --fraction must be in (0, 1]", file=sys.stderr)
+        return 2
+    if args.rate <= 0 or args.duration <= 0:
+        print("hft bench latency: --rate and --duration must be positive", file=sys.stderr)
+        return 2
+    try:
+        res = run(args)
+    except RuntimeError as e:
+        print(f"hft bench latency: {e}", file=sys.stderr)
+        return 1
+    if args.plot:
+        plot(res, args.plot)
+    for r in res["runs"]:
+        r.pop("_latencies_ns", None)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"wire-to-wire tick-to-trade, venue={res['venue']}, rate {args.rate:g} Hz, "
+          f"fraction {args.fraction:g}")
+    print(f"{'loop':<8} {'count':>6} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} {'max':>8}  (us)  "
+          "engine recv->write p50/p99  load")
+    for r in res["runs"]:
+        w = r["wire_to_wire_us"]
+        e = r["engine_recv_to_write_us"]
+        print(f"{r['loop']:<8} {w['count']:>6} {w['p50']!s:>7} {w['p90']!s:>7} {w['p99']!s:>7} "
+              f"{w['p99_9']!s:>7} {w['max']!s:>8}        {e['p50']}/{e['p99']}  {r['load_before']}")
+    b = res.get("breakdown")
+    if b:
+        print(f"\nstage breakdown in-process ({b['ticks']} ticks, us per tick, exclusive): plain tick p50 "
+              f"{b['tick_plain_us']['p50']}, instrumented p50 {b['tick_instrumented_us']['p50']}")
+        for k, v in b["stages"].items():
+            print(f"  {k:<14} p50 {v['p50_us']:>7}  mean {v['mean_us']:>7}  p99 {v['p99_us']:>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,465 @@
+"""A busy-polling host for FIX sessions: non-blocking sockets read in a spin loop, no event loop.
+
+The asyncio host (``hft.engine.runner.run_trading``) sleeps in ``epoll_wait`` until bytes arrive; the
+kernel then has to wake the thread up, which on this box costs tens of microseconds per message. Here
+the trading thread never sleeps: it calls ``recv_into`` on every non-blocking socket in a tight loop,
+so a market data message is read as soon as it lands in the socket buffer, and it writes orders with a
+plain non-blocking ``send``. It hosts the very same sans-IO :class:`~hft.fix.session.FixSession`,
+:class:`~hft.engine.fix_md.FixMarketData`, :class:`~hft.engine.fix_gateway.FixOrderGateway` and
+:class:`~hft.engine.runner.TradingEngine` objects as the asyncio host.
+
+- :class:`BusyConnection`: one connected socket <-> one session. Reads into a preallocated buffer
+  (``recv_into``, no ``bytes`` allocated per read); ``send_bytes`` writes at once and keeps what the
+  kernel did not take (a partial write) to be flushed by the next poll, in order.
+- :class:`BusyInitiator`: connects (TCP_NODELAY, SO_BUSY_POLL where permitted), reconnects with the
+  session's backoff, ``stop()`` logs out.
+- :class:`BusyLoop`: the spin loop over its initiators plus periodic callbacks (session timers, the
+  engine timer); ``run(until)``, ``wait_for(predicate, timeout)``.
+- :func:`run_busy`: the paper/live host of ``engine.loop = "busy_poll"`` (same wiring as the asyncio
+  host: journal and recovery, the two FIX sessions, engine, metrics, signals, gc.freeze, clean stop).
+
+Costs and limits: the loop keeps one core at 100 %. A spinning Python thread holds the GIL, so
+anything else in the same process (the embedded simulator's thread, the metrics HTTP thread) only runs
+at the interpreter's switch interval; run the venue in another process (``hft sim``) when using it.
+``SO_BUSY_POLL`` (kernel-side busy polling of the NIC queue) needs CAP_NET_ADMIN to be raised above
+``net.core.busy_read`` and does nothing on loopback; it is requested and the result reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gc
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hft.fix.session import FixSession, SessionState
+
+log = logging.getLogger(__name__)
+
+SO_BUSY_POLL = getattr(socket, "SO_BUSY_POLL", 46)  # Linux value; Python does not export it everywhere
+TIMER_INTERVAL_NS = 50_000_000
+
+
+def tune_socket(sock: socket.socket, busy_poll_us: int = 50) -> dict[str, Any]:
+    """Non-blocking, TCP_NODELAY, and SO_BUSY_POLL when permitted. Returns what was applied."""
+    out: dict[str, Any] = {}
+    sock.setblocking(False)
+    out["nonblocking"] = True
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        out["tcp_nodelay"] = True
+    except OSError as e:
+        out["tcp_nodelay"] = f"failed: {e.strerror}"
+    if busy_poll_us > 0:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, busy_poll_us)
+            out["so_busy_poll_us"] = busy_poll_us
+        except OSError as e:
+            why = "needs CAP_NET_ADMIN" if e.errno == errno.EPERM else e.strerror
+            out["so_busy_poll_us"] = f"not permitted ({why})"
+    return out
+
+
+class BusyConnection:
+    """One connected non-blocking socket driving one :class:`FixSession`."""
+
+    __slots__ = ("_buf", "_mv", "_pending", "bytes_in", "closed", "reads", "session", "sock", "sockopts")
+
+    def __init__(self, session: FixSession, sock: socket.socket, *, busy_poll_us: int = 50,
+                 recv_size: int = 1 << 16) -> None:
+        self.session = session
+        self.sock = sock
+        self.sockopts = tune_socket(sock, busy_poll_us)
+        self._buf = bytearray(recv_size)
+        self._mv = memoryview(self._buf)
+        self._pending = bytearray()
+        self.closed = False
+        self.reads = 0
+        self.bytes_in = 0
+        session.connection_made(self.send_bytes, self.close)
+
+    def send_bytes(self, data: bytes) -> None:
+        """The session's writer: one non-blocking ``send``; a remainder is queued, in order."""
+        if self.closed:
+            return
+        if self._pending:
+            self._pending += data
+            self.flush()
+            return
+        try:
+            n = self.sock.send(data)
+        except BlockingIOError:
+            n = 0
+        except OSError as e:
+            self._lost(f"send failed: {e.strerror}")
+            return
+        if n < len(data):
+            self._pending += memoryview(data)[n:]
+
+    def flush(self) -> None:
+        p = self._pending
+        if not p or self.closed:
+            return
+        try:
+            n = self.sock.send(p)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._lost(f"send failed: {e.strerror}")
+            return
+        del p[:n]
+
+    def poll(self) -> int:
+        """Read what is there (never blocks) and feed the session; returns the byte count (0: nothing)."""
+        if self.closed:
+            return 0
+        try:
+            n = self.sock.recv_into(self._buf)
+        except BlockingIOError:
+            if self._pending:
+                self.flush()
+            return 0
+        except OSError as e:
+            self._lost(f"connection lost: {e.strerror}")
+            return 0
+        if n == 0:
+            self._lost("connection closed by peer")
+            return 0
+        self.reads += 1
+        self.bytes_in += n
+        self.session.on_data(self._mv[:n])
+        if self._pending:
+            self.flush()
+        return n
+
+    def close(self, reason: str = "") -> None:
+        """The session decided to disconnect: flush what is queued (e.g. a Logout), close."""
+        if self.closed:
+            return
+        if self._pending:
+            with contextlib.suppress(OSError):
+                self.sock.setblocking(True)
+                self.sock.settimeout(0.2)
+                self.sock.sendall(self._pending)
+            self._pending.clear()
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def _lost(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.session.connection_lost(reason)
+
+
+class BusyInitiator:
+    """Connects one initiator session, reconnecting with the session's backoff until :meth:`stop`."""
+
+    def __init__(self, session: FixSession, host: str, port: int, *, reconnect: bool = True,
+                 busy_poll_us: int = 50, connect_timeout: float = 2.0) -> None:
+        if not session.config.initiator:
+            raise ValueError("BusyInitiator needs a session configured with initiator=True")
+        self.session = session
+        self.host, self.port = host, port
+        self.reconnect = reconnect
+        self.busy_poll_us = busy_poll_us
+        self.connect_timeout = connect_timeout
+        self.conn: BusyConnection | None = None
+        self.connects = 0
+        self.connect_failures = 0
+        self._lo = session.config.reconnect_min
+        self._hi = session.config.reconnect_max
+        self._n = 0
+        self._next_try = 0.0
+        self._logons_at_connect = 0
+        self.stopping = False
+
+    def _connect(self) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except OSError as e:
+            self.connect_failures += 1
+            delay = min(self._hi, self._lo * (2 ** self._n))
+            self._n += 1
+            self._next_try = time.monotonic() + delay
+            log.debug("connect to %s:%s failed (%s); retry in %.2fs", self.host, self.port, e, delay)
+            return
+        self.connects += 1
+        self._logons_at_connect = self.session.counters.logons
+        self.conn = BusyConnection(self.session, sock, busy_poll_us=self.busy_poll_us)
+
+    def maintain(self) -> None:
+        """Cold path (called from the loop's timer): connect or reconnect when due."""
+        c = self.conn
+        if c is not None and c.closed:
+            self.conn = None
+            if self.session.counters.logons > self._logons_at_connect:
+                self._n = 0
+            delay = min(self._hi, self._lo * (2 ** self._n))
+            self._n += 1
+            self._next_try = time.monotonic() + delay
+            if self.session.state != SessionState.DISCONNECTED:
+                self.session.connection_lost("connection closed")
+        if self.conn is None and not self.stopping and (self.connects == 0 or self.reconnect) \
+                and time.monotonic() >= self._next_try:
+            self._connect()
+
+
+class BusyLoop:
+    """The spin loop: poll every connection, run due periodic callbacks, repeat."""
+
+    def __init__(self, *, timer_interval_ns: int = TIMER_INTERVAL_NS) -> None:
+        self.initiators: list[BusyInitiator] = []
+        self._conns: tuple[BusyConnection, ...] = ()
+        self._timers: list[list[Any]] = []  # [interval_ns, next_due_ns, fn]
+        self._next_due = 0
+        self.timer_interval_ns = timer_interval_ns
+        self.iterations = 0
+        self.busy_iterations = 0
+        self.stopped = False
+        self.call_every(timer_interval_ns, self._session_timers)
+
+    def add_initiator(self, session: FixSession, host: str, port: int, **kw: Any) -> BusyInitiator:
+        init = BusyInitiator(session, host, port, **kw)
+        self.initiators.append(init)
+        init.maintain()
+        self._refresh()
+        return init
+
+    def call_every(self, interval_ns: int, fn: Callable[[int], None]) -> None:
+        """``fn(time.time_ns())`` every ``interval_ns`` (monotonic clock), from the loop thread."""
+        now = time.monotonic_ns()
+        self._timers.append([interval_ns, now + interval_ns, fn])
+        self._next_due = min(t[1] for t in self._timers)
+
+    def _refresh(self) -> None:
+        self._conns = tuple(i.conn for i in self.initiators if i.conn is not None and not i.conn.closed)
+
+    def _session_timers(self, now_ns: int) -> None:
+        for i in self.initiators:
+            i.maintain()
+            if i.conn is not None and not i.conn.closed:
+                i.conn.flush()
+            i.session.on_timer(now_ns)
+        self._refresh()
+
+    def _run_timers(self, mono: int) -> None:
+        now = time.time_ns()
+        nxt = mono + 3_600_000_000_000
+        for t in self._timers:
+            if mono >= t[1]:
+                t[1] = mono + t[0]
+                t[2](now)
+            if t[1] < nxt:
+                nxt = t[1]
+        self._next_due = nxt
+
+    def poll_once(self) -> int:
+        """One pass over the connections (and the timers when due); returns bytes read."""
+        got = 0
+        for c in self._conns:
+            got += c.poll()
+        self.iterations += 1
+        if got:
+            self.busy_iterations += 1
+        else:
+            mono = time.monotonic_ns()
+            if mono >= self._next_due:
+                self._run_timers(mono)
+                self._refresh()
+        return got
+
+    def run(self, until: Callable[[], bool] | None = None, deadline: float | None = None,
+            check_every: int = 256) -> None:
+        """Spin until ``until()`` is true, ``deadline`` (time.monotonic) passes, or :meth:`stop`.
+
+        ``until`` and the deadline are checked every ``check_every`` idle iterations and after every read.
+        """
+        poll = self.poll_once
+        k = 0
+        while not self.stopped:
+            if poll():
+                k = check_every
+            else:
+                k += 1
+            if k >= check_every:
+                k = 0
+                if until is not None and until():
+                    return
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Spin until ``predicate()`` (checked after every pass) or the timeout; returns its value."""
+        end = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= end:
+                return predicate()
+            self.poll_once()
+        return True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Log out every active session, wait for the handshakes, close the sockets."""
+        for i in self.initiators:
+            i.stopping = True
+            if i.session.is_active:
+                i.session.logout("client shutdown")
+        self.stopped = False
+        self.wait_for(lambda: all(i.session.state == SessionState.DISCONNECTED or i.conn is None
+                                  or i.conn.closed for i in self.initiators), timeout)
+        for i in self.initiators:
+            c = i.conn
+            if c is not None and not c.closed:
+                c.close("shutdown")
+            if i.session.state != SessionState.DISCONNECTED:
+                i.session.connection_lost("shutdown")
+        self._refresh()
+        self.stopped = True
+
+
+def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | None = None,
+             *, order_app: Any = None, md_app: Any = None) -> dict[str, Any]:
+    """The ``engine.loop = "busy_poll"`` host: the wiring of ``runner.run_trading`` on a :class:`BusyLoop`.
+
+    ``config`` is an :class:`hft.engine.config.Config`, ``opts`` a ``runner.HostOptions``. The venue must
+    already be listening (the embedded simulator is refused: its thread would starve, see module doc).
+    ``order_app`` / ``md_app`` replace the default FixOrderGateway / FixMarketData (the latency benchmark
+    passes subclasses that echo the simulator's tick id). Returns the engine summary.
+    """
+    from hft.engine.fix_gateway import FixOrderGateway
+    from hft.engine.fix_md import FixMarketData
+    from hft.engine.journal import Journal, recover
+    from hft.engine.runner import Host, HostOptions, TradingEngine, _resolve, _update_session_stats
+    from hft.fix.session import SessionConfig
+    from hft.fix.store import MemoryStore, open_store
+    from hft.metrics.stats import EngineStats, SessionStats
+
+    opts = opts or HostOptions()
+    vc, mc = config.venue, config.market_data
+    venue_port = opts.venue_port if opts.venue_port is not None else vc.port
+    md_port = opts.md_port if opts.md_port is not None else mc.port
+    if venue_port == 0 or md_port == 0:
+        raise RuntimeError("engine.loop = busy_poll needs a venue in another process (hft sim): set "
+                           "venue.port and market_data.port; the embedded simulator would be starved")
+    jpath = _resolve(config.journal.path, opts.run_dir)
+    recovered = None
+    if jpath.exists() and jpath.stat().st_size > 0:
+        recovered = recover(jpath, config.fees.build())
+    journal = Journal(jpath, fsync=config.journal.fsync, batch_max_records=config.journal.batch_max_records,
+                      batch_max_ns=config.journal.batch_max_ms * 1_000_000)
+    store_dir = _resolve(vc.store_dir, opts.run_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    order_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=vc.sender_comp_id,
+                              target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
+                              username_env=vc.username_env or None, password_env=vc.password_env or None,
+                              reconnect_min=min(vc.reconnect_s, 0.5), reconnect_max=max(vc.reconnect_s, 0.5),
+                              app_msg_types=frozenset({b"8", b"9", b"j"}))
+    order_store = open_store(store_dir, vc.begin_string, vc.sender_comp_id, vc.target_comp_id,
+                             fsync=vc.store_fsync)
+    gateway = order_app if order_app is not None else FixOrderGateway(
+        account=vc.account, ex_destination=vc.ex_destination, currency=vc.currency)
+    order_session = FixSession(order_cfg, order_store, gateway)
+    gateway.attach(order_session)
+    md_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=mc.sender_comp_id,
+                           target_comp_id=mc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
+                           reset_seq_num_on_logon=True, validate_types=False,
+                           reconnect_min=min(vc.reconnect_s, 0.5), reconnect_max=max(vc.reconnect_s, 0.5),
+                           app_msg_types=frozenset({b"W", b"X", b"Y", b"j"}))
+    md = md_app if md_app is not None else FixMarketData()
+    md_session = FixSession(md_cfg, MemoryStore(), md)
+    md.attach(md_session)
+    stats = EngineStats()
+    engine = TradingEngine(config, gateway, journal=journal, recovered=recovered, stats=stats)
+    md.set_sink(engine.on_market_event)
+    md.on_message_end = engine.on_md_message_end
+    engine.md_request_snapshot = md.request_snapshot
+    order_ss = stats.sessions.setdefault("order", SessionStats("order"))
+    md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
+    host = Host(engine, order_session, md_session, gateway, md)
+    loop = BusyLoop()
+    host.extra["loop"] = loop
+    stop = [False]
+    host.request_stop = lambda: stop.__setitem__(0, True)  # type: ignore[method-assign]
+
+    def on_order_state(old: SessionState, new: SessionState) -> None:
+        _update_session_stats(order_ss, order_session)
+        if new == SessionState.DISCONNECTED and old in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
+            if not stop[0]:
+                engine.on_order_session_down()
+        elif new == SessionState.ACTIVE and engine.started:
+            engine.on_order_session_up()
+
+    gateway.on_state = on_order_state
+    md.on_state = lambda old, new: _update_session_stats(md_ss, md_session)
+    metrics = None
+    if config.metrics.enabled:
+        from hft.metrics.exporter import TradingCollector, start_metrics_server
+
+        port = opts.metrics_port if opts.metrics_port is not None else config.metrics.port
+        metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
+        host.metrics = metrics
+    frozen = False
+    old_handlers: list[tuple[int, Any]] = []
+    try:
+        loop.add_initiator(order_session, vc.host, venue_port)
+        loop.add_initiator(md_session, mc.host, md_port)
+        if not loop.wait_for(lambda: order_session.is_active and md_session.is_active, opts.logon_timeout):
+            which = "order entry" if not order_session.is_active else "market data"
+            raise RuntimeError(f"{which} session did not log on within {opts.logon_timeout:g}s")
+        md.subscribe(engine.instruments)
+        engine.start()
+
+        def timer(now_ns: int) -> None:
+            engine.on_timer(now_ns)
+            md.check_resend()
+            _update_session_stats(order_ss, order_session)
+            _update_session_stats(md_ss, md_session)
+
+        loop.call_every(config.engine.timer_ms * 1_000_000, timer)
+        if config.engine.gc_freeze:
+            gc.collect()
+            gc.freeze()
+            frozen = True
+        if opts.install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers.append((sig, signal.signal(sig, lambda *_: stop.__setitem__(0, True))))
+            old_handlers.append((signal.SIGUSR1, signal.signal(
+                signal.SIGUSR1, lambda *_: engine.kill("manual (SIGUSR1)"))))
+        if on_started is not None:
+            on_started(host)
+        deadline = None if opts.duration is None else time.monotonic() + opts.duration
+        loop.run(until=lambda: stop[0], deadline=deadline)
+        engine.stop()
+        loop.stopped = False
+        loop.wait_for(lambda: not engine.om.open_orders() or not order_session.is_active, opts.stop_grace)
+    finally:
+        for sig, h in old_handlers:
+            signal.signal(sig, h)
+        if frozen:
+            gc.unfreeze()
+        md.unsubscribe(list(md.insts))
+        loop.shutdown()
+        journal.close()
+        with contextlib.suppress(Exception):
+            order_store.close()
+        if metrics is not None:
+            metrics.close()
+    summary = engine.summary()
+    summary["duration_s"] = round((time.time_ns() - engine.t_start_ns) / 1e9, 3) if engine.t_start_ns else 0
+    summary["sessions"] = {"order": order_session.stats(), "marketdata": md_session.stats()}
+    summary["journal"] = str(jpath)
+    summary["venue"] = f"{vc.host}:{venue_port}"
+    summary["loop"] = {"kind": "busy_poll", "iterations": loop.iterations, "busy": loop.busy_iterations,
+                       "sockopts": [i.conn.sockopts if i.conn else None for i in loop.initiators]}
+    return summary
