@@ -1,0 +1,499 @@
+"""Order-entry side of the simulator: FIX 4.2/4.4 acceptor application shaped like a broker's CTCI.
+
+One :class:`OrderEntryApp` (a :class:`~hft.fix.session.SessionApplication`) per client session, all
+sharing one :class:`OrderGateway` that owns the routing to the :class:`~hft.sim.matching.MatchingEngine`:
+
+- 35=D NewOrderSingle: the configured required tags (default 1, 11, 21, 38, 40, 44 for limits, 54, 55,
+  59, 60, 100=ASX, 15=AUD, 167=CS) are checked first; a missing or invalid one is answered with an
+  ExecutionReport 150=8/39=8, 103 OrdRejReason and a Text naming the tag. Valid orders go to
+  ``engine.submit`` (the engine's own rejects, e.g. off-tick price or unknown symbol, come back the same
+  way).
+- 35=F cancel, 35=G cancel/replace -> ``engine.cancel`` / ``engine.replace``; unknown or done orders get an
+  OrderCancelReject 35=9 (102 reason, 434 response-to, Text).
+- 35=H order status -> an ExecutionReport with the order's current state (FIX 4.4: 150=I; FIX 4.2:
+  20=3 and 150 = the status), also for orders that are already done; unknown orders: 39=8 + Text.
+- Every engine ExecEvent is routed to the session that owns the order (the engine session name is the
+  client's SenderCompID; background flow orders use session ``BG`` and are routed nowhere) as an
+  ExecutionReport with ExecID, LastPx/LastQty, CumQty/LeavesQty and the exact AvgPx; fills carry
+  851 LastLiquidityInd (1 added, 2 removed, 4 auction).
+- A session that is logged out when its ExecutionReports happen gets them written to its store with
+  their sequence numbers, so the client receives them by ResendRequest when it logs on again (unless it
+  resets the sequence numbers).
+- Cancel-on-disconnect (per session option): when a logged-on session drops, its live orders are
+  cancelled.
+- Wire-to-wire: a 35=D carrying tag 6001 SimTickId records ``arrival - send`` in nanoseconds
+  (``time.monotonic_ns`` when the bytes were read, minus the market data publisher's stamp of that tick).
+- Optional one-way latency (fixed + jitter) on messages in and on ExecutionReports out, FIFO per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hft.asx.ticks import PRICE_SCALE, format_price, parse_price
+from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
+from hft.fix import dictionary as fixdict
+from hft.fix.parser import FixMessage, FixValueError
+from hft.fix.session import FixSession, SessionApplication, SessionState
+from hft.sim.config import LatencySampler, OrderEntryConfig
+from hft.sim.matching import (
+    CancelRejectEvent,
+    ExecEvent,
+    ExecType,
+    MatchingEngine,
+    RejReason,
+    TradeEvent,
+)
+
+log = logging.getLogger("hft.sim.gateway")
+
+Body = list[tuple[int, bytes | str | int]]
+BACKGROUND_SESSION = "BG"
+
+_SIDES = {b"1": Side.BUY, b"2": Side.SELL}
+_ORD_TYPES = {b"1": OrdType.MARKET, b"2": OrdType.LIMIT}
+_TIFS = {b"0": TimeInForce.DAY, b"1": TimeInForce.GTC, b"3": TimeInForce.IOC, b"4": TimeInForce.FOK}
+_EXEC_TYPE_42 = {ExecType.NEW: b"0", ExecType.PARTIAL_FILL: b"1", ExecType.FILL: b"2",
+                 ExecType.CANCELED: b"4", ExecType.REPLACED: b"5", ExecType.REJECTED: b"8",
+                 ExecType.EXPIRED: b"C"}
+_EXEC_TYPE_44 = {**_EXEC_TYPE_42, ExecType.PARTIAL_FILL: b"F", ExecType.FILL: b"F"}
+_STATUS = {s: s.fix_char.encode() for s in OrdStatus}
+_SIDE_B = {Side.BUY: b"1", Side.SELL: b"2"}
+_ORD_TYPE_B = {OrdType.MARKET: b"1", OrdType.LIMIT: b"2"}
+_TIF_B = {TimeInForce.DAY: b"0", TimeInForce.GTC: b"1", TimeInForce.IOC: b"3", TimeInForce.FOK: b"4"}
+
+
+def avg_px_field(num: int, den: int) -> bytes:
+    """Exact AvgPx ``num / den`` price units as a FIX decimal; rounded half up to 8 decimals when the
+    quotient does not terminate within 4 (``PRICE_SCALE`` = 4 decimals)."""
+    if den <= 0:
+        return b"0"
+    if num % den == 0:
+        return format_price(num // den).encode()
+    scaled = (num * PRICE_SCALE * 2 + den) // (2 * den)  # in 1e-8 dollars
+    whole, frac = divmod(scaled, PRICE_SCALE * PRICE_SCALE)
+    return (b"%d.%08d" % (whole, frac)).rstrip(b"0").rstrip(b".")
+
+
+def _tag_name(tag: int) -> str:
+    f = fixdict.FIELDS.get(tag)
+    return f"{tag} ({f[0]})" if f else str(tag)
+
+
+class _Rejected(Exception):
+    """Validation failure of an incoming order (cold path: turned into a rejected ExecutionReport)."""
+
+    def __init__(self, text: str, reason: int = int(RejReason.OTHER)) -> None:
+        super().__init__(text)
+        self.text = text
+        self.reason = reason
+
+
+class OrderEntryApp(SessionApplication):
+    """The application of one client's order-entry session."""
+
+    def __init__(self, gateway: OrderGateway, name: str, cancel_on_disconnect: bool) -> None:
+        self.gateway = gateway
+        self.name = name  # the client's SenderCompID = the engine session name
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.session: FixSession | None = None
+        self.arrival_ns = 0  # time.monotonic_ns() when the bytes being processed were read
+        self.ever_logged_on = False
+        self._in_due = 0.0  # FIFO of delayed messages (loop time)
+        self._out_due = 0.0
+
+    def attach(self, session: FixSession) -> None:
+        self.session = session
+        session.app = self
+        orig = session.on_data
+
+        def on_data(data: bytes | bytearray | memoryview) -> None:
+            self.arrival_ns = time.monotonic_ns()
+            orig(data)
+
+        session.on_data = on_data  # type: ignore[method-assign]
+
+    # -- SessionApplication ------------------------------------------------------------------------
+    def on_logon(self, session: FixSession) -> None:
+        self.ever_logged_on = True
+        self.gateway.counters["logons"] += 1
+        log.info("order session %s logged on (next seq out %d, in %d)", self.name, session.next_sender_seq,
+                 session.next_target_seq)
+
+    def on_logout(self, session: FixSession, reason: str) -> None:
+        log.info("order session %s logged out: %s", self.name, reason)
+        if self.cancel_on_disconnect:
+            self.gateway.cancel_all(self.name)
+
+    def on_session_reject(self, session: FixSession, msg: FixMessage) -> None:
+        log.warning("order session %s: client rejected our seq %s: %s", self.name, msg.get_str(45, "?"),
+                    msg.get_str(58, ""))
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        gw = self.gateway
+        lat = gw.latency_in
+        if lat is not None and gw.loop is not None:
+            loop = gw.loop
+            due = max(loop.time() + lat.sample_ns() / 1e9, self._in_due)
+            self._in_due = due
+            loop.call_at(due, gw.handle, self, msg, self.arrival_ns)
+            return
+        gw.handle(self, msg, self.arrival_ns)
+
+
+class OrderGateway:
+    """Routes order-entry messages of every client session to the matching engine and back."""
+
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        config: OrderEntryConfig | None = None,
+        *,
+        on_events: Callable[[list[Any]], None] | None = None,
+        tick_send_ns: Callable[[int], int] | None = None,
+        on_wire_to_wire: Callable[[int], None] | None = None,
+        latency_in: LatencySampler | None = None,
+        latency_out: LatencySampler | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.engine = engine
+        self.config = config or OrderEntryConfig()
+        self.on_events = on_events  # every engine event list (the server publishes market data)
+        self.tick_send_ns = tick_send_ns
+        self.on_wire_to_wire = on_wire_to_wire
+        self.latency_in = latency_in if latency_in is not None and latency_in.enabled else None
+        self.latency_out = latency_out if latency_out is not None and latency_out.enabled else None
+        self.loop = loop
+        self.clock = clock
+        self.apps: dict[str, OrderEntryApp] = {}
+        cfg = self.config
+        self._required = tuple(cfg.required_tags)
+        self._ex_dest = cfg.ex_destination.encode()
+        self._currency = cfg.currency.encode()
+        self._sec_type = cfg.security_type.encode()
+        self._reject_n = 0
+        # latest ExecEvent per order id and the order id of every (session, ClOrdID) seen (35=H answers)
+        self._latest: dict[int, ExecEvent] = {}
+        self._by_cl: dict[tuple[str, str], int] = {}
+        self.counters: dict[str, int] = {
+            "logons": 0, "new": 0, "cancel": 0, "replace": 0, "status": 0, "rejected_gateway": 0,
+            "exec_reports": 0, "cancel_rejects": 0, "fills": 0, "stored_offline": 0, "dropped": 0,
+            "internal_errors": 0, "wire_to_wire": 0, "cancel_on_disconnect": 0}
+
+    def add_session(self, session: FixSession, name: str, cancel_on_disconnect: bool) -> OrderEntryApp:
+        app = OrderEntryApp(self, name, cancel_on_disconnect)
+        app.attach(session)
+        self.apps[name] = app
+        return app
+
+    # -- incoming --------------------------------------------------------------------------------
+    def handle(self, app: OrderEntryApp, msg: FixMessage, arrival_ns: int) -> None:
+        """One application message from ``app``'s client (after any injected latency)."""
+        mt = msg.msg_type
+        try:
+            if mt == b"D":
+                self.counters["new"] += 1
+                if self.on_wire_to_wire is not None and self.tick_send_ns is not None:
+                    tick = msg.get(6001)
+                    if tick is not None and tick.isdigit():
+                        sent = self.tick_send_ns(int(tick))
+                        if sent:
+                            self.counters["wire_to_wire"] += 1
+                            self.on_wire_to_wire(arrival_ns - sent)
+                self._new_order(app, msg)
+            elif mt == b"F":
+                self.counters["cancel"] += 1
+                self._cancel(app, msg)
+            elif mt == b"G":
+                self.counters["replace"] += 1
+                self._replace(app, msg)
+            elif mt == b"H":
+                self.counters["status"] += 1
+                self._status(app, msg)
+        except FixValueError:
+            raise  # the session answers with a Reject 373=6 naming the tag
+        except Exception as e:  # never let a client message take the server down
+            self.counters["internal_errors"] += 1
+            log.exception("order session %s: internal error on %r", app.name, msg)
+            s = app.session
+            if s is not None and s.is_active:
+                s.send(b"j", [(45, msg.get(34) or b"0"), (372, mt or b"?"), (380, 0),
+                              (58, f"internal error: {type(e).__name__}")])
+
+    def _field(self, msg: FixMessage, tag: int) -> bytes:
+        v = msg.get(tag)
+        if v is None:
+            raise _Rejected(f"missing required tag {_tag_name(tag)}")
+        return v
+
+    def _new_order(self, app: OrderEntryApp, msg: FixMessage) -> None:
+        cl = msg.get_str(11, "") or ""
+        try:
+            ord_type = _ORD_TYPES.get(msg.get(40) or b"")
+            for tag in self._required:
+                if tag == 44 and ord_type is not OrdType.LIMIT:
+                    continue
+                if msg.get(tag) is None:
+                    raise _Rejected(f"missing required tag {_tag_name(tag)}")
+            if ord_type is None:
+                raise _Rejected(f"unsupported OrdType (40) {msg.get_str(40, '')!r}: 1 market or 2 limit",
+                                int(RejReason.UNSUPPORTED))
+            side = _SIDES.get(msg.get(54) or b"")
+            if side is None:
+                raise _Rejected(f"unsupported Side (54) {msg.get_str(54, '')!r}: 1 buy or 2 sell")
+            tif_raw = msg.get(59)
+            tif = TimeInForce.DAY if tif_raw is None else _TIFS.get(tif_raw)
+            if tif is None:
+                raise _Rejected(f"unsupported TimeInForce (59) {tif_raw!r}: 0 day, 1 GTC, 3 IOC, 4 FOK",
+                                int(RejReason.UNSUPPORTED))
+            qty_raw = self._field(msg, 38)
+            if not qty_raw.isdigit() or int(qty_raw) <= 0:
+                raise _Rejected(f"OrderQty (38) must be a positive whole number, got {qty_raw[:20]!r}",
+                                int(RejReason.INCORRECT_QUANTITY))
+            qty = int(qty_raw)
+            price = 0
+            px_raw = msg.get(44)
+            if ord_type is OrdType.LIMIT:
+                if px_raw is None:
+                    raise _Rejected("missing required tag 44 (Price) for a limit order")
+                price = self._price(px_raw)
+            self._check_static(msg)
+        except _Rejected as r:
+            self._reject_order(app, msg, r.text, r.reason)
+            return
+        account = msg.get_str(1, "") or ""
+        symbol = msg.get_str(55, "") or ""
+        events = self.engine.submit(app.name, account, symbol, cl, side, qty, price, ord_type, tif)
+        self.dispatch(events)
+
+    @staticmethod
+    def _price(raw: bytes) -> int:
+        try:
+            p = parse_price(raw)
+        except ValueError:
+            raise _Rejected(f"Price (44) {raw[:24]!r} is not a decimal with at most 4 places") from None
+        if p <= 0:
+            raise _Rejected(f"Price (44) must be positive, got {raw[:24]!r}")
+        return p
+
+    def _check_static(self, msg: FixMessage) -> None:
+        for tag, want in ((100, self._ex_dest), (15, self._currency), (167, self._sec_type)):
+            v = msg.get(tag)
+            if want and v is not None and v != want:
+                got = v[:20].decode("ascii", "replace")
+                raise _Rejected(f"{_tag_name(tag)} must be {want.decode()}, got {got}")
+
+    def _cancel(self, app: OrderEntryApp, msg: FixMessage) -> None:
+        cl = msg.get_str(11, "") or ""
+        orig = msg.get_str(41, "") or ""
+        self.dispatch(self.engine.cancel(app.name, cl, orig))
+
+    def _replace(self, app: OrderEntryApp, msg: FixMessage) -> None:
+        cl = msg.get_str(11, "") or ""
+        orig = msg.get_str(41, "") or ""
+        o = self.engine.find(app.name, orig)
+        text = ""
+        qty = price = 0
+        if o is not None:
+            qty_raw = msg.get(38)
+            sym = msg.get_str(55, "") or ""
+            side = _SIDES.get(msg.get(54) or b"")
+            if qty_raw is None or not qty_raw.isdigit() or int(qty_raw) <= 0:
+                text = "OrderQty (38) must be a positive whole number"
+            elif sym != o.instrument or side is not o.side:
+                text = "Symbol (55) and Side (54) cannot be changed by a replace"
+            else:
+                qty = int(qty_raw)
+                px_raw = msg.get(44)
+                if px_raw is None:
+                    price = o.price
+                else:
+                    try:
+                        price = self._price(px_raw)
+                    except _Rejected as r:
+                        text = r.text
+            if text:
+                ev = CancelRejectEvent(app.name, cl, orig, o.order_id, 99, text, True, o.status)
+                self.dispatch([ev])
+                return
+        self.dispatch(self.engine.replace(app.name, cl, orig, qty, price))
+
+    def _status(self, app: OrderEntryApp, msg: FixMessage) -> None:
+        cl = msg.get_str(11, "") or ""
+        oid = self._by_cl.get((app.name, cl))
+        if oid is None:
+            raw37 = msg.get(37)
+            if raw37 is not None and raw37.isdigit():
+                cand = self._latest.get(int(raw37))
+                if cand is not None and cand.session == app.name:
+                    oid = cand.order_id
+        e = self._latest.get(oid) if oid is not None else None
+        s = app.session
+        if s is None or not s.is_active:
+            return
+        v44 = s.config.begin_string >= "FIX.4.4"
+        self._reject_n += 1
+        if e is None:
+            body: Body = [(37, b"NONE"), (11, cl), (17, b"S%d" % self._reject_n)]
+            if not v44:
+                body.append((20, b"3"))
+            body += [(150, b"I" if v44 else b"8"), (39, b"8"), (55, msg.get(55) or b"?"),
+                     (54, msg.get(54) or b"1"), (151, 0), (14, 0), (6, b"0"), (58, f"unknown order {cl!r}")]
+            self._send(app, b"8", body)
+            return
+        body = self._exec_body(e, v44, status=True, exec_id=b"S%d" % self._reject_n)
+        self._send(app, b"8", body)
+
+    # -- rejects -----------------------------------------------------------------------------------
+    def _reject_order(self, app: OrderEntryApp, msg: FixMessage, text: str, reason: int) -> None:
+        self.counters["rejected_gateway"] += 1
+        s = app.session
+        if s is None:
+            return
+        v44 = s.config.begin_string >= "FIX.4.4"
+        self._reject_n += 1
+        body: Body = [(37, b"NONE"), (11, msg.get(11) or b"?"), (17, b"R%d" % self._reject_n)]
+        if not v44:
+            body.append((20, b"0"))
+        body += [(150, b"8"), (39, b"8")]
+        for tag in (1, 55, 54, 38, 40, 44, 59):
+            v = msg.get(tag)
+            if v:
+                body.append((tag, v))
+        if msg.get(55) is None:
+            body.append((55, b"?"))
+        if msg.get(54) is None:
+            body.append((54, b"1"))
+        body += [(151, 0), (14, 0), (6, b"0"), (103, reason), (58, text),
+                 (60, s.encoder.format_timestamp(self.clock()))]
+        self._send(app, b"8", body)
+
+    # -- outgoing ----------------------------------------------------------------------------------
+    def cancel_all(self, name: str) -> int:
+        """Cancel every live order of engine session ``name`` (cancel-on-disconnect)."""
+        live = [o for o in self.engine.orders.values() if o.session == name]
+        events: list[Any] = []
+        for o in live:
+            events.extend(self.engine.cancel(name, o.cl_ord_id, o.cl_ord_id))
+        if live:
+            self.counters["cancel_on_disconnect"] += len(live)
+            log.info("cancel-on-disconnect: cancelled %d orders of %s", len(live), name)
+            self.dispatch(events)
+        return len(live)
+
+    def dispatch(self, events: Sequence[Any]) -> None:
+        """Route ExecEvents / CancelRejectEvents to their sessions, then hand all events on (market
+        data). Background orders (session ``BG``) are routed nowhere."""
+        apps = self.apps
+        aggressor: Side | None = None
+        for e in events:
+            t = type(e)
+            if t is TradeEvent:
+                aggressor = e.aggressor
+                continue
+            if t is ExecEvent:
+                if e.session == BACKGROUND_SESSION:
+                    continue
+                self._latest[e.order_id] = e
+                self._by_cl[(e.session, e.cl_ord_id)] = e.order_id
+                app = apps.get(e.session)
+                if app is None:
+                    self.counters["dropped"] += 1
+                    continue
+                s = app.session
+                if s is None:
+                    continue
+                v44 = s.config.begin_string >= "FIX.4.4"
+                body = self._exec_body(e, v44)
+                if e.last_qty:
+                    self.counters["fills"] += 1
+                    body.append((851, b"4" if aggressor is None else (b"2" if e.side is aggressor else b"1")))
+                self.counters["exec_reports"] += 1
+                self._send(app, b"8", body)
+            elif t is CancelRejectEvent:
+                app = apps.get(e.session)
+                if app is None or app.session is None:
+                    continue
+                self.counters["cancel_rejects"] += 1
+                st = e.ord_status
+                body = [(37, e.order_id if e.order_id else b"NONE"), (11, e.cl_ord_id or b"?"),
+                        (41, e.orig_cl_ord_id or b"?"), (39, _STATUS[st] if st is not None else b"8"),
+                        (434, b"2" if e.is_replace else b"1"), (102, int(e.reason))]
+                if e.text:
+                    body.append((58, e.text))
+                body.append((60, app.session.encoder.format_timestamp(self.clock())))
+                self._send(app, b"9", body)
+        cb = self.on_events
+        if cb is not None:
+            cb(events)  # type: ignore[arg-type]
+
+    def _exec_body(self, e: ExecEvent, v44: bool, status: bool = False, exec_id: bytes = b"") -> Body:
+        body: Body = [(37, e.order_id), (11, e.cl_ord_id)]
+        if e.orig_cl_ord_id:
+            body.append((41, e.orig_cl_ord_id))
+        body.append((17, exec_id or e.exec_id))
+        st = _STATUS[e.ord_status]
+        if status:
+            if v44:
+                body.append((150, b"I"))
+            else:
+                body += [(20, b"3"), (150, st)]
+        else:
+            if not v44:
+                body.append((20, b"0"))
+            body.append((150, (_EXEC_TYPE_44 if v44 else _EXEC_TYPE_42)[e.exec_type]))
+        body.append((39, st))
+        if e.account:
+            body.append((1, e.account))
+        body += [(55, e.instrument), (54, _SIDE_B[e.side]), (38, e.order_qty), (40, _ORD_TYPE_B[e.ord_type])]
+        if e.price:
+            body.append((44, format_price(e.price)))
+        body.append((59, _TIF_B[e.tif]))
+        if e.last_qty and not status:
+            body += [(32, e.last_qty), (31, format_price(e.last_px))]
+        body += [(14, e.cum_qty), (151, e.leaves_qty), (6, avg_px_field(e.avg_px_num, e.avg_px_den))]
+        if e.rej_reason >= 0:
+            body.append((103, e.rej_reason))
+        if e.text:
+            body.append((58, e.text))
+        body.append((60, self._ts(e)))
+        return body
+
+    def _ts(self, e: ExecEvent) -> bytes:
+        app = self.apps.get(e.session)
+        if app is None or app.session is None:
+            return b"19700101-00:00:00"
+        return app.session.encoder.format_timestamp(self.clock())
+
+    def _send(self, app: OrderEntryApp, msg_type: bytes, body: Body) -> None:
+        lat = self.latency_out
+        if lat is not None and self.loop is not None:
+            loop = self.loop
+            due = max(loop.time() + lat.sample_ns() / 1e9, app._out_due)
+            app._out_due = due
+            loop.call_at(due, self._send_now, app, msg_type, body)
+            return
+        self._send_now(app, msg_type, body)
+
+    def _send_now(self, app: OrderEntryApp, msg_type: bytes, body: Body) -> None:
+        s = app.session
+        if s is None:
+            return
+        if s.state == SessionState.ACTIVE:
+            s.send(msg_type, body)
+            return
+        if not app.ever_logged_on:
+            self.counters["dropped"] += 1
+            return
+        # logged out: keep it in the store under its seq num so a ResendRequest after the next logon
+        # delivers it (the session layer resends stored application messages with PossDupFlag)
+        store = s.store
+        seq = store.next_sender_seq
+        frame = s.encoder.encode(msg_type, body, seq, self.clock())
+        store.store_sent(seq, frame)
+        self.counters["stored_offline"] += 1

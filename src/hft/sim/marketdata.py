@@ -1,0 +1,293 @@
+"""Market data side of the simulator: FIX MarketDataRequest -> snapshot + incremental refresh.
+
+:class:`MarketDataPublisher` keeps, per instrument, the top ``depth`` (default 10) price levels of each
+side as last published. After every batch of engine events (client orders, cancel-on-disconnect,
+background flow, auctions: whoever caused it) it recomputes the top levels of each instrument the batch
+touched, diffs them against what was published and sends one 35=X per instrument to its subscribers:
+
+- trades first (279=0, 269=2, 270 price, 271 size), then level deletes (279=2, 271=0), then new levels
+  (279=0) and changed quantities (279=1); every entry in the layout 279,269,55,270,271,273 where 273
+  MDEntryTime is UTC time of day with microseconds;
+- message-level 83 RptSeq, one sequence per instrument incremented by every 35=X of that instrument;
+  a 35=W snapshot carries the RptSeq of the last 35=X sent before it, so the next 35=X has RptSeq + 1
+  and a client that sees any other value knows it missed one and re-requests a snapshot;
+- 6000 SimSendNs = ``time.monotonic_ns()`` taken immediately before the message is encoded and written,
+  6001 SimTickId = a number unique per 35=X sent (per client). :meth:`tick_send_ns` maps a recent tick id
+  back to its stamp (a ring of the last 65536); the order gateway uses it for wire-to-wire latency.
+
+35=V with 263=0 (snapshot), 1 (snapshot + updates) or 2 (unsubscribe), any number of symbols in
+146/55; unknown symbols or an unsupported request get 35=Y MarketDataRequestReject (281 reason, 58
+Text). Optional one-way latency (fixed + jitter) delays each client's messages, FIFO per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hft.asx.ticks import format_price
+from hft.fix.parser import FixMessage, FixValueError
+from hft.fix.session import FixSession, SessionApplication, SessionState
+from hft.sim.config import LatencySampler, MarketDataConfig
+from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
+
+log = logging.getLogger("hft.sim.marketdata")
+
+Body = list[tuple[int, bytes | str | int]]
+TICK_RING = 1 << 16
+_MASK = TICK_RING - 1
+_NS_DAY = 86_400 * 1_000_000_000
+
+
+def md_entry_time(ns: int) -> bytes:
+    """MDEntryTime (273): UTC time of day ``HH:MM:SS.ffffff``."""
+    t = ns % _NS_DAY
+    s, sub = divmod(t, 1_000_000_000)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return b"%02d:%02d:%02d.%06d" % (h, m, sec, sub // 1000)
+
+
+class MarketDataApp(SessionApplication):
+    """The application of one client's market data session."""
+
+    def __init__(self, publisher: MarketDataPublisher, name: str) -> None:
+        self.publisher = publisher
+        self.name = name
+        self.session: FixSession | None = None
+        self.subscriptions: dict[str, bytes] = {}  # symbol -> MDReqID
+        self._out_due = 0.0
+
+    def attach(self, session: FixSession) -> None:
+        self.session = session
+        session.app = self
+
+    def on_logon(self, session: FixSession) -> None:
+        log.info("market data session %s logged on", self.name)
+
+    def on_logout(self, session: FixSession, reason: str) -> None:
+        log.info("market data session %s logged out: %s", self.name, reason)
+        self.publisher.unsubscribe_all(self)
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        if msg.msg_type == b"V":
+            self.publisher.on_request(self, msg)
+
+
+class MarketDataPublisher:
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        config: MarketDataConfig | None = None,
+        *,
+        latency: LatencySampler | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.engine = engine
+        self.config = config or MarketDataConfig()
+        self.depth = self.config.depth
+        self.latency = latency if latency is not None and latency.enabled else None
+        self.loop = loop
+        self.clock = clock
+        self.apps: dict[str, MarketDataApp] = {}
+        self.subs: dict[str, list[MarketDataApp]] = {s: [] for s in engine.books}
+        self.rpt_seq: dict[str, int] = dict.fromkeys(engine.books, 0)
+        self._top: dict[str, tuple[dict[int, int], dict[int, int]]] = {s: ({}, {}) for s in engine.books}
+        self._sym_b: dict[str, bytes] = {s: s.encode() for s in engine.books}
+        self._tick = 0
+        self._tick_ns = [0] * TICK_RING
+        self.counters: dict[str, int] = {"incrementals": 0, "snapshots": 0, "rejects": 0, "entries": 0,
+                                         "trades": 0, "requests": 0, "publish_batches": 0}
+
+    def add_session(self, session: FixSession, name: str) -> MarketDataApp:
+        app = MarketDataApp(self, name)
+        app.attach(session)
+        self.apps[name] = app
+        return app
+
+    # -- ticks ---------------------------------------------------------------------------------
+    @property
+    def last_tick(self) -> int:
+        return self._tick
+
+    def tick_send_ns(self, tick: int) -> int:
+        """The SimSendNs stamp of tick ``tick`` if it is one of the last 65536 sent, else 0."""
+        cur = self._tick
+        if 0 < tick <= cur and cur - tick < TICK_RING:
+            return self._tick_ns[tick & _MASK]
+        return 0
+
+    # -- requests ------------------------------------------------------------------------------
+    def on_request(self, app: MarketDataApp, msg: FixMessage) -> None:
+        self.counters["requests"] += 1
+        req_id = msg.get(262) or b"?"
+        sub = msg.get(263)
+        if sub not in (b"0", b"1", b"2"):
+            self._reject(app, req_id, 4, f"unsupported SubscriptionRequestType (263) {sub!r}")
+            return
+        try:
+            groups = msg.group(146, 55)
+            depth = msg.get_int(264, 0) or 0
+        except FixValueError as e:
+            self._reject(app, req_id, 0, f"malformed request: {e}")
+            return
+        if depth < 0:
+            self._reject(app, req_id, 5, f"unsupported MarketDepth (264) {depth}")
+            return
+        symbols = [g.get(55) or b"" for g in groups]
+        if not symbols:
+            self._reject(app, req_id, 0, "no symbol in NoRelatedSym (146)")
+            return
+        for raw in symbols:
+            sym = raw.decode("ascii", "replace")
+            if sym not in self.engine.books:
+                self._reject(app, req_id, 0, f"unknown symbol {sym!r}")
+                continue
+            if sub == b"2":
+                self._unsubscribe(app, sym)
+                continue
+            self._snapshot(app, req_id, sym, depth)
+            if sub == b"1":
+                lst = self.subs[sym]
+                if app not in lst:
+                    lst.append(app)
+                app.subscriptions[sym] = req_id
+
+    def _unsubscribe(self, app: MarketDataApp, sym: str) -> None:
+        lst = self.subs.get(sym)
+        if lst is not None and app in lst:
+            lst.remove(app)
+        app.subscriptions.pop(sym, None)
+
+    def unsubscribe_all(self, app: MarketDataApp) -> None:
+        for sym in list(app.subscriptions):
+            self._unsubscribe(app, sym)
+
+    def _reject(self, app: MarketDataApp, req_id: bytes, reason: int, text: str) -> None:
+        self.counters["rejects"] += 1
+        self._send(app, b"Y", [(262, req_id), (281, reason), (58, text)])
+
+    def _snapshot(self, app: MarketDataApp, req_id: bytes, sym: str, depth: int) -> None:
+        bids, asks = self._top[sym]
+        n = self.depth if depth <= 0 else min(depth, self.depth)
+        sym_b = self._sym_b[sym]
+        entries: Body = []
+        count = 0
+        for ty, lv in ((b"0", bids), (b"1", asks)):
+            for i, (px, q) in enumerate(lv.items()):
+                if i >= n:
+                    break
+                entries += [(269, ty), (270, format_price(px)), (271, q), (290, i + 1)]
+                count += 1
+        body: Body = [(262, req_id), (55, sym_b), (83, self.rpt_seq[sym]), (268, count), *entries]
+        self.counters["snapshots"] += 1
+        self._send(app, b"W", body)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def on_events(self, events: Sequence[Any]) -> None:
+        """Publish the market data consequences of one batch of engine events."""
+        touched: dict[str, list[TradeEvent] | None] = {}
+        for e in events:
+            t = type(e)
+            if t is LevelEvent:
+                if e.instrument not in touched:
+                    touched[e.instrument] = None
+            elif t is TradeEvent:
+                lst = touched.get(e.instrument)
+                if lst is None:
+                    touched[e.instrument] = [e]
+                else:
+                    lst.append(e)
+        if touched:
+            self.counters["publish_batches"] += 1
+            for inst, trades in touched.items():
+                self._publish(inst, trades)
+
+    def _publish(self, inst: str, trades: list[TradeEvent] | None) -> None:
+        book = self.engine.books[inst]
+        depth = self.depth
+        old_b, old_a = self._top[inst]
+        new_b = self._top_of(book.bids, depth)
+        new_a = self._top_of(book.asks, depth)
+        self._top[inst] = (new_b, new_a)
+        subs = self.subs[inst]
+        if not subs:
+            self.rpt_seq[inst] += 1
+            return
+        sym = self._sym_b[inst]
+        ts = md_entry_time(self.clock())
+        entries: Body = []
+        n = 0
+        if trades:
+            for tr in trades:
+                entries += [(279, b"0"), (269, b"2"), (55, sym), (270, format_price(tr.price)), (271, tr.qty),
+                            (273, ts)]
+                n += 1
+            self.counters["trades"] += len(trades)
+        for ty, old, new in ((b"0", old_b, new_b), (b"1", old_a, new_a)):
+            for px in old:
+                if px not in new:
+                    entries += [(279, b"2"), (269, ty), (55, sym), (270, format_price(px)), (271, 0),
+                                (273, ts)]
+                    n += 1
+        for ty, old, new in ((b"0", old_b, new_b), (b"1", old_a, new_a)):
+            for px, q in new.items():
+                oq = old.get(px)
+                if oq is None:
+                    entries += [(279, b"0"), (269, ty), (55, sym), (270, format_price(px)), (271, q),
+                                (273, ts)]
+                    n += 1
+                elif oq != q:
+                    entries += [(279, b"1"), (269, ty), (55, sym), (270, format_price(px)), (271, q),
+                                (273, ts)]
+                    n += 1
+        if n == 0:
+            return
+        self.rpt_seq[inst] += 1
+        seq = self.rpt_seq[inst]
+        self.counters["incrementals"] += 1
+        self.counters["entries"] += n
+        lat = self.latency
+        for app in subs:
+            if lat is not None and self.loop is not None:
+                loop = self.loop
+                due = max(loop.time() + lat.sample_ns() / 1e9, app._out_due)
+                app._out_due = due
+                loop.call_at(due, self._write_x, app, seq, n, entries)
+            else:
+                self._write_x(app, seq, n, entries)
+
+    @staticmethod
+    def _top_of(side: Any, depth: int) -> dict[int, int]:
+        sign = side.sign
+        lv = side.levels
+        return {k * sign: lv[k * sign].qty for k in side.keys[:depth]}
+
+    def _write_x(self, app: MarketDataApp, seq: int, n: int, entries: Body) -> None:
+        s = app.session
+        if s is None or s.state != SessionState.ACTIVE:
+            return
+        self._tick += 1
+        tick = self._tick
+        ns = time.monotonic_ns()
+        self._tick_ns[tick & _MASK] = ns
+        s.send(b"X", [(6000, ns), (6001, tick), (83, seq), (268, n), *entries])
+
+    def _send(self, app: MarketDataApp, msg_type: bytes, body: Body) -> None:
+        lat = self.latency
+        if lat is not None and self.loop is not None:
+            loop = self.loop
+            due = max(loop.time() + lat.sample_ns() / 1e9, app._out_due)
+            app._out_due = due
+            loop.call_at(due, self._send_now, app, msg_type, body)
+            return
+        self._send_now(app, msg_type, body)
+
+    def _send_now(self, app: MarketDataApp, msg_type: bytes, body: Body) -> None:
+        s = app.session
+        if s is not None and s.state == SessionState.ACTIVE:
+            s.send(msg_type, body)

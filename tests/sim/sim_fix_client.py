@@ -1,0 +1,128 @@
+"""A small FIX test client for the simulator tests: a real initiator session over TCP on 127.0.0.1
+(hft.fix ThreadedInitiator) that records every application message it receives."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from hft.fix.parser import FixMessage, FixStreamParser
+from hft.fix.session import FixSession, SessionApplication, SessionConfig, SessionState
+from hft.fix.store import MemoryStore
+from hft.fix.transport import ThreadedInitiator
+
+Body = list[tuple[int, bytes | str | int]]
+
+
+class Recorder(SessionApplication):
+    def __init__(self) -> None:
+        self.msgs: list[FixMessage] = []
+        self.rejects: list[FixMessage] = []
+        self.logouts: list[str] = []
+        self.lock = threading.Lock()
+
+    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+        with self.lock:
+            self.msgs.append(msg)
+
+    def on_session_reject(self, session: FixSession, msg: FixMessage) -> None:
+        with self.lock:
+            self.rejects.append(msg)
+
+    def on_logout(self, session: FixSession, reason: str) -> None:
+        self.logouts.append(reason)
+
+
+class Client:
+    """``Client(port, "HFT", "ASXSIM")``; ``send``, ``wait_msg(pred)``, ``close``."""
+
+    def __init__(self, port: int, sender: str, target: str, begin: str = "FIX.4.2", hb: int = 30,
+                 reset: bool = True) -> None:
+        self.app = Recorder()
+        cfg = SessionConfig(begin_string=begin, sender_comp_id=sender, target_comp_id=target,
+                            heartbeat_interval=hb, reset_seq_num_on_logon=reset, reconnect_min=0.2,
+                            reconnect_max=0.5)
+        self.session = FixSession(cfg, MemoryStore(), self.app)
+        self.init = ThreadedInitiator(self.session, "127.0.0.1", port, reconnect=False)
+        self.init.start()
+
+    def logon(self, timeout: float = 10.0) -> Client:
+        assert self.init.wait_logon(timeout), f"no logon: {self.session.disconnect_reason}"
+        return self
+
+    def send(self, mt: bytes, body: Body) -> int:
+        return self.init.send(mt, body)
+
+    def snapshot(self) -> list[FixMessage]:
+        with self.app.lock:
+            return list(self.app.msgs)
+
+    def wait_msg(self, pred: Callable[[FixMessage], bool], timeout: float = 10.0,
+                 start: int = 0) -> FixMessage:
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in self.snapshot()[start:]:
+                if pred(m):
+                    return m
+            if time.monotonic() > deadline:
+                got = [m.raw.replace(b"\x01", b"|")[:200] for m in self.snapshot()[-5:]]
+                raise AssertionError(f"no matching message within {timeout}s; last: {got}")
+            time.sleep(0.005)
+
+    def wait_state(self, state: SessionState, timeout: float = 10.0) -> bool:
+        return self.init.wait_for(lambda s: s.state == state, timeout)
+
+    def close(self) -> None:
+        self.init.stop()
+
+
+def new_order(cl: str, side: int, qty: int, price: str | None, symbol: str = "BHP", account: str = "ACC1",
+              tif: str = "0", ord_type: str = "2", extra: Body | None = None) -> Body:
+    body: Body = [(1, account), (11, cl), (21, "1"), (55, symbol), (54, side),
+                                                 (38, qty), (40, ord_type)]
+    if price is not None:
+        body.append((44, price))
+    body += [(59, tif), (60, "20260101-00:00:00.000"), (100, "ASX"), (15, "AUD"), (167, "CS")]
+    if extra:
+        body += extra
+    return body
+
+
+def replace_order(orig: str, cl: str, side: int, qty: int, price: str, symbol: str = "BHP",
+                  account: str = "ACC1", order_id: bytes | None = None, ctci: bool = True) -> Body:
+    body: Body = [(41, orig)]
+    if order_id:
+        body.append((37, order_id))
+    body += [(11, cl), (1, account), (21, "1"), (55, symbol), (54, side), (38, qty), (40, "2"), (44, price),
+             (59, "0"), (60, "20260101-00:00:00")]
+    if ctci:
+        body += [(100, "ASX"), (15, "AUD"), (167, "CS")]
+    return body
+
+
+def md_request(req: str, symbols: list[str], sub: str = "1", depth: int = 10) -> Body:
+    body: Body = [(262, req), (263, sub), (264, depth), (265, "1"), (267, 3),
+                                                 (269, "0"), (269, "1"), (269, "2"), (146, len(symbols))]
+    for s in symbols:
+        body.append((55, s))
+    return body
+
+
+def raw_exchange(port: int, data: bytes, read_s: float = 1.0) -> list[FixMessage]:
+    """Send raw bytes on a fresh connection; return what came back until close or ``read_s``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        sock.settimeout(read_s)
+        p = FixStreamParser()
+        deadline = time.monotonic() + read_s
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            p.feed(chunk)
+        return list(p)
