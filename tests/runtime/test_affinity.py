@@ -109,3 +109,19 @@ def test_not_permitted_names_the_capability() -> None:
     assert "CAP_SYS_NICE" in rep["skipped"]["sched_fifo"] and "ulimit -r is 0" in rep["skipped"]["sched_fifo"]
     assert out["policy"] != out["fifo"]
     assert "CAP_IPC_LOCK" in rep["skipped"]["mlockall"] and "65536 bytes" in rep["skipped"]["mlockall"]
+
+
+def test_apply_process_config_from_engine_config(restore_affinity: set[int]) -> None:
+    import gc
+
+    from hft.engine.config import EngineConfig
+    from hft.runtime import apply_process_config, gc_controller_from_config
+
+    core = min(restore_affinity)
+    rep = apply_process_config(EngineConfig(cpu_affinity=[core]))
+    assert rep.applied == {"cpu_affinity": [core]} and not rep.skipped
+    assert os.sched_getaffinity(0) == {core}
+    assert apply_process_config(EngineConfig()).as_dict() == {"applied": {}, "skipped": {}}
+    with gc_controller_from_config(EngineConfig(gc_freeze=True)) as ctl:
+        assert ctl.after_startup()["frozen_objects"] == gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

@@ -1,2 +1,44 @@
 """Process runtime for the hot path: CPU pinning and real-time priority, GC control, socket options,
-kernel socket timestamps, huge-page arrays and the shared-memory SPSC ring. See docs/runtime.md."""
+kernel socket timestamps, huge-page arrays and the shared-memory SPSC ring. See docs/runtime.md.
+
+Engine hosts call two helpers with the ``[engine]`` config table (``hft.engine.config.EngineConfig`` or
+anything with the same attribute names; missing attributes take the defaults below):
+
+* :func:`apply_process_config` at process start: ``cpu_affinity`` (list of cores), ``realtime_priority``
+  (bool), ``rt_priority`` (1..99, default 50), ``mlock`` (bool, default false).
+* :func:`gc_controller_from_config` once start-up is done, then ``.after_startup()``: ``gc_freeze``
+  (bool), ``gc_thresholds`` (1-3 ints or empty), ``gc_disable`` (bool: collector off while trading,
+  ``.idle()`` collects when the loop is idle).
+
+Submodules: :mod:`.affinity`, :mod:`.gc_tuning`, :mod:`.sockopts`, :mod:`.timestamps`,
+:mod:`.hugepages` (imports numpy), :mod:`.ring`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hft.runtime.affinity import TuningReport, apply_process_tuning
+from hft.runtime.gc_tuning import GcController, GcPolicy
+
+__all__ = ["GcController", "GcPolicy", "TuningReport", "apply_process_config", "gc_controller_from_config"]
+
+
+def apply_process_config(engine_cfg: Any) -> TuningReport:
+    """Pin / raise priority / lock memory per the config; logs and records each step, never raises for a
+    missing permission or an unavailable core (the report says what was skipped and why)."""
+    cores = list(getattr(engine_cfg, "cpu_affinity", []) or [])
+    return apply_process_tuning(cores=cores,
+                                realtime=bool(getattr(engine_cfg, "realtime_priority", False)),
+                                rt_priority=int(getattr(engine_cfg, "rt_priority", 50)),
+                                rt_policy=getattr(engine_cfg, "rt_policy", "fifo"),
+                                mlock=bool(getattr(engine_cfg, "mlock", False)))
+
+
+def gc_controller_from_config(engine_cfg: Any) -> GcController:
+    """A :class:`GcController` for the config; call ``after_startup()`` once the session is up."""
+    thr = getattr(engine_cfg, "gc_thresholds", None)
+    policy = GcPolicy(freeze=bool(getattr(engine_cfg, "gc_freeze", True)),
+                      thresholds=tuple(thr) if thr else None,
+                      disable_while_trading=bool(getattr(engine_cfg, "gc_disable", False)))
+    return GcController(policy)

@@ -1,0 +1,76 @@
+"""Huge-page arrays: the fallback chain hugetlb -> THP -> normal pages, one log line naming the kind, a
+usable zeroed numpy view."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from hft.runtime.hugepages import huge_array, huge_page_size, thp_mode
+
+
+def _free_hugetlb_pages() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_default_chain_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="hft.runtime")
+    n = (4 * huge_page_size()) // 8
+    with huge_array(n, np.int64) as h:
+        assert h.array.shape == (n,) and h.array.dtype == np.int64
+        assert not h.array.any()
+        h.array[:] = np.arange(n)
+        assert int(h.array[-1]) == n - 1
+        lines = [r.message for r in caplog.records if "array on" in r.message]
+        assert len(lines) == 1 and f"on {h.kind} pages" in lines[0]
+        if _free_hugetlb_pages() >= 4:
+            assert h.kind == "hugetlb"
+        else:
+            assert h.kind in ("thp", "normal")
+            assert "hugetlb: pool empty" in lines[0]
+        if h.kind == "thp":
+            assert h.address % huge_page_size() == 0  # aligned so THP can back it
+            assert h.huge_bytes() >= 0
+        if thp_mode() in ("always", "madvise"):
+            assert h.kind != "normal"
+
+
+def test_normal_pages_only_and_shape() -> None:
+    with huge_array((3, 5), np.int32, kinds=("normal",)) as h:
+        assert h.kind == "normal" and h.array.shape == (3, 5)
+        h.array[2, 4] = 7
+        assert h.array.sum() == 7
+
+
+@pytest.mark.skipif(_free_hugetlb_pages() > 0, reason="a hugetlb pool is reserved here")
+def test_hugetlb_only_without_a_pool_fails_with_reason() -> None:
+    with pytest.raises(OSError, match=r"hugetlb: pool empty or too small \(vm.nr_hugepages\)"):
+        huge_array(16, kinds=("hugetlb",))
+
+
+@pytest.mark.skipif(_free_hugetlb_pages() < 1, reason="no free hugetlb pages (vm.nr_hugepages is 0)")
+def test_hugetlb_when_a_pool_exists() -> None:
+    with huge_array(1024, kinds=("hugetlb",)) as h:
+        assert h.kind == "hugetlb" and not h.array.any()
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        huge_array(0)
+    with pytest.raises(ValueError, match="unknown page kind"):
+        huge_array(4, kinds=("gigantic",))  # type: ignore[arg-type]
+
+
+def test_thp_mode_parsing(tmp_path: object) -> None:
+    from pathlib import Path
+
+    p = Path(str(tmp_path)) / "enabled"
+    p.write_text("always [madvise] never\n")
+    assert thp_mode(str(p)) == "madvise"
+    assert thp_mode(str(Path(str(tmp_path)) / "missing")) == "unavailable"
