@@ -88,6 +88,7 @@ class FixOrderGateway(SessionApplication):
         self.on_state: Callable[[SessionState, SessionState], None] | None = None
         self.on_logon_cb: Callable[[], None] | None = None
         self.last_write_ns = 0  # wall clock right after the last order command was written
+        self.echo_tick = b""  # when set, a new order carries it as 6001 SimTickId (the simulator's tick id)
         self.sent: dict[str, int] = {"new": 0, "cancel": 0, "replace": 0, "status": 0, "refused": 0}
         self.received: dict[str, int] = {"exec": 0, "cancel_reject": 0, "session_reject": 0,
                                          "business_reject": 0, "ignored": 0}
@@ -144,6 +145,8 @@ class FixOrderGateway(SessionApplication):
             body.append((1, self.account))
         body += [(11, order.cl_ord_id), (21, b"1")]
         body += self._order_tail(order, now)
+        if self.echo_tick:
+            body.append((6001, self.echo_tick))
         return self._send(b"D", body, "new")
 
     def send_cancel(self, order: Order, cancel_cl_ord_id: str) -> bool:

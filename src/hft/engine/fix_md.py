@@ -34,6 +34,9 @@ from hft.fix.session import FixSession, SessionApplication, SessionError, Sessio
 
 log = logging.getLogger(__name__)
 
+_BID = Side.BUY
+_ASK = Side.SELL
+
 
 def _noop_sink(_: object) -> None:
     return None
@@ -58,12 +61,17 @@ class FixMarketData(SessionApplication):
         self.depth = depth
         self.clock = clock
         self._sink: MarketSink = _noop_sink
+        # hot path: level changes go to level_sink(symbol, side, price, qty, recv_ns) when set (no event
+        # object per level); otherwise a LevelUpdate goes to the sink
+        self.level_sink: Callable[[str, int, int, int, int], None] | None = None
+        self._by_bytes: dict[bytes, _InstState] = {}
         self.on_message_end: Callable[[int], None] | None = None
         self.on_state: Callable[[SessionState, SessionState], None] | None = None
         self.insts: dict[str, _InstState] = {}
         self._req_n = 0
         self._resend_stale = False
         self.recv_ns = 0  # read timestamp of the message being processed
+        self.tick = b""  # 6001 SimTickId of the 35=X being processed (the simulator stamps it), or b""
         self.counters: dict[str, int] = {"messages": 0, "snapshots": 0, "incrementals": 0, "trades": 0,
                                          "levels": 0, "gaps": 0, "seq_gaps": 0, "inconsistent": 0,
                                          "snapshot_requests": 0, "rejects": 0, "dropped_stale": 0}
@@ -88,12 +96,13 @@ class FixMarketData(SessionApplication):
     def subscribe(self, instruments: Iterable[str]) -> None:
         for sym in instruments:
             if sym not in self.insts:
-                self.insts[sym] = _InstState(sym)
+                self.insts[sym] = self._by_bytes[sym.encode()] = _InstState(sym)
             self._request(sym)
 
     def unsubscribe(self, instruments: Iterable[str]) -> None:
         for sym in instruments:
             st = self.insts.pop(sym, None)
+            self._by_bytes.pop(sym.encode(), None)
             if st is not None and st.req_id:
                 self._send_v(sym, st.req_id, b"2")
 
@@ -181,6 +190,7 @@ class FixMarketData(SessionApplication):
         if session.resend_pending and not self._resend_stale:
             self.check_resend()
         if mt == b"X":
+            self.tick = msg.get(6001) or b""
             self._on_incremental(msg)
         elif mt == b"W":
             self._on_snapshot(msg)
@@ -237,12 +247,12 @@ class FixMarketData(SessionApplication):
                 self._go_stale(st, "bad incremental")
             return
         sink = self._sink
-        insts = self.insts
+        level = self.level_sink
+        insts = self._by_bytes
         ts = self.recv_ns
         checked_seq = False
         for action, ty, px, qty, sym_b, _pos in entries:
-            sym = sym_b.decode()
-            st = insts.get(sym)
+            st = insts.get(sym_b)
             if st is None:
                 continue
             if st.stale:
@@ -259,16 +269,19 @@ class FixMarketData(SessionApplication):
             if ty == b"2":
                 if px is not None and qty:
                     self.counters["trades"] += 1
-                    sink(Trade(sym, px, qty, ts))
+                    sink(Trade(st.symbol, px, qty, ts))
                 continue
             if px is None:
                 continue
             if ty == b"0":
-                side = Side.BUY
+                side = _BID
             elif ty == b"1":
-                side = Side.SELL
+                side = _ASK
             else:
                 continue
             q = 0 if action == b"2" else (qty or 0)
             self.counters["levels"] += 1
-            sink(LevelUpdate(sym, side, px, q, ts, seq))
+            if level is not None:
+                level(st.symbol, side, px, q, ts)
+            else:
+                sink(LevelUpdate(st.symbol, side, px, q, ts, seq))

@@ -110,6 +110,9 @@ class TradingEngine(StrategyContext):
             write_clock = lambda: gateway.last_write_ns  # noqa: E731  (the FIX gateway stamps each write)
         self._write_clock = write_clock
         self.md_request_snapshot: Callable[[str], None] | None = None
+        # the venue tick id (FIX 6001) of the market data message being processed, when the gateway can
+        # echo it on orders (hft.engine.fix_gateway.FixOrderGateway.echo_tick)
+        self.md_tick: Callable[[], bytes] | None = None
         self._dirty: list[str] = []
         self._in_md = False
         self._md_recv_ns = 0
@@ -337,7 +340,13 @@ class TradingEngine(StrategyContext):
             st.risk_rejected += 1
             self.last_risk_reason = code
             return None
-        o = self.om.submit(instrument, side, price, qty, tif, ord_type, tag)
+        gw = self.gateway
+        if self._in_md and self.md_tick is not None:  # echo the venue's tick id (wire-to-wire bench)
+            gw.echo_tick = self.md_tick()  # type: ignore[attr-defined]
+            o = self.om.submit(instrument, side, price, qty, tif, ord_type, tag)
+            gw.echo_tick = b""  # type: ignore[attr-defined]
+        else:
+            o = self.om.submit(instrument, side, price, qty, tif, ord_type, tag)
         if o is None:
             st.risk_rejected += 1
             return None
@@ -571,21 +580,30 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     vc, mc = config.venue, config.market_data
     replay = mc.source == "replay"
 
-    # -- the embedded simulator (ports 0 = "the embedded simulator's") ---------------------------
+    # -- the embedded simulator: sim.embedded (paper) replaces venue and market data ports ----------
     sim = None
     venue_port = opts.venue_port if opts.venue_port is not None else vc.port
     md_port = opts.md_port if opts.md_port is not None else mc.port
-    embedded = config.sim.embedded and (venue_port == 0 or (md_port == 0 and not replay))
+    embedded = config.sim.embedded and config.mode != "live" and opts.venue_port is None
     if embedded:
         sim = start_embedded_sim(config)
         stack.callback(sim.stop)
-        venue_port = sim.order_port if venue_port == 0 else venue_port
-        md_port = sim.md_port if md_port == 0 else md_port
+        venue_port = sim.order_port
+        md_port = sim.md_port if opts.md_port is None else md_port
+    if venue_port == 0 or (md_port == 0 and not replay):
+        raise RuntimeError(f"{config.source}: venue.port / market_data.port 0 means the embedded simulator, "
+                           "but sim.embedded is false")
 
     # -- journal and recovery --------------------------------------------------------------------
     jpath = _resolve(config.journal.path, opts.run_dir)
     jpath.parent.mkdir(parents=True, exist_ok=True)
     recovered: RecoveryState | None = None
+    if embedded and jpath.exists() and jpath.stat().st_size > 0:
+        # the embedded simulator starts empty every run (its orders, ExecIDs and sequence numbers died
+        # with the previous process): the previous journal is archived, not recovered
+        old = jpath.with_name(f"{jpath.name}.{int(jpath.stat().st_mtime)}")
+        jpath.rename(old)
+        log.warning("embedded simulator: previous journal archived as %s", old)
     if jpath.exists() and jpath.stat().st_size > 0:
         recovered = recover(jpath, config.fees.build())
         log.warning("journal %s: recovered %d orders (%d open), %d fills", jpath, len(recovered.orders),
@@ -640,6 +658,8 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     md.level_sink = engine.on_level
     md.on_message_end = engine.on_md_message_end
     engine.md_request_snapshot = md.request_snapshot
+    if md_session is not None:
+        engine.md_tick = lambda: md.tick
     order_ss = stats.sessions.setdefault("order", SessionStats("order"))
     md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
     host = Host(engine, order_session, md_session, gateway, md, sim=sim)
@@ -747,12 +767,45 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     return host
 
 
+def embedded_sim_config(config: Config) -> Any:
+    """The :class:`hft.sim.config.SimConfig` for the embedded simulator: ``sim.config`` (a simulator TOML)
+    or the simulator's defaults, with its sessions set to our CompIDs and our ``[sim]`` knobs applied."""
+    import dataclasses
+
+    from hft.sim.config import ClientSession, LatencySpec, SimConfig, load_sim_config
+    from hft.sim.server import instruments_of
+
+    sc, vc, mc = config.sim, config.venue, config.market_data
+    base = load_sim_config(sc.config) if sc.config else SimConfig.default(metrics_enabled=False)
+    cod = vc.cancel_on_disconnect
+    oe = dataclasses.replace(base.order_entry, comp_id=vc.target_comp_id,
+                             sessions=(ClientSession(vc.sender_comp_id, vc.begin_string, cod),),
+                             ex_destination=vc.ex_destination, currency=vc.currency)
+    md = dataclasses.replace(base.market_data, comp_id=mc.target_comp_id,
+                             sessions=(ClientSession(mc.sender_comp_id, vc.begin_string),))
+    cfg = dataclasses.replace(base, host="127.0.0.1", order_port=0, md_port=0, order_entry=oe, market_data=md,
+                              store_dir="")
+    if not sc.config:  # the [sim] knobs describe the default simulator; a full simulator file wins
+        lat = LatencySpec(fixed_us=float(sc.latency_us))
+        cfg = dataclasses.replace(
+            cfg,
+            flow=dataclasses.replace(cfg.flow, seed=sc.seed, rate=sc.flow_rate, enabled=sc.flow_rate > 0),
+            schedule=dataclasses.replace(cfg.schedule, mode="continuous" if sc.continuous else "asx"),
+            latency=dataclasses.replace(cfg.latency, order_entry=lat, market_data=lat))
+    known = instruments_of(cfg)
+    missing = [s for s in config.instruments.symbols if s not in known]
+    if missing:
+        raise RuntimeError(f"{config.source}: instruments.symbols: {', '.join(missing)} not listed by the "
+                           f"embedded simulator (it has {', '.join(sorted(known))}); set sim.config to a "
+                           "simulator config that lists them")
+    return cfg
+
+
 def start_embedded_sim(config: Config) -> Any:
     """Start the exchange simulator in-process (its own thread and asyncio loop) on 127.0.0.1 with free
-    ports; the returned object has ``order_port``, ``md_port`` and ``stop()``."""
-    try:
-        from hft.sim.server import SimServer  # noqa: F401
-    except ImportError as e:  # the simulator server is a separate package
-        raise RuntimeError(f"the embedded simulator is not available ({e}); start `hft sim` and pass "
-                           "--config with its ports") from None
-    raise RuntimeError("embedded simulator wiring pending")
+    ports; the returned :class:`hft.sim.server.SimServer` has ``order_port``, ``md_port`` and ``stop()``."""
+    from hft.sim.server import SimServer
+
+    sim = SimServer(embedded_sim_config(config))
+    sim.start()
+    return sim
