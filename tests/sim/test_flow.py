@@ -186,6 +186,14 @@ def test_auction_phase_is_passive_only_and_closed_is_seeded_later() -> None:
     evs = flow2.advance(T0 + 11 * S)
     assert any(isinstance(e, LevelEvent) for e in evs)
     assert eng2.snapshot("BHP", 1)[0]
+    flow2.advance(T0 + 60 * S)
+    eng2.set_phase("BHP", Phase.CLOSED)  # day orders expire
+    assert eng2.snapshot("BHP", 1) == ([], [])
+    flow2.advance(T0 + 120 * S)
+    eng2.set_phase("BHP", Phase.PRE_OPEN)
+    flow2.advance(T0 + 121 * S)
+    bids, asks = eng2.snapshot("BHP", 10)
+    assert len(bids) >= 5 and len(asks) >= 5 and bids[0][0] < asks[0][0]
 
 
 def test_next_event_ns() -> None:

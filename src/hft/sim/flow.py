@@ -24,8 +24,9 @@ latent price and the intensities are floats (they are signals, not prices).
 Makers and takers use different accounts (``<session>-M`` / ``<session>-T``) so that self-trade
 prevention never cancels background orders against each other. Marketable orders are only sent in
 continuous trading; in an auction phase only passive (non-crossing) limit orders and cancels run; in
-``CLOSED`` nothing is sent. An instrument that is ``CLOSED`` at :meth:`BackgroundFlow.seed_book` is
-seeded on the first :meth:`BackgroundFlow.advance` after it opens.
+``CLOSED`` nothing is sent. An instrument that is ``CLOSED`` at :meth:`BackgroundFlow.seed_book` (or
+whose day orders expired at a close) is seeded again on the first :meth:`BackgroundFlow.advance` after
+it accepts orders again.
 """
 
 from __future__ import annotations
@@ -491,7 +492,13 @@ class BackgroundFlow:
             d = cfg.depth_levels - 1
         lot, mn, mx = self._lot
         qty = inst.qty(cfg.order_qty, lot, mn, mx)
-        if inst.book.phase is _CLOSED or len(inst.live) >= cfg.max_orders:
+        if inst.book.phase is _CLOSED:  # day orders expire at the close: seed again when it reopens
+            inst.stats["skipped"] += 1
+            if inst.seeded:
+                inst.seeded = False
+                self._pending_seed.append(inst)
+            return
+        if len(inst.live) >= cfg.max_orders:
             inst.stats["skipped"] += 1
             return
         bid, ask = self._refs(inst)
