@@ -124,10 +124,16 @@ def test_one_tick_inside_uses_the_band_at_two_dollars() -> None:
     assert ctx2.orders[-1].price == 20_000  # one cent step below $2.01
 
 
-def test_no_entry_when_the_spread_is_one_tick() -> None:
-    ctx, _ = make()
-    feed_ofis(ctx, [0, 0, 0, 40, 0, 0, 0, -40], bb=BB, ba=BA)
-    assert ctx.actions == []
+@pytest.mark.parametrize(("policy", "buy_px", "sell_px"), [("cross", BA, BB), ("join", BB, BA),
+                                                         ("skip", None, None)])
+def test_one_tick_spread_policy(policy: str, buy_px: int | None, sell_px: int | None) -> None:
+    # spread of one tick: one tick inside the bid is the ask itself
+    ctx, _ = make(tight_spread=policy)
+    feed_ofis(ctx, [0, 0, 0, 40], bb=BB, ba=BA)
+    assert [o.price for o in ctx.orders] == ([buy_px] if buy_px else [])
+    ctx2, _ = make(tight_spread=policy)
+    feed_ofis(ctx2, [0, 0, 0, -40], bb=BB, ba=BA)
+    assert [(o.side, o.price) for o in ctx2.orders] == ([(Side.SELL, sell_px)] if sell_px else [])
 
 
 def test_position_limits() -> None:
@@ -291,6 +297,7 @@ def test_exit_reason_arithmetic_uses_the_tick_at_the_entry() -> None:
     ({"velocity_threshold": -0.1}, "velocity_threshold"), ({"velocity_window": 0}, "velocity_window"),
     ({"stale_ns": 0}, "stale_ns"), ({"max_hold_ns": -1}, "max_hold_ns"), ({"stop_ticks": 0}, "stop_ticks"),
     ({"take_ticks": -1}, "take_ticks"), ({"timer_ns": 0}, "timer_ns"), ({"levels": 0}, "levels"),
+    ({"tight_spread": "maybe"}, "tight_spread"),
 ])
 def test_params_validation_names_the_key(kw: dict[str, object], key: str) -> None:
     with pytest.raises(ValueError, match=key):

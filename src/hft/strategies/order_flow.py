@@ -6,10 +6,12 @@ Per instrument, on every update within the top ``levels`` levels (``book_depth =
 * velocity = OFI now - OFI ``velocity_window`` book updates ago: the change of the normalised depth
   difference over the window (0 until the window is full)
 * OFI > ``ofi_threshold`` (0.3) and velocity > ``velocity_threshold`` (0.1), and position +
-  ``trade_size`` <= ``max_position``: buy ``trade_size`` one tick above the best bid (a DAY limit), only if
-  that price is still below the best ask
+  ``trade_size`` <= ``max_position``: buy ``trade_size`` one tick above the best bid (a DAY limit)
 * OFI < -0.3 and velocity < -0.1, and position - ``trade_size`` >= -``max_position``: sell one tick below
   the best ask, symmetrically. Both comparisons are strict.
+* when the spread is a single tick, "one tick inside the bid" is the best ask itself; ``tight_spread``
+  says what to do then: ``"cross"`` (default, the literal rule: the order is marketable and takes the
+  ask), ``"join"`` (bid at the best bid instead) or ``"skip"`` (no entry)
 * one entry order at a time per instrument; an entry still open ``stale_ns`` after it was sent is
   cancelled
 * exits, checked on every book update and every ``timer_ns`` of engine time, as an IOC limit for the whole
@@ -23,7 +25,7 @@ Per instrument, on every update within the top ``levels`` levels (``book_depth =
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
@@ -52,6 +54,7 @@ class OrderFlowParams:
     stop_ticks: int = 3  # price stop, ticks against the entry
     take_ticks: int = 2  # profit target, ticks in favour (0 = off)
     timer_ns: int = 100_000_000  # how often exits and stale orders are checked without book updates
+    tight_spread: Literal["cross", "join", "skip"] = "cross"  # entry price when the spread is one tick
 
     def __post_init__(self) -> None:
         check_fields(self, positive=("trade_size", "max_position", "levels", "ofi_threshold",
@@ -63,6 +66,8 @@ class OrderFlowParams:
             raise ValueError(f"trade_size ({self.trade_size}) must be <= max_position ({self.max_position})")
         if self.ofi_threshold >= 1:
             raise ValueError(f"ofi_threshold must be below 1 (OFI lies in [-1, 1]), got {self.ofi_threshold}")
+        if self.tight_spread not in ("cross", "join", "skip"):
+            raise ValueError(f"tight_spread must be 'cross', 'join' or 'skip', got {self.tight_spread!r}")
         if self.velocity_threshold >= 2:
             raise ValueError(f"velocity_threshold must be below 2 (|velocity| <= 2), got "
                              f"{self.velocity_threshold}")
@@ -130,14 +135,20 @@ class OrderFlow(Strategy):
             return
         if ofi > p.ofi_threshold and vel > p.velocity_threshold and pos + p.trade_size <= p.max_position:
             px = tick_up(bb)
-            if px < ba:
-                st.entry = ctx.submit(instrument, Side.BUY, px, p.trade_size, tag="entry")
-                st.entry_sent_ns = now
+            if px >= ba:
+                if p.tight_spread == "skip":
+                    return
+                px = ba if p.tight_spread == "cross" else bb
+            st.entry = ctx.submit(instrument, Side.BUY, px, p.trade_size, tag="entry")
+            st.entry_sent_ns = now
         elif ofi < -p.ofi_threshold and vel < -p.velocity_threshold and pos - p.trade_size >= -p.max_position:
             px = tick_down(ba)
-            if px > bb:
-                st.entry = ctx.submit(instrument, Side.SELL, px, p.trade_size, tag="entry")
-                st.entry_sent_ns = now
+            if px <= bb:
+                if p.tight_spread == "skip":
+                    return
+                px = bb if p.tight_spread == "cross" else ba
+            st.entry = ctx.submit(instrument, Side.SELL, px, p.trade_size, tag="entry")
+            st.entry_sent_ns = now
 
     def on_timer(self, now_ns: int) -> None:
         ctx = self.ctx

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Order
+from hft.strategies._util import check_fields
 
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
@@ -23,8 +24,8 @@ class ReferenceParams:
     cancel_after: int = 5
 
     def __post_init__(self) -> None:
-        if self.qty <= 0 or self.every_n <= 0 or self.cancel_after <= 0:
-            raise ValueError("qty, every_n and cancel_after must be positive")
+        names = ("qty", "every_n", "cancel_after")
+        check_fields(self, positive=names, ints=names)
 
 
 class Reference(Strategy):
