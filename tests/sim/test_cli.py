@@ -1,0 +1,87 @@
+"""`hft sim` as a real subprocess: starts, serves FIX, stops cleanly on SIGINT / SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sim_fix_client import Client, md_request, new_order
+
+from hft.fix.session import SessionState
+from hft.sim.cli import build_parser
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hft.cli", "sim", "--order-port", "0", "--md-port", "0", "--metrics-port", "0",
+         "--ready-file", str(ready), "--stats-json", str(tmp_path / "stats.json"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out, err = proc.communicate(timeout=5) if proc.poll() is not None else ("", "")
+            proc.kill()
+            raise AssertionError(f"hft sim did not start (rc={proc.returncode}): {out} {err}")
+        time.sleep(0.05)
+    return proc, json.loads(ready.read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_runs_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, info = start(tmp_path, "--store-dir", str(tmp_path / "store"))
+    try:
+        oe = Client(int(info["order_port"]), "HFT", "ASXSIM").logon()  # type: ignore[call-overload]
+        md = Client(int(info["md_port"]), "HFTMD", "ASXSIMMD").logon()  # type: ignore[call-overload]
+        md.send(b"V", md_request("r", ["BHP"]))
+        md.wait_msg(lambda m: m.msg_type == b"W")
+        oe.send(b"D", new_order("c1", 1, 100, "1.00"))
+        oe.wait_msg(lambda m: m.msg_type == b"8" and m.get(150) == b"0")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "logged on" in err and f"{sig.name} received" in err and "simulator stopped" in err
+        assert "Traceback" not in err
+        assert "stopped; orders 1" in out
+        # both clients were logged out by the server, not just cut off
+        assert oe.wait_state(SessionState.DISCONNECTED, 5) and md.wait_state(SessionState.DISCONNECTED, 5)
+        assert any("server shutdown" in r for r in [*oe.app.logouts, oe.session.last_logout_text])
+        stats = json.loads((tmp_path / "stats.json").read_text())
+        assert stats["gateway"]["new"] == 1 and "wire_to_wire_ns" in stats
+        assert list((tmp_path / "store").glob("*.store"))
+        oe.close()
+        md.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "sim.toml"
+    bad.write_text('[latency.order_entry]\nfixed_us = -3\n')
+    r = subprocess.run([sys.executable, "-m", "hft.cli", "sim", "--config", str(bad)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2
+    assert f"{bad}: latency.order_entry.fixed_us" in r.stderr
+    bad.write_text('[server]\nordr_port = 1\n')
+    r = subprocess.run([sys.executable, "-m", "hft.cli", "sim", "--config", str(bad)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "server.ordr_port: unknown key" in r.stderr
+
+
+def test_help_documents_every_option() -> None:
+    r = subprocess.run([sys.executable, "-m", "hft.cli", "sim", "--help"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0
+    for action in build_parser()._actions:
+        for opt in action.option_strings:
+            assert opt in r.stdout
+        assert action.help, action.option_strings
