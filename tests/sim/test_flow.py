@@ -264,3 +264,34 @@ def test_config_from_mapping_and_engine_mismatch() -> None:
 def test_default_configs_span_the_three_tick_bands() -> None:
     ticks = sorted(tick_size(c.ref_price) for c in default_flow_configs())
     assert ticks == [10, 50, 100]
+
+
+def test_random_client_orders_interleaved_with_flow() -> None:
+    eng, flow = make(seed=21)
+    rng = random.Random(5)
+    flow.seed_book(T0)
+    cid = 0
+    for step in range(1, 1_201):
+        now = T0 + step * S // 4
+        evs = flow.advance(now)
+        assert not any(isinstance(e, CancelRejectEvent) for e in evs)
+        assert not any(isinstance(e, ExecEvent) and e.exec_type is ExecType.REJECTED for e in evs)
+        sym = rng.choice(["BHP", "PLS", "NWX"])
+        bids, asks = eng.snapshot(sym, 10)
+        if not bids or not asks:
+            continue
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        opp = asks if side is Side.BUY else bids
+        px = opp[min(len(opp) - 1, rng.randrange(4))][0]  # marketable, sometimes sweeping 4 levels
+        if rng.random() < 0.5:
+            px = (bids if side is Side.BUY else asks)[0][0]  # or joining the touch
+        qty = rng.choice([100, 1_000, 20_000, 400_000])
+        cid += 1
+        eng.submit("CL", f"ACC{cid % 3}", sym, str(cid), side, qty, px)
+        for s in ("BHP", "PLS", "NWX"):
+            b, a = eng.snapshot(s, 1)
+            if b and a:
+                assert b[0][0] < a[0][0]
+    for s in ("BHP", "PLS", "NWX"):
+        b, a = eng.snapshot(s, 5)
+        assert b and a, s  # the flow rebuilds both sides after client sweeps
