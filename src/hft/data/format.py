@@ -206,8 +206,9 @@ def make_metadata(
     return md
 
 
-def _fmt(path: Path) -> str:
-    name = path.name.lower()
+def file_format(path: str | Path) -> str:
+    """``"csv"`` for ``.csv`` / ``.csv.gz`` names, else ``"parquet"``."""
+    name = Path(path).name.lower()
     if name.endswith(".csv") or name.endswith(".csv.gz"):
         return "csv"
     return "parquet"
@@ -593,7 +594,7 @@ class EventWriter:
         validate: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.fmt = _fmt(self.path)
+        self.fmt = file_format(self.path)
         self.metadata = dict(metadata or make_metadata("unknown"))
         self.metadata.setdefault("hft.format_version", FORMAT_VERSION)
         if validate:
@@ -738,7 +739,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     p = Path(path)
     if not p.exists():
         raise DataError(p, "no such file")
-    if _fmt(p) == "csv":
+    if file_format(p) == "csv":
         return {}
     try:
         md = pq.read_schema(p).metadata or {}
@@ -972,7 +973,7 @@ def iter_event_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) ->
     p = Path(path)
     if not p.exists():
         raise DataError(p, "no such file")
-    if _fmt(p) == "csv":
+    if file_format(p) == "csv":
         yield from _iter_csv(p, chunk_rows)
     else:
         yield from _iter_parquet(p, chunk_rows)
@@ -995,7 +996,7 @@ def load_events(
     p = Path(path)
     if not p.exists():
         raise DataError(p, "no such file")
-    if _fmt(p) == "csv":
+    if file_format(p) == "csv":
         chunks = list(_iter_csv(p, DEFAULT_CHUNK_ROWS))
         if len(chunks) == 1:
             ev = chunks[0]
@@ -1012,5 +1013,5 @@ def load_events(
     if validate:
         if check_book is None:
             check_book = ev.metadata.get(META_VALIDATED) != "1"
-        validate_events(ev, p, check_book=check_book, csv_lines=_fmt(p) == "csv")
+        validate_events(ev, p, check_book=check_book, csv_lines=file_format(p) == "csv")
     return ev
