@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -126,3 +127,77 @@ def raw_exchange(port: int, data: bytes, read_s: float = 1.0) -> list[FixMessage
                 break
             p.feed(chunk)
         return list(p)
+
+
+class RawFix:
+    """A hand-driven FIX connection (no session layer): choose every seq num, send any bytes."""
+
+    def __init__(self, port: int, sender: str, target: str, begin: str = "FIX.4.2") -> None:
+        from hft.fix.encoder import FixEncoder
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.enc = FixEncoder(begin, sender, target)
+        self.parser = FixStreamParser()
+        self.seq = 1
+        self.received: list[FixMessage] = []
+        self.closed = False
+
+    def frame(self, mt: bytes, body: Body, seq: int | None = None) -> bytes:
+        if seq is None:
+            seq = self.seq
+        self.seq = seq + 1
+        return self.enc.encode(mt, body, seq)
+
+    def send(self, mt: bytes, body: Body, seq: int | None = None) -> None:
+        self.sock.sendall(self.frame(mt, body, seq))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def logon(self, hb: int = 30, reset: bool = True) -> FixMessage:
+        body: Body = [(98, 0), (108, hb)]
+        if reset:
+            body.append((141, "Y"))
+        self.send(b"A", body)
+        return self.wait(lambda m: m.msg_type == b"A")
+
+    def pump(self, timeout: float = 0.05) -> None:
+        if self.closed:
+            return
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return
+        except OSError:
+            self.closed = True
+            return
+        if not data:
+            self.closed = True
+            return
+        self.parser.feed(data)
+        self.received.extend(self.parser)
+
+    def wait(self, pred: Callable[[FixMessage], bool], timeout: float = 5.0) -> FixMessage:
+        deadline = time.monotonic() + timeout
+        i = 0
+        while True:
+            while i < len(self.received):
+                m = self.received[i]
+                i += 1
+                if pred(m):
+                    return m
+            if time.monotonic() > deadline or self.closed:
+                got = [m.raw.replace(b"\x01", b"|")[:160] for m in self.received[-4:]]
+                raise AssertionError(f"no matching message (closed={self.closed}); last: {got}")
+            self.pump()
+
+    def wait_closed(self, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            self.pump()
+        return self.closed
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()

@@ -40,6 +40,7 @@ from hft.fix import dictionary as fixdict
 from hft.fix.parser import FixMessage, FixValueError
 from hft.fix.session import FixSession, SessionApplication, SessionState
 from hft.sim.config import LatencySampler, OrderEntryConfig
+from hft.sim.latency import DelayLine
 from hft.sim.matching import (
     CancelRejectEvent,
     ExecEvent,
@@ -103,8 +104,8 @@ class OrderEntryApp(SessionApplication):
         self.session: FixSession | None = None
         self.arrival_ns = 0  # time.monotonic_ns() when the bytes being processed were read
         self.ever_logged_on = False
-        self._in_due = 0.0  # FIFO of delayed messages (loop time)
-        self._out_due = 0.0
+        self.delay_in: DelayLine | None = None  # injected latency (FIFO per direction)
+        self.delay_out: DelayLine | None = None
 
     def attach(self, session: FixSession) -> None:
         self.session = session
@@ -134,15 +135,11 @@ class OrderEntryApp(SessionApplication):
                     msg.get_str(58, ""))
 
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
-        gw = self.gateway
-        lat = gw.latency_in
-        if lat is not None and gw.loop is not None:
-            loop = gw.loop
-            due = max(loop.time() + lat.sample_ns() / 1e9, self._in_due)
-            self._in_due = due
-            loop.call_at(due, gw.handle, self, msg, self.arrival_ns)
+        line = self.delay_in
+        if line is not None:
+            line.put(self.gateway.handle, self, msg, self.arrival_ns)
             return
-        gw.handle(self, msg, self.arrival_ns)
+        self.gateway.handle(self, msg, self.arrival_ns)
 
 
 class OrderGateway:
@@ -188,6 +185,11 @@ class OrderGateway:
     def add_session(self, session: FixSession, name: str, cancel_on_disconnect: bool) -> OrderEntryApp:
         app = OrderEntryApp(self, name, cancel_on_disconnect)
         app.attach(session)
+        if self.loop is not None:
+            if self.latency_in is not None:
+                app.delay_in = DelayLine(self.loop, self.latency_in)
+            if self.latency_out is not None:
+                app.delay_out = DelayLine(self.loop, self.latency_out)
         self.apps[name] = app
         return app
 
@@ -471,12 +473,9 @@ class OrderGateway:
         return app.session.encoder.format_timestamp(self.clock())
 
     def _send(self, app: OrderEntryApp, msg_type: bytes, body: Body) -> None:
-        lat = self.latency_out
-        if lat is not None and self.loop is not None:
-            loop = self.loop
-            due = max(loop.time() + lat.sample_ns() / 1e9, app._out_due)
-            app._out_due = due
-            loop.call_at(due, self._send_now, app, msg_type, body)
+        line = app.delay_out
+        if line is not None:
+            line.put(self._send_now, app, msg_type, body)
             return
         self._send_now(app, msg_type, body)
 

@@ -32,6 +32,7 @@ from hft.asx.ticks import format_price
 from hft.fix.parser import FixMessage, FixValueError
 from hft.fix.session import FixSession, SessionApplication, SessionState
 from hft.sim.config import LatencySampler, MarketDataConfig
+from hft.sim.latency import DelayLine
 from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
 
 log = logging.getLogger("hft.sim.marketdata")
@@ -59,7 +60,7 @@ class MarketDataApp(SessionApplication):
         self.name = name
         self.session: FixSession | None = None
         self.subscriptions: dict[str, bytes] = {}  # symbol -> MDReqID
-        self._out_due = 0.0
+        self.delay: DelayLine | None = None  # injected latency, FIFO
 
     def attach(self, session: FixSession) -> None:
         self.session = session
@@ -106,6 +107,8 @@ class MarketDataPublisher:
     def add_session(self, session: FixSession, name: str) -> MarketDataApp:
         app = MarketDataApp(self, name)
         app.attach(session)
+        if self.latency is not None and self.loop is not None:
+            app.delay = DelayLine(self.loop, self.latency)
         self.apps[name] = app
         return app
 
@@ -251,13 +254,10 @@ class MarketDataPublisher:
         seq = self.rpt_seq[inst]
         self.counters["incrementals"] += 1
         self.counters["entries"] += n
-        lat = self.latency
         for app in subs:
-            if lat is not None and self.loop is not None:
-                loop = self.loop
-                due = max(loop.time() + lat.sample_ns() / 1e9, app._out_due)
-                app._out_due = due
-                loop.call_at(due, self._write_x, app, seq, n, entries)
+            line = app.delay
+            if line is not None:
+                line.put(self._write_x, app, seq, n, entries)
             else:
                 self._write_x(app, seq, n, entries)
 
@@ -278,12 +278,9 @@ class MarketDataPublisher:
         s.send(b"X", [(6000, ns), (6001, tick), (83, seq), (268, n), *entries])
 
     def _send(self, app: MarketDataApp, msg_type: bytes, body: Body) -> None:
-        lat = self.latency
-        if lat is not None and self.loop is not None:
-            loop = self.loop
-            due = max(loop.time() + lat.sample_ns() / 1e9, app._out_due)
-            app._out_due = due
-            loop.call_at(due, self._send_now, app, msg_type, body)
+        line = app.delay
+        if line is not None:
+            line.put(self._send_now, app, msg_type, body)
             return
         self._send_now(app, msg_type, body)
 

@@ -1,0 +1,250 @@
+"""Order-entry gateway over loopback TCP: CTCI tag checks, rejects, bad input, FIX 4.4, latency."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+from sim_fix_client import Body, Client, RawFix, new_order, raw_exchange, replace_order
+
+from hft.fix.encoder import FixEncoder
+from hft.fix.parser import FixMessage
+from hft.sim.config import (
+    ClientSession,
+    FlowSettings,
+    LatencyConfig,
+    LatencySpec,
+    OrderEntryConfig,
+    SimConfig,
+)
+from hft.sim.gateway import avg_px_field
+from hft.sim.server import SimServer
+
+pytestmark = pytest.mark.timeout(60)
+_ids = itertools.count(1)
+
+
+def cid(prefix: str = "o") -> str:
+    return f"{prefix}{next(_ids)}"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    oe = OrderEntryConfig(sessions=(ClientSession("HFT"), ClientSession("HFT2"),
+                                    ClientSession("HFT44", "FIX.4.4"), ClientSession("RAW"),
+                                    ClientSession("RAW2")))
+    cfg = SimConfig.default(order_entry=oe, flow=FlowSettings(enabled=False), metrics_enabled=False)
+    with SimServer(cfg) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def hft(sim: SimServer) -> Iterator[Client]:
+    c = Client(sim.order_port, "HFT", "ASXSIM").logon()
+    yield c
+    c.close()
+
+
+def er_for(cl: str):  # type: ignore[no-untyped-def]
+    return lambda m: m.msg_type == b"8" and m.get(11) == cl.encode()
+
+
+def rejected(c: Client, body: Body) -> FixMessage:
+    cl = dict(body).get(11)
+    start = len(c.snapshot())
+    c.send(b"D", body)
+    m = c.wait_msg(er_for(str(cl)), start=start)
+    assert m.get(150) == b"8" and m.get(39) == b"8", m
+    assert m.get_int(14) == 0 and m.get_int(151) == 0 and m.get(17)
+    return m
+
+
+def without(body: Body, tag: int) -> Body:
+    return [(t, v) for t, v in body if t != tag]
+
+
+def with_value(body: Body, tag: int, value: str) -> Body:
+    return [(t, value if t == tag else v) for t, v in body]
+
+
+@pytest.mark.parametrize("tag,name", [(1, "Account"), (38, "OrderQty"), (59, "TimeInForce"),
+                                      (100, "ExDestination"), (15, "Currency"), (167, "SecurityType"),
+                                      (44, "Price")])
+def test_missing_ctci_tag_rejected_with_text(hft: Client, tag: int, name: str) -> None:
+    m = rejected(hft, without(new_order(cid(), 1, 100, "45.00"), tag))
+    assert f"missing required tag {tag} ({name})" in (m.get_str(58) or "")
+
+
+def test_market_order_needs_no_price(hft: Client, sim: SimServer) -> None:
+    cl = cid()
+    hft.send(b"D", new_order(cl, 1, 100, None, ord_type="1"))
+    m = hft.wait_msg(er_for(cl))
+    assert m.get(39) == b"8" and "no opposite liquidity" in (m.get_str(58) or "")  # engine's reject
+
+
+@pytest.mark.parametrize("tag,value,text,reason", [
+    (100, "CHIX", "100 (ExDestination) must be ASX", b"99"),
+    (15, "USD", "15 (Currency) must be AUD", b"99"),
+    (167, "OPT", "167 (SecurityType) must be CS", b"99"),
+    (38, "10.5", "OrderQty (38) must be a positive whole number", b"13"),
+    (38, "0", "OrderQty (38) must be a positive whole number", b"13"),
+    (44, "45.00001", "not a decimal with at most 4 places", b"99"),
+    (44, "-1", "must be positive", b"99"),
+    (40, "P", "unsupported OrdType", b"11"),
+    (54, "7", "unsupported Side", b"99"),
+    (59, "6", "unsupported TimeInForce", b"11"),
+])
+def test_invalid_values_rejected(hft: Client, tag: int, value: str, text: str, reason: bytes) -> None:
+    m = rejected(hft, with_value(new_order(cid(), 1, 100, "45.00"), tag, value))
+    assert text in (m.get_str(58) or "") and m.get(103) == reason
+
+
+def test_engine_rejects_come_back_as_execution_reports(hft: Client) -> None:
+    m = rejected(hft, new_order(cid(), 1, 100, "45.005"))  # off the ASX tick table ($0.01 above $2)
+    assert "tick table" in (m.get_str(58) or "") and m.get(103) == b"99"
+    m = rejected(hft, new_order(cid(), 1, 100, "45.00", symbol="NOPE"))
+    assert m.get(103) == b"1" and "unknown instrument" in (m.get_str(58) or "")
+    cl = cid()
+    hft.send(b"D", new_order(cl, 1, 100, "1.00"))
+    hft.wait_msg(er_for(cl))
+    m = rejected(hft, new_order(cl, 1, 100, "1.00"))  # duplicate live ClOrdID
+    assert m.get(103) == b"6"
+
+
+def test_session_level_problems_get_session_reject(sim: SimServer) -> None:
+    r = RawFix(sim.order_port, "RAW", "ASXSIM")
+    try:
+        r.logon()
+        # 54 is required by the FIX dictionary: session Reject 373=1 with 371=54
+        r.send(b"D", without(new_order("s1", 1, 100, "45.00"), 54))
+        rej = r.wait(lambda m: m.msg_type == b"3")
+        assert rej.get(373) == b"1" and rej.get(371) == b"54" and rej.get(372) == b"D"
+        # malformed integer: 373=6
+        r.send(b"D", with_value(new_order("s2", 1, 100, "45.00"), 38, "abc"))
+        rej = r.wait(lambda m: m.msg_type == b"3" and m.get(373) == b"6")
+        assert rej.get(371) == b"38"
+        # an application message type the order port does not take: BusinessMessageReject
+        r.send(b"V", [(262, "x"), (263, "1"), (264, 1), (267, 1), (269, "0"), (146, 1), (55, "BHP")])
+        bj = r.wait(lambda m: m.msg_type == b"j")
+        assert bj.get(372) == b"V" and bj.get(380) == b"3"
+        # sequence gap: ResendRequest for the missing range
+        r.send(b"D", new_order("s3", 1, 100, "45.00"), seq=r.seq + 5)
+        rr = r.wait(lambda m: m.msg_type == b"2")
+        assert rr.get_int(7) == r.seq - 6
+        # too low: Logout with a text, then disconnect
+        r.send(b"0", [], seq=1)
+        lo = r.wait(lambda m: m.msg_type == b"5")
+        assert "MsgSeqNum too low" in (lo.get_str(58) or "")
+        assert r.wait_closed()
+    finally:
+        r.close()
+
+
+def test_refused_connections_and_garbage_do_not_disturb_others(sim: SimServer, hft: Client) -> None:
+    cl = cid()
+    hft.send(b"D", new_order(cl, 1, 100, "2.00"))
+    hft.wait_msg(er_for(cl))
+    # unknown SenderCompID
+    enc = FixEncoder("FIX.4.2", "WHO", "ASXSIM")
+    got = raw_exchange(sim.order_port, enc.encode(b"A", [(98, 0), (108, 30)], 1))
+    assert got and got[0].msg_type == b"5"
+    assert "Unknown session: SenderCompID=WHO" in (got[0].get_str(58) or "")
+    # known CompIDs, wrong BeginString
+    enc = FixEncoder("FIX.4.4", "RAW2", "ASXSIM")
+    got = raw_exchange(sim.order_port, enc.encode(b"A", [(98, 0), (108, 30)], 1))
+    assert got and got[0].msg_type == b"5" and "Incorrect BeginString FIX.4.4" in (got[0].get_str(58) or "")
+    # a session that is already logged on
+    enc = FixEncoder("FIX.4.2", "HFT", "ASXSIM")
+    got = raw_exchange(sim.order_port, enc.encode(b"A", [(98, 0), (108, 30)], 1))
+    assert got and "already logged on" in (got[0].get_str(58) or "")
+    # garbage, then a first message that is not a Logon
+    raw_exchange(sim.order_port, b"\x00\xff garbage 8=FIX.4.2\x019=5\x0135=D\x0110=000\x01" * 20, read_s=0.3)
+    r = RawFix(sim.order_port, "RAW2", "ASXSIM")
+    r.send(b"D", new_order("g1", 1, 100, "45.00"))
+    assert r.wait_closed()
+    r.close()
+    # garbage inside a logged-on session is skipped; the session goes on
+    r = RawFix(sim.order_port, "RAW2", "ASXSIM")
+    try:
+        r.logon()
+        r.send_raw(b"8=FIX.4.2\x019=12\x0135=D\x01garbage\x0110=999\x01\xde\xad")
+        r.send(b"D", new_order("g2", 1, 100, "45.00"))
+        m = r.wait(lambda m: m.msg_type == b"8")
+        assert m.get(11) == b"g2" and m.get(150) == b"0"
+    finally:
+        r.close()
+    # the first client saw nothing of it and still trades
+    cl2 = cid()
+    hft.send(b"F", [(41, cl), (11, cl2), (55, "BHP"), (54, 1), (60, "20260101-00:00:00")])
+    m = hft.wait_msg(er_for(cl2))
+    assert m.get(150) == b"4"
+    assert sim.stats()["gateway"]["internal_errors"] == 0
+
+
+def test_fix44_fill_and_status(sim: SimServer, hft: Client) -> None:
+    c = Client(sim.order_port, "HFT44", "ASXSIM", begin="FIX.4.4").logon()
+    try:
+        buy, sell = cid("b"), cid("s")
+        c.send(b"D", new_order(buy, 1, 300, "3.00", account="X44"))
+        c.wait_msg(er_for(buy))
+        hft.send(b"D", new_order(sell, 2, 100, "3.00", account="Y"))
+        m = c.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == buy.encode() and m.get(39) == b"1")
+        assert m.get(150) == b"F" and m.get(20) is None and m.get_int(32) == 100 and m.get_int(151) == 200
+        c.send(b"H", [(11, buy), (55, "BHP"), (54, 1)])
+        st = c.wait_msg(lambda m: m.msg_type == b"8" and m.get(150) == b"I")
+        assert st.get(39) == b"1" and st.get_int(14) == 100 and st.get_int(151) == 200
+        c.send(b"H", [(11, "never"), (55, "BHP"), (54, 1)])
+        st = c.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == b"never")
+        assert st.get(150) == b"I" and st.get(39) == b"8" and "unknown order" in (st.get_str(58) or "")
+    finally:
+        c.close()
+
+
+def test_replace_rules(hft: Client) -> None:
+    cl = cid()
+    hft.send(b"D", new_order(cl, 1, 100, "5.00"))
+    hft.wait_msg(er_for(cl))
+    bad = cid()
+    hft.send(b"G", replace_order(cl, bad, 2, 100, "5.00"))  # side change
+    m = hft.wait_msg(lambda m: m.msg_type == b"9" and m.get(11) == bad.encode())
+    assert m.get(434) == b"2" and "cannot be changed" in (m.get_str(58) or "") and m.get(39) == b"0"
+    bad = cid()
+    hft.send(b"G", replace_order("unknown", bad, 1, 100, "5.00"))
+    m = hft.wait_msg(lambda m: m.msg_type == b"9" and m.get(11) == bad.encode())
+    assert m.get(102) == b"1" and m.get(37) == b"NONE"
+    bad = cid()
+    hft.send(b"G", replace_order(cl, bad, 1, 100, "5.001"))  # off tick
+    m = hft.wait_msg(lambda m: m.msg_type == b"9" and m.get(11) == bad.encode())
+    assert "tick" in (m.get_str(58) or "")
+
+
+def test_avg_px_exact() -> None:
+    assert avg_px_field(450_000 * 3, 3) == b"45"
+    assert avg_px_field(451_200, 1) == b"45.12"
+    assert avg_px_field(450_000 + 450_100 * 2, 3) == b"45.00666667"
+    assert avg_px_field(0, 0) == b"0"
+
+
+def test_injected_order_entry_latency() -> None:
+    lat = LatencyConfig(order_entry=LatencySpec(fixed_us=40_000.0, jitter_us=5_000.0, jitter="uniform"))
+    cfg = SimConfig.default(flow=FlowSettings(enabled=False), metrics_enabled=False, latency=lat)
+    with SimServer(cfg) as s:
+        c = Client(s.order_port, "HFT", "ASXSIM").logon()
+        try:
+            sent = []
+            for i in range(5):
+                sent.append(time.monotonic())
+                c.send(b"D", new_order(f"l{i}", 1, 100, "1.00"))
+            for i in range(5):
+                c.wait_msg(er_for(f"l{i}"))
+            first = c.wait_msg(er_for("l0"))
+            assert first is not None
+            elapsed = time.monotonic() - sent[0]
+            assert elapsed >= 0.08  # 40 ms in + 40 ms out at least (lower bound only)
+            # FIFO despite jitter: reports in the order sent
+            order = [m.get(11) for m in c.snapshot() if m.msg_type == b"8"]
+            assert order == [f"l{i}".encode() for i in range(5)]
+        finally:
+            c.close()
