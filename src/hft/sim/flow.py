@@ -321,7 +321,10 @@ class BackgroundFlow:
     """
 
     def __init__(self, engine: MatchingEngine, configs: list[FlowConfig], seed: int, session: str = "BG",
-                 *, start_ns: int | None = None) -> None:
+                 *, start_ns: int | None = None, max_actions: int = 20_000) -> None:
+        if max_actions < 1:
+            raise FlowConfigError(f"max_actions must be >= 1, got {max_actions}")
+        self.max_actions = max_actions
         seen: set[str] = set()
         for c in configs:
             if not isinstance(c, FlowConfig):
@@ -387,7 +390,8 @@ class BackgroundFlow:
         return out
 
     def advance(self, now_ns: int) -> list[Event]:
-        """Run every action due up to ``now_ns`` (each at its own scheduled time)."""
+        """Run the actions due up to ``now_ns`` (each at its own scheduled time), at most ``max_actions``
+        per call so a caller that fell far behind stays responsive (``next_event_ns`` is then still due)."""
         out: list[Event] = []
         if not self._started:
             self._start(now_ns)
@@ -399,7 +403,9 @@ class BackgroundFlow:
                     self._resched_cancel(self._insts.index(inst), now_ns)
         times = self._times
         insts = self._insts
-        while times:
+        budget = self.max_actions
+        while times and budget:
+            budget -= 1
             t = min(times)
             if t > now_ns:
                 break
