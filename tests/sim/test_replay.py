@@ -264,3 +264,32 @@ def test_generate_day_custom_configs(tmp_path: Path) -> None:
     st = generate_day(tmp_path / "one.csv", 30, seed=1, configs=[FlowConfig("ABC", 25_000)])
     ev = load_events(tmp_path / "one.csv")
     assert ev.symbols == ["ABC"] and st["rows"] == len(ev) and st["trades"] == int((ev.kind == 2).sum())
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 7])
+def test_small_chunks_do_not_change_the_replay(day: Path, chunk_rows: int) -> None:
+    ev = load_events(day)
+    results = []
+    for cr in (65_536, chunk_rows):
+        eng = continuous_engine(ev.symbols)
+        drv = ReplayDriver(eng, day, None, chunk_rows=cr, batch_rows=333)
+        drv.seed_book(0)
+        while not drv.done:
+            drv.advance(0)
+        results.append((dict(drv.stats), [engine_top(eng, s, 50) for s in ev.symbols]))
+    assert results[0] == results[1]
+    assert results[0][0]["trades_noted"] == 0
+
+
+def test_unsorted_row_is_replayed_with_the_previous_time(tmp_path: Path) -> None:
+    p = tmp_path / "u.csv"
+    p.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n"
+                 f"0,0,1,1,450000,100,BHP\n{2 * S},{2 * S},1,1,449900,100,BHP\n"
+                 f"{S},{S},1,2,450100,100,BHP\n{3 * S},{3 * S},1,2,450200,100,BHP\n")
+    eng = continuous_engine(["BHP"])
+    drv = ReplayDriver(eng, p, 1.0)
+    drv.seed_book(0)
+    assert drv.next_event_ns() == 2 * S
+    drv.advance(2 * S)
+    assert drv.stats["rows"] == 3  # the late row at 1 s goes with the 2 s row
+    assert drv.next_event_ns() == 3 * S
