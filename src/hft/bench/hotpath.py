@@ -126,6 +126,8 @@ class EngineParts:
         self.gateway.md = self.md
         self.engine = TradingEngine(config, self.gateway)
         self.md.set_sink(self.engine.on_market_event)
+        if hasattr(self.engine, "on_level") and hasattr(self.md, "level_sink"):
+            self.md.level_sink = self.engine.on_level  # the host's allocation-free level path
         self.md.on_message_end = self.engine.on_md_message_end
         self.engine.md_request_snapshot = self.md.request_snapshot
 

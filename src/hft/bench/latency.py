@@ -185,6 +185,16 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                                "orders": orders_app.orders, "matched": len(orders_app.latencies),
                                "unmatched": orders_app.unmatched,
                                "ticks_echoed": list(orders_app.ticks_echoed)})
+                elif cmd == "drop":  # tests: cut both connections (the engine must reconnect)
+                    for c in conns.values():
+                        c.conn.close("dropped")
+                        if c.session.state != 0:
+                            c.session.connection_lost("dropped")
+                    conns.clear()
+                    pipe.send({"dropped": True})
+                elif cmd == "stats":
+                    pipe.send({"orders": orders_app.orders, "ticks_sent": ticks_sent,
+                               "logons": s_order.counters.logons + s_md.counters.logons})
                 elif cmd == "exit":
                     for c in conns.values():
                         c.conn.close("exit")
@@ -382,41 +392,62 @@ def _recv(pipe: Any, timeout: float, what: str) -> Any:
     return msg
 
 
+class VenueProcess:
+    """The venue in its own process; ``ports`` once started; commands ``go``/``stop``/``drop``/``exit``."""
+
+    def __init__(self, venue: str = "stub", rate: float = 1000.0) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipe, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_venue_main, args=(child, venue, rate), daemon=True,
+                                name="bench-venue")
+        self.proc.start()
+        self.ports: dict[str, int] = _recv(self.pipe, 30, "venue start")
+
+    def command(self, cmd: str, timeout: float | None = None) -> Any:
+        self.pipe.send(cmd)
+        return _recv(self.pipe, timeout, f"venue {cmd}") if timeout is not None else None
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self.pipe.send("exit")
+            self.proc.join(5)
+            if self.proc.is_alive():
+                self.proc.terminate()
+                self.proc.join(2)
+
+
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
              venue: str = "stub", warmup: float = 0.5) -> dict[str, Any]:
     """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured."""
     ctx = mp.get_context("spawn")
-    v_parent, v_child = ctx.Pipe()
     e_parent, e_child = ctx.Pipe()
-    pv = ctx.Process(target=_venue_main, args=(v_child, venue, rate), daemon=True, name="bench-venue")
-    pv.start()
+    v = VenueProcess(venue, rate)
     pe = None
     try:
-        ports = _recv(v_parent, 30, "venue start")
-        pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, ports["order_port"], ports["md_port"],
-                                                    fraction), daemon=True, name="bench-engine")
+        pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, v.ports["order_port"],
+                                                    v.ports["md_port"], fraction), daemon=True,
+                         name="bench-engine")
         pe.start()
-        v_parent.send("go")  # the strategy needs a snapshot and ticks to be ready
+        v.command("go")  # ticks flow during start-up and warm-up
         _recv(e_parent, 30, "engine start")
         time.sleep(warmup)
         load_before = _load()
-        v_parent.send("go")  # restart the counts: the measured window starts here
+        v.command("go")  # restart the counts: the measured window starts here
         t0 = time.monotonic()
         time.sleep(duration)
-        v_parent.send("stop")
-        vres = _recv(v_parent, 30, "venue results")
+        vres = v.command("stop", 30)
         elapsed = time.monotonic() - t0
         e_parent.send("stop")
         eres = _recv(e_parent, 30, "engine results")
         load_after = _load()
-        v_parent.send("exit")
     finally:
-        for p in (pe, pv):
-            if p is not None:
-                p.join(5)
-                if p.is_alive():
-                    p.terminate()
-                    p.join(2)
+        if pe is not None:
+            pe.join(5)
+            if pe.is_alive():
+                pe.terminate()
+                pe.join(2)
+        v.close()
     lat = vres["latencies_ns"]
     out = {
         "loop": loop_kind,
@@ -510,6 +541,8 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         FixMessage.md_entries = st.wrap(orig_md_entries, "fix_parse")  # type: ignore[method-assign]
         p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")
         p.md.set_sink(st.wrap(p.engine.on_market_event, "book_update"))
+        if getattr(p.md, "level_sink", None) is not None:
+            p.md.level_sink = st.wrap(p.md.level_sink, "book_update")
         p.md.on_message_end = st.wrap(p.engine.on_md_message_end, "other")
         strat = p.engine.strategy
         strat.on_book = st.wrap(strat.on_book, "strategy")  # type: ignore[method-assign]

@@ -28,7 +28,6 @@ at the interpreter's switch interval; run the venue in another process (``hft si
 from __future__ import annotations
 
 import contextlib
-import errno
 import gc
 import logging
 import signal
@@ -41,28 +40,17 @@ from hft.fix.session import FixSession, SessionState
 
 log = logging.getLogger(__name__)
 
-SO_BUSY_POLL = getattr(socket, "SO_BUSY_POLL", 46)  # Linux value; Python does not export it everywhere
 TIMER_INTERVAL_NS = 50_000_000
 
 
 def tune_socket(sock: socket.socket, busy_poll_us: int = 50) -> dict[str, Any]:
-    """Non-blocking, TCP_NODELAY, and SO_BUSY_POLL when permitted. Returns what was applied."""
-    out: dict[str, Any] = {}
-    sock.setblocking(False)
-    out["nonblocking"] = True
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        out["tcp_nodelay"] = True
-    except OSError as e:
-        out["tcp_nodelay"] = f"failed: {e.strerror}"
-    if busy_poll_us > 0:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, busy_poll_us)
-            out["so_busy_poll_us"] = busy_poll_us
-        except OSError as e:
-            why = "needs CAP_NET_ADMIN" if e.errno == errno.EPERM else e.strerror
-            out["so_busy_poll_us"] = f"not permitted ({why})"
-    return out
+    """Non-blocking, TCP_NODELAY, TCP_QUICKACK, and SO_BUSY_POLL when permitted (``hft.runtime.sockopts``);
+    returns ``{"applied": {...}, "skipped": {option: reason}}``."""
+    from hft.runtime.sockopts import tune_socket as _tune
+
+    rep = _tune(sock, nodelay=True, quickack=True, busy_poll_us=busy_poll_us if busy_poll_us > 0 else None,
+                nonblocking=True)
+    return rep.as_dict()
 
 
 class BusyConnection:
@@ -440,6 +428,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
             on_started(host)
         deadline = None if opts.duration is None else time.monotonic() + opts.duration
         loop.run(until=lambda: stop[0], deadline=deadline)
+        stop[0] = True  # from here on a disconnect is the shutdown, not a loss of the venue
         engine.stop()
         loop.stopped = False
         loop.wait_for(lambda: not engine.om.open_orders() or not order_session.is_active, opts.stop_grace)

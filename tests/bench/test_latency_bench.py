@@ -1,0 +1,75 @@
+"""``hft bench latency``: separate venue and engine processes over loopback, FIX both ways.
+
+Checks the JSON shape and the bookkeeping (every order the venue counts echoes a tick it sent; the
+engine answered the configured fraction), never timings.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hft.bench.latency import STAGES, run_breakdown, summarize
+from hft.cli import main
+
+
+@pytest.mark.timeout(120)
+def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["bench", "latency", "--duration", "1.5", "--rate", "500", "--fraction", "0.2", "--warmup",
+               "0.3", "--breakdown-ticks", "200", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["benchmark"] == "latency" and out["fraction"] == 0.2 and out["venue"] == "stub"
+    assert [r["loop"] for r in out["runs"]] == ["asyncio", "busy"]
+    for r in out["runs"]:
+        w = r["wire_to_wire_us"]
+        assert set(w) >= {"count", "p50", "p90", "p99", "p99_9", "max"}
+        assert w["count"] > 0
+        assert w["p50"] <= w["p90"] <= w["p99"] <= w["p99_9"] <= w["max"]
+        assert r["ticks_sent"] > 100
+        # every order that reached the venue echoed a tick id it had sent, and was measured
+        assert r["orders_unmatched"] == 0
+        assert r["orders_matched_to_ticks"] == r["orders_received"] == w["count"]
+        # the probe answers exactly floor(n * fraction) of the updates it saw
+        e = r["engine"]
+        assert e["answered"] == int(e["updates"] * 0.2)
+        assert e["orders_sent"] == e["answered"] and e["risk_rejected"] == 0
+        assert w["count"] <= e["answered"]
+        assert r["engine_recv_to_write_us"]["count"] == e["answered"]
+        assert len(r["load_before"]) == 3
+        assert "_latencies_ns" not in r
+    assert "busy_vs_asyncio_p50_ratio" in out
+    b = out["breakdown"]
+    assert b["ticks"] == 200 and set(b["stages"]) == set(STAGES)
+    assert b["tick_plain_us"]["p50"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_breakdown_stages_cover_the_tick() -> None:
+    b = run_breakdown(ticks=150, warmup=50)
+    st = b["stages"]
+    for k in ("fix_parse", "fix_session", "strategy", "risk", "encode", "socket_write", "socket_read"):
+        assert st[k]["mean_us"] > 0, k
+    total = sum(v["mean_us"] for v in st.values())
+    assert abs(total - b["tick_instrumented_us"]["mean"]) <= 0.05 * b["tick_instrumented_us"]["mean"] + 0.1
+
+
+@pytest.mark.timeout(120)
+def test_plot_and_table(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    png = Path(str(tmp_path)) / "lat.png"
+    assert main(["bench", "latency", "--duration", "0.8", "--loop", "busy", "--rate", "500",
+                 "--warmup", "0.2", "--breakdown-ticks", "0", "--plot", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "wire-to-wire" in text and "busy" in text
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summarize_and_bad_args() -> None:
+    s = summarize([1000, 2000, 3000, 1_000_000])
+    assert s["count"] == 4 and s["p50"] == 2.0 and s["max"] == 1000.4
+    assert summarize([])["p50"] is None
+    assert main(["bench", "latency", "--fraction", "0"]) == 2
+    assert main(["bench", "latency", "--rate", "-1"]) == 2

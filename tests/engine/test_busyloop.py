@@ -1,0 +1,122 @@
+"""The busy-poll host: non-blocking sockets in a spin loop driving the real FIX sessions and engine.
+
+The venue is the benchmark's stub FIX venue in its own process (real TCP on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hft.bench.hotpath import SYMBOL, EngineParts, bench_config, tcp_pair
+from hft.bench.latency import VenueProcess
+from hft.engine.busyloop import BusyConnection, BusyLoop, run_busy
+from hft.engine.config import config_from_dict
+from hft.engine.runner import HostOptions
+from hft.fix.session import FixSession, SessionConfig, SessionState
+from hft.fix.store import MemoryStore
+
+
+@pytest.fixture
+def venue() -> Iterator[VenueProcess]:
+    v = VenueProcess("stub", rate=500)
+    try:
+        yield v
+    finally:
+        v.close()
+
+
+@pytest.mark.timeout(60)
+def test_partial_writes_are_queued_and_flushed_in_order() -> None:
+    a, b = tcp_pair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sess = FixSession(SessionConfig(initiator=False), MemoryStore())
+    conn = BusyConnection(sess, a, busy_poll_us=0)
+    assert conn.sockopts["applied"]["nonblocking"] is True and conn.sockopts["applied"]["TCP_NODELAY"]
+    chunks = [bytes([65 + i % 26]) * 50_000 for i in range(8)]  # 400 kB: far more than the buffers
+    for c in chunks:
+        conn.send_bytes(c)
+    assert conn._pending  # the kernel could not take it all: the rest waits, in order
+    got = bytearray()
+    b.settimeout(5)
+    end = time.monotonic() + 20
+    while len(got) < 400_000 and time.monotonic() < end:
+        got += b.recv(65536)
+        conn.flush()
+    assert bytes(got) == b"".join(chunks)
+    assert not conn._pending
+    conn.close("done")
+    b.close()
+
+
+@pytest.mark.timeout(60)
+def test_loop_hosts_engine_reconnects_and_logs_out(venue: VenueProcess) -> None:
+    config = bench_config(0.5, venue_port=venue.ports["order_port"], md_port=venue.ports["md_port"])
+    parts = EngineParts(config)
+    loop = BusyLoop(timer_interval_ns=10_000_000)
+    oi = loop.add_initiator(parts.order_session, "127.0.0.1", venue.ports["order_port"], busy_poll_us=0)
+    mi = loop.add_initiator(parts.md_session, "127.0.0.1", venue.ports["md_port"], busy_poll_us=0)
+    assert loop.wait_for(lambda: parts.order_session.is_active and parts.md_session.is_active, 10)
+    parts.start()
+    assert loop.wait_for(lambda: not parts.md.is_stale(SYMBOL), 10)
+    venue.command("go")
+    assert loop.wait_for(lambda: parts.strategy.answered >= 20, 10)
+    assert loop.wait_for(lambda: not parts.engine.om.open_orders(), 5)  # every IOC answered (expired)
+    stats = venue.command("stats", 5)
+    assert stats["orders"] >= 20
+    # the venue cuts both connections: the loop notices, reconnects with backoff, logs on again
+    venue.command("drop", 5)
+    assert loop.wait_for(lambda: parts.order_session.state == SessionState.DISCONNECTED, 5)
+    logons = parts.order_session.counters.logons
+    assert loop.wait_for(lambda: parts.order_session.counters.logons > logons
+                         and parts.md_session.is_active, 10)
+    assert oi.connects == 2 and mi.connects == 2
+    before = parts.strategy.answered
+    assert loop.wait_for(lambda: not parts.md.is_stale(SYMBOL) and parts.strategy.answered > before + 5, 10)
+    assert loop.iterations > loop.busy_iterations > 0
+    loop.shutdown(2.0)
+    assert parts.order_session.state == SessionState.DISCONNECTED
+    assert parts.md_session.state == SessionState.DISCONNECTED
+    assert parts.order_session.counters.msgs_out > 20
+
+
+def _paper_config(venue: VenueProcess, tmp: Path) -> object:
+    return config_from_dict({
+        "venue": {"port": venue.ports["order_port"], "store_dir": str(tmp / "store"), "store_fsync": "none"},
+        "market_data": {"port": venue.ports["md_port"]},
+        "instruments": {"symbols": [SYMBOL]},
+        "strategy": {"name": "latency_probe", "params": {"fraction": 0.5}},
+        "risk": {"max_orders_per_sec": 100_000, "max_open_orders": 1000},
+        "metrics": {"enabled": False},
+        "journal": {"path": str(tmp / "journal.bin")},
+        "engine": {"loop": "busy_poll"},
+        "sim": {"embedded": False},
+    }, "<test>")
+
+
+@pytest.mark.timeout(60)
+def test_run_busy_paper_session(venue: VenueProcess, tmp_path: Path) -> None:
+    config = _paper_config(venue, tmp_path)
+    venue.command("go")
+    seen: list[object] = []
+    summary = run_busy(config, HostOptions(duration=1.0, install_signals=False),
+                       on_started=lambda host: seen.append(host))
+    assert seen and summary["loop"]["kind"] == "busy_poll"
+    assert summary["orders"] > 10 and summary["md_messages"] > 100
+    assert summary["open_orders"] == 0 and summary["kill_switch"]["tripped"] is False
+    assert summary["sessions"]["order"]["state"] == "DISCONNECTED"
+    assert summary["tick_to_trade_us"]["count"] == summary["orders"]
+    assert (tmp_path / "journal.bin").stat().st_size > 0
+    assert venue.command("stats", 5)["orders"] == summary["orders"]
+
+
+def test_run_busy_refuses_the_embedded_simulator(tmp_path: Path) -> None:
+    config = config_from_dict({"venue": {"port": 0}, "market_data": {"port": 0},
+                               "journal": {"path": str(tmp_path / "j.bin")}}, "<test>")
+    with pytest.raises(RuntimeError, match="another process"):
+        run_busy(config, HostOptions(duration=0.1, install_signals=False))
