@@ -299,9 +299,20 @@ def test_stale_book_and_stop_cancel_the_quotes() -> None:
 
 
 # ------------------------------------------------------------------------------------------- volatility
-def _mids(ctx: RecordingContext, shifts: list[int]) -> None:
-    for s in shifts:  # book shifted by s ticks of 100
-        ctx.feed([(450_000 + 100 * s, 100)], [(452_000 + 100 * s, 100)])
+def _mids(ctx: RecordingContext, shifts: list[int], start: int = 0) -> None:
+    for i, s in enumerate(shifts, start):  # book shifted by s ticks of 100; the best sizes change every time
+        ctx.feed([(450_000 + 100 * s, 100 + i % 2)], [(452_000 + 100 * s, 100 + i % 2)])
+
+
+def test_volatility_samples_only_top_of_book_changes() -> None:
+    ctx, mm = make(base_spread_ticks=0.5, vol_multiplier=1.0, vol_window=10)
+    s = mm.state("BHP")
+    ctx.feed([(450_000, 100)], [(452_000, 100)])
+    ctx.feed([(450_100, 100)], [(452_100, 100)])  # +1 tick: one sample
+    ctx.feed([(450_100, 100), (449_000, 7)], [(452_100, 100)])  # below the top: no sample, no action
+    assert len(s.vol) == 1
+    ctx.feed([(450_100, 150)], [(452_100, 100)])  # best size changed: a 0 sample
+    assert len(s.vol) == 2 and s.vol.std == pytest.approx(0.5)
 
 
 def test_half_spread_widens_with_rolling_volatility() -> None:
@@ -310,7 +321,7 @@ def test_half_spread_widens_with_rolling_volatility() -> None:
     s = mm.state("BHP")
     assert s.vol.std == pytest.approx(1.0)
     assert s.half == pytest.approx(1.5)
-    _mids(ctx, [0, 0])  # +1 -1 +1 -1 0 0: variance 4/6
+    _mids(ctx, [0, 0], start=1)  # sizes change, mid does not: +1 -1 +1 -1 0 0, variance 4/6
     assert s.half == pytest.approx(0.5 + math.sqrt(4 / 6))
     ctx2, mm2 = make(base_spread_ticks=0.5, vol_multiplier=2.0, vol_window=4)
     _mids(ctx2, [0, 1, 0, 1, 0, 0, 0, 0, 0])  # the window keeps only the last 4 changes: all 0
@@ -354,3 +365,23 @@ def test_rolling_std_and_rate_limiter_units() -> None:
 def test_params_validation_names_the_key(kw: dict[str, object], key: str) -> None:
     with pytest.raises(ValueError, match=key):
         MarketMakerParams(**kw)  # type: ignore[arg-type]
+
+
+def test_updates_below_the_top_cost_nothing_unless_a_change_is_pending() -> None:
+    ctx, mm = make(max_orders_per_sec=2)
+    ctx.feed(WIDE_BIDS, WIDE_ASKS, dt_ns=0)
+    ctx.ack_all()
+    deep = [(450_000, 300), (449_900, 500)]
+    ctx.feed(deep, WIDE_ASKS, dt_ns=SEC // 10)  # top changed: both sides want a replace; limit reached
+    assert len(ctx.actions) == 2 and mm.rate_limited == 2  # no slot left for either side
+    assert mm.state("BHP").retry_at == ctx.t - SEC // 10 + SEC  # the first order's slot frees 1 s later
+    ctx.feed([(450_000, 300), (449_900, 777)], WIDE_ASKS, dt_ns=SEC // 10)  # below the top, too early
+    assert len(ctx.actions) == 2 and mm.rate_limited == 2  # not even re-evaluated
+    ctx.feed([(450_000, 300), (449_900, 778)], WIDE_ASKS, dt_ns=SEC)  # below the top, slot free: retried
+    assert [a[0] for a in ctx.actions[2:]] == ["replace", "replace"]
+    # an answer from the venue re-arms the check even on an unchanged book
+    ctx.ack_all()
+    assert mm.state("BHP").retry_at == 0
+    m = ctx.mark()
+    ctx.feed([(450_000, 300), (449_900, 779)], WIDE_ASKS, dt_ns=SEC)
+    assert ctx.since(m) == [] and mm.state("BHP").retry_at > ctx.t

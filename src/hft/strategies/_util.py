@@ -48,6 +48,12 @@ class RateLimiter:
             return True
         return False
 
+    def free_at(self, now_ns: int) -> int:
+        """The earliest engine time at which :meth:`allow` would succeed."""
+        if self._count < self.max_per_sec:
+            return now_ns
+        return self._ring[self._start] + 1_000_000_000
+
 
 class RollingStd:
     """Population standard deviation of the last ``window`` values.

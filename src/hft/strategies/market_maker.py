@@ -4,7 +4,9 @@ Per instrument, on every top-of-book change (``book_depth = 1``):
 
 * fair value ``f`` = microprice = (bid x ask_qty + ask x bid_qty) / (bid_qty + ask_qty)  (price units)
 * volatility ``v`` = population standard deviation of the last ``vol_window`` mid-price changes, one
-  sample per top-of-book update (0 when only a size changed), in ticks (the step at the best bid)
+  sample per change of the best prices or sizes (0 when only a size changed), in ticks (the step at the
+  best bid); an update below the top of book is not a sample and, when no quote change is pending and
+  the position is unchanged, costs only the comparison of the top of book
 * half spread ``h`` = ``base_spread_ticks`` + ``vol_multiplier`` x ``v``  (ticks)
 * skew ``k`` = position / ``max_position`` x ``skew_ticks``  (ticks; long -> both quotes move down,
   short -> both move up, i.e. against the inventory)
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
 _IN_FLIGHT = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
+_NEVER = 1 << 62  # retry time meaning "nothing deferred" (or "wait for the venue's answer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +103,15 @@ class _Quote:
 class _State:
     """Per-instrument state (preallocated; updated in place on every book update)."""
 
-    __slots__ = ("ask", "bid", "fair", "half", "last_mid2", "skew", "vol")
+    __slots__ = ("aq", "ask", "ba", "bb", "bid", "bq", "fair", "half", "last_mid2", "pos", "retry_at", "skew",
+                 "vol")
 
     def __init__(self, vol_window: int) -> None:
         self.vol = RollingStd(vol_window)
         self.last_mid2 = 0
+        self.bb = self.bq = self.ba = self.aq = 0  # the top of book last quoted against
+        self.pos = 0  # the position last quoted with
+        self.retry_at = 0  # engine time from which an unchanged book is worth a requote (_NEVER: not needed)
         self.bid = _Quote(Side.BUY)
         self.ask = _Quote(Side.SELL)
         self.fair = 0.0
@@ -137,18 +144,30 @@ class MarketMaker(Strategy):
         if not bb or not ba or bb >= ba:
             return
         st = self._st.get(instrument) or self.state(instrument)
-        mid2 = bb + ba
-        last = st.last_mid2
-        if last:
-            st.vol.push((mid2 - last) / (2.0 * tick_size(bb)))
-        st.last_mid2 = mid2
-        self._requote(instrument, st, bb, book.best_bid_qty(), ba, book.best_ask_qty())
+        bq = book.best_bid_qty()
+        aq = book.best_ask_qty()
+        if bb == st.bb and ba == st.ba and bq == st.bq and aq == st.aq:
+            # a change below the top: nothing the quotes depend on moved; requote only if a deferred quote
+            # change can go now (rate limit) or an order answer arrived, or the position moved
+            if self.ctx.now() < st.retry_at and self.ctx.position(instrument) == st.pos:
+                return
+        else:
+            st.bb = bb
+            st.ba = ba
+            st.bq = bq
+            st.aq = aq
+            mid2 = bb + ba
+            last = st.last_mid2
+            if last:
+                st.vol.push((mid2 - last) / (2.0 * tick_size(bb)))
+            st.last_mid2 = mid2
+        self._requote(instrument, st, bb, bq, ba, aq)
 
     def _requote(self, instrument: str, st: _State, bb: int, bq: int, ba: int, aq: int) -> None:
         p = self.p
         fair = microprice(bb, bq, ba, aq)
         half = p.base_spread_ticks + p.vol_multiplier * st.vol.std
-        pos = self.ctx.position(instrument)
+        pos = st.pos = self.ctx.position(instrument)
         skew = pos / p.max_position * p.skew_ticks
         bid, ask = quote_prices(fair, half, skew, bb, ba)
         bid_size = p.max_position - pos
@@ -160,11 +179,14 @@ class MarketMaker(Strategy):
         st.fair = fair
         st.half = half
         st.skew = skew
-        self._quote(instrument, st.bid, bid, bid_size)
-        self._quote(instrument, st.ask, ask, ask_size)
+        r_bid = self._quote(instrument, st.bid, bid, bid_size)
+        r_ask = self._quote(instrument, st.ask, ask, ask_size)
+        st.retry_at = r_bid if r_bid < r_ask else r_ask
 
-    def _quote(self, instrument: str, q: _Quote, price: int, size: int) -> None:
-        """Bring one side's quote to (price, size), or leave it when nothing relevant changed."""
+    def _quote(self, instrument: str, q: _Quote, price: int, size: int) -> int:
+        """Bring one side's quote to (price, size). Returns when a deferred change is worth retrying on an
+        unchanged book: ``_NEVER`` (done, or waiting for the venue: its answer resets the retry time),
+        the rate limiter's next free slot, or 0 after a refusal (retry on the next update)."""
         q.price = price
         q.size = size
         cur = q.order
@@ -173,26 +195,36 @@ class MarketMaker(Strategy):
             if st.is_terminal:
                 cur = q.order = None
             elif st in _IN_FLIGHT:
-                return  # wait for the venue's answer before touching it again
+                return _NEVER  # wait for the venue's answer before touching it again
         if size <= 0:
-            if cur is not None:
-                if self._rate.allow(self.ctx.now()):
-                    self.ctx.cancel(cur)
-                else:
-                    self.rate_limited += 1
-            return
-        if cur is not None and cur.price == price and q.sent_size == size and cur.qty - cur.cum_qty <= size:
-            return  # unchanged (a partly filled quote is not topped up until its price or size changes)
-        if not self._rate.allow(self.ctx.now()):
+            if cur is None:
+                return _NEVER
+            now = self.ctx.now()
+            if self._rate.allow(now):
+                return _NEVER if self.ctx.cancel(cur) else 0
             self.rate_limited += 1
-            return
+            return self._rate.free_at(now)
+        if cur is not None and cur.price == price and q.sent_size == size and cur.qty - cur.cum_qty <= size:
+            return _NEVER  # unchanged (a partly filled quote is not topped up until price or size changes)
+        now = self.ctx.now()
+        if not self._rate.allow(now):
+            self.rate_limited += 1
+            return self._rate.free_at(now)
         if cur is None:
             o = self.ctx.submit(instrument, q.side, price, size, tag="mm")
         else:
             o = self.ctx.replace(cur, price=price, qty=cur.cum_qty + size)
-        if o is not None:
-            q.order = o
-            q.sent_size = size
+        if o is None:
+            return 0
+        q.order = o
+        q.sent_size = size
+        return _NEVER
+
+    def on_order_update(self, order: Order) -> None:
+        """A venue answer: the next book update, even an unchanged top, re-checks the quotes."""
+        st = self._st.get(order.instrument)
+        if st is not None:
+            st.retry_at = 0
 
     def on_fill(self, fill: Fill) -> None:
         """Inventory changed: requote at once with the new skew and sizes (no volatility sample)."""
