@@ -76,7 +76,8 @@ class Client:
         return self.init.wait_for(lambda s: s.state == state, timeout)
 
     def close(self) -> None:
-        self.init.stop()
+        with contextlib.suppress(OSError):  # the line may already be gone (tests that cut it)
+            self.init.stop()
 
 
 def new_order(cl: str, side: int, qty: int, price: str | None, symbol: str = "BHP", account: str = "ACC1",
@@ -201,3 +202,39 @@ class RawFix:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+class BookReplica:
+    """The client's view: a 35=W then 35=X applied in RptSeq order (gaps are errors here)."""
+
+    def __init__(self, w: FixMessage) -> None:
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.seq = w.get_int(83) or 0
+        for _a, ty, px, qty, _s, _p in w.md_entries():
+            assert px is not None and qty is not None
+            (self.bids if ty == b"0" else self.asks)[px] = qty
+        self.trades: list[tuple[int, int]] = []
+
+    def apply(self, x: FixMessage) -> None:
+        seq = x.get_int(83)
+        assert seq == self.seq + 1, f"RptSeq gap: have {self.seq}, got {seq}"
+        self.seq = seq
+        for action, ty, px, qty, _sym, _p in x.md_entries():
+            assert px is not None and qty is not None
+            if ty == b"2":
+                self.trades.append((px, qty))
+                continue
+            side = self.bids if ty == b"0" else self.asks
+            if action == b"2":
+                assert px in side, f"delete of unknown level {px}"
+                del side[px]
+            elif action == b"0":
+                assert px not in side, f"new level {px} already known"
+                side[px] = qty
+            else:
+                assert px in side, f"change of unknown level {px}"
+                side[px] = qty
+
+    def top(self, depth: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return (sorted(self.bids.items(), reverse=True)[:depth], sorted(self.asks.items())[:depth])

@@ -8,7 +8,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from sim_fix_client import Client, md_request, new_order, replace_order
+from sim_fix_client import BookReplica, Client, md_request, new_order, replace_order
 
 from hft.fix.parser import FixMessage
 from hft.fix.session import SessionState
@@ -32,42 +32,6 @@ def quiet_config(**kw: object) -> SimConfig:
 def quiet_sim() -> Iterator[SimServer]:
     with SimServer(quiet_config()) as sim:
         yield sim
-
-
-class BookReplica:
-    """The client's view: a 35=W then 35=X applied in RptSeq order (gaps are errors here)."""
-
-    def __init__(self, w: FixMessage) -> None:
-        self.bids: dict[int, int] = {}
-        self.asks: dict[int, int] = {}
-        self.seq = w.get_int(83) or 0
-        for _a, ty, px, qty, _s, _p in w.md_entries():
-            assert px is not None and qty is not None
-            (self.bids if ty == b"0" else self.asks)[px] = qty
-        self.trades: list[tuple[int, int]] = []
-
-    def apply(self, x: FixMessage) -> None:
-        seq = x.get_int(83)
-        assert seq == self.seq + 1, f"RptSeq gap: have {self.seq}, got {seq}"
-        self.seq = seq
-        for action, ty, px, qty, _sym, _p in x.md_entries():
-            assert px is not None and qty is not None
-            if ty == b"2":
-                self.trades.append((px, qty))
-                continue
-            side = self.bids if ty == b"0" else self.asks
-            if action == b"2":
-                assert px in side, f"delete of unknown level {px}"
-                del side[px]
-            elif action == b"0":
-                assert px not in side, f"new level {px} already known"
-                side[px] = qty
-            else:
-                assert px in side, f"change of unknown level {px}"
-                side[px] = qty
-
-    def top(self, depth: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        return (sorted(self.bids.items(), reverse=True)[:depth], sorted(self.asks.items())[:depth])
 
 
 def of_type(c: Client, mt: bytes, start: int = 0) -> list[FixMessage]:
@@ -232,6 +196,7 @@ def test_cancel_on_disconnect_per_session(quiet_sim: SimServer) -> None:
         time.sleep(0.02)
     assert live == ["k1"]
     assert sim.stats()["gateway"]["cancel_on_disconnect"] == 1
+    assert a.wait_state(SessionState.DISCONNECTED) and k.wait_state(SessionState.DISCONNECTED)
     a.close()
     k.close()
 
