@@ -42,7 +42,7 @@ def test_defaults_are_a_paper_config() -> None:
     assert isinstance(c, Config) and c.mode == "paper" and c.sim.embedded
     assert c.venue.host == "127.0.0.1" and c.metrics.host == "127.0.0.1" and c.metrics.port == 9090
     assert c.risk.max_daily_loss == 10_000 and c.risk.max_daily_loss_cents == 1_000_000
-    assert c.risk.price_band_pct == 5.0 and c.journal.fsync == "always"
+    assert c.risk.price_band_pct == 5.0 and c.journal.fsync == "batch"
     assert isinstance(c.fees.build(), IbkrAsxFixed)
 
 

@@ -137,7 +137,7 @@ class MetricsConfig:
 @dataclass(frozen=True, slots=True)
 class JournalConfig:
     path: str = "var/journal.bin"
-    fsync: Literal["always", "batch", "none"] = "always"
+    fsync: Literal["always", "batch", "none"] = "batch"  # write() per record, fsync per batch; live: always
     batch_max_records: int = _f(256, min=1)
     batch_max_ms: int = _f(50, min=1)
 

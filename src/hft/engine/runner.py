@@ -261,7 +261,8 @@ class TradingEngine(StrategyContext):
             if self.strategy is not None and self.started:
                 self.strategy.on_trade(ev)
         elif type(ev) is StaleNotice:
-            self.stats.md_gaps += 1
+            if not self.stopped:  # (the logout at shutdown is not a gap)
+                self.stats.md_gaps += 1
             names = [ev.instrument] if ev.instrument else list(self.books)
             for name in names:
                 book = self.books.get(name)
@@ -498,6 +499,7 @@ class HostOptions:
     venue_port: int | None = None  # override config venue.port (e.g. a separately started simulator's)
     md_port: int | None = None  # override config market_data.port
     metrics_port: int | None = None  # override config metrics.port (0 = free port)
+    metrics_fallback: bool = False  # configured metrics port busy: use a free one (paper), else fail
     install_signals: bool = True  # SIGINT/SIGTERM stop, SIGUSR1 trips the kill switch (manual)
     status: Any = None  # an object with update(engine, host) and close(), see hft.engine.status
     status_interval: float = 0.5
@@ -684,8 +686,12 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
         try:
             host.metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
         except OSError as e:
-            raise RuntimeError(f"metrics endpoint {config.metrics.host}:{port}: {e.strerror} (set [metrics] "
-                               "port, or enabled = false)") from None
+            if not opts.metrics_fallback or port == 0:
+                raise RuntimeError(f"metrics endpoint {config.metrics.host}:{port}: {e.strerror} (set "
+                                   "[metrics] port, or enabled = false)") from None
+            host.metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, 0)
+            log.warning("metrics port %d is busy (%s): serving on %s instead", port, e.strerror,
+                        host.metrics.url)
         stack.callback(host.metrics.close)
         log.info("metrics on %s", host.metrics.url)
 
@@ -749,7 +755,11 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
             _update_session_stats(md_ss, md_session)
             if opts.status is not None and time.monotonic() - last_status >= opts.status_interval:
                 last_status = time.monotonic()
-                opts.status.update(engine, host)
+                try:
+                    opts.status.update(engine, host)
+                except Exception:  # a display bug must not stop trading
+                    log.exception("status display failed; disabled")
+                    opts.status = None
         # -- clean shutdown: the strategy stops, open orders are cancelled, answers awaited briefly
         engine.stop()
         end = time.monotonic() + opts.stop_grace
@@ -762,6 +772,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
                 await replay_task
         if opts.status is not None:
             opts.status.close()
+    info.update(metrics_url=host.metrics.url if host.metrics is not None else "")
     info.update(journal=str(jpath), venue=f"{vc.host}:{venue_port}", embedded_sim=embedded,
                 market_data=str(mc.file) if replay else f"{mc.host}:{md_port}")
     return host
