@@ -284,7 +284,9 @@ class Backtester(StrategyContext):
         return self._book
 
     def open_orders(self, instrument: str | None = None) -> list[Order]:
-        return [o for o in self._open.values() if instrument is None or o.instrument == instrument]
+        if instrument is None or instrument == self.inst:  # one instrument per backtest
+            return list(self._open.values())
+        return []
 
     def set_timer(self, interval_ns: int) -> None:
         self._timer_ns = interval_ns
@@ -470,25 +472,28 @@ class Backtester(StrategyContext):
                     self._fill(lv, lv.price, q, True)
 
     def _on_level(self, side: int, price: int, prev: int, new: int) -> None:
-        n = self.cfg.queue_power
-        for lv in list(self._live.values()):
-            if not lv.resting:
-                continue
-            if lv.side == side and lv.price == price:
+        """A level changed where we rest (queue update) or on the other side at/through our price (fill)."""
+        for lv in tuple(self._live.values()):
+            if lv.side == side:
+                if lv.price != price or not lv.resting:
+                    continue
                 chg = prev - new - lv.trade_qty
                 lv.trade_qty = 0
                 if chg <= 0:
-                    lv.ahead = min(lv.ahead, float(new))
+                    if new < lv.ahead:
+                        lv.ahead = float(new)
                     continue
                 front = lv.ahead
-                back = max(prev - front, 0.0)
+                back = prev - front
+                if back < 0.0:
+                    back = 0.0
+                n = self.cfg.queue_power
                 fb = back ** n
                 ff = front ** n
                 p = fb / (fb + ff) if fb + ff > 0 else 1.0
                 est = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
-                lv.ahead = max(0.0, min(est, float(new)))
-            elif lv.side != side and new > 0 and (
-                    (lv.side == 1 and price <= lv.price) or (lv.side == 2 and price >= lv.price)):
+                lv.ahead = 0.0 if est < 0.0 else (est if est < new else float(new))
+            elif new > 0 and lv.resting and (price <= lv.price if side == 2 else price >= lv.price):
                 # the opposite side now quotes at or through our price: we would have been hit
                 self._fill(lv, lv.price, min(lv.leaves, new), True)
 
@@ -557,7 +562,6 @@ class Backtester(StrategyContext):
         wbid, wask = self._wbid, self._wask
         inst = self.inst
         set_level = book.set_level
-        qty_at = book.qty_at
         on_trade = strat.on_trade
         risk_trade = self.risk.last_trade
         res = self.res
@@ -598,39 +602,48 @@ class Backtester(StrategyContext):
                     self._local_due(tl)
                 if k == 1:
                     if s == 1:
-                        if depth == 1:
-                            b0 = bpx[0]
-                            touched = p > b0 or (p == b0 and q != bqt[0])
-                        else:
-                            touched = depth == 0 or book.n_bids <= dm1 or p >= bpx[dm1]
-                        if p in wbid or p >= self._ask_lo:
-                            prev = qty_at(1, p)
+                        if p in bpx:  # a level we hold: size change in place, or delete
+                            j = bpx.index(p)
+                            prev = bqt[j]
+                            if q > 0:
+                                bqt[j] = q
+                            elif not set_level(1, p, 0, te):
+                                self._book_error(i, s, p, q)
+                            touched = (j == 0 and q != prev) if depth == 1 else (depth == 0 or j <= dm1)
+                        else:  # a new level (or the delete of one we never saw)
+                            prev = 0
+                            if depth == 1:
+                                touched = q > 0 and p > bpx[0]
+                            else:
+                                touched = depth == 0 or (q > 0 and (book.n_bids <= dm1 or p > bpx[dm1]))
                             if not set_level(1, p, q, te):
                                 self._book_error(i, s, p, q)
+                        if p in wbid or p >= self._ask_lo:
                             self._te = te
                             self._now = tl
                             self._on_level(1, p, prev, q)
-                        elif q > 0 and p in bpx:  # size change of a level we hold: in place
-                            bqt[bpx.index(p)] = q
-                        elif not set_level(1, p, q, te):
-                            self._book_error(i, s, p, q)
                     else:
-                        if depth == 1:
-                            a0 = apx[0]
-                            touched = a0 == 0 or p < a0 or (p == a0 and q != aqt[0])
+                        if p in apx:
+                            j = apx.index(p)
+                            prev = aqt[j]
+                            if q > 0:
+                                aqt[j] = q
+                            elif not set_level(2, p, 0, te):
+                                self._book_error(i, s, p, q)
+                            touched = (j == 0 and q != prev) if depth == 1 else (depth == 0 or j <= dm1)
                         else:
-                            touched = depth == 0 or book.n_asks <= dm1 or p <= apx[dm1]
-                        if p in wask or p <= self._bid_hi:
-                            prev = qty_at(2, p)
+                            prev = 0
+                            if depth == 1:
+                                a0 = apx[0]
+                                touched = q > 0 and (a0 == 0 or p < a0)
+                            else:
+                                touched = depth == 0 or (q > 0 and (book.n_asks <= dm1 or p < apx[dm1]))
                             if not set_level(2, p, q, te):
                                 self._book_error(i, s, p, q)
+                        if p in wask or p <= self._bid_hi:
                             self._te = te
                             self._now = tl
                             self._on_level(2, p, prev, q)
-                        elif q > 0 and p in apx:
-                            aqt[apx.index(p)] = q
-                        elif not set_level(2, p, q, te):
-                            self._book_error(i, s, p, q)
                     if touched and not in_snapshot:
                         dirty = True
                 elif k == 2:

@@ -26,6 +26,8 @@ def generate(n_events: int, seed: int = 7, mid_px: int = 450_000, tick: int = 10
     sd: list[int] = []
     px: list[int] = []
     qt: list[int] = []
+    done: list[tuple[np.ndarray, ...]] = []  # numpy chunks (Python int lists cost ~40 bytes a value)
+    count = 0
     t = start_ns
     b = mid_px // tick  # best bid in ticks
     bids = {b - i: rng.randint(1, 50) * 100 for i in range(levels)}
@@ -44,7 +46,11 @@ def generate(n_events: int, seed: int = 7, mid_px: int = 450_000, tick: int = 10
     for p, q in asks.items():
         emit(1, 2, p, q)
     emit(4, 0, 0, 0)
-    while len(te) < n_events:
+    while count + len(te) < n_events:
+        if len(te) >= 1 << 20:
+            count += len(te)
+            done.append(_chunk(te, kd, sd, px, qt))
+            te, kd, sd, px, qt = [], [], [], [], []
         t += int(rng.expovariate(1.0 / gap_ns)) + 1
         r = rng.random()
         a = b + 1
@@ -89,8 +95,13 @@ def generate(n_events: int, seed: int = 7, mid_px: int = 450_000, tick: int = 10
                 p = a + i
                 asks[p] = max(100, asks[p] + rng.choice((-1, 1)) * rng.randint(1, 5) * 100)
                 emit(1, 2, p, asks[p])
-    n = n_events
-    ts = np.asarray(te[:n], dtype=np.int64)
-    return make_events(ts, ts + feed_latency_ns, np.asarray(kd[:n], dtype=np.int8),
-                       np.asarray(sd[:n], dtype=np.int8), np.asarray(px[:n], dtype=np.int64),
-                       np.asarray(qt[:n], dtype=np.int64), symbol)
+    done.append(_chunk(te, kd, sd, px, qt))
+    cols = [np.concatenate([c[j] for c in done])[:n_events] for j in range(5)]
+    ts, kind, side, price, qty = cols
+    return make_events(ts, ts + feed_latency_ns, kind, side, price, qty, symbol)
+
+
+def _chunk(te: list[int], kd: list[int], sd: list[int], px: list[int],
+           qt: list[int]) -> tuple[np.ndarray, ...]:
+    return (np.asarray(te, dtype=np.int64), np.asarray(kd, dtype=np.int8), np.asarray(sd, dtype=np.int8),
+            np.asarray(px, dtype=np.int64), np.asarray(qt, dtype=np.int64))

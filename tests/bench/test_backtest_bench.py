@@ -1,0 +1,41 @@
+"""``hft bench backtest``: a small run prints the documented JSON; the hftbacktest event conversion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hft.bench import backtest_bench as B
+from hft.data.format import load_events
+
+
+@pytest.mark.timeout(120)
+def test_bench_backtest_json_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert B.main(["--json", "--events", "3000", "--cache-dir", str(tmp_path), "--no-hftbacktest"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["benchmark"] == "backtest" and out["strategy"] == "market_maker" and out["events"] == 3000
+    h = out["hft"]
+    assert h["events"] == 3000 and h["events_per_s"] > 0 and h["replay_s"] > 0
+    assert h["process_s"] >= h["replay_s"] and h["peak_rss_mb"] > 10 and h["cpu_s"] > 0
+    assert h["strategy_calls"] > 0
+    assert out["hftbacktest"] is None and out["ratios"] == {}
+    assert (tmp_path / "synth_3000_s7.parquet").exists()  # cached for the next run
+
+
+def test_hftbacktest_event_conversion(tmp_path: Path) -> None:
+    p, _ = B.dataset(500, tmp_path)
+    a = np.load(B.hbt_events(p))["data"]
+    ev = load_events(p)
+    keep = (ev.kind == 1) | (ev.kind == 2)
+    assert len(a) == int(keep.sum())
+    flags = a["ev"].astype(np.int64)
+    assert np.array_equal(flags & 0xFF, ev.kind[keep])  # DEPTH_EVENT 1, TRADE_EVENT 2
+    assert np.all(flags & (1 << 31)) and np.all(flags & (1 << 30))  # exchange and local events
+    side = ev.side[keep]
+    assert np.array_equal((flags & (1 << 29)) != 0, side == 1)
+    assert np.array_equal((flags & (1 << 28)) != 0, side == 2)
+    assert np.allclose(a["px"], ev.price[keep] / 10_000)
+    assert np.array_equal(a["local_ts"], ev.ts_local[keep])
