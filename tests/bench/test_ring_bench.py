@@ -16,14 +16,14 @@ def test_bench_ring_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["benchmark"] == "ring" and out["message_bytes"] == 48
-    assert set(out["results"]) == {"ring", "mp_queue", "pipe"}
+    assert set(out["results"]) == {"ring", "ring_yield", "mp_queue", "pipe"}
     for kind, r in out["results"].items():
         assert r["errors"] == 0, kind
         assert r["msgs_per_s"] > 0
         lat = r["latency_ns"]
         assert lat["count"] == 50
         assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
-    assert {"ring_over_mp_queue_msgs_per_s", "ring_over_pipe_msgs_per_s",
+    assert {"ring_over_mp_queue_msgs_per_s", "ring_over_pipe_msgs_per_s", "ring_yield_over_pipe_msgs_per_s",
             "mp_queue_over_ring_p50_latency", "pipe_over_ring_p99_latency"} <= set(out["ratios"])
 
 

@@ -74,3 +74,14 @@ def test_thp_mode_parsing(tmp_path: object) -> None:
     p.write_text("always [madvise] never\n")
     assert thp_mode(str(p)) == "madvise"
     assert thp_mode(str(Path(str(tmp_path)) / "missing")) == "unavailable"
+
+
+def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hft.runtime.hugepages import main
+
+    assert main(["--mib", "4", "--reads", "1000", "--repeats", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"]["normal"]["available"] and out["results"]["normal"]["ns_per_read"] > 0
+    assert set(out["results"]) == {"hugetlb", "thp", "normal"}

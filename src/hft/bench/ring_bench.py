@@ -6,6 +6,8 @@ padding), one message per operation, through each transport in turn in the same 
 
 * ``ring``: :class:`hft.runtime.ring.SpscRing` (copy in with ``try_push``, copy out with
   ``try_pop_into``); the consumer spins on an empty ring (it burns a core; that is the point).
+* ``ring_yield``: the same ring, but the consumer calls ``os.sched_yield()`` after every empty poll, so a
+  producer sharing its core (no pinning, or fewer free cores than spinners) still gets to run.
 * ``mp_queue``: ``multiprocessing.Queue.put(bytes)`` / ``get()`` (pickling, a feeder thread, a pipe and a
   lock underneath); the consumer blocks in ``get``.
 * ``pipe``: ``os.write`` / ``os.read`` of the same bytes on an ``os.pipe``; the consumer blocks in ``read``.
@@ -39,7 +41,7 @@ import numpy as np
 
 from hft.runtime.ring import SpscRing
 
-TRANSPORTS = ("ring", "mp_queue", "pipe")
+TRANSPORTS = ("ring", "ring_yield", "mp_queue", "pipe")
 _HDR = struct.Struct("<QQ")  # seq, send monotonic ns
 
 
@@ -59,6 +61,10 @@ def _pin(core: int | None) -> None:
 
 
 # ------------------------------------------------------------------------------------------- consumer
+def _nothing() -> None:
+    pass
+
+
 def _consume(kind: str, handle: Any, count: int, size: int, lat: np.ndarray) -> tuple[int, int]:
     """Receive ``count`` messages; record one-way latency of each in ``lat``; return (last receive ns,
     number of sequence errors)."""
@@ -66,13 +72,15 @@ def _consume(kind: str, handle: Any, count: int, size: int, lat: np.ndarray) -> 
     mono = time.monotonic_ns
     errors = 0
     now = 0
-    if kind == "ring":
+    if kind in ("ring", "ring_yield"):
         ring: SpscRing = handle
+        idle = os.sched_yield if kind == "ring_yield" else _nothing
         out = memoryview(bytearray(ring.max_record))  # a memoryview target copies faster than a bytearray
         pop = ring.try_pop_into
         i = 0
         while i < count:
             if pop(out) < 0:
+                idle()
                 continue
             now = mono()
             seq, sent = hdr_unpack(out, 0)
@@ -107,7 +115,7 @@ def _consume(kind: str, handle: Any, count: int, size: int, lat: np.ndarray) -> 
 def _consumer_main(kind: str, handle: Any, counts: tuple[int, int], size: int, core: int | None,
                    ctl: Connection) -> None:
     _pin(core)
-    if kind == "ring":
+    if kind in ("ring", "ring_yield"):
         handle = SpscRing.attach(handle)
     try:
         results = []
@@ -118,7 +126,7 @@ def _consumer_main(kind: str, handle: Any, counts: tuple[int, int], size: int, c
             results.append((last, errors, _percentiles(lat)))
         ctl.send(results)
     finally:
-        if kind == "ring":
+        if kind in ("ring", "ring_yield"):
             handle.close()
         ctl.close()
 
@@ -132,8 +140,9 @@ def _produce(kind: str, handle: Any, count: int, size: int, interval_ns: int) ->
     sleep = time.sleep
     first = mono()
     due = first
-    if kind == "ring":
+    if kind in ("ring", "ring_yield"):
         push = handle.try_push
+        idle = os.sched_yield if kind == "ring_yield" else _nothing
         for i in range(count):
             if interval_ns:
                 due += interval_ns
@@ -142,7 +151,7 @@ def _produce(kind: str, handle: Any, count: int, size: int, interval_ns: int) ->
                     sleep(wait * 1e-9)
             pack(msg, 0, i, mono())
             while not push(msg):
-                pass
+                idle()
     elif kind == "mp_queue":
         put = handle.put
         for i in range(count):
@@ -176,7 +185,7 @@ def run_transport(kind: str, messages: int, latency_messages: int, size: int, in
     ring: SpscRing | None = None
     queue: Any = None
     rfd = wfd = -1
-    if kind == "ring":
+    if kind in ("ring", "ring_yield"):
         slot = max(16, (size + 8 + 63) // 64 * 64)
         ring = SpscRing.create(capacity, slot)
         child_handle: Any = ring.name
@@ -235,6 +244,7 @@ def run(messages: int, latency_messages: int, size: int, interval_us: float, cap
     if capacity < 1 or capacity & (capacity - 1):
         raise ValueError(f"--capacity must be a power of two, got {capacity}")
     per: dict[str, list[dict[str, Any]]] = {k: [] for k in transports}
+    load_before = os.getloadavg()[0]
     saved = os.sched_getaffinity(0)
     _pin(pin[0] if pin else None)
     try:
@@ -252,18 +262,20 @@ def run(messages: int, latency_messages: int, size: int, interval_us: float, cap
                          "latency_ns": lat_runs[len(lat_runs) // 2]["latency_ns"],
                          "errors": sum(r["errors"] for r in runs)}
     ratios: dict[str, float] = {}
-    if "ring" in results:
-        ring = results["ring"]
-        rl = ring["latency_ns"]
-        for other in transports:
-            if other == "ring":
+    for base in ("ring", "ring_yield"):
+        if base not in results:
+            continue
+        b = results[base]
+        bl = b["latency_ns"]
+        for other in ("mp_queue", "pipe"):
+            if other not in results:
                 continue
             o = results[other]
             ol = o["latency_ns"]
-            ratios[f"ring_over_{other}_msgs_per_s"] = round(ring["msgs_per_s"] / max(1, o["msgs_per_s"]), 2)
-            if rl.get("p50") and ol.get("p50"):
-                ratios[f"{other}_over_ring_p50_latency"] = round(ol["p50"] / rl["p50"], 2)
-                ratios[f"{other}_over_ring_p99_latency"] = round(ol["p99"] / rl["p99"], 2)
+            ratios[f"{base}_over_{other}_msgs_per_s"] = round(b["msgs_per_s"] / max(1, o["msgs_per_s"]), 2)
+            if bl.get("p50") and ol.get("p50"):
+                ratios[f"{other}_over_{base}_p50_latency"] = round(ol["p50"] / bl["p50"], 2)
+                ratios[f"{other}_over_{base}_p99_latency"] = round(ol["p99"] / bl["p99"], 2)
     return {
         "benchmark": "ring",
         "message_bytes": size,
@@ -274,7 +286,8 @@ def run(messages: int, latency_messages: int, size: int, interval_us: float, cap
         "repeats": repeats,
         "pin": list(pin) if pin else None,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "loadavg_1min_before": round(load_before, 2),
+                    "loadavg_1min_after": round(os.getloadavg()[0], 2)},
         "results": results,
         "ratios": ratios,
         "notes": "msgs_per_s best of repeats; latency_ns from the repeat with the median p50; "
@@ -332,7 +345,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(out, indent=2))
         return 0
     print(f"{args.size}-byte messages; throughput {args.messages} msgs, latency {args.latency_messages} msgs "
-          f"every {args.interval_us:g} us")
+          f"every {args.interval_us:g} us; load average {out['machine']['loadavg_1min_before']} on "
+          f"{out['machine']['cpus']} CPUs")
     print(f"{'transport':<10} {'msgs/s':>12} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'max us':>9}")
     for kind, r in out["results"].items():
         lat = r["latency_ns"]
