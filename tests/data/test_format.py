@@ -175,3 +175,17 @@ def test_crossed_inside_snapshot_is_fine_until_the_end() -> None:
     # ... but it must be uncrossed when the snapshot ends
     ok = ev.take(np.array([0, 1, 3, 4, 5]))
     validate_events(ok)
+
+
+def test_book_check_in_pieces_names_the_right_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hft.data.format as fmt
+
+    monkeypatch.setattr(fmt, "_BOOK_PIECE", 7)
+    ev = book_events(100, symbols=("BHP",))
+    validate_events(ev)
+    lv = np.flatnonzero((ev.kind == 1) & (ev.side == 1))
+    r = int(lv[lv > 40][0])
+    ev.price[r] = 10_000_000  # a bid far above every ask
+    with pytest.raises(DataError, match="crossed book") as ei:
+        validate_events(ev)
+    assert ei.value.row == r

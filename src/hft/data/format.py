@@ -60,6 +60,7 @@ SCHEMA = pa.schema(
 DEFAULT_CHUNK_ROWS = 1_000_000
 BYTES_PER_ROW = 38  # in memory: 4 x int64 + 2 x int8 + int32 symbol id
 META_VALIDATED = "hft.validated"
+_BOOK_PIECE = 262_144
 
 
 class DataError(ValueError):
@@ -348,8 +349,11 @@ class Validator:
 
     def _check_book(self, ev: EventArrays, lines: np.ndarray | None) -> None:
         rows = np.flatnonzero(ev.kind != KIND_TRADE)
-        if not rows.size:
-            return
+        # in pieces: the Python lists of one piece cost ~100 bytes/row, not the whole file's
+        for a in range(0, rows.size, _BOOK_PIECE):
+            self._check_book_rows(ev, rows[a : a + _BOOK_PIECE], lines)
+
+    def _check_book_rows(self, ev: EventArrays, rows: np.ndarray, lines: np.ndarray | None) -> None:
         kinds = ev.kind[rows].tolist()
         sides = ev.side[rows].tolist()
         prices = ev.price[rows].tolist()
