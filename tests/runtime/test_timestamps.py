@@ -137,3 +137,16 @@ def test_parse_timestamping() -> None:
     assert parse_timestamping([(socket.SOL_SOCKET, SCM_TIMESTAMPING, hw)]) == (9_000_000_011, "hardware")
     assert parse_timestamping([(socket.SOL_SOCKET, SCM_TIMESTAMPING, b"short")]) == (0, "")
     assert parse_timestamping([]) == (0, "")
+
+
+@pytest.mark.timeout(60)
+def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hft.runtime.timestamps import main
+
+    assert main(["--messages", "50", "--interval-us", "100"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["results"]) == {"blocking", "spin"}
+    for r in out["results"].values():
+        assert r["count"] > 0 and r["p50"] > 0
