@@ -42,7 +42,7 @@ import numpy as np
 
 from hft.asx.fees import FeeModel, IbkrAsxFixed
 from hft.book.l2 import L2Book
-from hft.data.format import DataError, EventArrays
+from hft.data.format import DataError, EventArrays, file_format
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager, reason_text
 from hft.engine.strategy import Strategy, StrategyContext
@@ -74,8 +74,10 @@ def check_sorted(ev: EventArrays, path: str = "<events>", file_rows: np.ndarray 
             bad = np.flatnonzero(np.diff(a) < 0)
             if len(bad):
                 i = int(bad[0]) + 1
+                row = i if file_rows is None else int(file_rows[i])
                 raise DataError(path, f"{name} not sorted: {int(a[i])} is before the previous row's "
-                                      f"{int(a[i - 1])}", row=i if file_rows is None else int(file_rows[i]))
+                                      f"{int(a[i - 1])}", row=row,
+                                line=row + 2 if file_format(path) == "csv" else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,10 +542,11 @@ class Backtester(StrategyContext):
 
     def _book_error(self, row: int, s: int, p: int, q: int) -> None:
         b = self._book
+        r = row if self.file_rows is None else int(self.file_rows[row])
         if b.stale_reason == "crossed":
             raise DataError(self.path, f"crossed book after level update side={s} price={p} qty={q}: "
                                        f"best bid {b.best_bid()} >= best ask {b.best_ask()}",
-                            row=row if self.file_rows is None else int(self.file_rows[row]))
+                            row=r, line=r + 2 if file_format(self.path) == "csv" else None)
         self.res.book_errors += 1  # e.g. delete of a level we never saw: counted, replay goes on
         b.stale = False
         b.stale_reason = ""

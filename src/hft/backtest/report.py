@@ -47,6 +47,16 @@ def trade_pnls(res: BacktestResult) -> tuple[list[int], list[float], list[int]]:
 
 
 def summary(res: BacktestResult) -> dict[str, Any]:
+    """The JSON summary (money in integer cents). Definitions:
+
+    * ``pnl_gross_cents``: cash + final position at the final mid, before fees; ``pnl_net_cents`` after.
+    * ``trades``: our fills; ``closing_trades``: fills that reduced a position (average-cost method);
+      ``win_rate`` and ``avg_profit_per_trade_ticks`` (per share, before fees) are over closing trades.
+    * ``sharpe_per_minute``: mean / std of the net equity change per ``record_every_ns`` sample (one
+      minute by default); ``sharpe_annualised`` scales it by sqrt(252 days x 360 ASX minutes).
+    * ``max_drawdown_cents``: largest fall of sampled net equity from its running peak.
+    * ``fill_ratio``: filled shares / shares of every order version sent (new orders and replacements).
+    """
     mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
     pos = np.asarray(res.samples_pos, dtype=np.float64)
     cash = np.asarray(res.samples_cash, dtype=np.float64)
@@ -83,9 +93,13 @@ def summary(res: BacktestResult) -> dict[str, Any]:
         "max_position": maxpos,
         "orders_sent": res.orders_sent,
         "orders_refused": res.orders_refused,
+        "refusals": dict(res.refusals),
+        "kill_switch": res.kill_switch,
         "cancels_sent": res.cancels_sent,
+        "maker_fills": sum(res.fill_maker),
         "fill_ratio": filled / res.qty_sent if res.qty_sent else 0.0,
         "events": res.events,
+        "book_errors": res.book_errors,
         "strategy_calls": res.strategy_calls,
         "wall_s": round(res.wall_s, 3),
         "events_per_s": round(res.events / res.wall_s) if res.wall_s > 0 else 0,

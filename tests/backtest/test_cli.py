@@ -1,0 +1,154 @@
+"""``hft backtest``: JSON summary, HTML report, progress output, and bad input named precisely."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hft.backtest.cli import main
+from hft.backtest.engine import make_events
+from hft.backtest.synth import generate
+from hft.data.format import write_events
+
+ROOT = Path(__file__).resolve().parents[2]
+MM = ROOT / "config" / "backtest_market_maker.toml"
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("bt") / "day.parquet"
+    write_events(p, generate(20_000, seed=5))
+    return p
+
+
+def test_json_summary(day: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(MM), "--data", str(day), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["events"] == 20_000 and s["trades"] > 0 and s["orders_sent"] > 0
+    assert s["pnl_net_cents"] == s["pnl_gross_cents"] - s["fees_cents"]
+    assert s["events_per_s"] > 0
+
+
+@pytest.mark.parametrize("name", ["market_maker", "momentum_scalper", "order_flow"])
+def test_every_shipped_config_runs_and_writes_a_report(name: str, day: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.html"
+    cfg = ROOT / "config" / f"backtest_{name}.toml"
+    assert main(["--config", str(cfg), "--data", str(day), "--report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "pnl_net_cents" in text  # the plain-text table
+    html = out.read_text()
+    assert html.count("data:image/png;base64,") == 6 and name in html
+
+
+def test_csv_input_and_seed_override(day: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.format import load_events
+
+    csv = tmp_path / "day.csv"
+    write_events(csv, load_events(day))
+    assert main(["--config", str(MM), "--data", str(csv), "--json"]) == 0
+    a = json.loads(capsys.readouterr().out)
+    assert main(["--config", str(MM), "--data", str(day), "--json", "--seed", "3"]) == 0
+    b = json.loads(capsys.readouterr().out)
+    keys = ("trades", "pnl_net_cents", "orders_sent")
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}  # no jitter configured: seed changes nothing
+
+
+@pytest.mark.timeout(120)
+def test_progress_and_report_through_the_hft_command(day: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mm.html"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([sys.executable, "-m", "hft.cli", "backtest", "--config", str(MM), "--data", str(day),
+                        "--report", str(out), "--json", "--progress", "always"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "backtest: 100% 20,000/20,000 events" in r.stderr
+    assert json.loads(r.stdout)["events"] == 20_000
+    assert out.stat().st_size > 10_000
+
+
+def _write(tmp_path: Path, rows: list[tuple[int, int, int, int, int]], name: str = "bad.csv") -> Path:
+    """A canonical CSV written by hand (the hft.data writer refuses bad rows)."""
+    p = tmp_path / name
+    if name.endswith(".parquet"):
+        a = np.asarray(rows, dtype=np.int64)
+        write_events(p, make_events(a[:, 0], a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4]))
+        return p
+    lines = ["ts_exch,ts_local,kind,side,price,qty,symbol"]
+    lines += [f"{t},{t},{k},{s},{px},{q},BHP" for t, k, s, px, q in rows]
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+GOOD = [(10, 3, 0, 0, 0), (10, 1, 1, 449_900, 500), (10, 1, 2, 450_000, 500), (10, 4, 0, 0, 0)]
+
+
+def test_crossed_book_names_file_and_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _write(tmp_path, [*GOOD, (20, 1, 1, 449_800, 100), (30, 1, 1, 450_100, 100)])
+    assert main(["--config", str(MM), "--data", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and "line 7" in err and "crossed book" in err
+
+
+def test_unsorted_and_negative_rows_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _write(tmp_path, [*GOOD, (20, 1, 1, 449_800, 100), (15, 1, 1, 449_800, 200)])
+    assert main(["--config", str(MM), "--data", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and "line 7" in err and "unsorted" in err
+    p = _write(tmp_path, [*GOOD, (20, 1, 1, 449_800, -100)])
+    assert main(["--config", str(MM), "--data", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "line 6" in err and "negative" in err
+
+
+def test_repair_policy_counts_what_it_dropped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _write(tmp_path, [*GOOD, (20, 1, 1, 449_800, -100), (30, 1, 1, 449_700, 100)])
+    assert main(["--config", str(MM), "--data", str(p), "--repair", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert "dropped_invalid=1" in cap.err
+    assert json.loads(cap.out)["events"] == 5
+
+
+def test_missing_column_and_truncated_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "cols.csv"
+    p.write_text("ts_exch,ts_local,kind,side,price\n1,1,1,1,100\n")
+    assert main(["--config", str(MM), "--data", str(p)]) == 2
+    assert "missing column(s): qty, symbol" in capsys.readouterr().err
+    good = _write(tmp_path, GOOD * 1, "g.parquet")
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(good.read_bytes()[:-40])
+    assert main(["--config", str(MM), "--data", str(cut)]) == 2
+    assert str(cut) in capsys.readouterr().err
+
+
+def test_bad_config_names_the_key(day: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(MM.read_text().replace("quote_size = 100", "quote_size = -1"))
+    assert main(["--config", str(cfg), "--data", str(day)]) == 2
+    assert "strategy.params" in capsys.readouterr().err
+    cfg.write_text(MM.read_text().replace("queue_power = 3.0", "queue_power = -1.0"))
+    assert main(["--config", str(cfg), "--data", str(day)]) == 2
+    assert "backtest.queue_power" in capsys.readouterr().err
+    cfg.write_text(MM.read_text() + "\n[risk]\nmax_position = 0\n")
+    assert main(["--config", str(cfg), "--data", str(day)]) == 2
+    assert "risk.max_position" in capsys.readouterr().err
+
+
+def test_several_symbols_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.format import EventWriter
+
+    p = tmp_path / "two.csv"
+    with EventWriter(p) as w:
+        for sym in ("BHP", "CBA"):
+            for te, k, s, px, q in GOOD:
+                w.append(te, te, k, s, px, q, sym)
+    assert main(["--config", str(MM), "--data", str(p)]) == 2
+    assert "--symbol" in capsys.readouterr().err
+    assert main(["--config", str(MM), "--data", str(p), "--symbol", "CBA", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 4
