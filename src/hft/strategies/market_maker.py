@@ -71,20 +71,28 @@ def microprice(bid: int, bid_qty: int, ask: int, ask_qty: int) -> float:
     return (bid * ask_qty + ask * bid_qty) / tot
 
 
-def quote_prices(fair: float, half_ticks: float, skew_ticks: float, best_bid: int,
-                 best_ask: int) -> tuple[int, int]:
-    """Bid and ask on the ASX grid for fair value ``fair`` (see the module doc); never marketable."""
+def bid_price(fair: float, half_ticks: float, skew_ticks: float, best_ask: int) -> int:
+    """The bid on the ASX grid: ``fair`` down by ``half + skew`` steps, rounded down, below the best ask."""
     bid = u.floor_to_grid(u.shift_ticks(fair, -(half_ticks + skew_ticks)))
-    ask = u.ceil_to_grid(u.shift_ticks(fair, half_ticks - skew_ticks))
     cap = tick_down(best_ask)
-    if bid > cap:
-        bid = cap
+    return cap if bid > cap else bid
+
+
+def ask_price(fair: float, half_ticks: float, skew_ticks: float, best_bid: int, bid: int) -> int:
+    """The ask on the ASX grid: ``fair`` up by ``half - skew`` steps, rounded up, above the best bid and
+    above our own ``bid``."""
+    ask = u.ceil_to_grid(u.shift_ticks(fair, half_ticks - skew_ticks))
     flo = tick_up(best_bid)
     if ask < flo:
         ask = flo
-    if ask <= bid:
-        ask = tick_up(bid)
-    return bid, ask
+    return tick_up(bid) if ask <= bid else ask
+
+
+def quote_prices(fair: float, half_ticks: float, skew_ticks: float, best_bid: int,
+                 best_ask: int) -> tuple[int, int]:
+    """Bid and ask on the ASX grid for fair value ``fair`` (see the module doc); never marketable."""
+    bid = bid_price(fair, half_ticks, skew_ticks, best_ask)
+    return bid, ask_price(fair, half_ticks, skew_ticks, best_bid, bid)
 
 
 class _Quote:
@@ -169,7 +177,8 @@ class MarketMaker(Strategy):
         half = p.base_spread_ticks + p.vol_multiplier * st.vol.std
         pos = st.pos = self.ctx.position(instrument)
         skew = pos / p.max_position * p.skew_ticks
-        bid, ask = quote_prices(fair, half, skew, bb, ba)
+        bid = bid_price(fair, half, skew, ba)
+        ask = ask_price(fair, half, skew, bb, bid)
         bid_size = p.max_position - pos
         if bid_size > p.quote_size:
             bid_size = p.quote_size
