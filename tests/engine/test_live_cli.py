@@ -1,0 +1,111 @@
+"""``hft live`` refuses without --live AND mode = "live"; credentials only from the environment or a
+private file outside the repository; with both locks open it trades (here: against the simulator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hft.engine.config import ConfigError
+from hft.engine.live_cli import load_credentials_file, main
+
+REPO = Path(__file__).resolve().parents[2]
+HFT = [sys.executable, "-c", "import sys; from hft.cli import main; sys.exit(main())"]
+
+
+def live_config(tmp_path: Path, port: int = 4101, md_port: int = 9879, mode: str = "live") -> Path:
+    p = tmp_path / "live.toml"
+    p.write_text(f"""
+mode = "{mode}"
+[venue]
+host = "127.0.0.1"
+port = {port}
+username_env = "HFT_TEST_FIX_USER"
+password_env = "HFT_TEST_FIX_PASS"
+store_dir = "{tmp_path / 'store'}"
+[market_data]
+port = {md_port}
+[journal]
+path = "{tmp_path / 'journal.bin'}"
+[metrics]
+port = 0
+[sim]
+embedded = false
+""")
+    return p
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HFT_TEST_FIX")}
+    e.update(env or {})
+    return subprocess.run([*HFT, "live", *args], capture_output=True, text=True, timeout=60, env=e)
+
+
+def test_refuses_without_the_live_flag(tmp_path: Path) -> None:
+    r = run_cli(["--config", str(live_config(tmp_path))])
+    assert r.returncode == 2 and "--live flag was not given" in r.stderr
+
+
+def test_refuses_a_paper_config_even_with_the_flag(tmp_path: Path) -> None:
+    cfg = tmp_path / "paper.toml"
+    cfg.write_text('mode = "paper"\n')
+    r = run_cli(["--live", "--config", str(cfg)])
+    assert r.returncode == 2 and "not \"live\"" in r.stderr
+    r = run_cli(["--live"])  # no config at all: the built-in defaults are paper
+    assert r.returncode == 2 and "--config" in r.stderr
+
+
+def test_refuses_without_credentials_in_the_environment(tmp_path: Path) -> None:
+    r = run_cli(["--live", "--config", str(live_config(tmp_path))])
+    assert r.returncode == 2 and "HFT_TEST_FIX_USER is not set" in r.stderr
+
+
+def test_credentials_file_must_be_private_and_outside_the_repo(tmp_path: Path) -> None:
+    names = ("HFT_TEST_FIX_USER", "HFT_TEST_FIX_PASS")
+    f = tmp_path / "creds"
+    f.write_text("# ibkr\nHFT_TEST_FIX_USER=alice\nHFT_TEST_FIX_PASS = s3cret\nOTHER=x\n")
+    f.chmod(0o644)
+    with pytest.raises(ConfigError, match="group/others"):
+        load_credentials_file(str(f), names, {})
+    f.chmod(0o600)
+    env: dict[str, str] = {}
+    assert load_credentials_file(str(f), names, env) == list(names)
+    assert env == {"HFT_TEST_FIX_USER": "alice", "HFT_TEST_FIX_PASS": "s3cret"}  # OTHER is not taken
+    inside = REPO / "src" / "hft" / "engine" / "creds-test-never-created"
+    with pytest.raises(ConfigError, match="inside the repository"):
+        load_credentials_file(str(inside), names, {})
+    bad = tmp_path / "bad"
+    bad.write_text("no equals sign\n")
+    bad.chmod(0o600)
+    with pytest.raises(ConfigError, match=r"bad:1: expected NAME=value"):
+        load_credentials_file(str(bad), names, {})
+
+
+def test_config_with_a_literal_password_is_refused(tmp_path: Path) -> None:
+    cfg = live_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("[venue]\n", "[venue]\npassword = \"hunter2\"\n"))
+    assert main(["--live", "--config", str(cfg)]) == 2
+
+
+@pytest.mark.timeout(90)
+def test_both_locks_open_trades_against_the_simulator(tmp_path: Path) -> None:
+    server = pytest.importorskip("hft.sim.server")
+    from hft.sim.config import SimConfig
+
+    with server.SimServer(SimConfig.default(metrics_enabled=False)) as sim:
+        cfg = live_config(tmp_path, sim.order_port, sim.md_port)
+        creds = tmp_path / "creds"
+        creds.write_text("HFT_TEST_FIX_USER=alice\nHFT_TEST_FIX_PASS=s3cret\n")
+        creds.chmod(0o600)
+        r = run_cli(["--live", "--config", str(cfg), "--credentials-file", str(creds), "--duration", "2",
+                     "--json"])
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "LIVE trading" in r.stderr
+        s = json.loads(r.stdout.strip().splitlines()[-1])
+        assert s["embedded_sim"] is False and s["venue"] == f"127.0.0.1:{sim.order_port}"
+        assert sim.stats()["gateway"]["logons"] >= 1
