@@ -221,3 +221,40 @@ def test_engine_blocks_orders_after_manual_kill_without_a_venue(tmp_path: Path) 
     assert eng.summary()["kill_switch"] == {"tripped": True, "reason": "manual test"}
     eng.reset_kill("operator")
     assert eng.buy("BHP", BHP - TICK, 1) is not None
+
+
+@pytest.mark.timeout(60)
+def test_replay_market_data_source_drives_the_strategy(tmp_path: Path) -> None:
+    """market_data.source = "replay": books from a recorded canonical file (paced on ts_local), orders
+    over FIX to the venue."""
+    from hft.data.format import EventArrays, write_events
+
+    t0 = 1_700_000_000_000_000_000
+    ms = 1_000_000
+    rows = [  # ts_local, kind, side, price, qty
+        (t0, 3, 0, 0, 0), (t0, 1, 1, BHP - TICK, 500), (t0, 1, 2, BHP + TICK, 400), (t0, 4, 0, 0, 0),
+        (t0 + 50 * ms, 1, 1, BHP - TICK, 600),
+        (t0 + 100 * ms, 2, 1, BHP + TICK, 100), (t0 + 100 * ms, 1, 2, BHP + TICK, 300),
+        (t0 + 150 * ms, 1, 1, BHP, 50),
+    ]
+    ev = EventArrays.from_columns([r[0] for r in rows], [r[0] for r in rows], [r[1] for r in rows],
+                                  [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows], "BHP")
+    f = tmp_path / "rec.parquet"
+    write_events(f, ev)
+    cfg = make_config(tmp_path, market_data={"source": "replay", "file": str(f), "speed": 1.0})
+    seen: list[tuple[int, int]] = []
+
+    class Rec(Strategy):
+        def on_book(self, instrument: str, book: Any) -> None:
+            seen.append((book.best_bid(), book.best_bid_qty()))
+
+    async def scenario(venue: MiniVenue, host: Host) -> None:
+        assert await wait_until(lambda: host.md.done, timeout=10)
+        eng = host.engine
+        assert eng.books["BHP"].best_bid() == BHP and eng.books["BHP"].best_ask() == BHP + TICK
+        assert eng.books["BHP"].best_ask_qty() == 300 and host.md.counters["trades"] == 1
+        assert host.md_session is None  # no FIX market data session at all
+
+    summary = with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=lambda e: Rec(e, ["BHP"])))
+    assert seen == [(BHP - TICK, 500), (BHP - TICK, 600), (BHP - TICK, 600), (BHP, 50)]
+    assert summary["md_messages"] == 4 and summary["market_data"] == str(f)
