@@ -39,7 +39,7 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["engine_recv_to_write_us"]["count"] == e["answered"]
         assert len(r["load_before"]) == 3
         assert "_latencies_ns" not in r
-    assert "busy_vs_asyncio_p50_ratio" in out
+    assert "busy_vs_asyncio_p50_ratio" in out and out["gateway"] == "generic"
     b = out["breakdown"]
     assert b["ticks"] == 200 and set(b["stages"]) == set(STAGES)
     assert b["tick_plain_us"]["p50"] > 0

@@ -231,25 +231,37 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                 s.on_timer()
 
 
-def _venue_sim(pipe: Any, rate: float) -> None:  # pragma: no cover - depends on hft.sim.server
-    """The project's exchange simulator as the venue (its own tick-to-trade histogram)."""
-    from hft.sim import server as simserver
+def _venue_sim(pipe: Any, rate: float) -> None:
+    """The project's exchange simulator as the venue: BHP only, background flow scaled so that it
+    publishes roughly ``rate`` incrementals per second; its own wire-to-wire samples (monotonic ns at
+    its write of the 35=X and at its read of the 35=D)."""
+    from hft.sim.config import FlowSettings, InstrumentConfig, SimConfig
+    from hft.sim.server import SimServer
 
-    cfg = simserver.SimConfig.default()
-    sim = simserver.SimServer(cfg)
+    # BHP's default flow: ~10 limit + 1.5 marketable + cancels per second, ~1.2 incrementals each
+    cfg = SimConfig.default(metrics_enabled=False, instruments=(InstrumentConfig("BHP", 450_000),),
+                            flow=FlowSettings(rate=max(0.01, rate / 14.0), seed=1, max_sleep_ms=5.0))
+    sim = SimServer(cfg)
     sim.start()
     pipe.send({"order_port": sim.order_port, "md_port": sim.md_port})
+    start = 0
+    ticks0 = 0
     try:
         while True:
             cmd = pipe.recv()
             if cmd == "go":
-                reset = getattr(sim, "reset_tick_to_trade", None)
-                if reset is not None:
-                    reset()
+                start = len(sim.wire_to_wire_samples())
+                ticks0 = int(sim.stats()["md_ticks"])
             elif cmd == "stop":
-                lat = list(getattr(sim, "tick_to_trade_ns", lambda: [])())
-                pipe.send({"latencies_ns": lat, "venue_user_latencies_ns": [], "ticks_sent": None,
-                           "orders": None, "matched": len(lat), "unmatched": None, "ticks_echoed": []})
+                time.sleep(0.2)
+                lat = sim.wire_to_wire_samples()[start:]
+                st = sim.stats()
+                pipe.send({"latencies_ns": lat, "venue_user_latencies_ns": [],
+                           "ticks_sent": int(st["md_ticks"]) - ticks0, "orders": None, "matched": len(lat),
+                           "unmatched": None, "ticks_echoed": [], "sim_stats": {
+                               k: st[k] for k in ("gateway", "marketdata", "trades", "flow_events")}})
+            elif cmd == "stats":
+                pipe.send({"orders": None, "ticks_sent": int(sim.stats()["md_ticks"]) - ticks0})
             elif cmd == "exit":
                 return
     finally:
@@ -269,9 +281,10 @@ def _venue_main(pipe: Any, venue: str, rate: float) -> None:
 
 
 # ======================================================================================= engine process
-def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float) -> None:
+def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
+                 spin_us: float = 100.0, fast_gateway: bool = False) -> None:
     try:
-        _engine(pipe, loop_kind, order_port, md_port, fraction)
+        _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, fast_gateway)
     except Exception as e:
         with contextlib.suppress(Exception):
             pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
@@ -304,21 +317,23 @@ def _engine_result(parts: Any, internal: list[int], extra: dict[str, Any]) -> di
             **extra}
 
 
-def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float) -> None:
+def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
+            fast_gateway: bool) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
-                          loop="busy_poll" if loop_kind == "busy" else "asyncio")
+                          loop="asyncio" if loop_kind == "asyncio" else "busy_poll")
     parts = EngineParts(config)
+    parts.gateway.fast = fast_gateway
     internal = _instrument_internal(parts)
 
     def ready() -> bool:
         return not parts.md.is_stale(SYMBOL) and bool(parts.engine.books[SYMBOL].best_bid())
 
-    if loop_kind == "busy":
+    if loop_kind in ("busy", "hybrid"):
         from hft.engine.busyloop import BusyLoop
 
-        loop = BusyLoop()
+        loop = BusyLoop(spin_us=spin_us if loop_kind == "hybrid" else None)
         loop.add_initiator(parts.order_session, "127.0.0.1", order_port)
         loop.add_initiator(parts.md_session, "127.0.0.1", md_port)
         if not loop.wait_for(lambda: parts.order_session.is_active and parts.md_session.is_active, 10):
@@ -334,6 +349,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         pipe.recv()
         res = _engine_result(parts, internal, {"loop_iterations": loop.iterations,
                                                "busy_iterations": loop.busy_iterations,
+                                               "blocks": loop.blocks, "spin_us": loop.spin_us,
                                                "sockopts": [i.conn.sockopts if i.conn else None
                                                             for i in loop.initiators]})
         pipe.send(res)
@@ -418,7 +434,8 @@ class VenueProcess:
 
 
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
-             venue: str = "stub", warmup: float = 0.5) -> dict[str, Any]:
+             venue: str = "stub", warmup: float = 0.5, spin_us: float = 100.0,
+             fast_gateway: bool = False) -> dict[str, Any]:
     """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured."""
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
@@ -426,7 +443,8 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
     pe = None
     try:
         pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, v.ports["order_port"],
-                                                    v.ports["md_port"], fraction), daemon=True,
+                                                    v.ports["md_port"], fraction, spin_us, fast_gateway),
+                         daemon=True,
                          name="bench-engine")
         pe.start()
         v.command("go")  # ticks flow during start-up and warm-up
@@ -504,12 +522,14 @@ class _StageTimer:
             self.acc[k] = 0
 
 
-def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -> dict[str, Any]:
+def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300,
+                  fast_gateway: bool = False) -> dict[str, Any]:
     """Per-stage exclusive time per tick (us) in-process; un-instrumented tick time beside it."""
     from hft.bench.hotpath import InProcessHotPath
     from hft.fix.parser import FixMessage
 
     h = InProcessHotPath(fraction)
+    h.parts.gateway.fast = fast_gateway
     try:
         for _ in range(warmup):
             h.tick()
@@ -551,6 +571,8 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         p.gateway.send_new = st.wrap(p.gateway.send_new, "order_build")  # type: ignore[method-assign]
         os_ = p.order_session
         os_.encoder.encode = st.wrap(os_.encoder.encode, "encode")  # type: ignore[method-assign]
+        os_.encoder.new_order_single = st.wrap(  # type: ignore[method-assign]
+            os_.encoder.new_order_single, "encode")
         os_._send_bytes = st.wrap(os_._send_bytes, "socket_write")
         per_stage: dict[str, list[int]] = {k: [] for k in STAGES}
         totals: list[int] = []
@@ -580,7 +602,7 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
 
     stages = {k: {"p50_us": pct(v, 50), "mean_us": round(sum(v) / len(v) / 1000, 2), "p99_us": pct(v, 99)}
               for k, v in per_stage.items()}
-    return {"ticks": ticks, "fraction": fraction,
+    return {"ticks": ticks, "fraction": fraction, "gateway": "fast" if fast_gateway else "generic",
             "tick_plain_us": {"p50": pct(plain, 50), "p90": pct(plain, 90), "p99": pct(plain, 99),
                               "mean": round(sum(plain) / len(plain) / 1000, 2)},
             "tick_instrumented_us": {"p50": pct(totals, 50), "p99": pct(totals, 99),
@@ -623,8 +645,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000.0, help="market data ticks per second (default 1000)")
     p.add_argument("--fraction", type=float, default=0.1,
                    help="share of ticks the strategy answers with an order, 0 < F <= 1 (default 0.1)")
-    p.add_argument("--loop", choices=("asyncio", "busy", "both"), default="both",
-                   help="engine host: asyncio transports, the busy-poll loop, or both in turn (default)")
+    p.add_argument("--loop", choices=("asyncio", "busy", "hybrid", "both", "all"), default="both",
+                   help="engine host: asyncio transports; busy (spin forever); hybrid (spin --spin-us after "
+                        "each read, then block in select); both = asyncio + busy (default); all = the three")
+    p.add_argument("--spin-us", type=float, default=100.0,
+                   help="hybrid loop: microseconds to keep spinning after the last read (default 100)")
+    p.add_argument("--gateway", choices=("generic", "fast"), default="generic",
+                   help="35=D encoding: generic = the FixOrderGateway field list (as committed); fast = "
+                        "FixSession.send_built + FixEncoder.new_order_single (proposed)")
     p.add_argument("--venue", choices=("stub", "sim"), default="stub",
                    help="stub: minimal FIX venue with kernel rx timestamps (default); sim: hft.sim.server")
     p.add_argument("--warmup", type=float, default=0.5,
@@ -637,17 +665,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    loops = ["asyncio", "busy"] if args.loop == "both" else [args.loop]
+    loops = {"both": ["asyncio", "busy"], "all": ["asyncio", "busy", "hybrid"]}.get(args.loop, [args.loop])
+    fast = args.gateway == "fast"
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
-                     warmup=args.warmup) for lk in loops]
+                     warmup=args.warmup, spin_us=args.spin_us, fast_gateway=fast) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
-                           "venue": args.venue, "python": sys.version.split()[0], "cpus": os.cpu_count(),
-                           "runs": runs}
-    if len(runs) == 2 and runs[0]["wire_to_wire_us"]["p50"] and runs[1]["wire_to_wire_us"]["p50"]:
-        res["busy_vs_asyncio_p50_ratio"] = round(runs[1]["wire_to_wire_us"]["p50"]
-                                                 / runs[0]["wire_to_wire_us"]["p50"], 3)
+                           "venue": args.venue, "gateway": args.gateway, "python": sys.version.split()[0],
+                           "cpus": os.cpu_count(), "runs": runs}
+    base = runs[0]["wire_to_wire_us"]["p50"] if runs[0]["loop"] == "asyncio" else None
+    for r in runs[1:]:
+        if base and r["wire_to_wire_us"]["p50"]:
+            res[f"{r['loop']}_vs_asyncio_p50_ratio"] = round(r["wire_to_wire_us"]["p50"] / base, 3)
     if args.breakdown_ticks > 0:
-        res["breakdown"] = run_breakdown(args.breakdown_ticks)
+        res["breakdown"] = run_breakdown(args.breakdown_ticks, fast_gateway=fast)
     return res
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import select
 import signal
 import socket
 import time
@@ -204,8 +205,12 @@ class BusyInitiator:
 class BusyLoop:
     """The spin loop: poll every connection, run due periodic callbacks, repeat."""
 
-    def __init__(self, *, timer_interval_ns: int = TIMER_INTERVAL_NS) -> None:
+    def __init__(self, *, timer_interval_ns: int = TIMER_INTERVAL_NS, spin_us: float | None = None) -> None:
+        """``spin_us``: None = spin forever (a dedicated core); a number = spin that long after the last
+        read, then block in ``select`` (a shared machine: see :meth:`run`)."""
         self.initiators: list[BusyInitiator] = []
+        self.spin_us = spin_us
+        self.blocks = 0
         self._conns: tuple[BusyConnection, ...] = ()
         self._timers: list[list[Any]] = []  # [interval_ns, next_due_ns, fn]
         self._next_due = 0
@@ -270,12 +275,19 @@ class BusyLoop:
         """Spin until ``until()`` is true, ``deadline`` (time.monotonic) passes, or :meth:`stop`.
 
         ``until`` and the deadline are checked every ``check_every`` idle iterations and after every read.
+        With ``spin_us`` set, the loop blocks in ``select`` (until a socket is readable or the next timer
+        is due) once nothing has arrived for ``spin_us`` microseconds: adaptive polling.
         """
         poll = self.poll_once
+        spin_ns = None if self.spin_us is None else int(self.spin_us * 1000)
+        mono = time.monotonic_ns
+        last_read = mono()
         k = 0
         while not self.stopped:
             if poll():
                 k = check_every
+                if spin_ns is not None:
+                    last_read = mono()
             else:
                 k += 1
             if k >= check_every:
@@ -284,6 +296,22 @@ class BusyLoop:
                     return
                 if deadline is not None and time.monotonic() >= deadline:
                     return
+                if spin_ns is not None and mono() - last_read >= spin_ns:
+                    self._block(deadline)
+                    last_read = mono()
+
+    def _block(self, deadline: float | None) -> None:
+        """Sleep in ``select`` until a connection is readable, the next timer, or at most 20 ms."""
+        socks = [c.sock for c in self._conns]
+        timeout = min(0.02, max(0.0, (self._next_due - time.monotonic_ns()) / 1e9))
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+        self.blocks += 1
+        if socks:
+            with contextlib.suppress(OSError, ValueError):
+                select.select(socks, [], [], timeout)
+        else:
+            time.sleep(timeout)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Spin until ``predicate()`` (checked after every pass) or the timeout; returns its value."""
@@ -317,13 +345,14 @@ class BusyLoop:
 
 
 def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | None = None,
-             *, order_app: Any = None, md_app: Any = None) -> dict[str, Any]:
+             *, order_app: Any = None, md_app: Any = None, spin_us: float | None = None) -> dict[str, Any]:
     """The ``engine.loop = "busy_poll"`` host: the wiring of ``runner.run_trading`` on a :class:`BusyLoop`.
 
     ``config`` is an :class:`hft.engine.config.Config`, ``opts`` a ``runner.HostOptions``. The venue must
     already be listening (the embedded simulator is refused: its thread would starve, see module doc).
     ``order_app`` / ``md_app`` replace the default FixOrderGateway / FixMarketData (the latency benchmark
-    passes subclasses that echo the simulator's tick id). Returns the engine summary.
+    passes subclasses that echo the simulator's tick id). ``spin_us``: see :class:`BusyLoop` (None: pure
+    spinning). Returns the engine summary.
     """
     from hft.engine.fix_gateway import FixOrderGateway
     from hft.engine.fix_md import FixMarketData
@@ -375,7 +404,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     order_ss = stats.sessions.setdefault("order", SessionStats("order"))
     md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
     host = Host(engine, order_session, md_session, gateway, md)
-    loop = BusyLoop()
+    loop = BusyLoop(spin_us=spin_us)
     host.extra["loop"] = loop
     stop = [False]
     host.request_stop = lambda: stop.__setitem__(0, True)  # type: ignore[method-assign]
@@ -449,6 +478,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     summary["sessions"] = {"order": order_session.stats(), "marketdata": md_session.stats()}
     summary["journal"] = str(jpath)
     summary["venue"] = f"{vc.host}:{venue_port}"
-    summary["loop"] = {"kind": "busy_poll", "iterations": loop.iterations, "busy": loop.busy_iterations,
+    summary["loop"] = {"kind": "busy_poll", "spin_us": spin_us, "iterations": loop.iterations,
+                       "busy": loop.busy_iterations, "blocks": loop.blocks,
                        "sockopts": [i.conn.sockopts if i.conn else None for i in loop.initiators]}
     return summary

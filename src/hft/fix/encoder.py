@@ -215,24 +215,28 @@ class FixEncoder:
         transact_time_ns: int | None = None,
         sending_time_ns: int | None = None,
         handl_inst: bytes | None = b"1",
+        tail: bytes = b"",
     ) -> bytes:
-        """NewOrderSingle (35=D) without building tuples. ``price`` in price units (None: market)."""
+        """NewOrderSingle (35=D) without building tuples. ``price`` in price units (None: market).
+
+        ``tail``: further body fields already encoded, each as ``SOH tag=value`` (e.g. the constant
+        ``b"\x0115=AUD\x01167=CS"`` of a session), appended after 100; the caller guarantees them."""
         if sending_time_ns is None:
             sending_time_ns = time.time_ns()
         ts = self._ts(sending_time_ns)
         tt = ts if transact_time_ns is None or transact_time_ns == sending_time_ns \
             else self._ts(transact_time_ns)
         body = b"35=D%s%d\x0152=%s%s%s%s\x0111=%s\x0155=%s\x0154=%d\x0138=%d\x0140=%s%s" \
-            b"\x0159=%s\x0160=%s\x01" % (
+            b"\x0159=%s\x0160=%s%s%s\x01" % (
             self._mid, seq_num, ts, self._extra,
             b"\x011=" + account if account else b"",
             b"\x0121=" + handl_inst if handl_inst else b"",
             cl_ord_id, symbol, side, qty, ord_type,
             b"\x0144=" + format_price(price).encode() if price is not None else b"",
             tif, tt,
+            b"\x01100=" + exdest if exdest else b"",
+            tail,
         )
-        if exdest:
-            body = body[:-1] + b"\x01100=" + exdest + b"\x01"
         return self._finish(body)
 
     def order_cancel_request(
