@@ -139,3 +139,20 @@ def test_disconnect_marks_everything_stale_and_resubscribes_on_logon() -> None:
         assert await wait_until(lambda: "BHP" not in venue.subs)
 
     run(scenario)
+
+
+@pytest.mark.timeout(60)
+def test_silence_longer_than_stale_after_marks_books_stale_and_resubscribes() -> None:
+    async def scenario(venue: MiniVenue, md: FixMarketData, rec: Rec, init: AsyncInitiator) -> None:
+        md.stale_after_ns = 200_000_000  # 200 ms
+        md.subscribe(["BHP"])
+        assert await wait_until(lambda: rec.of(BookSnapshot))
+        md.check_resend()  # fresh: nothing happens
+        assert not rec.of(StaleNotice)
+        await asyncio.sleep(0.3)  # the venue says nothing
+        md.check_resend()
+        assert [e.reason for e in rec.of(StaleNotice)] == ["timeout"]
+        assert await wait_until(lambda: len(rec.of(BookSnapshot)) == 2)  # the new snapshot answers
+        assert not md.is_stale("BHP") and md.counters["timeouts"] == 1
+
+    run(scenario)

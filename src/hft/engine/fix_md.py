@@ -55,10 +55,12 @@ class _InstState:
 class FixMarketData(SessionApplication):
     """:class:`~hft.engine.gateway.MarketDataSource` over one FIX initiator session."""
 
-    def __init__(self, session: FixSession | None = None, *, depth: int = 10,
+    def __init__(self, session: FixSession | None = None, *, depth: int = 10, stale_after_ms: int = 0,
                  clock: Callable[[], int] = time.time_ns) -> None:
         self.session: FixSession | None = None
         self.depth = depth
+        self.stale_after_ns = stale_after_ms * 1_000_000  # 0 = never time out
+        self.last_msg_ns = 0
         self.clock = clock
         self._sink: MarketSink = _noop_sink
         # hot path: level changes go to level_sink(symbol, side, price, qty, recv_ns) when set (no event
@@ -153,6 +155,7 @@ class FixMarketData(SessionApplication):
 
     # -- SessionApplication -----------------------------------------------------------------------
     def on_logon(self, session: FixSession) -> None:
+        self.last_msg_ns = self.clock()
         for sym in self.insts:
             self._request(sym)
 
@@ -168,12 +171,20 @@ class FixMarketData(SessionApplication):
         if self.on_state is not None:
             self.on_state(old, new)
 
-    def check_resend(self) -> None:
+    def check_resend(self, now_ns: int = 0) -> None:
         """Call from the timer: a pending MsgSeqNum resend makes every book stale; when it has been
-        filled, every book gets a fresh snapshot."""
+        filled, every book gets a fresh snapshot. No market data message for ``stale_after_ms`` while
+        logged on: every book is stale ("timeout") and a snapshot is requested."""
         s = self.session
         if s is None:
             return
+        if self.stale_after_ns and s.state == SessionState.ACTIVE and self.insts:
+            now = now_ns or self.clock()
+            if self.last_msg_ns and now - self.last_msg_ns > self.stale_after_ns:
+                self.last_msg_ns = now  # once per period
+                self.counters["timeouts"] = self.counters.get("timeouts", 0) + 1
+                for st in self.insts.values():
+                    self._go_stale(st, "timeout")
         if s.resend_pending:
             if not self._resend_stale:
                 self._resend_stale = True
@@ -187,6 +198,7 @@ class FixMarketData(SessionApplication):
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
         mt = msg.msg_type
         self.counters["messages"] += 1
+        self.last_msg_ns = self.recv_ns
         if session.resend_pending and not self._resend_stale:
             self.check_resend()
         if mt == b"X":

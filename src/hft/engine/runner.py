@@ -647,7 +647,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
                                reset_seq_num_on_logon=True, validate_types=False,
                                reconnect_min=rmin, reconnect_max=rmax,
                                app_msg_types=frozenset({b"W", b"X", b"Y", b"j"}))
-        md = FixMarketData()
+        md = FixMarketData(stale_after_ms=mc.stale_after_ms)
         md_session = FixSession(md_cfg, MemoryStore(), md)
         md.attach(md_session)
 
@@ -750,7 +750,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
                 await asyncio.wait_for(host.stop_event.wait(), wait)
             engine.on_timer(time.time_ns())
             if md_session is not None:
-                md.check_resend()
+                md.check_resend(time.time_ns())
             _update_session_stats(order_ss, order_session)
             _update_session_stats(md_ss, md_session)
             if opts.status is not None and time.monotonic() - last_status >= opts.status_interval:
