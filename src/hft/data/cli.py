@@ -1,6 +1,6 @@
 """``hft data``: convert, validate, repair, inspect and generate canonical market data files.
 
-    hft data convert --from lobster|fixlog [options] IN OUT
+    hft data convert --from lobster|fixlog|binance [options] IN OUT
     hft data validate FILE [--no-book] [--json]
     hft data repair IN OUT [--json]
     hft data info FILE [--json]
@@ -58,6 +58,15 @@ def cmd_convert(a: argparse.Namespace) -> int:
         lres = convert_lobster(a.input, a.orderbook, symbol=a.symbol, date=a.date, mode=a.mode,
                                timezone=a.timezone, validate=not a.repair)
         ev, stats = lres.events, lres.stats
+    elif src == "binance":
+        from hft.data.binance import convert_binance
+
+        if a.orderbook or a.mode or a.date or a.symbol:
+            print("hft data convert: --orderbook/--mode/--date/--symbol do not apply to --from binance",
+                  file=sys.stderr)
+            return 2
+        bres = convert_binance(a.input, qty_scale=a.qty_scale, on_gap=a.on_gap, validate=not a.repair)
+        ev, stats = bres.events, bres.stats
     else:
         from hft.data.fixlog import convert_fixlog
 
@@ -168,12 +177,14 @@ def cmd_info(a: argparse.Namespace) -> int:
         lines.append(f"  time (ts_local, UTC): {d['first_ts_local']} .. {d['last_ts_local']} "
                      f"({d['seconds']} s)")
     scale = int(d["metadata"].get("hft.price_scale", "10000"))
+    qscale = int(d["metadata"].get("hft.qty_scale", "1"))
+    unit = "shares" if qscale == 1 else "units traded"
     for name, s in d["symbols"].items():
         rng = ""
         if s["min_price"] is not None:
             rng = f", prices {s['min_price'] / scale:.4f}..{s['max_price'] / scale:.4f}"
         lines.append(f"  {name}: {s['rows']:,} rows, {s['levels']:,} levels, {s['trades']:,} trades "
-                     f"({s['trade_qty']:,} shares), {s['snapshots']} snapshots{rng}")
+                     f"({s['trade_qty'] / qscale:,} {unit}), {s['snapshots']} snapshots{rng}")
     for k, v in sorted(d["metadata"].items()):
         lines.append(f"  {k} = {v}")
     _print(a, d, "\n".join(lines))
@@ -214,11 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="hft data", description="canonical L2 market data files (docs/data.md)")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("convert", help="convert LOBSTER or a FIX market data capture to the canonical format",
+    c = sub.add_parser("convert", help="convert LOBSTER, a FIX market data capture or a Binance capture",
                        description="Convert to the canonical format; OUT is Parquet unless it ends in "
                                    ".csv or .csv.gz. The output is validated (exit 1 naming the input line).")
-    c.add_argument("--from", dest="source", required=True, choices=("lobster", "fixlog"),
-                   help="input format: LOBSTER message file, or FIX 35=W/35=X capture (lines or raw bytes)")
+    c.add_argument("--from", dest="source", required=True, choices=("lobster", "fixlog", "binance"),
+                   help="input format: LOBSTER message file, FIX 35=W/35=X capture (lines or raw bytes), "
+                   "or a Binance USD-M futures capture (depth diffs + snapshot + trades, .gz ok)")
     c.add_argument("--orderbook", default=None,
                    help="lobster: the matching orderbook file (exact 'book' mode when it has one row per "
                    "message; otherwise its first row seeds the book)")
@@ -229,9 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--date", default=None,
                    help="lobster: trading date YYYY-MM-DD (default: from the file name)")
     c.add_argument("--timezone", default="America/New_York", help="lobster: the exchange's time zone")
+    c.add_argument("--qty-scale", type=int, default=1000,
+                   help="binance: quantity units per coin (a power of ten; default 1000 = 0.001 steps)")
     c.add_argument("--on-gap", choices=("error", "resync"), default="error",
-                   help="fixlog: a sequence gap or bad frame is an error (default), or drop the symbol's "
-                   "updates until its next snapshot and count them")
+                   help="fixlog, binance: a sequence gap or bad frame is an error (default), or drop the "
+                   "symbol's updates until its next snapshot and count them")
     c.add_argument("--repair", action="store_true", help="apply the repair policy instead of failing "
                    "validation (counts reported)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
