@@ -1,0 +1,289 @@
+"""``hft bench sim``: exchange simulator throughput over FIX on loopback (orders/s, market data msgs/s).
+
+The simulator (:class:`hft.sim.server.SimServer`) runs in a child process (its own interpreter and GIL);
+the load generators run in this process on raw sockets with pre-encoded frames, so the numbers are the
+server's, not the client's.
+
+* ``order_entry``: one FIX 4.2 order-entry client sends ``--orders`` messages in a repeating cycle of
+  four -- a resting buy at $40.00 (1 ExecutionReport), a sell at $40.00 from another account that trades
+  with it (3 ExecutionReports: New, two fills), a resting buy at $39.00 (1) and its cancel (1) -- keeping
+  at most ``--window`` ExecutionReports outstanding; one market data client is subscribed to the
+  instrument, so every book change is also published. Reported: orders/s (D + F messages fully
+  answered per second), ExecutionReports/s, 35=X received/s by the subscriber. Run once with sessions
+  kept in memory, once with persisted stores (``--store-fsync``, default ``batch``), and once more in
+  memory with ``--subscribers`` market data clients (fan-out: every order's book change goes to each).
+* ``market_data``: no orders; the background flow at ``--flow-rate`` times its default rates on the three
+  default instruments, ``--subscribers`` market data clients subscribed to all of them for ``--seconds``.
+  Reported: 35=X messages/s written by the server (all subscribers) and received, entries/s, flow events/s.
+
+No timing is asserted anywhere; ``--json`` prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+from hft.fix.encoder import FixEncoder
+
+NOS_TS = "20260101-00:00:00.000"
+
+
+# ------------------------------------------------------------------------------------------ server
+def _serve(cfg_kw: dict[str, Any], q: Any, stop: Any) -> None:
+    from hft.sim.config import ClientSession, FlowSettings, MarketDataConfig, OrderEntryConfig, SimConfig
+    from hft.sim.server import SimServer
+
+    flow = FlowSettings(enabled=cfg_kw["flow_rate"] > 0, rate=max(cfg_kw["flow_rate"], 0.0001), seed=5)
+    md = MarketDataConfig(sessions=tuple(ClientSession(f"MD{i}") for i in range(cfg_kw["subscribers"])))
+    cfg = SimConfig.default(order_entry=OrderEntryConfig(sessions=(ClientSession("BENCH"),)),
+                            market_data=md, flow=flow, metrics_enabled=False,
+                            store_dir=cfg_kw.get("store_dir", ""), fsync=cfg_kw.get("fsync", "batch"))
+    sim = SimServer(cfg).start()
+    q.put((sim.order_port, sim.md_port))
+    stop.wait()
+    stats = sim.call(lambda: {**sim.stats(), "md_ticks": sim.publisher.last_tick if sim.publisher else 0})
+    sim.stop()
+    q.put(stats)
+
+
+class _Server:
+    def __init__(self, **cfg_kw: Any) -> None:
+        ctx = mp.get_context("spawn")
+        self.q = ctx.Queue()
+        self.stop_evt = ctx.Event()
+        self.proc = ctx.Process(target=_serve, args=(cfg_kw, self.q, self.stop_evt), daemon=True)
+        self.proc.start()
+        self.order_port, self.md_port = self.q.get(timeout=60)
+
+    def stop(self) -> dict[str, Any]:
+        self.stop_evt.set()
+        stats: dict[str, Any] = self.q.get(timeout=60)
+        self.proc.join(30)
+        return stats
+
+
+# ------------------------------------------------------------------------------------------ clients
+class _Raw:
+    """A raw FIX client: logon, then pre-encoded frames; counts 35=<type> in what comes back."""
+
+    def __init__(self, port: int, sender: str, target: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.enc = FixEncoder("FIX.4.2", sender, target)
+        self.seq = 1
+        self._tail = b""
+        self.sock.sendall(self.frame(b"A", [(98, 0), (108, 30), (141, "Y")]))
+        buf = b""
+        while b"\x0135=A\x01" not in buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"{sender}: logon refused: {buf!r}")
+            buf += chunk
+
+    def frame(self, mt: bytes, body: list[tuple[int, bytes | str | int]]) -> bytes:
+        f = self.enc.encode(mt, body, self.seq)
+        self.seq += 1
+        return f
+
+    def count(self, data: bytes, needle: bytes) -> int:
+        """Occurrences of ``needle`` in the stream (safe across chunk boundaries)."""
+        buf = self._tail + data
+        n = buf.count(needle)
+        keep = len(needle) - 1
+        self._tail = buf[-keep:] if len(buf) >= keep else buf
+        return n
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(self.frame(b"5", []))
+        self.sock.close()
+
+
+class _MdReader(threading.Thread):
+    def __init__(self, port: int, name: str, symbols: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.c = _Raw(port, name, "ASXSIMMD")
+        body: list[tuple[int, bytes | str | int]] = [(262, "b"), (263, "1"), (264, 10), (265, "1"), (267, 3),
+                                                     (269, "0"), (269, "1"), (269, "2"), (146, len(symbols))]
+        body += [(55, s) for s in symbols]
+        self.c.sock.sendall(self.c.frame(b"V", body))
+        self.x = 0
+        self.entries = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        sock = self.c.sock
+        sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                data = sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            self.x += self.c.count(data, b"\x0135=X\x01")
+            self.entries += data.count(b"\x01279=")
+
+
+def _order_frames(c: _Raw, n: int) -> tuple[list[bytes], list[int]]:
+    """The order cycle and the cumulative number of ExecutionReports expected after each message."""
+    frames: list[bytes] = []
+    cum: list[int] = []
+    total = 0
+
+    def nos(cl: str, side: int, px: str, account: str) -> bytes:
+        return c.frame(b"D", [(1, account), (11, cl), (21, "1"), (55, "BHP"), (54, side), (38, 100),
+                              (40, "2"), (44, px), (59, "0"), (60, NOS_TS), (100, "ASX"), (15, "AUD"),
+                              (167, "CS")])
+
+    i = 0
+    while len(frames) < n:
+        k = len(frames) % 4
+        if k == 0:
+            frames.append(nos(f"a{i}", 1, "40.00", "A1"))
+            total += 1
+        elif k == 1:
+            frames.append(nos(f"b{i}", 2, "40.00", "A2"))
+            total += 3
+        elif k == 2:
+            frames.append(nos(f"c{i}", 1, "39.00", "A1"))
+            total += 1
+        else:
+            frames.append(c.frame(b"F", [(41, f"c{i}"), (11, f"x{i}"), (55, "BHP"), (54, 1), (60, NOS_TS)]))
+            total += 1
+            i += 1
+        cum.append(total)
+    return frames, cum
+
+
+def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int = 1) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = _Server(flow_rate=0.0, subscribers=subscribers, store_dir=tmp if store == "file" else "",
+                      fsync=fsync)
+        try:
+            mds = [_MdReader(srv.md_port, f"MD{i}", ["BHP"]) for i in range(subscribers)]
+            for md in mds:
+                md.start()
+            c = _Raw(srv.order_port, "BENCH", "ASXSIM")
+            frames, cum = _order_frames(c, n)
+            total = cum[-1]
+            sock = c.sock
+            sock.settimeout(10)
+            got = sent = 0
+            md_x0 = sum(md.x for md in mds)
+            t0 = time.perf_counter()
+            while got < total:
+                while sent < n and cum[sent] - got <= window:
+                    sock.sendall(frames[sent])
+                    sent += 1
+                data = sock.recv(1 << 20)
+                if not data:
+                    raise RuntimeError("server closed the order session")
+                got += c.count(data, b"\x0135=8\x01")
+            dt = time.perf_counter() - t0
+            time.sleep(0.2)
+            md_x = sum(md.x for md in mds) - md_x0
+            for md in mds:
+                md.stop.set()
+                md.c.close()
+            c.close()
+        finally:
+            stats = srv.stop()
+    return {"store": store if store == "memory" else f"file/{fsync}", "md_subscribers": subscribers,
+            "orders": n, "seconds": round(dt, 4),
+            "orders_per_s": round(n / dt), "exec_reports": total, "exec_reports_per_s": round(total / dt),
+            "md_x_received": md_x, "md_x_per_s": round(md_x / dt),
+            "server": {"gateway": stats["gateway"], "md_ticks": stats["md_ticks"], "trades": stats["trades"]}}
+
+
+def bench_md(seconds: float, subscribers: int, flow_rate: float) -> dict[str, Any]:
+    srv = _Server(flow_rate=flow_rate, subscribers=subscribers)
+    readers: list[_MdReader] = []
+    try:
+        readers = [_MdReader(srv.md_port, f"MD{i}", ["BHP", "PLS", "NWX"]) for i in range(subscribers)]
+        for r in readers:
+            r.start()
+        time.sleep(0.5)  # snapshots done, flow running
+        x0 = sum(r.x for r in readers)
+        e0 = sum(r.entries for r in readers)
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        dt = time.perf_counter() - t0
+        x = sum(r.x for r in readers) - x0
+        e = sum(r.entries for r in readers) - e0
+    finally:
+        for r in readers:
+            r.stop.set()
+            r.c.close()
+        stats = srv.stop()
+    return {"subscribers": subscribers, "flow_rate": flow_rate, "seconds": round(dt, 3),
+            "md_x_received": x, "md_x_per_s": round(x / dt), "entries_per_s": round(e / dt),
+            "server_md_ticks_total": stats["md_ticks"], "server_flow_events_total": stats["flow_events"],
+            "server_trades_total": stats["trades"]}
+
+
+def machine() -> dict[str, Any]:
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (0.0, 0.0, 0.0)
+    return {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in load], "python": sys.version.split()[0],
+            "platform": sys.platform}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="hft bench sim", description=__doc__.splitlines()[0],
+                                 epilog="The docstring of hft.bench.sim_bench describes each measurement.")
+    ap.add_argument("--orders", type=int, default=20_000, help="order-entry messages to send (default 20000)")
+    ap.add_argument("--window", type=int, default=400,
+                    help="max ExecutionReports outstanding while sending (default 400)")
+    ap.add_argument("--store-fsync", choices=("safe", "batch", "none"), default="batch",
+                    help="fsync policy of the persisted-store run (default batch)")
+    ap.add_argument("--no-store-run", action="store_true", help="skip the persisted-store order run")
+    ap.add_argument("--seconds", type=float, default=3.0, help="market data run length (default 3)")
+    ap.add_argument("--subscribers", type=int, default=4, help="market data clients (default 4)")
+    ap.add_argument("--flow-rate", type=float, default=50.0,
+                    help="background flow rate multiplier for the market data run (default 50)")
+    ap.add_argument("--json", action="store_true", help="print only the JSON document")
+    a = ap.parse_args(argv)
+    if a.orders < 4 or a.window < 4 or a.subscribers < 1 or a.seconds <= 0 or a.flow_rate <= 0:
+        ap.error("--orders and --window >= 4, --subscribers >= 1, --seconds and --flow-rate > 0")
+    out: dict[str, Any] = {"benchmark": "sim", "machine": machine(), "order_entry": []}
+    out["order_entry"].append(bench_orders(a.orders, a.window, "memory", "none"))
+    if not a.no_store_run:
+        out["order_entry"].append(bench_orders(a.orders, a.window, "file", a.store_fsync))
+        m, f = out["order_entry"]
+        out["ratio_file_vs_memory_orders_per_s"] = round(f["orders_per_s"] / m["orders_per_s"], 3)
+    if a.subscribers > 1:  # the same order stream fanned out to every subscriber
+        out["order_entry"].append(bench_orders(a.orders, a.window, "memory", "none", a.subscribers))
+        m, fan = out["order_entry"][0], out["order_entry"][-1]
+        out["ratio_fanout_vs_1_subscriber_orders_per_s"] = round(fan["orders_per_s"] / m["orders_per_s"], 3)
+    out["market_data"] = bench_md(a.seconds, a.subscribers, a.flow_rate)
+    out["machine"]["loadavg_after"] = machine()["loadavg"]
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for r in out["order_entry"]:
+        print(f"order entry ({r['store']}): {r['orders_per_s']:,} orders/s, {r['exec_reports_per_s']:,} "
+              f"exec reports/s, {r['md_x_per_s']:,} 35=X/s to {r['md_subscribers']} subscriber(s)")
+    m = out["market_data"]
+    print(f"market data: {m['md_x_per_s']:,} 35=X/s received by {m['subscribers']} subscribers, "
+          f"{m['entries_per_s']:,} entries/s (flow x{m['flow_rate']:g})")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
