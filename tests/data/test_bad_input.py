@@ -299,3 +299,14 @@ def test_gz_written_csv_round_trip_reads_back(tmp_path: Path) -> None:
     write_events(p, book_events(10))
     with gzip.open(p, "rt") as fh:
         assert fh.readline() == HEADER
+
+
+def test_unsorted_exchange_time_interleaved_symbols_and_repair() -> None:
+    ev = EventArrays.from_columns([1, 10, 2, 9, 3], [1, 2, 3, 4, 5], [2] * 5, [1] * 5, [100] * 5, [1] * 5,
+                                  ["A", "B", "A", "B", "A"])
+    with pytest.raises(DataError, match="ts_exch 9 < previous 10 for B") as ei:
+        validate_events(ev, "f")
+    assert ei.value.row == 3
+    out = repair_events(ev)
+    assert out.repairs == {"ts_exch_clamped": 1}
+    assert out.ts_exch.tolist() == [1, 10, 2, 10, 3]

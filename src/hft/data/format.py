@@ -236,6 +236,22 @@ def _bad_value_masks(
     ]
 
 
+def _symbol_groups(ev: EventArrays) -> list[tuple[np.ndarray | None, int]]:
+    """(row indices in file order, symbol id) per symbol present; indices None for a one-symbol chunk."""
+    n = len(ev)
+    if n == 0:
+        return []
+    sid = ev.symbol_id
+    if len(ev.symbols) <= 1 or not (sid != sid[0]).any():
+        return [(None, int(sid[0]))]
+    order = np.argsort(sid, kind="stable")
+    ss = sid[order]
+    cuts = np.flatnonzero(ss[1:] != ss[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [n]))
+    return [(order[a:b], int(ss[a])) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
 class _Book:
     """Per-symbol price -> qty maps with tracked best prices; crossing check outside snapshots."""
 
@@ -310,11 +326,10 @@ class Validator:
         self.rows += n
 
     def _check_exch(self, ev: EventArrays) -> list[tuple[int, str]]:
+        """ts_exch non-decreasing per symbol (one stable sort by symbol, then per-group diffs)."""
         out: list[tuple[int, str]] = []
         te = ev.ts_exch
-        sids = np.unique(ev.symbol_id) if len(ev.symbols) > 1 else np.zeros(1, np.int32)
-        for s in sids.tolist():
-            idx = np.flatnonzero(ev.symbol_id == s) if len(sids) > 1 else None
+        for idx, s in _symbol_groups(ev):
             col = te if idx is None else te[idx]
             name = ev.symbols[s] if ev.symbols else "?"
             prev = self._last_exch.get(name)
@@ -466,12 +481,14 @@ def repair_events(ev: EventArrays) -> EventArrays:
 def _repair_exch(ev: EventArrays, repairs: dict[str, int]) -> EventArrays:
     te = ev.ts_exch.copy()
     fixed = 0
-    for s in range(len(ev.symbols)):
-        idx = np.flatnonzero(ev.symbol_id == s)
-        col = te[idx]
+    for idx, _s in _symbol_groups(ev):
+        col = te if idx is None else te[idx]
         run = np.maximum.accumulate(col)
         fixed += int((run != col).sum())
-        te[idx] = run
+        if idx is None:
+            te = run
+        else:
+            te[idx] = run
     if fixed:
         repairs["ts_exch_clamped"] = fixed
         ev.ts_exch = te
