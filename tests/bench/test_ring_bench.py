@@ -54,3 +54,21 @@ def test_bench_ring_restores_affinity(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["bench", "ring", "--messages", "10", "--latency-messages", "5", "--transports", "pipe",
                  "--pin", "0,0"]) == 0
     assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("transport", ["ring", "pipe"])
+def test_bench_ring_reports_a_dead_consumer(transport: str, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The consumer is forked, so a patched _consume is what the child runs: it dies at once. The
+    producer must notice (ring: liveness check while full; pipe: EPIPE) instead of hanging."""
+    import os
+
+    from hft.bench import ring_bench
+
+    monkeypatch.setattr(ring_bench, "_consume", lambda *a: os._exit(3))
+    rc = main(["bench", "ring", "--messages", "5000", "--latency-messages", "5", "--capacity", "16",
+               "--transports", transport])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "consumer process died" in err or "Broken pipe" in err

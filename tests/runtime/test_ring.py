@@ -132,6 +132,21 @@ def test_zero_copy_claim_publish_peek_release() -> None:
         assert ring.peek() == -1
 
 
+def test_struct_pack_and_unpack_in_place() -> None:
+    book = struct.Struct("<qqiq")  # instrument, price, side, qty: a parsed book update
+    with SpscRing.create(4, 40) as ring:
+        for i in range(9):
+            assert ring.try_push_packed(book, i, 451_200 + i, i & 1, 100 * i)
+            assert ring.try_pop_unpack(book) == (i, 451_200 + i, i & 1, 100 * i)
+        assert ring.try_pop_unpack(book) is None
+        for i in range(4):
+            assert ring.try_push_packed(book, i, 0, 0, 0)
+        assert not ring.try_push_packed(book, 9, 0, 0, 0)
+        assert ring.try_pop() == book.pack(0, 0, 0, 0)  # the length prefix is the struct size
+        with pytest.raises(RingError, match="does not fit"):
+            ring.try_push_packed(struct.Struct("<5q"), 1, 2, 3, 4, 5)
+
+
 def test_two_handles_one_segment() -> None:
     """Producer and consumer handles attached separately share head and tail through the segment."""
     with SpscRing.create(16, 64) as prod:

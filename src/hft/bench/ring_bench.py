@@ -113,7 +113,9 @@ def _consume(kind: str, handle: Any, count: int, size: int, lat: np.ndarray) -> 
 
 
 def _consumer_main(kind: str, handle: Any, counts: tuple[int, int], size: int, core: int | None,
-                   ctl: Connection) -> None:
+                   ctl: Connection, close_fd: int = -1) -> None:
+    if close_fd >= 0:  # the pipe's write end: only the producer may hold it, so its death means EOF
+        os.close(close_fd)
     _pin(core)
     if kind in ("ring", "ring_yield"):
         handle = SpscRing.attach(handle)
@@ -132,7 +134,8 @@ def _consumer_main(kind: str, handle: Any, counts: tuple[int, int], size: int, c
 
 
 # ------------------------------------------------------------------------------------------- producer
-def _produce(kind: str, handle: Any, count: int, size: int, interval_ns: int) -> int:
+def _produce(kind: str, handle: Any, count: int, size: int, interval_ns: int,
+             alive: Any = lambda: True) -> int:
     """Send ``count`` messages (paced by ``interval_ns`` when > 0); return the first send time."""
     msg = bytearray(size)
     pack = _HDR.pack_into
@@ -150,8 +153,12 @@ def _produce(kind: str, handle: Any, count: int, size: int, interval_ns: int) ->
                 if wait > 0:
                     sleep(wait * 1e-9)
             pack(msg, 0, i, mono())
+            spins = 0
             while not push(msg):
                 idle()
+                spins += 1
+                if not spins & 0xFFFF and not alive():
+                    raise RuntimeError(f"{kind}: the consumer process died")
     elif kind == "mp_queue":
         put = handle.put
         for i in range(count):
@@ -161,7 +168,7 @@ def _produce(kind: str, handle: Any, count: int, size: int, interval_ns: int) ->
                 if wait > 0:
                     sleep(wait * 1e-9)
             pack(msg, 0, i, mono())
-            put(bytes(msg))  # the feeder thread pickles later: hand it an immutable copy
+            put(bytes(msg), True, 60.0)  # the feeder thread pickles later: hand it an immutable copy
     else:
         fd: int = handle
         write = os.write
@@ -200,20 +207,29 @@ def run_transport(kind: str, messages: int, latency_messages: int, size: int, in
         raise ValueError(f"unknown transport {kind!r} (choose from {', '.join(TRANSPORTS)})")
     counts = (messages, latency_messages)
     proc = ctx.Process(target=_consumer_main,
-                       args=(kind, child_handle, counts, size, pin[1] if pin else None, ctl_child),
+                       args=(kind, child_handle, counts, size, pin[1] if pin else None, ctl_child, wfd),
                        daemon=True)
     proc.start()
     ctl_child.close()
+    if rfd >= 0:  # the child reads; with our copy closed a dead child turns writes into BrokenPipeError
+        os.close(rfd)
+        rfd = -1
     try:
         firsts = []
         for count, interval_ns in ((messages, 0), (latency_messages, int(interval_us * 1000))):
             if not ctl_parent.poll(timeout):
                 raise RuntimeError(f"{kind}: consumer did not start")
-            ctl_parent.recv()
-            firsts.append(_produce(kind, prod_handle, count, size, interval_ns))
+            try:
+                ctl_parent.recv()
+            except EOFError:
+                raise RuntimeError(f"{kind}: the consumer process died") from None
+            firsts.append(_produce(kind, prod_handle, count, size, interval_ns, proc.is_alive))
         if not ctl_parent.poll(timeout):
             raise RuntimeError(f"{kind}: consumer did not finish within {timeout:g}s")
-        (last_tp, err_tp, _), (_, err_lat, lat) = ctl_parent.recv()
+        try:
+            (last_tp, err_tp, _), (_, err_lat, lat) = ctl_parent.recv()
+        except EOFError:
+            raise RuntimeError(f"{kind}: the consumer process died") from None
         proc.join(timeout)
     finally:
         if proc.is_alive():
@@ -338,7 +354,7 @@ def main(argv: list[str]) -> int:
     try:
         out = run(args.messages, args.latency_messages, args.size, args.interval_us, args.capacity,
                   transports, args.pin, args.repeats)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         print(f"hft bench ring: {e}", file=sys.stderr)
         return 2
     if args.json:

@@ -94,10 +94,12 @@ class SpscRing:
     """One end (or both ends, in tests) of a shared-memory SPSC ring of fixed-size, length-prefixed slots.
 
     ``SpscRing.create(capacity, slot_size)`` makes a new segment; pass ``ring.name`` to the other process,
-    which calls ``SpscRing.attach(name)``. The producer uses :meth:`try_push` (copy in) or
-    :meth:`claim`/:meth:`publish` (write in place); the consumer uses :meth:`try_pop_into` (copy out),
-    :meth:`try_pop` (new ``bytes``, convenient, allocates) or :meth:`peek`/:meth:`release` (read in
-    place). None of them blocks, takes a lock or raises on full/empty: they return ``False``/``-1``/``None``.
+    which calls ``SpscRing.attach(name)``. The producer uses :meth:`try_push` (copy in),
+    :meth:`try_push_packed` (``struct`` pack into the slot) or :meth:`claim`/:meth:`publish` (write in
+    place); the consumer uses :meth:`try_pop_into` (copy out), :meth:`try_pop_unpack` (``struct`` unpack
+    from the slot), :meth:`try_pop` (new ``bytes``, convenient, allocates) or :meth:`peek`/:meth:`release`
+    (read in place). None of them blocks, takes a lock or raises on full/empty: they return ``False``,
+    ``-1`` or ``None``.
     """
 
     __slots__ = ("_buf", "_cap", "_closed", "_data_off", "_head", "_head_seen", "_mask", "_max", "_owner",
@@ -236,6 +238,25 @@ class SpscRing:
         self._q[_HEAD_IDX] = head  # publish: after the payload stores
         return True
 
+    def try_push_packed(self, st: Any, *values: Any) -> bool:
+        """Pack ``values`` with the ``struct.Struct`` ``st`` straight into the next slot (one call, no
+        intermediate bytes); ``False`` when full. ``st.size`` must fit :attr:`max_record`."""
+        n = st.size
+        if n > self._max:
+            raise RingError(f"record of {n} bytes does not fit a slot (max {self._max})")
+        head = self._head
+        if head - self._tail_seen >= self._cap:
+            self._tail_seen = self._q[_TAIL_IDX]
+            if head - self._tail_seen >= self._cap:
+                return False
+        off = self._data_off + (head & self._mask) * self._slot
+        st.pack_into(self._buf, off + 8, *values)
+        self._q[off >> 3] = n
+        head += 1
+        self._head = head
+        self._q[_HEAD_IDX] = head
+        return True
+
     def claim(self) -> int:
         """Zero-copy write: the byte offset in :attr:`buffer` of the next free slot's payload
         (:attr:`max_record` bytes), or ``-1`` when full. Fill it, then call :meth:`publish`."""
@@ -287,6 +308,21 @@ class SpscRing:
         self._tail = tail
         self._q[_TAIL_IDX] = tail
         return data
+
+    def try_pop_unpack(self, st: Any) -> tuple[Any, ...] | None:
+        """Unpack the next record with the ``struct.Struct`` ``st`` (a new tuple), or ``None`` when
+        empty. The record must have been written with the same layout."""
+        tail = self._tail
+        if tail == self._head_seen:
+            self._head_seen = self._q[_HEAD_IDX]
+            if tail == self._head_seen:
+                return None
+        off = self._data_off + (tail & self._mask) * self._slot
+        values = st.unpack_from(self._buf, off + 8)
+        tail += 1
+        self._tail = tail
+        self._q[_TAIL_IDX] = tail
+        return values
 
     def peek(self) -> int:
         """Zero-copy read: the byte offset in :attr:`buffer` of the next record's payload, or ``-1`` when
