@@ -5,6 +5,7 @@ exact numbers the documented model gives (docs/backtest.md)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -363,3 +364,13 @@ def test_kill_switch_trips_on_daily_loss_and_cancels_resting_orders() -> None:
     assert bt.risk.kill.tripped
     assert s.orders[0].status is OrdStatus.CANCELED  # the resting bid was cancelled on the trip
     assert len(s.orders) == 2 and bt.res.refusals == {R.reason_text(R.KILL_SWITCH): 1}
+
+
+def test_latencies_drawn_from_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "entry.txt"
+    f.write_text("# measured entry latencies, ns\n4000\n4000\n\n")
+    _, s = run(book_rows() + ticks(T0 + 1_000, 10), {0: buy(A1, 100)}, entry_latency_file=str(f))
+    assert s.fills[0][1].ts_ns == T0 + 4_000
+    f.write_text("12\nfast\n")
+    with pytest.raises(ValueError, match=r"entry.txt line 2: 'fast'"):
+        run(book_rows(), {}, entry_latency_file=str(f))

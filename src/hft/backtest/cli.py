@@ -56,16 +56,14 @@ def build(cfg: dict[str, Any], events: EventArrays, source: str = "<config>", pa
     data = dict(cfg)
     bt_table = dict(data.pop("backtest", {}))
     bt_table.update(overrides or {})
-    if not events.symbols or "instrument" in bt_table:
-        inst = bt_table.get("instrument", "BHP")
-    else:
-        inst = events.symbols[0]
+    # the replayed symbol names the instrument (the config's backtest.instrument is the fallback)
+    inst = events.symbols[0] if events.symbols else bt_table.get("instrument", "BHP")
     bt_table["instrument"] = inst
     try:
         bt_cfg = BacktestConfig(**bt_table)
     except TypeError as e:
         raise ValueError(f"{source}: backtest: {e}") from None
-    data.setdefault("instruments", {"symbols": [inst]})
+    data["instruments"] = {"symbols": [inst]}
     data["risk"] = {**DEFAULT_RISK, **data.get("risk", {})}
     config = config_from_dict(data, source, strategy_params=PARAMS)
     name = config.strategy.name

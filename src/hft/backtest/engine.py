@@ -80,12 +80,37 @@ def check_sorted(ev: EventArrays, path: str = "<events>", file_rows: np.ndarray 
                                 line=row + 2 if file_format(path) == "csv" else None)
 
 
+def load_latencies(path: str) -> list[int]:
+    """Latency samples in ns from a text file (one non-negative integer per line; blank and '#' lines
+    skipped); a bad line raises ValueError naming the file and line."""
+    out: list[int] = []
+    with open(path) as fh:
+        for n, line in enumerate(fh, 1):
+            t = line.split("#", 1)[0].strip()
+            if not t:
+                continue
+            try:
+                v = int(t)
+            except ValueError:
+                raise ValueError(f"{path} line {n}: {t!r} is not an integer latency in ns") from None
+            if v < 0:
+                raise ValueError(f"{path} line {n}: negative latency {v}")
+            out.append(v)
+    if not out:
+        raise ValueError(f"{path}: no latency samples")
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class BacktestConfig:
     instrument: str = "BHP"
     entry_latency_ns: int = 200_000
     response_latency_ns: int = 200_000
     latency_jitter_ns: int = 0
+    # measured latencies (text file, one integer ns per line, '#' comments): when set, each order/answer
+    # draws one sample at random (seeded) instead of the constant + jitter
+    entry_latency_file: str = ""
+    response_latency_file: str = ""
     seed: int = 1
     queue_power: float = 3.0
     book_depth: int = 20
@@ -162,6 +187,9 @@ class Backtester(StrategyContext):
         self.inst = self.cfg.instrument
         self._book = L2Book(self.inst, depth=self.cfg.book_depth)
         self._rng = random.Random(self.cfg.seed)
+        c = self.cfg
+        self._entry_samples = load_latencies(c.entry_latency_file) if c.entry_latency_file else None
+        self._resp_samples = load_latencies(c.response_latency_file) if c.response_latency_file else None
         self._now = 0
         self._te = 0
         self._seq = 0
@@ -197,7 +225,9 @@ class Backtester(StrategyContext):
     def now(self) -> int:
         return self._now
 
-    def _lat(self, base: int) -> int:
+    def _lat(self, base: int, samples: list[int] | None) -> int:
+        if samples is not None:
+            return samples[self._rng.randrange(len(samples))]
         j = self.cfg.latency_jitter_ns
         return base + (self._rng.randrange(j + 1) if j else 0)
 
@@ -224,7 +254,7 @@ class Backtester(StrategyContext):
 
     def _push(self, action: int, o: Order, extra: Any) -> None:
         self._seq += 1
-        t = self._now + self._lat(self.cfg.entry_latency_ns)
+        t = self._now + self._lat(self.cfg.entry_latency_ns, self._entry_samples)
         heapq.heappush(self._pending, (t, self._seq, action, o, extra))
         if t < self._due_e:
             self._due_e = t
@@ -303,7 +333,7 @@ class Backtester(StrategyContext):
     # ------------------------------------------------------------------ exchange side
     def _answer(self, kind: int, o: Order, extra: Any) -> None:
         self._seq += 1
-        t = self._te + self._lat(self.cfg.response_latency_ns)
+        t = self._te + self._lat(self.cfg.response_latency_ns, self._resp_samples)
         heapq.heappush(self._answers, (t, self._seq, kind, o, extra))
         if t < self._due_l:
             self._due_l = t
@@ -672,12 +702,15 @@ class Backtester(StrategyContext):
             on_book(inst, book)
         # drain what is in flight after the last event
         last_te = int(ev.ts_exch[-1]) if n else 0
-        end = last_te + 10 * (self.cfg.entry_latency_ns + self.cfg.response_latency_ns + 1)
+        c = self.cfg
+        worst = max(c.entry_latency_ns + c.latency_jitter_ns, max(self._entry_samples or [0]))
+        worst_r = max(c.response_latency_ns + c.latency_jitter_ns, max(self._resp_samples or [0]))
+        end = last_te + 10 * (worst + worst_r + 1)
         self._now = last_tl
         strat.on_stop()
         self._te = end
         self._process_pending(end)
-        self._deliver(end + self.cfg.response_latency_ns + self.cfg.latency_jitter_ns + 1)
+        self._deliver(end + worst_r + 1)
         self._sample(last_te)
         res.events = n
         res.strategy_calls = calls
