@@ -69,22 +69,29 @@ class ProbeOrderGateway(FixOrderGateway):
 
     md: ProbeMarketData | None = None
     fast = False
+    internal: dict[int, int] | None = None  # tick id -> recv-to-write ns, when set
+    pre_write_ns = 0  # wall clock right before the last frame went to the socket (EngineParts stamps it)
     _const_tail = b""
 
     def send_new(self, order: Any) -> bool:
         md = self.md
         tick = md.tick_id if md is not None else None
         if self.fast:
-            return self._send_new_fast(order, b"\x016001=" + tick if tick is not None else b"")
-        if tick is None:
+            ok = self._send_new_fast(order, b"\x016001=" + tick if tick is not None else b"")
+        elif tick is None:
             return super().send_new(order)
-        body: list[tuple[int, bytes | str | int]] = []
-        if self.account:
-            body.append((1, self.account))
-        body += [(11, order.cl_ord_id), (21, b"1")]
-        body += self._order_tail(order, _fmt_ts(self.clock()))
-        body.append((6001, tick))
-        return self._send(b"D", body, "new")
+        else:
+            body: list[tuple[int, bytes | str | int]] = []
+            if self.account:
+                body.append((1, self.account))
+            body += [(11, order.cl_ord_id), (21, b"1")]
+            body += self._order_tail(order, _fmt_ts(self.clock()))
+            body.append((6001, tick))
+            ok = self._send(b"D", body, "new")
+        internal = self.internal
+        if ok and tick is not None and internal is not None and md is not None:
+            internal[int(tick)] = self.pre_write_ns - md.recv_ns
+        return ok
 
     def _send_new_fast(self, o: Any, echo: bytes) -> bool:
         s = self.session
@@ -163,6 +170,16 @@ class EngineParts:
                                          currency=vc.currency)
         self.order_session = FixSession(order_session_config(config), MemoryStore(), self.gateway)
         self.gateway.attach(self.order_session)
+        # stamp right before the socket write: after send() returns, the venue may already have run
+        # (on loopback the send wakes it, and the scheduler can switch to it inside the syscall)
+        inner_write = self.order_session._write
+        gw = self.gateway
+
+        def _write(frame: bytes, now: int) -> None:
+            gw.pre_write_ns = time.time_ns()
+            inner_write(frame, now)
+
+        self.order_session._write = _write  # type: ignore[method-assign]
         self.md = ProbeMarketData()
         self.md_session = FixSession(md_session_config(config), MemoryStore(), self.md)
         self.md.attach(self.md_session)

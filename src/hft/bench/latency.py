@@ -291,24 +291,15 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
         raise
 
 
-def _instrument_internal(parts: Any) -> list[int]:
-    """recv (wall clock at the read) -> write (wall clock after the send) of each order caused by a tick."""
-    internal: list[int] = []
-    gw = parts.gateway
-    md = parts.md
-    inner = gw._send
-
-    def _send(msg_type: bytes, body: list[Any], kind: str) -> bool:
-        ok = inner(msg_type, body, kind)
-        if ok and kind == "new" and md.tick_id is not None:
-            internal.append(gw.last_write_ns - md.recv_ns)
-        return ok
-
-    gw._send = _send
+def _instrument_internal(parts: Any) -> dict[int, int]:
+    """tick id -> recv (wall clock at the read of the 35=X) to write (wall clock right before the 35=D's
+    send syscall)."""
+    internal: dict[int, int] = {}
+    parts.gateway.internal = internal
     return internal
 
 
-def _engine_result(parts: Any, internal: list[int], extra: dict[str, Any]) -> dict[str, Any]:
+def _engine_result(parts: Any, internal: dict[int, int], extra: dict[str, Any]) -> dict[str, Any]:
     st = parts.strategy
     e = parts.engine
     return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
@@ -467,13 +458,18 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
                 pe.join(2)
         v.close()
     lat = vres["latencies_ns"]
+    internal: dict[int, int] = eres["internal_ns"]
+    echoed = vres.get("ticks_echoed") or []
+    # the engine's share of the same orders the venue measured (joined on the tick id), and the rest
+    same = [(internal[t], w) for t, w in zip(echoed, lat, strict=False) if t in internal]
     out = {
         "loop": loop_kind,
         "venue": venue,
         "duration_s": round(elapsed, 2),
         "wire_to_wire_us": summarize(lat),
         "venue_userspace_arrival_us": summarize(vres.get("venue_user_latencies_ns") or []),
-        "engine_recv_to_write_us": summarize(eres["internal_ns"]),
+        "engine_recv_to_write_us": summarize([i for i, _ in same] if same else list(internal.values())),
+        "outside_engine_us": summarize([max(1, w - i) for i, w in same]),
         "ticks_sent": vres["ticks_sent"],
         "orders_received": vres["orders"],
         "orders_matched_to_ticks": vres["matched"],
