@@ -215,3 +215,16 @@ def test_shellcheck_clean() -> None:
     r = subprocess.run(["shellcheck", "-x", "scripts/os_tuning.sh", "scripts/cpu_isolation.sh",
                         "scripts/tuning_lib.sh"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a housekeeping core besides the trading core")
+@pytest.mark.parametrize("mode", [(), ("--check",)])
+def test_read_only_modes_against_the_real_root(mode: tuple[str, ...]) -> None:
+    """Dry run and check only read: run them on this machine's real /proc and /sys (NIC lo, last core)."""
+    last = str(max(os.sched_getaffinity(0)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HFT_")}
+    r = subprocess.run(["bash", str(OS_TUNING), "--trading-cores", last, "--nic", "lo", *mode],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode in ((0, 1) if mode else (0,)), r.stderr  # check: 1 unless this box is tuned
+    assert "FAILED" not in r.stdout and "APPLIED" not in r.stdout
+    assert "sysctl net.core.busy_poll" in r.stdout and "cpu_isolation.sh:" in r.stdout
