@@ -235,6 +235,10 @@ def test_wire_to_wire_from_echoed_tick() -> None:
             md.send(b"V", md_request("r1", ["BHP"]))
             x = md.wait_msg(lambda m: m.msg_type == b"X")
             tick = x.get_int(6001)
+            assert tick is not None
+            stamp = x.get(6000) or b""
+            assert len(stamp) == 19 and int(stamp) > 0  # patched in at write time, CheckSum still valid
+            assert sim.call(lambda: sim.publisher.tick_send_ns(tick)) == int(stamp)  # type: ignore[union-attr]
             oe.send(b"D", new_order("w1", 1, 100, "1.00", extra=[(6001, tick)]))
             oe.wait_msg(er("w1"))
             assert sim.wire_to_wire.count == 1

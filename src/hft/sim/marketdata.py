@@ -11,9 +11,10 @@ touched, diffs them against what was published and sends one 35=X per instrument
 - message-level 83 RptSeq, one sequence per instrument incremented by every 35=X of that instrument;
   a 35=W snapshot carries the RptSeq of the last 35=X sent before it, so the next 35=X has RptSeq + 1
   and a client that sees any other value knows it missed one and re-requests a snapshot;
-- 6000 SimSendNs = ``time.monotonic_ns()`` taken immediately before the message is encoded and written,
-  6001 SimTickId = a number unique per 35=X sent (per client). :meth:`tick_send_ns` maps a recent tick id
-  back to its stamp (a ring of the last 65536); the order gateway uses it for wire-to-wire latency.
+- 6000 SimSendNs = ``time.monotonic_ns()`` taken after the message is encoded and stored, immediately
+  before its bytes are handed to the socket (19 digits, zero padded); 6001 SimTickId = a number unique
+  per 35=X sent (per client). :meth:`tick_send_ns` maps a recent tick id back to its stamp (a ring of
+  the last 65536); the order gateway uses it for wire-to-wire latency.
 
 35=V with 263=0 (snapshot), 1 (snapshot + updates) or 2 (unsubscribe), any number of symbols in
 146/55; unknown symbols or an unsupported request get 35=Y MarketDataRequestReject (281 reason, 58
@@ -40,6 +41,9 @@ log = logging.getLogger("hft.sim.marketdata")
 Body = list[tuple[int, bytes | str | int]]
 TICK_RING = 1 << 16
 _MASK = TICK_RING - 1
+_PLACEHOLDER = b"0" * 19  # SimSendNs before the stamp: fixed width, patched at write time
+_PLACEHOLDER_SUM = sum(_PLACEHOLDER)
+_STAMP_TAG = b"\x016000="
 _NS_DAY = 86_400 * 1_000_000_000
 
 
@@ -61,10 +65,35 @@ class MarketDataApp(SessionApplication):
         self.session: FixSession | None = None
         self.subscriptions: dict[str, bytes] = {}  # symbol -> MDReqID
         self.delay: DelayLine | None = None  # injected latency, FIFO
+        self.stamp_tick = 0  # the 35=X being written carries a SimSendNs placeholder for this tick
 
     def attach(self, session: FixSession) -> None:
+        """Hook the session's writes: a 35=X leaves the encoder with a placeholder in 6000 SimSendNs;
+        the stamp is taken and patched in (CheckSum adjusted) right before the bytes go to the socket,
+        after encoding and storing, so the encoder's time is not part of the wire-to-wire measurement."""
         self.session = session
         session.app = self
+        orig_made = session.connection_made
+        ring = self.publisher._tick_ns
+
+        def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
+            def send(data: bytes) -> None:
+                tick = self.stamp_tick
+                if tick:
+                    self.stamp_tick = 0
+                    i = data.find(_STAMP_TAG)
+                    if i > 0:
+                        j = i + len(_STAMP_TAG)
+                        ns = time.monotonic_ns()
+                        digits = b"%019d" % ns
+                        cs = (int(data[-4:-1]) - _PLACEHOLDER_SUM + sum(digits)) & 0xFF
+                        data = b"%s%s%s%03d\x01" % (data[:j], digits, data[j + 19 : -4], cs)
+                        ring[tick & _MASK] = ns
+                send_bytes(data)
+
+            orig_made(send, close)
+
+        session.connection_made = connection_made  # type: ignore[method-assign]
 
     def on_logon(self, session: FixSession) -> None:
         log.info("market data session %s logged on", self.name)
@@ -273,9 +302,10 @@ class MarketDataPublisher:
             return
         self._tick += 1
         tick = self._tick
-        ns = time.monotonic_ns()
-        self._tick_ns[tick & _MASK] = ns
-        s.send(b"X", [(6000, ns), (6001, tick), (83, seq), (268, n), *entries])
+        self._tick_ns[tick & _MASK] = 0
+        app.stamp_tick = tick
+        s.send(b"X", [(6000, _PLACEHOLDER), (6001, tick), (83, seq), (268, n), *entries])
+        app.stamp_tick = 0
 
     def _send(self, app: MarketDataApp, msg_type: bytes, body: Body) -> None:
         line = app.delay
