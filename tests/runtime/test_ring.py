@@ -3,8 +3,11 @@ processes attaching by name."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
+import os
 import struct
+import subprocess
+import sys
 from collections import deque
 from multiprocessing import shared_memory
 
@@ -23,33 +26,44 @@ def _record(i: int) -> bytes:
     return REC.pack(i, len(body)) + body
 
 
-def _producer(name: str, count: int) -> None:
-    ring = SpscRing.attach(name)
-    try:
-        i = 0
-        while i < count:
-            if ring.try_push(_record(i)):
-                i += 1
-    finally:
-        ring.close()
+# The other side runs in a fresh interpreter (python -c), attaching by name: no fork, no pickling, and
+# independent of how pytest imports this module.
+_CHILD_COMMON = """
+import json, struct, sys
+from hft.runtime.ring import SpscRing
+REC = struct.Struct("<QI")
+def record(i):
+    body = bytes((i * 7 + k) & 0xFF for k in range(i % 41))
+    return REC.pack(i, len(body)) + body
+name, count = sys.argv[1], int(sys.argv[2])
+ring = SpscRing.attach(name)
+"""
+_PRODUCER = _CHILD_COMMON + """
+i = 0
+while i < count:
+    if ring.try_push(record(i)):
+        i += 1
+ring.close()
+"""
+_CONSUMER = _CHILD_COMMON + """
+out = bytearray(ring.max_record)
+bad, i = -1, 0
+while i < count:
+    n = ring.try_pop_into(out)
+    if n < 0:
+        continue
+    if bad < 0 and bytes(out[:n]) != record(i):
+        bad = i
+    i += 1
+ring.close()
+print(json.dumps({"got": i, "bad": bad}))
+"""
 
 
-def _consumer(name: str, count: int, result: mp.Queue) -> None:  # type: ignore[type-arg]
-    ring = SpscRing.attach(name)
-    out = bytearray(ring.max_record)
-    try:
-        bad = -1
-        i = 0
-        while i < count:
-            n = ring.try_pop_into(out)
-            if n < 0:
-                continue
-            if bad < 0 and bytes(out[:n]) != _record(i):
-                bad = i
-            i += 1
-        result.put((i, bad))
-    finally:
-        ring.close()
+def _child(code: str, name: str, count: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen([sys.executable, "-c", code, name, str(count)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_rejects_bad_parameters() -> None:
@@ -167,24 +181,22 @@ def test_two_handles_one_segment() -> None:
 @pytest.mark.timeout(60)
 def test_producer_process_to_consumer() -> None:
     count = 20_000
-    ctx = mp.get_context("spawn")
     with SpscRing.create(8, 64) as ring:  # small capacity: the producer meets a full ring constantly
-        p = ctx.Process(target=_producer, args=(ring.name, count))
-        p.start()
+        p = _child(_PRODUCER, ring.name, count)
         out = bytearray(ring.max_record)
         i = 0
         try:
             while i < count:
                 n = ring.try_pop_into(out)
                 if n < 0:
-                    if not p.is_alive() and len(ring) == 0:
+                    if p.poll() is not None and len(ring) == 0:
                         break
                     continue
                 assert bytes(out[:n]) == _record(i), f"record {i} corrupt or out of order"
                 i += 1
         finally:
-            p.join(30)
-        assert p.exitcode == 0
+            _, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
         assert i == count
         assert ring.try_pop() is None
         # the child attached and exited: the segment must still exist (not unlinked by its tracker)
@@ -195,23 +207,19 @@ def test_producer_process_to_consumer() -> None:
 @pytest.mark.timeout(60)
 def test_consumer_process_from_producer() -> None:
     count = 20_000
-    ctx = mp.get_context("spawn")
-    result: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     with SpscRing.create(16, 64) as ring:
-        c = ctx.Process(target=_consumer, args=(ring.name, count, result))
-        c.start()
+        c = _child(_CONSUMER, ring.name, count)
         try:
             i = 0
             while i < count:
                 if ring.try_push(_record(i)):
                     i += 1
-                elif not c.is_alive():
+                elif c.poll() is not None:
                     break
-            got, bad = result.get(timeout=30)
         finally:
-            c.join(30)
-        assert c.exitcode == 0
-        assert (got, bad) == (count, -1)
+            out, err = c.communicate(timeout=30)
+        assert c.returncode == 0, err
+        assert json.loads(out) == {"got": count, "bad": -1}
 
 
 @settings(max_examples=150, deadline=None)
