@@ -250,3 +250,58 @@ def test_wire_to_wire_from_echoed_tick() -> None:
         finally:
             oe.close()
             md.close()
+
+
+def test_asx_schedule_preopen_auction_and_close_on_a_manual_clock() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hft.sim.clock import ManualClock
+    from hft.sim.config import ScheduleSettings
+
+    syd = ZoneInfo("Australia/Sydney")
+
+    def at(h: int, m: int, s: int = 0) -> int:
+        return int(datetime(2026, 11, 27, h, m, s, tzinfo=syd).timestamp()) * 10**9
+
+    clock = ManualClock(at(6, 0))
+    cfg = quiet_config(schedule=ScheduleSettings(mode="asx"))
+    with SimServer(cfg, clock=clock) as sim:
+        md = Client(sim.md_port, "HFTMD", "ASXSIMMD").logon()
+        a = Client(sim.order_port, "HFT", "ASXSIM").logon()
+        b = Client(sim.order_port, "HFT2", "ASXSIM").logon()
+        try:
+            a.send(b"D", new_order("closed1", 1, 100, "45.00"))
+            m = a.wait_msg(er("closed1"))
+            assert m.get(39) == b"8" and m.get(103) == b"2" and "closed" in (m.get_str(58) or "")
+            clock.set(at(8, 0))  # pre-open: orders rest, the book may cross, nothing trades
+            deadline = time.monotonic() + 5
+            while sim.call(lambda: sim.engine.books["BHP"].phase.name) != "PRE_OPEN":  # type: ignore[union-attr]
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            md.send(b"V", md_request("r", ["BHP"]))
+            md.wait_msg(lambda m: m.msg_type == b"W")
+            a.send(b"D", new_order("pb", 1, 300, "45.10"))
+            b.send(b"D", new_order("ps", 2, 200, "45.00", account="ACC2"))
+            a.wait_msg(er("pb", b"0"))
+            b.wait_msg(er("ps", b"0"))
+            a.send(b"D", new_order("mkt", 1, 100, None, ord_type="1"))
+            m = a.wait_msg(er("mkt"))
+            assert m.get(39) == b"8" and m.get(103) == b"11"  # no market orders in an auction phase
+            md.wait_msg(lambda m: m.msg_type == b"X" and m.get_int(83) == 2)  # crossed book published
+            assert not [m for m in md.snapshot() if m.msg_type == b"X" and b"\x01269=2\x01" in m.raw]
+            clock.set(at(10, 0, 5))  # BHP opens at 10:00:00: single price auction uncross
+            fa = a.wait_msg(er("pb", b"1", b"1"))
+            fb = b.wait_msg(er("ps", b"2", b"2"))
+            assert fa.get_int(32) == fb.get_int(32) == 200 and fa.get(31) == fb.get(31)
+            assert fa.get(851) == b"4"  # auction
+            trade = md.wait_msg(lambda m: m.msg_type == b"X" and b"\x01269=2\x01" in m.raw)
+            prints = [e[:4] for e in trade.md_entries() if e[1] == b"2"]
+            assert prints == [(b"0", b"2", fa.get_price(31), 200)]
+            clock.set(at(16, 5))
+            clock.set(at(16, 12))  # CSPA then closed: the DAY remainder expires
+            ex = a.wait_msg(er("pb", b"C", b"C"))
+            assert ex.get_int(14) == 200 and ex.get_int(151) == 0
+        finally:
+            for c in (a, b, md):
+                c.close()

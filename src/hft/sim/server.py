@@ -40,7 +40,7 @@ from hft.fix.store import MemoryStore, SessionStore, open_store
 from hft.fix.transport import AsyncAcceptor
 from hft.metrics.exporter import MetricsServer, histogram_family, start_metrics_server
 from hft.metrics.latency import LatencyHistogram
-from hft.sim.clock import WallClock
+from hft.sim.clock import Clock, WallClock
 from hft.sim.config import FALLBACK_INSTRUMENTS, LatencySampler, SimConfig
 from hft.sim.gateway import OrderGateway
 from hft.sim.marketdata import MarketDataPublisher
@@ -180,8 +180,11 @@ class _SimCollector(Collector):
 class SimServer:
     """The simulator on its own thread and asyncio loop (see module doc)."""
 
-    def __init__(self, config: SimConfig | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
+        """``clock``: the exchange's time (trading phases, background flow, timestamps); default the wall
+        clock. A :class:`~hft.sim.clock.ManualClock` fast-forwards the schedule in tests."""
         self.config = config or SimConfig.default()
+        self.clock: Clock = clock if clock is not None else WallClock()
         self.host = self.config.host
         self.order_port = 0
         self.md_port = 0
@@ -316,16 +319,19 @@ class SimServer:
     def _build(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self.config
         m = cfg.matching
+        clock = self.clock
         engine = MatchingEngine(instruments_of(cfg), lot_rules=LotRules(m.min_qty, m.lot_size, m.max_qty),
-                                stp=_STP[m.stp], clock=WallClock())
+                                stp=_STP[m.stp], clock=clock)
         self.engine = engine
         lat = cfg.latency
         pub = MarketDataPublisher(engine, cfg.market_data,
-                                  latency=LatencySampler(lat.market_data, lat.seed + 2), loop=loop)
+                                  latency=LatencySampler(lat.market_data, lat.seed + 2), loop=loop,
+                                  clock=clock.now_ns)
         gw = OrderGateway(engine, cfg.order_entry, on_events=self._on_events, tick_send_ns=pub.tick_send_ns,
                           on_wire_to_wire=self.record_wire_to_wire,
                           latency_in=LatencySampler(lat.order_entry, lat.seed),
-                          latency_out=LatencySampler(lat.order_entry, lat.seed + 1), loop=loop)
+                          latency_out=LatencySampler(lat.order_entry, lat.seed + 1), loop=loop,
+                          clock=clock.now_ns)
         self.publisher, self.gateway = pub, gw
         oe = cfg.order_entry
         for c in oe.sessions:
@@ -349,12 +355,12 @@ class SimServer:
                 engine.set_phase(sym, Phase.CONTINUOUS)
         else:
             sc = cfg.schedule
-            self.phase_driver = PhaseDriver(engine, WallClock(),
+            self.phase_driver = PhaseDriver(engine, clock,
                                             Schedule(jitter_ns=int(sc.jitter_s * 1e9), seed=sc.seed))
             gw.dispatch(self.phase_driver.poll())
         self.flow = build_flow(engine, cfg)
         if self.flow is not None:
-            gw.dispatch(self.flow.seed_book(time.time_ns()))
+            gw.dispatch(self.flow.seed_book(clock.now_ns()))
 
     def _on_events(self, events: list[Any]) -> None:
         pub = self.publisher
@@ -402,11 +408,13 @@ class SimServer:
         assert gw is not None
         driver = self.phase_driver
         max_sleep = self.config.flow.max_sleep_ms / 1000.0
+        clock = self.clock
         next_phase = 0
         while True:
-            now = time.time_ns()
-            if driver is not None and now >= next_phase:
-                next_phase = now + 100_000_000
+            now = clock.now_ns()
+            mono = time.monotonic_ns()
+            if driver is not None and mono >= next_phase:
+                next_phase = mono + 50_000_000
                 ev = driver.poll()
                 if ev:
                     gw.dispatch(ev)
@@ -423,5 +431,5 @@ class SimServer:
                 nxt = flow.next_event_ns()
             else:
                 nxt = NEVER
-            delay = (nxt - time.time_ns()) / 1e9
+            delay = (nxt - clock.now_ns()) / 1e9
             await asyncio.sleep(min(max(delay, 0.0), max_sleep))
