@@ -305,3 +305,35 @@ def test_asx_schedule_preopen_auction_and_close_on_a_manual_clock() -> None:
         finally:
             for c in (a, b, md):
                 c.close()
+
+
+def test_replay_driven_book_is_published(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from hft.sim.record import generate_day
+
+    path = Path(str(tmp_path)) / "day.parquet"
+    generate_day(path, 20.0, seed=4)
+    cfg = SimConfig.default(metrics_enabled=False, flow=FlowSettings(source="replay", replay_path=str(path),
+                                                                     replay_speed=0.0))
+    with SimServer(cfg) as sim:
+        md = Client(sim.md_port, "HFTMD", "ASXSIMMD").logon()
+        try:
+            md.send(b"V", md_request("r", ["BHP"]))
+            w = md.wait_msg(lambda m: m.msg_type == b"W")
+            deadline = time.monotonic() + 20
+            while sim.stats()["flow_events"] == 0 or sim.call(lambda: sim.flow.next_event_ns()) < (1 << 62):
+                assert time.monotonic() < deadline, "replay did not finish"
+                time.sleep(0.05)
+            top = engine_top(sim, "BHP")
+            seq = sim.call(lambda: sim.publisher.rpt_seq["BHP"])  # type: ignore[union-attr]
+            assert top[0] and top[1]  # the recorded book is there
+            if seq > (w.get_int(83) or 0):
+                md.wait_msg(lambda m: m.msg_type == b"X" and m.get_int(83) == seq)
+            book = BookReplica(w)
+            for x in of_type(md, b"X"):
+                book.apply(x)
+            assert book.top() == top
+            assert sim.stats()["gateway"]["dropped"] == 0
+        finally:
+            md.close()

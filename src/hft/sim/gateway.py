@@ -53,7 +53,7 @@ from hft.sim.matching import (
 log = logging.getLogger("hft.sim.gateway")
 
 Body = list[tuple[int, bytes | str | int]]
-BACKGROUND_SESSION = "BG"
+BACKGROUND_SESSIONS = frozenset({"BG", "RP"})  # hft.sim.flow / hft.sim.replay orders: routed nowhere
 
 _SIDES = {b"1": Side.BUY, b"2": Side.SELL}
 _ORD_TYPES = {b"1": OrdType.MARKET, b"2": OrdType.LIMIT}
@@ -108,15 +108,52 @@ class OrderEntryApp(SessionApplication):
         self.delay_out: DelayLine | None = None
 
     def attach(self, session: FixSession) -> None:
+        """Hook the session: stamp the read time of incoming bytes, and coalesce the answers to one read
+        into one socket write (a read carrying 50 orders costs one ``send`` instead of 50+; a single
+        order is written as soon as it has been handled, so its latency does not change)."""
         self.session = session
         session.app = self
-        orig = session.on_data
+        orig_on_data = session.on_data
+        orig_made = session.connection_made
+        out: list[bytes] = []
+        batching = False
+        write: Callable[[bytes], None] | None = None
+
+        def send(data: bytes) -> None:
+            if batching:
+                out.append(data)
+            elif write is not None:
+                write(data)
+
+        def flush() -> None:
+            if out and write is not None:
+                data = out[0] if len(out) == 1 else b"".join(out)
+                out.clear()
+                write(data)
 
         def on_data(data: bytes | bytearray | memoryview) -> None:
+            nonlocal batching
             self.arrival_ns = time.monotonic_ns()
-            orig(data)
+            batching = True
+            try:
+                orig_on_data(data)
+            finally:
+                batching = False
+                flush()
+
+        def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
+            nonlocal write
+            write = send_bytes
+            out.clear()
+
+            def close_after_flush(reason: str) -> None:
+                flush()
+                close(reason)
+
+            orig_made(send, close_after_flush)
 
         session.on_data = on_data  # type: ignore[method-assign]
+        session.connection_made = connection_made  # type: ignore[method-assign]
 
     # -- SessionApplication ------------------------------------------------------------------------
     def on_logon(self, session: FixSession) -> None:
@@ -390,7 +427,7 @@ class OrderGateway:
 
     def dispatch(self, events: Sequence[Any]) -> None:
         """Route ExecEvents / CancelRejectEvents to their sessions, then hand all events on (market
-        data). Background orders (session ``BG``) are routed nowhere."""
+        data). Background orders (sessions ``BG`` flow, ``RP`` replay) are routed nowhere."""
         apps = self.apps
         aggressor: Side | None = None
         for e in events:
@@ -399,7 +436,7 @@ class OrderGateway:
                 aggressor = e.aggressor
                 continue
             if t is ExecEvent:
-                if e.session == BACKGROUND_SESSION:
+                if e.session in BACKGROUND_SESSIONS:
                     continue
                 self._latest[e.order_id] = e
                 self._by_cl[(e.session, e.cl_ord_id)] = e.order_id
