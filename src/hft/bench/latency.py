@@ -268,7 +268,10 @@ def _venue_sim(pipe: Any, rate: float) -> None:
         sim.stop()
 
 
-def _venue_main(pipe: Any, venue: str, rate: float) -> None:
+def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ()) -> None:
+    if cores:
+        with contextlib.suppress(OSError, ValueError):
+            os.sched_setaffinity(0, cores)
     try:
         if venue == "sim":
             _venue_sim(pipe, rate)
@@ -282,9 +285,16 @@ def _venue_main(pipe: Any, venue: str, rate: float) -> None:
 
 # ======================================================================================= engine process
 def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
-                 spin_us: float = 100.0, fast_gateway: bool = False) -> None:
+                 spin_us: float = 100.0, fast_gateway: bool = False, cores: tuple[int, ...] = (),
+                 rt_priority: int = 0) -> None:
     try:
-        _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, fast_gateway)
+        tuning: dict[str, Any] = {}
+        if cores or rt_priority:
+            from hft.runtime.affinity import apply_process_tuning
+
+            tuning = apply_process_tuning(cores, realtime=rt_priority > 0,
+                                          rt_priority=rt_priority or 50).as_dict()
+        _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, fast_gateway, tuning)
     except Exception as e:
         with contextlib.suppress(Exception):
             pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
@@ -309,7 +319,7 @@ def _engine_result(parts: Any, internal: dict[int, int], extra: dict[str, Any]) 
 
 
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
-            fast_gateway: bool) -> None:
+            fast_gateway: bool, tuning: dict[str, Any]) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
@@ -341,6 +351,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         res = _engine_result(parts, internal, {"loop_iterations": loop.iterations,
                                                "busy_iterations": loop.busy_iterations,
                                                "blocks": loop.blocks, "spin_us": loop.spin_us,
+                                               "tuning": tuning,
                                                "sockopts": [i.conn.sockopts if i.conn else None
                                                             for i in loop.initiators]})
         pipe.send(res)
@@ -380,7 +391,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         aloop.remove_reader(pipe.fileno())
         pipe.recv()
         t.cancel()
-        res = _engine_result(parts, internal, {})
+        res = _engine_result(parts, internal, {"tuning": tuning})
         pipe.send(res)
         await oi.stop(1.0)
         await mi.stop(1.0)
@@ -402,10 +413,10 @@ def _recv(pipe: Any, timeout: float, what: str) -> Any:
 class VenueProcess:
     """The venue in its own process; ``ports`` once started; commands ``go``/``stop``/``drop``/``exit``."""
 
-    def __init__(self, venue: str = "stub", rate: float = 1000.0) -> None:
+    def __init__(self, venue: str = "stub", rate: float = 1000.0, cores: tuple[int, ...] = ()) -> None:
         ctx = mp.get_context("spawn")
         self.pipe, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_venue_main, args=(child, venue, rate), daemon=True,
+        self.proc = ctx.Process(target=_venue_main, args=(child, venue, rate, cores), daemon=True,
                                 name="bench-venue")
         self.proc.start()
         self.ports: dict[str, int] = _recv(self.pipe, 30, "venue start")
@@ -426,15 +437,18 @@ class VenueProcess:
 
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
              venue: str = "stub", warmup: float = 0.5, spin_us: float = 100.0,
-             fast_gateway: bool = False) -> dict[str, Any]:
+             fast_gateway: bool = False, pin: bool = False, rt_priority: int = 0) -> dict[str, Any]:
     """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured."""
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
-    v = VenueProcess(venue, rate)
+    ncpu = os.cpu_count() or 1
+    engine_cores = (ncpu - 1,) if pin and ncpu > 1 else ()
+    v = VenueProcess(venue, rate, (0,) if pin and ncpu > 1 else ())
     pe = None
     try:
         pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, v.ports["order_port"],
-                                                    v.ports["md_port"], fraction, spin_us, fast_gateway),
+                                                    v.ports["md_port"], fraction, spin_us, fast_gateway,
+                                                    engine_cores, rt_priority),
                          daemon=True,
                          name="bench-engine")
         pe.start()
@@ -646,6 +660,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "each read, then block in select); both = asyncio + busy (default); all = the three")
     p.add_argument("--spin-us", type=float, default=100.0,
                    help="hybrid loop: microseconds to keep spinning after the last read (default 100)")
+    p.add_argument("--pin", action="store_true",
+                   help="pin the venue to CPU 0 and the engine to the last CPU (os.sched_setaffinity)")
+    p.add_argument("--rt", type=int, default=0, metavar="PRIO",
+                   help="engine on SCHED_FIFO at PRIO when permitted (asyncio and hybrid loops only: a "
+                        "spinning real-time process would starve its core)")
     p.add_argument("--gateway", choices=("generic", "fast"), default="generic",
                    help="35=D encoding: generic = the FixOrderGateway field list (as committed); fast = "
                         "FixSession.send_built + FixEncoder.new_order_single (proposed)")
@@ -664,9 +683,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     loops = {"both": ["asyncio", "busy"], "all": ["asyncio", "busy", "hybrid"]}.get(args.loop, [args.loop])
     fast = args.gateway == "fast"
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
-                     warmup=args.warmup, spin_us=args.spin_us, fast_gateway=fast) for lk in loops]
+                     warmup=args.warmup, spin_us=args.spin_us, fast_gateway=fast, pin=args.pin,
+                     rt_priority=args.rt if lk != "busy" else 0) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
-                           "venue": args.venue, "gateway": args.gateway, "python": sys.version.split()[0],
+                           "venue": args.venue, "gateway": args.gateway, "pin": args.pin, "rt": args.rt,
+                           "python": sys.version.split()[0],
                            "cpus": os.cpu_count(), "runs": runs}
     base = runs[0]["wire_to_wire_us"]["p50"] if runs[0]["loop"] == "asyncio" else None
     for r in runs[1:]:

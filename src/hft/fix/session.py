@@ -182,6 +182,7 @@ class FixSession:
             extra_header=config.extra_header,
             timestamp_precision=config.timestamp_precision,
         )
+        self._begin_b = config.begin_bytes
         self._our_id = config.sender_comp_id.encode("ascii")
         self._peer_id = config.target_comp_id.encode("ascii")
         self._required: dict[bytes, tuple[tuple[int, bytes], ...]] = {}
@@ -459,7 +460,7 @@ class FixSession:
         self.counters.msgs_in += 1
         self._last_recv_ns = self.clock()
         cfg = self.config
-        if msg.begin_string != cfg.begin_bytes:
+        if msg.begin_string != self._begin_b:
             self._logout_and_disconnect(
                 f"Incorrect BeginString: expected {cfg.begin_string}, received "
                 f"{msg.begin_string.decode('ascii', 'replace')}"

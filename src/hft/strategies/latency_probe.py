@@ -67,6 +67,8 @@ class LatencyProbe(Strategy):
         self.skipped = 0  # answers due on a book without a bid
         self._due = 0  # floor(updates * fraction) so far
         self._resting: Order | None = None
+        self._last_bid = 0
+        self._last_px = 0
 
     def on_book(self, instrument: str, book: L2Book) -> None:
         n = self.updates + 1
@@ -79,7 +81,10 @@ class LatencyProbe(Strategy):
         if not bid:
             self.skipped += 1
             return
-        px = tick_down(bid, self._offset) if self._offset else bid
+        if bid != self._last_bid:  # the best bid rarely moves between ticks: one tick_down per move
+            self._last_bid = bid
+            self._last_px = tick_down(bid, self._offset) if self._offset else bid
+        px = self._last_px
         ctx = self.ctx
         if self._ioc:
             o = ctx.buy(instrument, px, self._qty, _IOC)
