@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from data_helpers import book_events
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hft.data.format import (
     KIND_LEVEL,
@@ -310,3 +313,64 @@ def test_unsorted_exchange_time_interleaved_symbols_and_repair() -> None:
     out = repair_events(ev)
     assert out.repairs == {"ts_exch_clamped": 1}
     assert out.ts_exch.tolist() == [1, 10, 2, 10, 3]
+
+
+# ---------------------------------------------------------------- every truncation point
+
+
+def test_every_csv_truncation_is_an_error_or_an_exact_prefix(tmp_path: Path) -> None:
+    src = tmp_path / "full.csv"
+    ev = book_events(12, symbols=("BHP",))
+    write_events(src, ev)
+    data = src.read_bytes()
+    full = load_events(src)
+    p = tmp_path / "cut.csv"
+    outcomes = {"error": 0, "prefix": 0}
+    for cut in range(len(data)):
+        p.write_bytes(data[:cut])
+        try:
+            got = load_events(p)
+        except DataError as e:
+            assert str(p) in str(e)
+            outcomes["error"] += 1
+            continue
+        n = len(got)
+        assert data[:cut].count(b"\n") == n + 1, cut  # only whole lines are accepted
+        for c in ("ts_exch", "ts_local", "kind", "side", "price", "qty"):
+            assert np.array_equal(getattr(got, c), getattr(full, c)[:n]), (cut, c)
+        outcomes["prefix"] += 1
+    assert outcomes["prefix"] >= 1  # cuts at a line end after the snapshot: a shorter, valid file
+    assert outcomes["error"] > len(data) * 0.8
+
+
+def test_every_parquet_truncation_is_an_error(tmp_path: Path) -> None:
+    src = tmp_path / "full.parquet"
+    write_events(src, book_events(300))
+    data = src.read_bytes()
+    p = tmp_path / "cut.parquet"
+    for cut in range(0, len(data), max(1, len(data) // 400)):
+        p.write_bytes(data[:cut])
+        with pytest.raises(DataError, match="truncated or corrupt"):
+            load_events(p)
+
+
+# ---------------------------------------------------------------- repair on arbitrary input
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5), st.integers(-1, 3), st.integers(-1, 3),
+                          st.integers(-2, 8), st.integers(-5, 50), st.sampled_from(["A", "B"])),
+                max_size=60))
+def test_repair_always_yields_a_valid_stream(rows: list[tuple[int, int, int, int, int, int, str]]) -> None:
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    ev = EventArrays.from_columns(cols[0], cols[0], cols[2], cols[3], [x * 100 for x in cols[4]], cols[5],
+                                  symbol=list(cols[6]))
+    with contextlib.suppress(DataError):  # arbitrary input: valid, or a DataError (nothing else)
+        validate_events(ev)
+    out = repair_events(ev)
+    validate_events(out)  # whatever came in, the repaired stream passes every check
+    again = repair_events(out.take(np.arange(len(out))))
+    assert again.repairs == {}  # and repairing it again changes nothing
+    assert len(again) == len(out)

@@ -555,8 +555,20 @@ def _repair_book(ev: EventArrays, repairs: dict[str, int]) -> EventArrays:
                 ins_price.append(x)
     if dropped_markers:
         repairs["dropped_markers"] = dropped_markers
-    open_snaps = [s for s, b in books.items() if b.in_snap]
-    if not keep.all() or ins_at or open_snaps:
+    # snapshots still open at the end: uncross them like a snapshot end would, then close them
+    tail: list[tuple[int, int, int, int]] = []  # (kind, side, price, symbol id)
+    closed = 0
+    for sym, b in books.items():
+        if not b.in_snap:
+            continue
+        closed += 1
+        if b.bids and b.asks:
+            bb = max(b.bids)
+            for ap in sorted(p for p in b.asks if p <= bb):
+                tail.append((KIND_LEVEL, SIDE_ASK, ap, sym))
+        tail.append((KIND_SNAPSHOT_END, 0, 0, sym))
+    uncrossed = len(ins_at) + sum(1 for t in tail if t[0] == KIND_LEVEL)
+    if not keep.all() or ins_at or tail:
         at = np.asarray(ins_at, np.int64)
         src = np.asarray(ins_src, np.int64)
         cols: dict[str, np.ndarray] = {}
@@ -573,24 +585,26 @@ def _repair_book(ev: EventArrays, repairs: dict[str, int]) -> EventArrays:
                 vals = np.zeros(at.size, np.int64)
             merged = np.insert(a, at, vals) if at.size else a
             kept = np.insert(keep, at, True) if at.size else keep
-            col = merged[kept]
-            if open_snaps:
-                extra = {
-                    "kind": np.full(len(open_snaps), KIND_SNAPSHOT_END, np.int8),
-                    "side": np.zeros(len(open_snaps), np.int8),
-                    "price": np.zeros(len(open_snaps), np.int64),
-                    "qty": np.zeros(len(open_snaps), np.int64),
-                    "symbol_id": np.asarray(open_snaps, np.int32),
-                }.get(name)
-                if extra is None:  # timestamps: the last row's
-                    extra = np.full(len(open_snaps), a[-1], a.dtype)
-                col = np.concatenate([col, extra])
-            cols[name] = col
+            cols[name] = merged[kept]
+        if tail:
+            t_sid = np.asarray([t[3] for t in tail], np.int32)
+            # timestamps: the latest of the file (local) and of the symbol (exchange), so order holds
+            te_last = {s: int(cols["ts_exch"][cols["symbol_id"] == s].max()) for s in set(t_sid.tolist())}
+            extra = {
+                "ts_exch": np.asarray([te_last[s] for s in t_sid.tolist()], np.int64),
+                "ts_local": np.full(len(tail), int(cols["ts_local"].max()), np.int64),
+                "kind": np.asarray([t[0] for t in tail], np.int8),
+                "side": np.asarray([t[1] for t in tail], np.int8),
+                "price": np.asarray([t[2] for t in tail], np.int64),
+                "qty": np.zeros(len(tail), np.int64),
+                "symbol_id": t_sid,
+            }
+            cols = {k: np.concatenate([v, extra[k]]) for k, v in cols.items()}
         ev = EventArrays(**cols, symbols=list(ev.symbols), metadata=dict(ev.metadata))
-        if at.size:
-            repairs["uncrossed"] = int(at.size)
-        if open_snaps:
-            repairs["closed_snapshots"] = len(open_snaps)
+        if uncrossed:
+            repairs["uncrossed"] = uncrossed
+        if closed:
+            repairs["closed_snapshots"] = closed
     return ev
 
 
