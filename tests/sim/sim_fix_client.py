@@ -40,12 +40,12 @@ class Client:
     """``Client(port, "HFT", "ASXSIM")``; ``send``, ``wait_msg(pred)``, ``close``."""
 
     def __init__(self, port: int, sender: str, target: str, begin: str = "FIX.4.2", hb: int = 30,
-                 reset: bool = True) -> None:
+                 reset: bool = True, store: MemoryStore | None = None) -> None:
         self.app = Recorder()
         cfg = SessionConfig(begin_string=begin, sender_comp_id=sender, target_comp_id=target,
                             heartbeat_interval=hb, reset_seq_num_on_logon=reset, reconnect_min=0.2,
                             reconnect_max=0.5)
-        self.session = FixSession(cfg, MemoryStore(), self.app)
+        self.session = FixSession(cfg, store if store is not None else MemoryStore(), self.app)
         self.init = ThreadedInitiator(self.session, "127.0.0.1", port, reconnect=False)
         self.init.start()
 

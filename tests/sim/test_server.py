@@ -12,6 +12,7 @@ from sim_fix_client import BookReplica, Client, md_request, new_order, replace_o
 
 from hft.fix.parser import FixMessage
 from hft.fix.session import SessionState
+from hft.fix.store import MemoryStore
 from hft.sim.config import ClientSession, FlowSettings, MarketDataConfig, OrderEntryConfig, SimConfig
 from hft.sim.server import SimServer
 
@@ -218,9 +219,8 @@ def test_exec_reports_while_logged_out_are_resent(tmp_path: object) -> None:
         b.send(b"D", new_order("b1", 2, 100, "43.00", account="B"))
         b.wait_msg(er("b1", b"2"))
         # reconnect with the same (persisted on our side, in-memory on the client) session state
-        k2 = Client(sim.order_port, "KEEP", "ASXSIM", reset=False)
-        k2.session.store = k.session.store
-        k2.logon()
+        assert isinstance(k.session.store, MemoryStore)
+        k2 = Client(sim.order_port, "KEEP", "ASXSIM", reset=False, store=k.session.store).logon()
         fill = k2.wait_msg(er("k1", b"2"))
         assert fill.poss_dup and fill.get_int(32) == 100
         for c in (b, k2):
