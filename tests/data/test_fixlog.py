@@ -27,7 +27,8 @@ MS = 1_000_000
 class Feed:
     """Builds the frames a venue sends on the market data session."""
 
-    def __init__(self) -> None:
+    def __init__(self, use_rpt: bool = True) -> None:
+        self.use_rpt = use_rpt
         self.enc = FixEncoder("FIX.4.4", "SIM", "CLIENT")
         self.seq = 1
         self.rpt: dict[str, int] = {}
@@ -44,8 +45,10 @@ class Feed:
         seq, r = self._next(sym, step_ms)
         if rpt is not None:
             self.rpt[sym] = r = rpt
-        body: list[tuple[int, bytes | str | int]] = [(262, "req1"), (55, sym), (83, r),
-                                                     (268, len(bids) + len(asks) + 1)]
+        body: list[tuple[int, bytes | str | int]] = [(262, "req1"), (55, sym)]
+        if self.use_rpt:
+            body.append((83, r))
+        body.append((268, len(bids) + len(asks) + 1))
         for i, (p, q) in enumerate(bids):
             body += [(269, "0"), (270, p), (271, q), (290, i + 1)]
         for i, (p, q) in enumerate(asks):
@@ -60,7 +63,8 @@ class Feed:
         seq, r = self._next(sym, step_ms)
         r += rpt_skip
         self.rpt[sym] = r
-        body: list[tuple[int, bytes | str | int]] = [(83, r), (268, len(entries))]
+        body: list[tuple[int, bytes | str | int]] = [(83, r)] if self.use_rpt else []
+        body.append((268, len(entries)))
         tod = dt.datetime.fromtimestamp((self.t - 200_000) / 1e9, dt.UTC).strftime("%H:%M:%S.%f")
         for a, ty, s, p, q in entries:
             body += [(279, a), (269, ty), (55, s), (270, p), (271, q)]
@@ -261,3 +265,20 @@ def test_bad_prefix_and_non_fix_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no FIX frame") as ei:
         convert_fixlog(p)
     assert ei.value.line == 2
+
+
+def test_msg_seq_num_gaps_without_rpt_seq(tmp_path: Path) -> None:
+    f = Feed(use_rpt=False)
+    frames = session(f)  # a heartbeat between market data messages is not a gap
+    assert rows(convert_fixlog(write_lines(tmp_path / "ok.log", frames)).events) == EXPECT
+    frames.append(f.heartbeat())
+    f.seq += 2  # two messages lost
+    frames.append(f.incremental([("1", "0", "BHP", "45.10", 600)]))
+    with pytest.raises(DataError, match="MsgSeqNum gap: expected 8, got 10") as ei:
+        convert_fixlog(write_lines(tmp_path / "gap.log", frames))
+    assert ei.value.line == 8
+    # a SequenceReset (35=4, 36 NewSeqNo) announces the jump: no gap
+    reset = f.enc.encode("4", [(123, "Y"), (36, 10)], 8, sending_time_ns=f.t)
+    frames.insert(7, reset)
+    res = convert_fixlog(write_lines(tmp_path / "reset.log", frames))
+    assert res.stats["gaps"] == 0 and res.stats["levels"] == 10

@@ -108,6 +108,7 @@ class _Converter:
         self.synced: set[bytes] = set()  # symbols that had a snapshot
         self.best: dict[bytes, list[dict[int, int]]] = {}
         self.last_seq: dict[tuple[bytes, bytes], int] = {}
+        self.rpt_seen = False  # the feed carries RptSeq (83): gaps are judged per symbol
         keys = ("frames", "snapshots", "incrementals", "levels", "trades", "other_messages",
                 "ignored_entries", "duplicates", "gaps", "bad_frames", "dropped_stale",
                 "dropped_before_snapshot", "trades_side_unknown")
@@ -174,14 +175,32 @@ class _Converter:
     def message(self, msg: FixMessage, local: int | None, where: int) -> None:
         self.stats["frames"] += 1
         mt = msg.msg_type
-        if mt != b"W" and mt != b"X":
+        key = (msg.get(49) or b"", msg.get(56) or b"")
+        try:
+            seq = msg.get_int(34, 0) or 0
+        except FixValueError:
+            seq = 0
+        last = self.last_seq.get(key, 0)
+        if mt == b"A":  # logon: the sequence (re)starts here
+            self.last_seq[key] = seq
             self.stats["other_messages"] += 1
             return
-        key = (msg.get(49) or b"", msg.get(56) or b"")
-        seq = msg.get_int(34, 0) or 0
-        last = self.last_seq.get(key, 0)
         if seq and last and seq <= last and msg.poss_dup:
             self.stats["duplicates"] += 1
+            return
+        if mt == b"4":  # SequenceReset: the next message carries NewSeqNo (36)
+            new = msg.get(36)
+            if new and new.isdigit():
+                self.last_seq[key] = int(new) - 1
+            self.stats["other_messages"] += 1
+            return
+        if seq:
+            # MsgSeqNum gaps matter when the feed has no per-symbol RptSeq to tell what was lost
+            if last and seq != last + 1 and not self.rpt_seen and msg.get(83) is None:
+                self.gap(where, f"MsgSeqNum gap: expected {last + 1}, got {seq}", None)
+            self.last_seq[key] = max(seq, last)
+        if mt != b"W" and mt != b"X":
+            self.stats["other_messages"] += 1
             return
         try:
             te, tl = self._times(msg, local)
@@ -191,10 +210,8 @@ class _Converter:
             self.stats["bad_frames"] += 1
             self.gap(where, f"35={mt.decode()} MsgSeqNum {seq}: {e}", None)
             return
-        if seq:
-            if last and seq != last + 1 and not rpt:
-                self.gap(where, f"MsgSeqNum gap: expected {last + 1}, got {seq}", None)
-            self.last_seq[key] = max(seq, last)
+        if msg.get(83) is not None:
+            self.rpt_seen = True
         if mt == b"W":
             self._snapshot(msg, entries, rpt, te, tl, where)
         else:
