@@ -20,6 +20,7 @@ import numpy as np
 
 from hft.backtest.engine import BacktestConfig, Backtester
 from hft.data.format import DataError, EventArrays
+from hft.engine.risk import RiskLimits
 
 DEFAULT_RISK = {"max_daily_loss": 1_000_000}  # dollars: a backtest shows the whole day unless [risk] says so
 
@@ -46,11 +47,26 @@ def load_data(path: str, symbol: str | None, repair: bool = False) -> tuple[Even
     return ev, rows
 
 
+def risk_limits(config: Any) -> RiskLimits:
+    """The paper engine's ``[risk]`` -> :class:`RiskLimits` mapping (``hft.engine.runner.risk_limits``),
+    repeated here so that a backtest does not import the asyncio/FIX/simulator runtime (~0.13 s CPU per
+    process); tests/backtest/test_cli.py asserts both give equal limits."""
+    r = config.risk
+    return RiskLimits(allowed_instruments=frozenset(config.instruments.symbols),
+                      price_band_bp=round(r.price_band_pct * 100), reference=r.reference,
+                      require_reference=r.require_reference, max_order_qty=r.max_order_qty,
+                      max_order_notional_cents=r.max_order_value * 100, max_position=r.max_position,
+                      max_gross_position=r.max_gross_position, max_open_orders=r.max_open_orders,
+                      max_orders_per_sec=r.max_orders_per_sec, burst=r.burst or r.max_orders_per_sec,
+                      max_daily_loss_cents=r.max_daily_loss_cents, max_rejects=r.max_rejects,
+                      reject_window_ns=round(r.reject_window_s * 1e9),
+                      kill_on_disconnect=r.kill_on_disconnect)
+
+
 def build(cfg: dict[str, Any], events: EventArrays, source: str = "<config>", path: str = "<events>",
           file_rows: np.ndarray | None = None, overrides: dict[str, Any] | None = None) -> Backtester:
     """A :class:`Backtester` for a parsed backtest TOML (strategy, risk and fees as in paper trading)."""
     from hft.engine.config import config_from_dict
-    from hft.engine.runner import risk_limits
     from hft.strategies import PARAMS, REGISTRY
 
     data = dict(cfg)
