@@ -17,7 +17,8 @@ Units: prices and quantities are decimal strings. Prices are stored in ``price_s
 USDT by default, like ASX prices); quantities in ``qty_scale`` units (1,000 per BTC by default: the
 contract's 0.001 step), recorded as ``hft.qty_scale``. A value with more decimals than the scale allows
 is an error naming the line. Within one depth event, deletions are written before other level rows so
-that the book never looks crossed between the rows of one event.
+that the book never looks crossed between the rows of one event; a deletion of a level that is not in
+the book ("can happen and is normal", says Binance) writes no row (``noop_deletes``).
 
 Times: ``ts_local`` = the line's receive time; ``ts_exch`` = the event's transaction time ``T`` (ms),
 raised to the previous value when a stream's ``T`` is older than one already written (trades and depth
@@ -78,10 +79,11 @@ class _Conv:
         self.snapshot_id = -1
         self.prev_u = -1
         self.depth_rows: list[tuple[int, int]] = []
+        self.book: tuple[dict[int, int], dict[int, int]] = ({}, {})
         self.symbol = ""
         keys = ("lines", "depth_updates", "depth_applied", "depth_dropped_before_snapshot",
                 "depth_dropped_stale", "snapshots", "trades", "trades_not_market", "book_tickers",
-                "levels", "gaps", "ts_exch_clamped", "other")
+                "levels", "noop_deletes", "gaps", "ts_exch_clamped", "other")
         self.stats = dict.fromkeys(keys, 0)
 
     def emit(self, te: int, tl: int, kind: int, side: int, price: int, qty: int, line: int) -> None:
@@ -115,8 +117,14 @@ class _Conv:
                              _units(self.path, line, q, self.qs, "quantity")))
         rows.sort(key=lambda r: r[2] != 0)  # deletions first (stable: wire order otherwise)
         for side, px, qty in rows:
+            lv = self.book[side - 1]
+            if qty:
+                lv[px] = qty
+            elif lv.pop(px, None) is None:  # "can happen and is normal" (Binance): no row
+                self.stats["noop_deletes"] += 1
+                continue
             self.emit(te, tl, KIND_LEVEL, side, px, qty, line)
-        self.stats["levels"] += len(rows)
+            self.stats["levels"] += 1
 
     def apply_depth(self, line: int, tl: int, d: dict[str, Any]) -> None:
         U, u, pu = int(d["U"]), int(d["u"]), int(d.get("pu", -1))
@@ -148,11 +156,13 @@ class _Conv:
         self.snapshot_id = int(d["lastUpdateId"])
         te = int(d.get("T") or d.get("E") or 0) * 1_000_000 or tl
         self.emit(te, tl, KIND_SNAPSHOT_START, 0, 0, 0, line)
+        self.book = ({}, {})
         for side, key in ((1, "bids"), (2, "asks")):
             for p, q in d.get(key) or ():
                 qty = _units(self.path, line, q, self.qs, "quantity")
                 if qty:
                     px = _units(self.path, line, p, self.ps, "price")
+                    self.book[side - 1][px] = qty
                     self.emit(te, tl, KIND_LEVEL, side, px, qty, line)
                     self.stats["levels"] += 1
         self.emit(te, tl, KIND_SNAPSHOT_END, 0, 0, 0, line)

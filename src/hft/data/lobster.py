@@ -17,7 +17,8 @@ by the 10-level clip's first row): order-level aggregation. Per message: type 1 
 4 subtracts and emits the trade before the level update, 5 and 6 emit a trade only, 7 (halt) is counted.
 Quantities of levels outside the seed's price range are unknown at the start; a reduction below zero
 is clamped to 0 (``stats["clamped"]``) and updates outside the seed's range are counted
-(``stats["unknown_region"]``): those levels can be understated. Without a seed the book starts empty.
+(``stats["unknown_region"]``): those levels can be understated. A reduction of a level we never had
+writes no row (``stats["noop_deletes"]``). Without a seed the book starts empty.
 
 Timestamps: LOBSTER gives seconds after midnight, New York time, of the date in the file name. We store
 true UTC epoch nanoseconds (``hft.timezone = America/New_York`` for display); ``ts_local == ts_exch``
@@ -220,7 +221,7 @@ def convert_lobster(
         got = "no orderbook" if book_rows is None else f"{len(book_rows)} orderbook rows"
         raise DataError(orderbook or mp, f"mode 'book' needs one orderbook row per message ({n}), got {got}")
     keys = ("messages", "executions", "hidden_executions", "cross_trades", "halts", "clamped",
-            "unknown_region")
+            "unknown_region", "noop_deletes")
     stats = dict.fromkeys(keys, 0)
     stats["messages"] = n
     out = _Out()
@@ -304,5 +305,8 @@ def _convert_messages(
                 book.pop(price, None)
             if (side == 1 and price < bid_edge) or (side == 2 and price > ask_edge):
                 stats["unknown_region"] += 1
-            out.emit(t, KIND_LEVEL, side, price, new, line)
+            if cur == 0 and new == 0:  # a level we never had stays empty: no row
+                stats["noop_deletes"] += 1
+            else:
+                out.emit(t, KIND_LEVEL, side, price, new, line)
         msg_end[i] = len(out.ts)
