@@ -85,3 +85,18 @@ def test_help_documents_every_option() -> None:
         for opt in action.option_strings:
             assert opt in r.stdout
         assert action.help, action.option_strings
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "hft.cli", "sim", "--order-port", str(port),
+                            "--md-port", "0", "--no-metrics", "--store-dir", ""],
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "simulator failed to start" in r.stderr and "address already in use" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,8 +1,9 @@
 """``hft sim``: run the ASX exchange simulator in the foreground until Ctrl-C / SIGTERM.
 
 Without ``--config`` it uses the built-in defaults on the standard ports (order entry 9878, market data
-9879, metrics 9101, all on 127.0.0.1): clients ``HFT`` (order entry, our CompID ``ASXSIM``) and ``HFTMD``
-(market data, our CompID ``ASXSIMMD``), always-continuous trading, background flow on BHP / PLS / NWX.
+9879, metrics 9101, all on 127.0.0.1; session stores persisted under ``var/sim/fix-store``): clients
+``HFT`` (order entry, our CompID ``ASXSIM``) and ``HFTMD`` (market data, our CompID ``ASXSIMMD``),
+always-continuous trading, background flow on BHP / PLS / NWX.
 Command-line options override the file. Session events (logons, logouts, refused connections,
 cancel-on-disconnect) are logged to stderr.
 """
@@ -28,6 +29,7 @@ log = logging.getLogger("hft.sim")
 DEFAULT_ORDER_PORT = 9878
 DEFAULT_MD_PORT = 9879
 DEFAULT_METRICS_PORT = 9101
+DEFAULT_STORE_DIR = "var/sim/fix-store"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed one-way latency added to order entry and market data, microseconds")
     p.add_argument("--jitter-us", type=float, metavar="US", help="jitter scale added to --latency-us")
     p.add_argument("--jitter", choices=JITTER_KINDS, help="jitter distribution (default uniform)")
-    p.add_argument("--store-dir", metavar="DIR", help="persist FIX sequence numbers/messages here")
+    p.add_argument("--store-dir", metavar="DIR",
+                   help="persist each session's FIX sequence numbers and messages here (without --config: "
+                        f"{DEFAULT_STORE_DIR}; \"\" = keep them in memory)")
     p.add_argument("--duration", type=float, metavar="S", help="stop by itself after S seconds")
     p.add_argument("--ready-file", metavar="PATH",
                    help="write a JSON object with the ports and metrics URL here once listening")
@@ -70,7 +74,8 @@ def config_from_args(a: argparse.Namespace) -> SimConfig:
         cfg = load_sim_config(a.config)
     else:
         cfg = SimConfig.default(order_port=DEFAULT_ORDER_PORT, md_port=DEFAULT_MD_PORT,
-                                metrics_port=DEFAULT_METRICS_PORT, source="<built-in defaults>")
+                                metrics_port=DEFAULT_METRICS_PORT, store_dir=DEFAULT_STORE_DIR,
+                                source="<built-in defaults>")
     ch: dict[str, Any] = {}
     for opt, key in (("order_port", "order_port"), ("md_port", "md_port"), ("metrics_port", "metrics_port")):
         v = getattr(a, opt)
