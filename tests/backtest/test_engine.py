@@ -374,3 +374,74 @@ def test_latencies_drawn_from_a_file(tmp_path: Path) -> None:
     f.write_text("12\nfast\n")
     with pytest.raises(ValueError, match=r"entry.txt line 2: 'fast'"):
         run(book_rows(), {}, entry_latency_file=str(f))
+
+
+# ---------------------------------------------------------------------------------------- strategy calls
+
+
+class Depth(Script):
+    book_depth = 1
+
+
+class Depth2(Script):
+    book_depth = 2
+
+
+def _calls(cls: type[Script], rows: list[tuple[int, int, int, int, int]]) -> list[int]:
+    bt = Backtester(events(rows), lambda ctx: cls(ctx, {}), BacktestConfig(), ZeroFees())
+    bt.run()
+    assert isinstance(bt.strategy, Script)
+    assert bt.res.strategy_calls == bt.strategy.calls
+    return [t for t, _, _ in bt.strategy.seen]
+
+
+def test_one_call_per_timestamp_and_only_when_the_levels_it_reads_change() -> None:
+    rows = [*book_rows(),
+            (T0 + 1_000, LEVEL, BID, B2, 900),  # second level: not read by a top-of-book strategy
+            (T0 + 2_000, LEVEL, BID, B1, 600),  # best bid size
+            (T0 + 3_000, LEVEL, ASK, A1, 400), (T0 + 3_000, LEVEL, ASK, A1, 300),  # one message
+            (T0 + 4_000, LEVEL, ASK, A1, 300),  # same size again: nothing changed
+            (T0 + 5_000, LEVEL, BID, B2, 0),  # delete of the second bid level
+            (T0 + 6_000, LEVEL, BID, 449_950, 100),  # off-grid for ASX but a new best bid in the data
+            (T0 + 7_000, TRADE, ASK, B1, 100),  # trades do not call on_book
+            (T0 + 8_000, LEVEL, ASK, A2, 0)]  # delete of the second ask level
+    assert _calls(Depth, rows) == [T0, T0 + 2_000, T0 + 3_000, T0 + 6_000]
+    # reading two levels: the second-level changes count too
+    assert _calls(Depth2, rows) == [T0, T0 + 1_000, T0 + 2_000, T0 + 3_000, T0 + 5_000, T0 + 6_000,
+                                    T0 + 8_000]
+    # book_depth 0: every message with a level update
+    assert _calls(Script, rows) == [T0, T0 + 1_000, T0 + 2_000, T0 + 3_000, T0 + 4_000, T0 + 5_000,
+                                    T0 + 6_000, T0 + 8_000]
+
+
+def test_snapshot_mid_stream_replaces_the_book_and_is_seen_once() -> None:
+    rows = [*book_rows(), (T0 + 1_000, SNAP, 0, 0, 0), (T0 + 1_000, LEVEL, BID, B2, 10),
+            (T0 + 1_000, LEVEL, ASK, A3, 10), (T0 + 1_000, SNAP_END, 0, 0, 0),
+            (T0 + 2_000, LEVEL, BID, B2, 20)]
+    _, s = run(rows, {})
+    assert s.seen == [(T0, B1, A1), (T0 + 1_000, B2, A3), (T0 + 2_000, B2, A3)]
+
+
+def test_delete_of_an_unknown_level_is_counted_and_the_replay_goes_on() -> None:
+    bt, s = run([*book_rows(), (T0 + 1_000, LEVEL, BID, 440_000, 0), (T0 + 2_000, LEVEL, BID, B1, 50)], {})
+    assert bt.res.book_errors == 1
+    assert s.seen[-1] == (T0 + 2_000, B1, A1) and not bt.book("BHP").stale
+
+
+class Timer(Script):
+    def on_start(self) -> None:
+        self.ctx.set_timer(10_000)
+        self.timers: list[int] = []
+
+    def on_timer(self, now_ns: int) -> None:
+        self.timers.append(now_ns)
+
+
+def test_timer_fires_on_local_time() -> None:
+    bt = Backtester(events(book_rows() + ticks(T0 + 1_000, 40, 1_000), feed_latency=500),
+                    lambda ctx: Timer(ctx, {}), BacktestConfig(), ZeroFees())
+    bt.run()
+    s = bt.strategy
+    assert isinstance(s, Timer)
+    # set at local T0 + 500; events every 1,000 ns: fires at the first event at or after each deadline
+    assert s.timers == [T0 + 10_500, T0 + 20_500, T0 + 30_500, T0 + 40_500]

@@ -642,7 +642,7 @@ class Backtester(StrategyContext):
                                 bqt[j] = q
                             elif not set_level(1, p, 0, te):
                                 self._book_error(i, s, p, q)
-                            touched = (j == 0 and q != prev) if depth == 1 else (depth == 0 or j <= dm1)
+                            touched = depth == 0 or (j <= dm1 and q != prev)
                         else:  # a new level (or the delete of one we never saw)
                             prev = 0
                             if depth == 1:
@@ -663,7 +663,7 @@ class Backtester(StrategyContext):
                                 aqt[j] = q
                             elif not set_level(2, p, 0, te):
                                 self._book_error(i, s, p, q)
-                            touched = (j == 0 and q != prev) if depth == 1 else (depth == 0 or j <= dm1)
+                            touched = depth == 0 or (j <= dm1 and q != prev)
                         else:
                             prev = 0
                             if depth == 1:
