@@ -189,3 +189,23 @@ def test_book_check_in_pieces_names_the_right_row(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DataError, match="crossed book") as ei:
         validate_events(ev)
     assert ei.value.row == r
+
+
+def test_writer_publishes_the_file_only_on_close(tmp_path: Path) -> None:
+    p = tmp_path / "live.parquet"
+    w = EventWriter(p, make_metadata("test"), chunk_rows=10)
+    ev = book_events(50, symbols=("BHP",))
+    w.append_arrays(ev)
+    assert not p.exists()  # being written under a hidden partial name
+    names = [x.name for x in tmp_path.iterdir()]
+    assert len(names) == 1 and names[0].startswith(".live.parquet.partial-")
+    w.close()
+    assert [x.name for x in tmp_path.iterdir()] == ["live.parquet"]
+    assert len(load_events(p)) == len(ev)
+
+
+def test_writer_refuses_symbols_that_break_csv(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="comma"), EventWriter(tmp_path / "s.csv") as w:
+        w.append(1, 1, 2, 1, 100, 1, "A,B")
+        w.flush()
+    assert list(tmp_path.iterdir()) == []

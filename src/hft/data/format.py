@@ -617,7 +617,9 @@ class EventWriter:
     Rows are validated as they are flushed (``validate=True``: the checks of :class:`Validator`,
     crossed books included); a bad row raises :class:`DataError` naming the output file and row, and
     the partial file is removed. Parquet files written with validation carry ``hft.validated = "1"``
-    so that :func:`load_events` can skip the per-row book check on load.
+    so that :func:`load_events` can skip the per-row book check on load. The data goes to a hidden
+    ``.<name>.partial-<pid>`` file next to ``path`` that is renamed to ``path`` by :meth:`close`: a
+    crash never leaves a half-written file under the final name.
     """
 
     def __init__(
@@ -646,12 +648,13 @@ class EventWriter:
         self._pq: pq.ParquetWriter | None = None
         self._csv: Any = None
         self._schema = SCHEMA.with_metadata({k.encode(): v.encode() for k, v in self.metadata.items()})
+        self._tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
         if self.fmt == "csv":
             opener: Any = gzip.open if self.path.name.lower().endswith(".gz") else open
-            self._csv = opener(self.path, "wt", newline="")
+            self._csv = opener(self._tmp, "wt", newline="")
             self._csv.write(",".join(COLUMNS) + "\n")
         else:
-            self._pq = pq.ParquetWriter(self.path, self._schema)
+            self._pq = pq.ParquetWriter(self._tmp, self._schema)
 
     def append(
         self, ts_exch: int, ts_local: int, kind: int, side: int, price: int, qty: int, symbol: str
@@ -684,6 +687,9 @@ class EventWriter:
     def _sym_id(self, name: str) -> int:
         k = self._index.get(name)
         if k is None:
+            if not name or any(c in name for c in ',"\r\n'):
+                self.abort()
+                raise DataError(self.path, f"symbol {name!r} is empty or contains a comma, quote or newline")
             k = self._index[name] = len(self._symbols)
             self._symbols.append(name)
         return k
@@ -729,7 +735,7 @@ class EventWriter:
         if self._csv is not None:
             self._csv.close()
             self._csv = None
-        self.path.unlink(missing_ok=True)
+        self._tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         try:
@@ -739,12 +745,15 @@ class EventWriter:
         except DataError:
             self.abort()
             raise
+        done = self._pq is not None or self._csv is not None
         if self._pq is not None:
             self._pq.close()
             self._pq = None
         if self._csv is not None:
             self._csv.close()
             self._csv = None
+        if done:
+            os.replace(self._tmp, self.path)
 
     def __enter__(self) -> EventWriter:
         return self
