@@ -2,11 +2,11 @@
 
 Shared by ``hft bench latency`` (wire-to-wire across processes + in-process stage breakdown) and
 ``hft bench gc`` (GC runs and allocations per tick). Everything on the engine side is the production
-code: :class:`~hft.fix.session.FixSession` (parser, validation, encoder), :class:`ProbeMarketData` (a
-:class:`~hft.engine.fix_md.FixMarketData` that remembers the tick id 6001 of the message being
-processed), :class:`~hft.engine.runner.TradingEngine` (L2Book, strategy, risk, order manager),
-:class:`ProbeOrderGateway` (a :class:`~hft.engine.fix_gateway.FixOrderGateway` that echoes that tick
-id on its 35=D), the ``latency_probe`` strategy, and real loopback TCP sockets.
+code: :class:`~hft.fix.session.FixSession` (parser, validation, encoder),
+:class:`~hft.engine.fix_md.FixMarketData`, :class:`~hft.engine.runner.TradingEngine` (L2Book, strategy,
+risk, order manager), :class:`ProbeOrderGateway` (the production
+:class:`~hft.engine.fix_gateway.FixOrderGateway`, which echoes the venue's tick id 6001 on the 35=D
+it causes, plus a recv->write stamp), the ``latency_probe`` strategy, and real loopback TCP sockets.
 
 The venue side here (:class:`StubVenueMd`, :class:`StubVenueOrders`) is a deliberately small FIX
 acceptor application: it publishes a 10-level book for one symbol, then 35=X incrementals (one level
@@ -42,55 +42,31 @@ _TIF_B = {0: b"0", 1: b"1", 3: b"3", 4: b"4"}
 
 
 # ------------------------------------------------------------------------------------- engine side
-class ProbeMarketData(FixMarketData):
-    """FixMarketData that keeps the SimTickId (6001) of the message being processed in ``tick_id``."""
-
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.tick_id: bytes | None = None
-
-    def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
-        self.tick_id = msg.get(6001)
-        try:
-            super().on_app_message(session, msg)
-        finally:
-            self.tick_id = None
-
-
 class ProbeOrderGateway(FixOrderGateway):
-    """FixOrderGateway whose NewOrderSingle echoes the tick id of the market data message that caused
-    it (tag 6001), so the venue can measure wire-to-wire tick-to-trade.
+    """The production FixOrderGateway (which echoes the tick id 6001 of the market data message that caused
+    an order: ``TradingEngine.md_tick`` -> ``echo_tick``), plus a per-order recv->write stamp.
 
-    ``fast = False`` (default): the production ``send_new`` field list plus 6001 (generic encoder).
+    ``fast = False`` (default): the production ``send_new`` as committed (field list, generic encoder).
     ``fast = True``: the proposed production fast path (``FixSession.send_built`` +
-    ``FixEncoder.new_order_single``, TransactTime = SendingTime, same CTCI fields): what the benchmark
-    measures as the "after" of that optimisation until the gateway itself adopts it.
+    ``FixEncoder.new_order_single``, TransactTime = SendingTime, same CTCI fields, 6001 in the tail):
+    what the benchmark measures as the "after" of that optimisation until the gateway adopts it.
     """
 
-    md: ProbeMarketData | None = None
+    md: FixMarketData | None = None
     fast = False
     internal: dict[int, int] | None = None  # tick id -> recv-to-write ns, when set
     pre_write_ns = 0  # wall clock right before the last frame went to the socket (EngineParts stamps it)
     _const_tail = b""
 
     def send_new(self, order: Any) -> bool:
-        md = self.md
-        tick = md.tick_id if md is not None else None
+        tick = self.echo_tick
         if self.fast:
-            ok = self._send_new_fast(order, b"\x016001=" + tick if tick is not None else b"")
-        elif tick is None:
-            return super().send_new(order)
+            ok = self._send_new_fast(order, b"\x016001=" + tick if tick else b"")
         else:
-            body: list[tuple[int, bytes | str | int]] = []
-            if self.account:
-                body.append((1, self.account))
-            body += [(11, order.cl_ord_id), (21, b"1")]
-            body += self._order_tail(order, _fmt_ts(self.clock()))
-            body.append((6001, tick))
-            ok = self._send(b"D", body, "new")
+            ok = super().send_new(order)
         internal = self.internal
-        if ok and tick is not None and internal is not None and md is not None:
-            internal[int(tick)] = self.pre_write_ns - md.recv_ns
+        if ok and tick and internal is not None and self.md is not None:
+            internal[int(tick)] = self.pre_write_ns - self.md.recv_ns
         return ok
 
     def _send_new_fast(self, o: Any, echo: bytes) -> bool:
@@ -180,7 +156,7 @@ class EngineParts:
             inner_write(frame, now)
 
         self.order_session._write = _write  # type: ignore[method-assign]
-        self.md = ProbeMarketData()
+        self.md = FixMarketData()
         self.md_session = FixSession(md_session_config(config), MemoryStore(), self.md)
         self.md.attach(self.md_session)
         self.gateway.md = self.md
@@ -190,6 +166,7 @@ class EngineParts:
             self.md.level_sink = self.engine.on_level  # the host's allocation-free level path
         self.md.on_message_end = self.engine.on_md_message_end
         self.engine.md_request_snapshot = self.md.request_snapshot
+        self.engine.md_tick = lambda: self.md.tick  # the production echo of 6001 (as runner.run_trading)
 
     def start(self) -> None:
         self.md.subscribe(self.engine.instruments)

@@ -398,9 +398,16 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     md.attach(md_session)
     stats = EngineStats()
     engine = TradingEngine(config, gateway, journal=journal, recovered=recovered, stats=stats)
+    factory = getattr(opts, "strategy_factory", None)
+    if factory is not None:
+        engine.strategy = factory(engine)
     md.set_sink(engine.on_market_event)
+    if hasattr(md, "level_sink") and hasattr(engine, "on_level"):
+        md.level_sink = engine.on_level
     md.on_message_end = engine.on_md_message_end
     engine.md_request_snapshot = md.request_snapshot
+    if hasattr(md, "tick"):
+        engine.md_tick = lambda: md.tick  # echo the venue's tick id (6001) on orders it causes
     order_ss = stats.sessions.setdefault("order", SessionStats("order"))
     md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
     host = Host(engine, order_session, md_session, gateway, md)
