@@ -248,3 +248,26 @@ def test_injected_order_entry_latency() -> None:
             assert order == [f"l{i}".encode() for i in range(5)]
         finally:
             c.close()
+
+
+def test_internal_error_is_answered_and_contained(sim: SimServer, hft: Client) -> None:
+    """A bug inside the gateway (simulated: the engine raises) is answered with a BusinessMessageReject
+    and logged; the session and the server go on."""
+    assert sim.engine is not None
+    orig = sim.engine.submit
+
+    def boom(*a: object, **k: object) -> list[object]:
+        raise RuntimeError("simulated engine bug")
+
+    sim.call(setattr, sim.engine, "submit", boom)
+    try:
+        hft.send(b"D", new_order("boom1", 1, 100, "45.00"))
+        j = hft.wait_msg(lambda m: m.msg_type == b"j" and b"internal error" in m.raw)
+        assert j.get(372) == b"D" and "RuntimeError" in (j.get_str(58) or "")
+    finally:
+        sim.call(setattr, sim.engine, "submit", orig)
+    cl = cid()
+    hft.send(b"D", new_order(cl, 1, 100, "45.00"))
+    assert hft.wait_msg(er_for(cl)).get(150) == b"0"
+    assert sim.stats()["gateway"]["internal_errors"] == 1
+    sim.call(lambda: sim.gateway.counters.__setitem__("internal_errors", 0))  # type: ignore[union-attr]

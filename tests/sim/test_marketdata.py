@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
-from sim_fix_client import BookReplica, Client, md_request, new_order
+from sim_fix_client import BookReplica, Client, RawFix, md_request, new_order
 
 from hft.engine.fix_md import FixMarketData
 from hft.engine.gateway import BookSnapshot, LevelUpdate
@@ -184,3 +185,33 @@ def test_market_data_latency_keeps_order_and_rebuilds_book() -> None:
 def test_md_entry_time_format() -> None:
     assert md_entry_time(0) == b"00:00:00.000000"
     assert md_entry_time(86_400 * 10**9 + 3_723_000_456_789) == b"01:02:03.000456"
+
+
+def test_slow_consumer_is_disconnected_others_keep_their_feed() -> None:
+    md_cfg = MarketDataConfig(sessions=(ClientSession("HFTMD"), ClientSession("SLOW")), max_pending_kb=16)
+    cfg = SimConfig.default(market_data=md_cfg, flow=FlowSettings(rate=5.0, seed=2), metrics_enabled=False)
+    with SimServer(cfg) as s:
+        good = Client(s.md_port, "HFTMD", "ASXSIMMD").logon()
+        slow = RawFix(s.md_port, "SLOW", "ASXSIMMD")
+        try:
+            slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            slow.logon()
+            good.send(b"V", md_request("g", ["BHP", "PLS", "NWX"]))
+            slow.send(b"V", md_request("s", ["BHP", "PLS", "NWX"]))
+            # the slow client never reads again, and asks for snapshots (~2 KB each answer) meanwhile
+            deadline = time.monotonic() + 30
+            while s.stats()["marketdata"]["slow_consumers"] == 0:
+                assert time.monotonic() < deadline, "slow consumer never detected"
+                try:
+                    for _ in range(200):
+                        slow.send(b"V", md_request("q", ["BHP", "PLS", "NWX"], sub="0"))
+                except OSError:
+                    break
+                time.sleep(0.01)
+            assert s.call(lambda: s.md_sessions["SLOW"].state.name) == "DISCONNECTED"
+            n = len(good.snapshot())
+            good.wait_msg(lambda m: m.msg_type == b"X", start=n)
+            assert good.session.is_active and good.session.counters.disconnects == 0
+        finally:
+            slow.close()
+            good.close()

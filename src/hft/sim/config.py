@@ -112,7 +112,8 @@ class OrderEntryConfig:
 @dataclass(frozen=True, slots=True)
 class MarketDataConfig:
     comp_id: str = "ASXSIMMD"
-    depth: int = 10  # levels in a 35=W snapshot
+    depth: int = 10  # levels in a 35=W snapshot and in the incrementals
+    max_pending_kb: int = 8192  # a client with more unsent bytes than this is disconnected (slow consumer)
     sessions: tuple[ClientSession, ...] = (ClientSession("HFTMD"),)
 
 
@@ -346,12 +347,15 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
         oe_kw["sessions"] = _sessions(ctx, oe["sessions"], "order_entry.sessions")
     kw["order_entry"] = dataclasses.replace(base, **oe_kw)
 
-    md = _table(ctx, d.get("market_data", {}), "market_data", {"comp_id", "depth", "sessions"})
+    md = _table(ctx, d.get("market_data", {}), "market_data",
+                {"comp_id", "depth", "max_pending_kb", "sessions"})
     md_kw: dict[str, Any] = {}
     if "comp_id" in md:
         md_kw["comp_id"] = _str(ctx, md["comp_id"], "market_data.comp_id", nonempty=True)
     if "depth" in md:
         md_kw["depth"] = _int(ctx, md["depth"], "market_data.depth", 1, 100)
+    if "max_pending_kb" in md:
+        md_kw["max_pending_kb"] = _int(ctx, md["max_pending_kb"], "market_data.max_pending_kb", 16)
     if "sessions" in md:
         md_kw["sessions"] = _sessions(ctx, md["sessions"], "market_data.sessions")
     kw["market_data"] = dataclasses.replace(MarketDataConfig(), **md_kw)

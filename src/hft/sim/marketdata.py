@@ -18,7 +18,8 @@ touched, diffs them against what was published and sends one 35=X per instrument
 
 35=V with 263=0 (snapshot), 1 (snapshot + updates) or 2 (unsubscribe), any number of symbols in
 146/55; unknown symbols or an unsupported request get 35=Y MarketDataRequestReject (281 reason, 58
-Text). Optional one-way latency (fixed + jitter) delays each client's messages, FIFO per client.
+Text). Optional one-way latency (fixed + jitter) delays each client's messages, FIFO per client. A
+client that stops reading is disconnected once more than ``max_pending_kb`` are waiting to be sent.
 """
 
 from __future__ import annotations
@@ -77,7 +78,13 @@ class MarketDataApp(SessionApplication):
         ring = self.publisher._tick_ns
 
         def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
+            transport = getattr(send_bytes, "__self__", None)
+            pending = getattr(transport, "get_write_buffer_size", None)
+            limit = self.publisher.max_pending_bytes
+            kicked = False
+
             def send(data: bytes) -> None:
+                nonlocal kicked
                 tick = self.stamp_tick
                 if tick:
                     self.stamp_tick = 0
@@ -90,6 +97,17 @@ class MarketDataApp(SessionApplication):
                         data = b"%s%s%s%03d\x01" % (data[:j], digits, data[j + 19 : -4], cs)
                         ring[tick & _MASK] = ns
                 send_bytes(data)
+                if pending is not None and not kicked and pending() > limit:
+                    # a client that does not read: drop it instead of buffering without bound
+                    kicked = True
+                    n = pending()
+                    self.publisher.counters["slow_consumers"] += 1
+                    log.warning("market data session %s: slow consumer, %d bytes unsent: disconnecting",
+                                self.name, n)
+                    s = self.session
+                    if s is not None:
+                        s.disconnect_reason = f"slow consumer: {n} bytes unsent"
+                    transport.abort()  # type: ignore[union-attr]
 
             orig_made(send, close)
 
@@ -120,6 +138,7 @@ class MarketDataPublisher:
         self.engine = engine
         self.config = config or MarketDataConfig()
         self.depth = self.config.depth
+        self.max_pending_bytes = self.config.max_pending_kb * 1024
         self.latency = latency if latency is not None and latency.enabled else None
         self.loop = loop
         self.clock = clock
@@ -131,7 +150,8 @@ class MarketDataPublisher:
         self._tick = 0
         self._tick_ns = [0] * TICK_RING
         self.counters: dict[str, int] = {"incrementals": 0, "snapshots": 0, "rejects": 0, "entries": 0,
-                                         "trades": 0, "requests": 0, "publish_batches": 0}
+                                         "trades": 0, "requests": 0, "publish_batches": 0,
+                                         "slow_consumers": 0}
 
     def add_session(self, session: FixSession, name: str) -> MarketDataApp:
         app = MarketDataApp(self, name)
