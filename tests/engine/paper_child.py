@@ -24,7 +24,7 @@ from hft.strategies import PARAMS
 
 QTY = 10
 BID_QTY = 7
-TICKS = 5
+TICKS = 40  # far enough that the background flow does not fill it before the kill
 TICK = 100  # $0.01 in price units (BHP trades around $45)
 
 
@@ -71,13 +71,21 @@ def main() -> int:
     cfg = load_config(path, PARAMS)
     cls = Lift if mode == "lift" else Watch
 
-    def started(host: Any) -> None:
-        rec = host.engine.recovered
-        out({"started": True, "recovered": len(rec.orders) if rec else 0,
-             "journal_position": rec.positions.get("BHP", 0) if rec else 0,
-             "journal_open": len(rec.open_orders) if rec else 0, "position": host.engine.position("BHP")})
+    at_build: dict[str, Any] = {}
 
-    opts = HostOptions(duration=duration, strategy_factory=lambda e: cls(e, ["BHP"]))
+    def factory(engine: Any) -> Strategy:
+        # called when the engine is built from the recovered journal, before any venue message arrives
+        rec = engine.recovered
+        at_build.update(recovered=len(rec.orders) if rec else 0,
+                        journal_position=rec.positions.get("BHP", 0) if rec else 0,
+                        journal_open=len(rec.open_orders) if rec else 0,
+                        journal_fees=engine.positions.fees_cents)
+        return cls(engine, ["BHP"])
+
+    def started(host: Any) -> None:
+        out({"started": True, **at_build, "position": host.engine.position("BHP")})
+
+    opts = HostOptions(duration=duration, strategy_factory=factory)
     summary = asyncio.run(run_trading(cfg, opts, started))
     out({"summary": summary})
     return 0

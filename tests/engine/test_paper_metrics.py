@@ -51,6 +51,7 @@ def test_scrape_during_a_paper_session(tmp_path: Path) -> None:
         eng = host.engine
         assert host.metrics is not None and host.metrics.host == "127.0.0.1"
         assert await wait_until(lambda: eng.strategy.reported, timeout=30)  # type: ignore[union-attr]
+        await asyncio.sleep(0.1)  # FIX session gauges are refreshed by the host's timer (20 ms here)
         scrapes.append(await asyncio.to_thread(scrape, host.metrics.url))
         eng.kill("manual: metrics test")
         await asyncio.sleep(0.3)  # the session loop refreshes the FIX session gauges every tick

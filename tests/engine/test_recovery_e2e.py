@@ -118,7 +118,8 @@ def test_sigkill_restart_recovers_resends_reconciles_without_duplicates(tmp_path
         sim.stop()
 
     # recovered from the journal at start-up: the orders and the position before the crash
-    assert started["recovered"] >= 2 and started["journal_position"] == 10 and started["journal_open"] == 1
+    assert started["recovered"] >= 2 and started["journal_position"] == 10, started
+    assert started["journal_open"] == 1 and started["journal_fees"] == 600, started
     # the missed fill came by the session resend (or the status answer): the position is the venue's
     ours = sum(q for _, q, _ in trades)
     assert ours == 10 + 7

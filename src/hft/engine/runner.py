@@ -118,6 +118,7 @@ class TradingEngine(StrategyContext):
         self._md_recv_ns = 0
         self._timer_ns = 0
         self._next_timer_ns = 0
+        self._retry_ns = 0
         self.venue_rejects = 0
         self.last_risk_reason = ACCEPTED
         self.killed = False
@@ -449,8 +450,10 @@ class TradingEngine(StrategyContext):
                 and not self.stopped:
             self._next_timer_ns = now_ns + self._timer_ns
             self.strategy.on_timer(now_ns)
-        if self.killed and getattr(self.gateway, "connected", True):
-            for o in self.om.open_orders():  # a cancel the gateway refused (disconnected): retry
+        if (self.killed and now_ns - self._retry_ns >= 1_000_000_000
+                and getattr(self.gateway, "connected", True)):
+            self._retry_ns = now_ns
+            for o in self.om.open_orders():  # a cancel refused (disconnected) or rejected: retry, 1/s
                 if o.status is not OrdStatus.PENDING_CANCEL and o.status is not OrdStatus.PENDING_REPLACE:
                     self.cancel(o)
         if self.journal is not None:
