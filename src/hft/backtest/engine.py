@@ -608,6 +608,8 @@ class Backtester(StrategyContext):
         strat.on_start()
         self._refresh_due()
         res.first_ts = first_te
+        if n:
+            self._sample(first_te)  # equity starts at 0 at the first event
         in_snapshot = False
         dirty = False  # the strategy has a book change to see at the end of this timestamp
         mid2 = 0  # mid when the position was last marked
