@@ -271,3 +271,18 @@ def test_internal_error_is_answered_and_contained(sim: SimServer, hft: Client) -
     assert hft.wait_msg(er_for(cl)).get(150) == b"0"
     assert sim.stats()["gateway"]["internal_errors"] == 1
     sim.call(lambda: sim.gateway.counters.__setitem__("internal_errors", 0))  # type: ignore[union-attr]
+
+
+def test_order_in_flight_when_the_line_drops_is_not_left_behind() -> None:
+    lat = LatencyConfig(order_entry=LatencySpec(fixed_us=300_000.0))
+    cfg = SimConfig.default(flow=FlowSettings(enabled=False), metrics_enabled=False, latency=lat)
+    with SimServer(cfg) as s:
+        r = RawFix(s.order_port, "HFT", "ASXSIM")
+        r.logon()
+        r.send(b"D", new_order("fly", 1, 100, "1.00"))
+        r.close()  # gone before the order "arrives"
+        deadline = time.monotonic() + 5
+        while s.stats()["gateway"]["dropped_in_flight"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert s.call(lambda: len(s.engine.orders)) == 0  # type: ignore[union-attr]

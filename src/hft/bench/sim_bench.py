@@ -1,8 +1,8 @@
 """``hft bench sim``: exchange simulator throughput over FIX on loopback (orders/s, market data msgs/s).
 
-The simulator (:class:`hft.sim.server.SimServer`) runs in a child process (its own interpreter and GIL);
-the load generators run in this process on raw sockets with pre-encoded frames, so the numbers are the
-server's, not the client's.
+The simulator (:class:`hft.sim.server.SimServer`) runs in a child process (its own interpreter and GIL),
+the market data clients in another (one thread, a selector); the order client runs in this process on a
+raw socket with pre-encoded frames, so the numbers are the server's, not the clients'.
 
 * ``order_entry``: one FIX 4.2 order-entry client sends ``--orders`` messages in a repeating cycle of
   four -- a resting buy at $40.00 (1 ExecutionReport), a sell at $40.00 from another account that trades
@@ -26,10 +26,10 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import selectors
 import socket
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
@@ -109,32 +109,68 @@ class _Raw:
         self.sock.close()
 
 
-class _MdReader(threading.Thread):
-    def __init__(self, port: int, name: str, symbols: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.c = _Raw(port, name, "ASXSIMMD")
-        body: list[tuple[int, bytes | str | int]] = [(262, "b"), (263, "1"), (264, 10), (265, "1"), (267, 3),
-                                                     (269, "0"), (269, "1"), (269, "2"), (146, len(symbols))]
-        body += [(55, s) for s in symbols]
-        self.c.sock.sendall(self.c.frame(b"V", body))
-        self.x = 0
-        self.entries = 0
-        self.stop = threading.Event()
+def _md_body(symbols: list[str]) -> list[tuple[int, bytes | str | int]]:
+    body: list[tuple[int, bytes | str | int]] = [(262, "b"), (263, "1"), (264, 10), (265, "1"), (267, 3),
+                                                 (269, "0"), (269, "1"), (269, "2"), (146, len(symbols))]
+    return body + [(55, s) for s in symbols]
 
-    def run(self) -> None:
-        sock = self.c.sock
-        sock.settimeout(0.2)
-        while not self.stop.is_set():
+
+def _md_proc(port: int, names: list[str], symbols: list[str], ready: Any, stop: Any, counts: Any) -> None:
+    """Market data clients in their own process (one thread, a selector): counts 35=X and entries into
+    the shared ``counts`` array, so the readers never compete with the order client for a GIL."""
+    sel = selectors.DefaultSelector()
+    clients = []
+    for name in names:
+        c = _Raw(port, name, "ASXSIMMD")
+        c.sock.sendall(c.frame(b"V", _md_body(symbols)))
+        c.sock.setblocking(False)
+        sel.register(c.sock, selectors.EVENT_READ, c)
+        clients.append(c)
+    ready.set()
+    while not stop.is_set():
+        for key, _ in sel.select(0.1):
+            c = key.data
             try:
-                data = sock.recv(1 << 20)
-            except TimeoutError:
+                data = c.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
-                return
+                sel.unregister(c.sock)
+                continue
             if not data:
-                return
-            self.x += self.c.count(data, b"\x0135=X\x01")
-            self.entries += data.count(b"\x01279=")
+                sel.unregister(c.sock)
+                continue
+            counts[0] += c.count(data, b"\x0135=X\x01")
+            counts[1] += data.count(b"\x01279=")
+    for c in clients:
+        c.sock.setblocking(True)
+        c.close()
+
+
+class _MdReaders:
+    def __init__(self, port: int, n: int, symbols: list[str]) -> None:
+        ctx = mp.get_context("spawn")
+        self.counts = ctx.Array("q", 2, lock=False)
+        self.stop_evt = ctx.Event()
+        ready = ctx.Event()
+        self.proc = ctx.Process(target=_md_proc, daemon=True,
+                                args=(port, [f"MD{i}" for i in range(n)], symbols, ready, self.stop_evt,
+                                      self.counts))
+        self.proc.start()
+        if not ready.wait(60):
+            raise RuntimeError("market data readers did not start")
+
+    @property
+    def x(self) -> int:
+        return int(self.counts[0])
+
+    @property
+    def entries(self) -> int:
+        return int(self.counts[1])
+
+    def stop(self) -> None:
+        self.stop_evt.set()
+        self.proc.join(30)
 
 
 def _order_frames(c: _Raw, n: int) -> tuple[list[bytes], list[int]]:
@@ -173,16 +209,14 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
         srv = _Server(flow_rate=0.0, subscribers=subscribers, store_dir=tmp if store == "file" else "",
                       fsync=fsync)
         try:
-            mds = [_MdReader(srv.md_port, f"MD{i}", ["BHP"]) for i in range(subscribers)]
-            for md in mds:
-                md.start()
+            mds = _MdReaders(srv.md_port, subscribers, ["BHP"])
             c = _Raw(srv.order_port, "BENCH", "ASXSIM")
             frames, cum = _order_frames(c, n)
             total = cum[-1]
             sock = c.sock
             sock.settimeout(10)
             got = sent = 0
-            md_x0 = sum(md.x for md in mds)
+            md_x0 = mds.x
             t0 = time.perf_counter()
             while got < total:
                 while sent < n and cum[sent] - got <= window:
@@ -194,10 +228,8 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
                 got += c.count(data, b"\x0135=8\x01")
             dt = time.perf_counter() - t0
             time.sleep(0.2)
-            md_x = sum(md.x for md in mds) - md_x0
-            for md in mds:
-                md.stop.set()
-                md.c.close()
+            md_x = mds.x - md_x0
+            mds.stop()
             c.close()
         finally:
             stats = srv.stop()
@@ -210,23 +242,18 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
 
 def bench_md(seconds: float, subscribers: int, flow_rate: float) -> dict[str, Any]:
     srv = _Server(flow_rate=flow_rate, subscribers=subscribers)
-    readers: list[_MdReader] = []
+    readers: _MdReaders | None = None
     try:
-        readers = [_MdReader(srv.md_port, f"MD{i}", ["BHP", "PLS", "NWX"]) for i in range(subscribers)]
-        for r in readers:
-            r.start()
+        readers = _MdReaders(srv.md_port, subscribers, ["BHP", "PLS", "NWX"])
         time.sleep(0.5)  # snapshots done, flow running
-        x0 = sum(r.x for r in readers)
-        e0 = sum(r.entries for r in readers)
+        x0, e0 = readers.x, readers.entries
         t0 = time.perf_counter()
         time.sleep(seconds)
         dt = time.perf_counter() - t0
-        x = sum(r.x for r in readers) - x0
-        e = sum(r.entries for r in readers) - e0
+        x, e = readers.x - x0, readers.entries - e0
     finally:
-        for r in readers:
-            r.stop.set()
-            r.c.close()
+        if readers is not None:
+            readers.stop()
         stats = srv.stop()
     return {"subscribers": subscribers, "flow_rate": flow_rate, "seconds": round(dt, 3),
             "md_x_received": x, "md_x_per_s": round(x / dt), "entries_per_s": round(e / dt),

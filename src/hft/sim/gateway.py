@@ -174,9 +174,17 @@ class OrderEntryApp(SessionApplication):
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
         line = self.delay_in
         if line is not None:
-            line.put(self.gateway.handle, self, msg, self.arrival_ns)
+            line.put(self._delayed, session, session.counters.disconnects, msg, self.arrival_ns)
             return
         self.gateway.handle(self, msg, self.arrival_ns)
+
+    def _delayed(self, session: FixSession, disconnects: int, msg: FixMessage, arrival_ns: int) -> None:
+        """A message whose injected latency has elapsed; dropped if its connection has gone meanwhile
+        (cancel-on-disconnect has already run: it must not leave an order behind)."""
+        if session.counters.disconnects != disconnects or not session.is_active:
+            self.gateway.counters["dropped_in_flight"] += 1
+            return
+        self.gateway.handle(self, msg, arrival_ns)
 
 
 class OrderGateway:
@@ -217,7 +225,8 @@ class OrderGateway:
         self.counters: dict[str, int] = {
             "logons": 0, "new": 0, "cancel": 0, "replace": 0, "status": 0, "rejected_gateway": 0,
             "exec_reports": 0, "cancel_rejects": 0, "fills": 0, "stored_offline": 0, "dropped": 0,
-            "internal_errors": 0, "wire_to_wire": 0, "cancel_on_disconnect": 0}
+            "internal_errors": 0, "wire_to_wire": 0, "cancel_on_disconnect": 0,
+            "dropped_in_flight": 0}
 
     def add_session(self, session: FixSession, name: str, cancel_on_disconnect: bool) -> OrderEntryApp:
         app = OrderEntryApp(self, name, cancel_on_disconnect)
