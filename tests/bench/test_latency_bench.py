@@ -41,6 +41,13 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         assert len(r["load_before"]) == 3
         assert "_latencies_ns" not in r
     assert "busy_vs_asyncio_p50_ratio" in out and out["gateway"] == "generic"
+    # the busy loop reads market data with kernel receive stamps: each sample splits into four parts
+    busy = out["runs"][1]
+    seg = busy["segments"]
+    assert set(seg) == {"wire_in_us", "kernel_to_read_us", "engine_us", "wire_out_us"}
+    assert all(v["count"] == busy["wire_to_wire_us"]["count"] for v in seg.values())
+    assert busy["engine"]["sockopts"][1]["rx_timestamps"] in ("software", "timestampns")
+    assert out["runs"][0]["segments"] == {}  # asyncio: its transport reads, no kernel stamps
     b = out["breakdown"]
     assert b["ticks"] == 200 and set(b["stages"]) == set(STAGES)
     assert b["tick_plain_us"]["p50"] > 0

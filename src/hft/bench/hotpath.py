@@ -54,7 +54,9 @@ class ProbeOrderGateway(FixOrderGateway):
 
     md: FixMarketData | None = None
     fast = False
-    internal: dict[int, int] | None = None  # tick id -> recv-to-write ns, when set
+    # tick id -> (kernel rx ns of the 35=X read or 0, recv ns, pre-write ns of the 35=D), when set
+    internal: dict[int, tuple[int, int, int]] | None = None
+    rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current market data read
     pre_write_ns = 0  # wall clock right before the last frame went to the socket (EngineParts stamps it)
     _const_tail = b""
 
@@ -66,7 +68,8 @@ class ProbeOrderGateway(FixOrderGateway):
             ok = super().send_new(order)
         internal = self.internal
         if ok and tick and internal is not None and self.md is not None:
-            internal[int(tick)] = self.pre_write_ns - self.md.recv_ns
+            rc = self.rx_clock
+            internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.pre_write_ns)
         return ok
 
     def _send_new_fast(self, o: Any, echo: bytes) -> bool:

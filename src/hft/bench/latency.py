@@ -14,7 +14,9 @@ Two processes, started fresh for each measured loop kind:
 - the **engine**: the production wiring (FixSession x2, FixMarketData, TradingEngine with L2Book, the
   ``latency_probe`` strategy, RiskManager, OrderManager, FixOrderGateway) hosted either by the asyncio
   transports (``--loop asyncio``) or by :mod:`hft.engine.busyloop` (``--loop busy``); the only
-  benchmark additions are the 6001 echo and a recv->write histogram (engine-internal part).
+  benchmark additions are a recv->write stamp per order (the engine echoes 6001 itself) and, in the busy
+  loops, kernel receive stamps on the market data socket (``hft.runtime.timestamps``), which split each
+  sample into wire in / kernel-to-read / engine / wire out (``segments``).
 
 The headline is the wire-to-wire distribution (HdrHistogram: p50/p90/p99/p99.9/max/count) per loop.
 The **stage breakdown** runs the same engine objects in-process against the stub venue over real
@@ -184,7 +186,8 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                                "venue_user_latencies_ns": user_lat, "ticks_sent": ticks_sent,
                                "orders": orders_app.orders, "matched": len(orders_app.latencies),
                                "unmatched": orders_app.unmatched,
-                               "ticks_echoed": list(orders_app.ticks_echoed)})
+                               "ticks_echoed": list(orders_app.ticks_echoed),
+                               "sent_ns": [md_app.sent_ns[t & 0xFFFF] for t in orders_app.ticks_echoed]})
                 elif cmd == "drop":  # tests: cut both connections (the engine must reconnect)
                     for c in conns.values():
                         c.conn.close("dropped")
@@ -301,15 +304,16 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
         raise
 
 
-def _instrument_internal(parts: Any) -> dict[int, int]:
+def _instrument_internal(parts: Any) -> dict[int, tuple[int, int, int]]:
     """tick id -> recv (wall clock at the read of the 35=X) to write (wall clock right before the 35=D's
     send syscall)."""
-    internal: dict[int, int] = {}
+    internal: dict[int, tuple[int, int, int]] = {}
     parts.gateway.internal = internal
     return internal
 
 
-def _engine_result(parts: Any, internal: dict[int, int], extra: dict[str, Any]) -> dict[str, Any]:
+def _engine_result(parts: Any, internal: dict[int, tuple[int, int, int]],
+                   extra: dict[str, Any]) -> dict[str, Any]:
     st = parts.strategy
     e = parts.engine
     return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
@@ -336,9 +340,15 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
 
         loop = BusyLoop(spin_us=spin_us if loop_kind == "hybrid" else None)
         loop.add_initiator(parts.order_session, "127.0.0.1", order_port)
-        loop.add_initiator(parts.md_session, "127.0.0.1", md_port)
+        mi = loop.add_initiator(parts.md_session, "127.0.0.1", md_port, rx_timestamps=True)
         if not loop.wait_for(lambda: parts.order_session.is_active and parts.md_session.is_active, 10):
             raise RuntimeError("busy loop: sessions did not log on")
+
+        def rx_clock() -> int:
+            c = mi.conn
+            return c.rx.ts_ns if c is not None and c.rx is not None and c.rx.source != "clock" else 0
+
+        parts.gateway.rx_clock = rx_clock
         parts.start()
         loop.call_every(100_000_000, parts.engine.on_timer)
         if not loop.wait_for(ready, 10):
@@ -472,18 +482,31 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
                 pe.join(2)
         v.close()
     lat = vres["latencies_ns"]
-    internal: dict[int, int] = eres["internal_ns"]
+    internal: dict[int, tuple[int, int, int]] = eres["internal_ns"]
     echoed = vres.get("ticks_echoed") or []
-    # the engine's share of the same orders the venue measured (joined on the tick id), and the rest
-    same = [(internal[t], w) for t, w in zip(echoed, lat, strict=False) if t in internal]
+    sent = vres.get("sent_ns") or []
+    # join on the tick id: (venue send, engine kernel rx, engine recv, engine pre-write, venue kernel rx),
+    # all CLOCK_REALTIME ns on the same host
+    rows = [(sent[i], *internal[t], sent[i] + w) for i, (t, w) in enumerate(zip(echoed, lat, strict=False))
+            if t in internal and i < len(sent)]
+    engine = [pw - r for _s, _k, r, pw, _a in rows] if rows else [pw - r for _k, r, pw in internal.values()]
+    segments: dict[str, Any] = {}
+    if rows and all(k for _s, k, _r, _pw, _a in rows):
+        segments = {  # the four parts of each wire-to-wire sample (busy/hybrid: kernel stamps on both ends)
+            "wire_in_us": summarize([max(1, k - s0) for s0, k, _r, _pw, _a in rows]),
+            "kernel_to_read_us": summarize([max(1, r - k) for _s, k, r, _pw, _a in rows]),
+            "engine_us": summarize(engine),
+            "wire_out_us": summarize([max(1, a - pw) for _s, _k, _r, pw, a in rows]),
+        }
     out = {
         "loop": loop_kind,
         "venue": venue,
         "duration_s": round(elapsed, 2),
         "wire_to_wire_us": summarize(lat),
         "venue_userspace_arrival_us": summarize(vres.get("venue_user_latencies_ns") or []),
-        "engine_recv_to_write_us": summarize([i for i, _ in same] if same else list(internal.values())),
-        "outside_engine_us": summarize([max(1, w - i) for i, w in same]),
+        "engine_recv_to_write_us": summarize(engine),
+        "outside_engine_us": summarize([max(1, (a - s0) - (pw - r)) for s0, _k, r, pw, a in rows]),
+        "segments": segments,
         "ticks_sent": vres["ticks_sent"],
         "orders_received": vres["orders"],
         "orders_matched_to_ticks": vres["matched"],

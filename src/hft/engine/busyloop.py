@@ -57,13 +57,24 @@ def tune_socket(sock: socket.socket, busy_poll_us: int = 50) -> dict[str, Any]:
 class BusyConnection:
     """One connected non-blocking socket driving one :class:`FixSession`."""
 
-    __slots__ = ("_buf", "_mv", "_pending", "bytes_in", "closed", "reads", "session", "sock", "sockopts")
+    __slots__ = ("_buf", "_mv", "_pending", "_recv_into", "bytes_in", "closed", "reads", "rx", "session",
+                 "sock", "sockopts")
 
     def __init__(self, session: FixSession, sock: socket.socket, *, busy_poll_us: int = 50,
-                 recv_size: int = 1 << 16) -> None:
+                 recv_size: int = 1 << 16, rx_timestamps: bool = False) -> None:
+        """``rx_timestamps``: read through :class:`hft.runtime.timestamps.RxTimestamper` (``recvmsg`` with
+        ``SO_TIMESTAMPING``); the kernel's receive stamp of each read is then ``self.rx.ts_ns``."""
         self.session = session
         self.sock = sock
         self.sockopts = tune_socket(sock, busy_poll_us)
+        self.rx: Any = None
+        self._recv_into: Callable[[Any], int] = sock.recv_into
+        if rx_timestamps:
+            from hft.runtime.timestamps import RxTimestamper
+
+            self.rx = RxTimestamper(sock)
+            self._recv_into = self.rx.recv_into
+            self.sockopts["rx_timestamps"] = self.rx.mode
         self._buf = bytearray(recv_size)
         self._mv = memoryview(self._buf)
         self._pending = bytearray()
@@ -108,7 +119,7 @@ class BusyConnection:
         if self.closed:
             return 0
         try:
-            n = self.sock.recv_into(self._buf)
+            n = self._recv_into(self._buf)
         except BlockingIOError:
             if self._pending:
                 self.flush()
@@ -153,13 +164,14 @@ class BusyInitiator:
     """Connects one initiator session, reconnecting with the session's backoff until :meth:`stop`."""
 
     def __init__(self, session: FixSession, host: str, port: int, *, reconnect: bool = True,
-                 busy_poll_us: int = 50, connect_timeout: float = 2.0) -> None:
+                 busy_poll_us: int = 50, connect_timeout: float = 2.0, rx_timestamps: bool = False) -> None:
         if not session.config.initiator:
             raise ValueError("BusyInitiator needs a session configured with initiator=True")
         self.session = session
         self.host, self.port = host, port
         self.reconnect = reconnect
         self.busy_poll_us = busy_poll_us
+        self.rx_timestamps = rx_timestamps
         self.connect_timeout = connect_timeout
         self.conn: BusyConnection | None = None
         self.connects = 0
@@ -183,7 +195,8 @@ class BusyInitiator:
             return
         self.connects += 1
         self._logons_at_connect = self.session.counters.logons
-        self.conn = BusyConnection(self.session, sock, busy_poll_us=self.busy_poll_us)
+        self.conn = BusyConnection(self.session, sock, busy_poll_us=self.busy_poll_us,
+                                   rx_timestamps=self.rx_timestamps)
 
     def maintain(self) -> None:
         """Cold path (called from the loop's timer): connect or reconnect when due."""
