@@ -94,6 +94,27 @@ def test_bad_config_stops_with_the_key_named(tmp_path: Path, body: str, needle: 
     assert needle in r.stderr and str(cfg) in r.stderr
 
 
+@pytest.mark.timeout(120)
+def test_busy_poll_loop_against_a_separate_venue(tmp_path: Path) -> None:
+    from hft.sim.config import SimConfig
+
+    with sim_server.SimServer(SimConfig.default(metrics_enabled=False)) as sim:
+        cfg = tmp_path / "busy.toml"
+        cfg.write_text(f'[venue]\nport = {sim.order_port}\n[market_data]\nport = {sim.md_port}\n'
+                       '[sim]\nembedded = false\n[engine]\nloop = "busy_poll"\n[metrics]\nport = 0\n')
+        r = hft(["paper", "--config", str(cfg), "--duration", "2", "--json"], tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        s = last_json(r.stdout)
+        assert s["md_messages"] > 0 and s["orders"] == sim.stats()["gateway"]["new"]
+
+
+def test_busy_poll_needs_an_external_venue(tmp_path: Path) -> None:
+    cfg = tmp_path / "busy.toml"
+    cfg.write_text('[engine]\nloop = "busy_poll"\n')
+    r = hft(["paper", "--config", str(cfg), "--duration", "1"], tmp_path)
+    assert r.returncode == 2 and "engine.loop" in r.stderr and "sim.embedded = false" in r.stderr
+
+
 def test_paper_refuses_a_live_config(tmp_path: Path) -> None:
     cfg = tmp_path / "live.toml"
     cfg.write_text('mode = "live"\n[venue]\nusername_env = "U"\npassword_env = "P"\n'
@@ -111,5 +132,6 @@ def test_unreachable_venue_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[venue]\nport = {port}\n[market_data]\nport = {port}\n[sim]\nembedded = false\n"
                    "[metrics]\nenabled = false\n")
-    r = hft(["paper", "--config", str(cfg), "--duration", "1"], tmp_path, timeout=60)
+    r = hft(["paper", "--config", str(cfg), "--duration", "1", "--logon-timeout", "1.5"], tmp_path,
+            timeout=60)
     assert r.returncode == 1 and f"127.0.0.1:{port}" in r.stderr and "did not log on" in r.stderr

@@ -39,6 +39,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", metavar="NAME", help="override strategy.name (default params)")
     p.add_argument("--metrics-port", type=int, metavar="N", help="override metrics.port (0 = a free port)")
     p.add_argument("--journal", metavar="PATH", help="override journal.path")
+    p.add_argument("--logon-timeout", type=float, default=10.0, metavar="S",
+                   help="give up when a FIX session has not logged on after S seconds (default 10)")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                    help="log level on stderr (default WARNING)")
 
@@ -84,11 +86,21 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
     if args.duration is not None and args.duration <= 0:
         err.print("--duration: expected a positive number of seconds")
         return EXIT_CONFIG
+    busy = cfg.engine.loop == "busy_poll"
+    if busy and cfg.sim.embedded:
+        err.print(f"config error: {cfg.source}: engine.loop: 'busy_poll' spins on the GIL and would starve "
+                  "the embedded simulator; set sim.embedded = false and start `hft sim`", markup=False)
+        return EXIT_CONFIG
     status = StatusLine(err) if show_status else None
     opts = HostOptions(duration=args.duration, metrics_port=args.metrics_port, status=status,
-                       metrics_fallback=metrics_fallback)
+                       metrics_fallback=metrics_fallback, logon_timeout=args.logon_timeout)
     try:
-        summary: dict[str, Any] = asyncio.run(run_trading(cfg, opts))
+        if busy:
+            from hft.engine.busyloop import run_busy
+
+            summary: dict[str, Any] = run_busy(cfg, opts)
+        else:
+            summary = asyncio.run(run_trading(cfg, opts))
     except ConfigError as e:
         err.print(f"config error: {e}", markup=False)
         return EXIT_CONFIG
