@@ -35,6 +35,7 @@ def test_no_args_runs_a_bounded_session_against_the_embedded_simulator(tmp_path:
     assert s["sessions"]["order"]["state"] == "DISCONNECTED" and s["sessions"]["order"]["logons"] == 1
     assert not s["kill_switch"]["tripped"]
     assert 2.5 < s["duration_s"] < 10
+    assert s["gc"]["frozen_objects"] > 0 and len(s["gc"]["collections"]) == 3  # frozen after start-up
     assert (tmp_path / "var" / "journal.bin").stat().st_size > 0
 
 
@@ -42,7 +43,8 @@ def test_no_args_runs_a_bounded_session_against_the_embedded_simulator(tmp_path:
 def test_text_summary_and_second_run_archives_the_journal(tmp_path: Path) -> None:
     r1 = hft(["paper", "--duration", "1", "--no-status", "--metrics-port", "0"], tmp_path)
     assert r1.returncode == 0, r1.stderr[-3000:]
-    for word in ("paper session", "orders", "fills", "position", "P&L", "tick-to-trade", "kill switch"):
+    for word in ("paper session", "orders", "fills", "position", "P&L", "tick-to-trade", "kill switch",
+                 "GC while trading"):
         assert word in r1.stdout
     r2 = hft(["paper", "--duration", "1", "--json", "--metrics-port", "0"], tmp_path)
     assert r2.returncode == 0, r2.stderr[-3000:]

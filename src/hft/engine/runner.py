@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -51,6 +50,7 @@ from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 from hft.metrics.stats import EngineStats, SessionStats
+from hft.runtime import apply_process_config, gc_controller_from_config
 
 log = logging.getLogger(__name__)
 
@@ -570,7 +570,10 @@ async def run_trading(config: Config, opts: HostOptions | None = None,
     summary["sessions"] = {"order": host.order_session.stats()}
     if host.md_session is not None:
         summary["sessions"]["marketdata"] = host.md_session.stats()
+    gcs = info.pop("gc", None)
     summary.update(info)
+    if gcs is not None:  # collections that happened while trading (after the start-up freeze)
+        summary["gc"] = gcs.as_dict()
     return summary
 
 
@@ -584,6 +587,9 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     loop = asyncio.get_running_loop()
     vc, mc = config.venue, config.market_data
     replay = mc.source == "replay"
+
+    # CPU pinning / real-time priority per [engine] (skipped with a logged reason when not permitted)
+    info["runtime"] = apply_process_config(config.engine).as_dict()
 
     # -- the embedded simulator: sim.embedded (paper) replaces venue and market data ports ----------
     sim = None
@@ -728,10 +734,11 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     _update_session_stats(order_ss, order_session)
     _update_session_stats(md_ss, md_session)
     replay_task = loop.create_task(md.run()) if replay else None
-    if config.engine.gc_freeze:  # start-up garbage is collected once; long-lived objects leave the GC
-        gc.collect()
-        gc.freeze()
-        stack.callback(gc.unfreeze)
+    # start-up garbage is collected once and the long-lived objects leave the GC (gc.freeze), per [engine]
+    gcc = gc_controller_from_config(config.engine)
+    gcc.after_startup()
+    stack.callback(gcc.restore)
+    info["gc"] = gcc.stats
     if opts.install_signals:
         for sig, fn in ((signal.SIGINT, host.request_stop), (signal.SIGTERM, host.request_stop),
                         (signal.SIGUSR1, lambda: engine.kill("manual (SIGUSR1)"))):

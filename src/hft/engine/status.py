@@ -115,6 +115,8 @@ def summary_table(s: dict[str, Any], title: str = "paper session") -> Table:
         ("market data", f"{s['md_messages']} messages, {s['book_updates']} book updates, "
                         f"{s['md_gaps']} gaps"),
         ("kill switch", f"TRIPPED: {ks.get('reason')}" if ks.get("tripped") else "not tripped"),
+        ("GC while trading", "collections per generation {} (after gc.freeze of {} start-up objects)".format(
+            s.get("gc", {}).get("collections", "?"), s.get("gc", {}).get("frozen_objects", 0))),
         ("journal", f"{s.get('journal', '')} (ClOrdID session {s.get('session', '')}, recovered "
                     f"{s.get('recovered_orders', 0)} orders)"),
     ]
