@@ -378,7 +378,11 @@ class TradingEngine(StrategyContext):
             return None
         new = self.om.replace(order, price, qty)
         if new is not None:
-            self.stats.replaces_sent += 1
+            st = self.stats
+            st.replaces_sent += 1
+            if self._in_md:  # a replace sent from market data is a tick-to-trade sample too
+                wc = self._write_clock
+                st.tick_to_trade.record((wc() if wc is not None else time.time_ns()) - self._md_recv_ns)
         return new
 
     def cancel_all(self, instrument: str | None = None) -> int:

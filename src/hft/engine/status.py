@@ -111,7 +111,8 @@ def summary_table(s: dict[str, Any], title: str = "paper session") -> Table:
                 f"unrealised {dollars(s['unrealized_pnl_cents'])}, "
                 f"fees {dollars(s['fees_cents'])}, net {dollars(s['net_pnl_cents'])}"),
         ("tick-to-trade", f"p50 {lat.get('p50', 0)} us, p99 {lat.get('p99', 0)} us, "
-                          f"max {lat.get('max', 0)} us ({lat.get('count', 0)} orders sent from market data)"),
+                          f"max {lat.get('max', 0)} us ({lat.get('count', 0)} new/replace orders sent "
+                          "from market data)"),
         ("market data", f"{s['md_messages']} messages, {s['book_updates']} book updates, "
                         f"{s['md_gaps']} gaps"),
         ("kill switch", f"TRIPPED: {ks.get('reason')}" if ks.get("tripped") else "not tripped"),
