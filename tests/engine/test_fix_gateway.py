@@ -145,9 +145,10 @@ def test_decode_exec_report_42_and_44() -> None:
     assert er.transact_ns > 0 and not er.poss_dup
     # FIX 4.4 trade + an average price with more decimals than a price unit
     m44 = _frame(b"8", [(37, "9"), (11, "A-1"), (17, "E2"), (150, b"F"), (39, b"2"), (55, "BHP"), (54, b"1"),
-                        (32, 60), (31, b"45.13"), (14, 100), (151, 0), (6, b"45.128333333")], "FIX.4.4")
+                        (32, 60), (31, b"45.12995"), (14, 100), (151, 0), (6, b"45.128333333")], "FIX.4.4")
     er = decode_exec_report(m44)
     assert er.exec_type == ExecType.TRADE and er.ord_status is OrdStatus.FILLED and er.avg_px == 451_283
+    assert er.last_px == 451_300  # rounded, not refused
     # FIX 4.2 status answer (ExecTransType 3) and 4.4's 150=I both are ORDER_STATUS
     st = _frame(b"8", [(37, "9"), (11, "A-1"), (17, "S1"), (20, b"3"), (150, b"0"), (39, b"0"), (55, "BHP"),
                        (54, b"1"), (14, 0), (151, 100), (6, b"0")])

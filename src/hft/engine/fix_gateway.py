@@ -221,11 +221,11 @@ def decode_exec_report(msg: FixMessage) -> ExecReport:
         ord_status=st,
         side=_SIDE.get(msg.get(54) or b"", Side.BUY),
         instrument=msg.get_str(55, "") or "",
-        last_px=(msg.get_price(31, 0) or 0) if last_qty else 0,
+        last_px=_px(msg, 31) if last_qty else 0,
         last_qty=last_qty,
         cum_qty=msg.get_int(14, 0) or 0,
         leaves_qty=msg.get_int(151, 0) or 0,
-        avg_px=_avg_px(msg),
+        avg_px=_px(msg, 6),
         text=msg.get_str(58, "") or "",
         transact_ns=msg.get_timestamp_ns(60, 0) or 0,
         poss_dup=msg.poss_dup,
@@ -233,11 +233,13 @@ def decode_exec_report(msg: FixMessage) -> ExecReport:
     )
 
 
-def _avg_px(msg: FixMessage) -> int:
+def _px(msg: FixMessage, tag: int) -> int:
+    """A price field in price units; more decimals than a price unit (an average, or a venue quoting
+    finer than the tick) is rounded instead of refused, so a fill is never lost to a Reject."""
     try:
-        return msg.get_price(6, 0) or 0
-    except FixValueError:  # more than 4 decimals: an average, round it to price units
-        d = msg.get_decimal(6)
+        return msg.get_price(tag, 0) or 0
+    except FixValueError:
+        d = msg.get_decimal(tag)
         return int((d * PRICE_SCALE).to_integral_value()) if d is not None else 0
 
 
