@@ -167,3 +167,23 @@ def test_risk_limits_mapping_is_the_paper_engines() -> None:
     assert risk_limits(cfg) == engine_risk_limits(cfg)
     default = config_from_dict({})
     assert risk_limits(default) == engine_risk_limits(default)
+
+
+LOBSTER = ROOT.parent / "shared" / "data" / "lobster"
+
+
+@pytest.mark.skipif(not (LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv").exists(),
+                    reason="LOBSTER sample not present")
+def test_real_lobster_sample_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.lobster import convert_lobster
+
+    ev = convert_lobster(LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv",
+                         LOBSTER / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv").events
+    p = tmp_path / "aapl.parquet"
+    write_events(p, ev)
+    for name in ("market_maker", "momentum_scalper", "order_flow"):
+        cfg = ROOT / "config" / f"backtest_{name}.toml"
+        assert main(["--config", str(cfg), "--data", str(p), "--json"]) == 0
+        s = json.loads(capsys.readouterr().out)
+        assert s["events"] == len(ev) and s["strategy_calls"] > 0 and s["book_errors"] == 0
+        assert s["pnl_net_cents"] == s["pnl_gross_cents"] - s["fees_cents"]
