@@ -187,3 +187,48 @@ def test_too_many_rejects_trips(tmp_path: Path) -> None:
         assert venue.eng.find(venue.client, venue.app_msgs(b"D")[0].get_str(11)) is None  # cancelled
 
     with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=keen(2)))
+
+
+@pytest.mark.timeout(90)
+def test_disconnect_against_the_simulator_with_cancel_on_disconnect(tmp_path: Path) -> None:
+    """The same checks against the project's simulator (embedded SimServer, cancel-on-disconnect on):
+    the venue drops our order session -> the switch trips, the venue has cancelled our orders, nothing
+    new is sent after we are back."""
+    pytest.importorskip("hft.sim.server")
+    from paper_venue import wait_until as wait
+
+    from hft.engine.runner import HostOptions, run_trading
+
+    cfg = make_config(tmp_path, sim={"embedded": True}, venue={"port": 9878})
+    out: dict[str, Any] = {}
+
+    async def main() -> dict[str, Any]:
+        started: asyncio.Future[Host] = asyncio.get_running_loop().create_future()
+        opts = HostOptions(duration=60, install_signals=False, strategy_factory=keen(2, 10, 5))
+        task = asyncio.create_task(run_trading(cfg, opts, started.set_result))
+        host = await started
+        eng, sim = host.engine, host.sim
+        probe = TripProbe(host)
+
+        def ours() -> int:
+            return sim.call(lambda: sum(1 for o in sim.engine.orders.values() if o.session == "HFT"))
+
+        assert await wait(lambda: len(eng.om.open_orders()) == 2 and all(
+            o.status is OrdStatus.NEW for o in eng.om.open_orders()), timeout=30)
+        assert ours() == 2
+        sim.call(lambda: sim.order_sessions["HFT"].disconnect("test: venue drops the session"))
+        assert await wait(lambda: eng.killed, timeout=10)
+        assert probe.reason == "FIX disconnect" and ours() == 0  # the venue cancelled on disconnect
+        assert await wait(lambda: host.order_session.is_active, timeout=15)
+        assert await wait(lambda: not eng.om.open_orders(), timeout=10)  # reconciled by status requests
+        sent = host.gateway.sent["new"]
+        tries = eng.strategy.attempts  # type: ignore[union-attr]
+        assert await wait(lambda: eng.strategy.attempts > tries, timeout=10)  # type: ignore[union-attr]
+        assert host.gateway.sent["new"] == sent == probe.sent_at_trip and ours() == 0
+        out["stats"] = sim.stats()["gateway"]
+        host.request_stop()
+        return await task
+
+    summary = asyncio.run(main())
+    assert summary["kill_switch"] == {"tripped": True, "reason": "FIX disconnect"}
+    assert out["stats"]["cancel_on_disconnect"] == 2 and out["stats"]["new"] == summary["orders"]
