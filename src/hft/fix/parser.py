@@ -842,6 +842,32 @@ class FixStreamParser:
     def next_message(self) -> FixMessage | None:
         buf = self._buf
         n = len(buf)
+        pos = self._pos
+        if pos >= n:
+            return None
+        if not self._after_bad and self._garbage_from < 0 and buf.startswith(b"8=FIX", pos):
+            # fast path: one complete, valid frame at pos (the same checks as _check_frame + _verify,
+            # without their calls and copies); anything unusual takes the general path below
+            s1 = buf.find(_SOH, pos + 2, pos + 3 + _MAX_BEGIN)
+            if s1 > 0 and buf.startswith(b"9=", s1 + 1):
+                s2 = buf.find(_SOH, s1 + 3, s1 + 15)
+                if s2 > 0:
+                    lv = buf[s1 + 3 : s2]
+                    if lv.isdigit() and lv.isascii():
+                        end = s2 + 8 + int(lv)
+                        if end <= n and end - pos <= self.max_frame:
+                            frame = bytes(buf[pos:end])
+                            b0 = s1 - pos
+                            b2 = s2 - pos
+                            if (frame.endswith(b"\x01", 0, -7) and frame.startswith(b"10=", len(frame) - 7)
+                                    and frame[-1] == SOH and frame[-4:-1].isdigit()
+                                    and frame.startswith(b"35=", b2 + 1) and frame[b2 + 4] != SOH
+                                    and (frame.startswith(b"FIX.4.", 2) or frame[2:b0] == b"FIXT.1.1")
+                                    and (byte_sum(frame) - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF
+                                    == int(frame[-4:-1])):
+                                self._pos = end
+                                self.frames_ok += 1
+                                return FixMessage(frame, frame[b2 + 4 : frame.find(_SOH, b2 + 4)])
         while True:
             pos = self._pos
             if pos >= n:

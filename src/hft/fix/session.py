@@ -33,6 +33,7 @@ NS = 1_000_000_000
 _HEADER_TAGS = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
 _INFINITY_42 = 999_999
 _FIELD_RE = re.compile(rb"\x01(\d+)=([^\x01]*)")
+_ADMIN_TYPES = frozenset({b"0", b"1", b"2", b"3", b"5", b"A"})  # handled by the session (4 earlier)
 _TAG_RE = re.compile(rb"\x01(\d+)=")
 _INT_RE = re.compile(rb"-?\d+\Z")
 _DEC_RE = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)\Z")
@@ -467,12 +468,12 @@ class FixSession:
             )
             return
         mt = msg.msg_type
-        try:
-            seq = msg.seq_num
-        except (FixValueError, ValueError, TypeError):
+        sv = msg.get(34)  # (inlined msg.seq_num: one call less per message)
+        if sv is None or not sv.isdigit():
             self._logout_and_disconnect("MsgSeqNum missing or not an integer")
             return
-        if msg.sender_comp_id != self._peer_id or msg.target_comp_id != self._our_id:
+        seq = int(sv)
+        if msg.get(49) != self._peer_id or msg.get(56) != self._our_id:
             self._send_reject(msg, fixdict.REJECT_COMPID_PROBLEM, "CompID problem", 49)
             self._logout_and_disconnect("CompID problem")
             return
@@ -504,7 +505,8 @@ class FixSession:
             self._logout_and_disconnect(f"MsgSeqNum too low, expecting {expected} but received {seq}")
             return
         self._process_in_order(msg, seq)
-        self._drain_queue()
+        if self._queue or self._resend_target:
+            self._drain_queue()
 
     def _drain_queue(self) -> None:
         q = self._queue
@@ -537,7 +539,13 @@ class FixSession:
             else:
                 self._send_reject(msg, reason, text, tag)
             return
-        if mt == b"0":
+        if mt not in _ADMIN_TYPES:  # the common case first: an application message
+            self.counters.app_in += 1
+            try:
+                self.app.on_app_message(self, msg)
+            except FixValueError as e:  # the application met a malformed field while decoding
+                self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
+        elif mt == b"0":
             self.counters.heartbeats_received += 1
             tid = msg.get(112)
             if tid is not None and tid == self._test_req_id:
@@ -555,12 +563,6 @@ class FixSession:
         elif mt == b"A":
             # a second Logon on an established session
             self._send_reject(msg, fixdict.REJECT_VALUE_INCORRECT, "already logged on")
-        else:
-            self.counters.app_in += 1
-            try:
-                self.app.on_app_message(self, msg)
-            except FixValueError as e:  # the application met a malformed field while decoding
-                self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
 
     def _validate(self, msg: FixMessage) -> tuple[int, int | None, str, bool] | None:
         """(reason, ref tag, text, is_business_reject) or None when the message is acceptable."""
