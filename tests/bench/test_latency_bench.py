@@ -81,3 +81,15 @@ def test_summarize_and_bad_args() -> None:
     assert summarize([])["p50"] is None
     assert main(["bench", "latency", "--fraction", "0"]) == 2
     assert main(["bench", "latency", "--rate", "-1"]) == 2
+
+
+@pytest.mark.timeout(120)
+def test_with_the_exchange_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    # the project's simulator (hft.sim.server) as the venue: its own wire-to-wire samples of our echoes
+    assert main(["bench", "latency", "--venue", "sim", "--loop", "asyncio", "--duration", "1.5",
+                 "--rate", "500", "--warmup", "0.3", "--breakdown-ticks", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    r = out["runs"][0]
+    assert out["venue"] == "sim" and r["venue"] == "sim"
+    assert r["ticks_sent"] > 50 and r["wire_to_wire_us"]["count"] > 0
+    assert r["wire_to_wire_us"]["count"] <= r["engine"]["answered"] == r["engine"]["orders_sent"]
