@@ -79,15 +79,22 @@ def test_new_ack_fill_cancel_replace_status_roundtrip() -> None:
         g = venue.app_msgs(b"G")[0]
         assert g.get(41) == o.cl_ord_id.encode() and g.get(11) == new.cl_ord_id.encode()
         assert g.get(44) == b"45.11" and g.get(37) == o.order_id.encode()
+        # a new order sent while the engine echoes the venue's tick id carries it as 6001
+        gw.echo_tick = b"42"
+        echo = om.submit("BHP", Side.BUY, BHP - 1000, 1)
+        gw.echo_tick = b""
+        assert echo is not None and await wait_until(lambda: len(venue.app_msgs(b"D")) == 2)
+        assert venue.app_msgs(b"D")[1].get(6001) == b"42" and d.get(6001) is None
+        assert om.cancel(echo) and await wait_until(lambda: echo.status is OrdStatus.CANCELED)
         # status request: answered, nothing changes
         assert om.request_status([new]) == 1
-        assert await wait_until(lambda: om.counters["exec_reports"] >= 4)
+        assert await wait_until(lambda: om.counters["exec_reports"] >= 6)
         assert new.status is OrdStatus.PARTIALLY_FILLED and new.cum_qty == 100
         # cancel
         assert om.cancel(new)
         assert await wait_until(lambda: new.status is OrdStatus.CANCELED)
         assert not om.open_orders()
-        assert gw.sent == {"new": 1, "cancel": 1, "replace": 1, "status": 1, "refused": 0}
+        assert gw.sent == {"new": 2, "cancel": 2, "replace": 1, "status": 1, "refused": 0}
 
     run(scenario)
 

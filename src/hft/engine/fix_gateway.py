@@ -89,6 +89,9 @@ class FixOrderGateway(SessionApplication):
         self.on_logon_cb: Callable[[], None] | None = None
         self.last_write_ns = 0  # wall clock right after the last order command was written
         self.echo_tick = b""  # when set, a new order carries it as 6001 SimTickId (the simulator's tick id)
+        # constant fields of every 35=D after 100 (15 Currency, 167 SecurityType), pre-encoded
+        self._const_tail = (b"\x0115=" + self.currency if self.currency else b"") + (
+            b"\x01167=" + self.security_type if self.security_type else b"")
         self.sent: dict[str, int] = {"new": 0, "cancel": 0, "replace": 0, "status": 0, "refused": 0}
         self.received: dict[str, int] = {"exec": 0, "cancel_reject": 0, "session_reject": 0,
                                          "business_reject": 0, "ignored": 0}
@@ -139,23 +142,68 @@ class FixOrderGateway(SessionApplication):
         return body
 
     def send_new(self, order: Order) -> bool:
-        now = _fmt_ts(self.clock())
-        body: list[tuple[int, bytes | str | int]] = []
-        if self.account:
-            body.append((1, self.account))
-        body += [(11, order.cl_ord_id), (21, b"1")]
-        body += self._order_tail(order, now)
-        if self.echo_tick:
-            body.append((6001, self.echo_tick))
-        return self._send(b"D", body, "new")
+        """35=D on the encoder's tuple-free path (``FixSession.send_built`` + ``new_order_single``): the
+        frame is built once with its sequence number and SendingTime = TransactTime, stored, written."""
+        s = self.session
+        if s is None or s.state != SessionState.ACTIVE:
+            self.sent["refused"] += 1
+            return False
+        tail = self._const_tail
+        tick = self.echo_tick
+        if tick:
+            tail = tail + b"\x016001=" + tick
+        o = order
+        enc = s.encoder
+        cl = o.cl_ord_id.encode()
+        sym = o.instrument.encode()
+        px = o.price if o.ord_type is OrdType.LIMIT or o.price > 0 else None
+        ot = _ORD_TYPE[o.ord_type]
+        tif = _TIF.get(int(o.tif), b"0")
+        acct = self.account or None
+        exd = self.ex_destination or None
+        side = int(o.side)
+        qty = o.qty
+
+        def build(seq: int, now: int) -> bytes:
+            return enc.new_order_single(seq, cl, sym, side, qty, px, ord_type=ot, tif=tif, account=acct,
+                                        exdest=exd, sending_time_ns=now, tail=tail)
+
+        try:
+            s.send_built(build)
+        except (SessionError, OSError) as e:
+            self.sent["refused"] += 1
+            log.warning("could not send new: %s", e)
+            return False
+        self.last_write_ns = time.time_ns()
+        self.sent["new"] += 1
+        return True
 
     def send_cancel(self, order: Order, cancel_cl_ord_id: str) -> bool:
-        body: list[tuple[int, bytes | str | int]] = [(41, order.cl_ord_id)]
-        if order.order_id:
-            body.append((37, order.order_id))
-        body += [(11, cancel_cl_ord_id), (55, order.instrument), (54, int(order.side)), (38, order.qty),
-                 (60, _fmt_ts(self.clock()))]
-        return self._send(b"F", body, "cancel")
+        """35=F on the encoder's tuple-free path (41, 37 when known, 11, 55, 54, 38, 60)."""
+        s = self.session
+        if s is None or s.state != SessionState.ACTIVE:
+            self.sent["refused"] += 1
+            return False
+        enc = s.encoder
+        cl = cancel_cl_ord_id.encode()
+        orig = order.cl_ord_id.encode()
+        sym = order.instrument.encode()
+        oid = order.order_id.encode() if order.order_id else None
+        side = int(order.side)
+        qty = order.qty
+
+        def build(seq: int, now: int) -> bytes:
+            return enc.order_cancel_request(seq, cl, orig, sym, side, qty, order_id=oid, sending_time_ns=now)
+
+        try:
+            s.send_built(build)
+        except (SessionError, OSError) as e:
+            self.sent["refused"] += 1
+            log.warning("could not send cancel: %s", e)
+            return False
+        self.last_write_ns = time.time_ns()
+        self.sent["cancel"] += 1
+        return True
 
     def send_replace(self, order: Order, new_order: Order) -> bool:
         body: list[tuple[int, bytes | str | int]] = [(41, order.cl_ord_id)]
