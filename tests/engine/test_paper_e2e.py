@@ -137,3 +137,13 @@ def test_unreachable_venue_is_a_clear_error(tmp_path: Path) -> None:
     r = hft(["paper", "--config", str(cfg), "--duration", "1", "--logon-timeout", "1.5"], tmp_path,
             timeout=60)
     assert r.returncode == 1 and f"127.0.0.1:{port}" in r.stderr and "did not log on" in r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_shipped_paper_config_runs(tmp_path: Path) -> None:
+    cfg = Path(__file__).resolve().parents[2] / "config" / "paper.toml"
+    r = hft(["paper", "--config", str(cfg), "--duration", "1", "--json", "--metrics-port", "0"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = last_json(r.stdout)
+    assert s["embedded_sim"] is True and s["journal"] == "var/paper/journal.bin"
+    assert (tmp_path / "var" / "paper" / "journal.bin").exists()
