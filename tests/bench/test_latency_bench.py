@@ -40,7 +40,7 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["engine_recv_to_write_us"]["count"] == w["count"] == r["outside_engine_us"]["count"]
         assert len(r["load_before"]) == 3
         assert "_latencies_ns" not in r
-    assert "busy_vs_asyncio_p50_ratio" in out and out["gateway"] == "generic"
+    assert "busy_vs_asyncio_p50_ratio" in out
     # the busy loop reads market data with kernel receive stamps: each sample splits into four parts
     busy = out["runs"][1]
     seg = busy["segments"]

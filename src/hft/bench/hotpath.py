@@ -28,9 +28,8 @@ from hft.engine.config import Config, config_from_dict
 from hft.engine.fix_gateway import FixOrderGateway, _fmt_ts
 from hft.engine.fix_md import FixMarketData
 from hft.engine.runner import TradingEngine
-from hft.engine.types import OrdType
 from hft.fix.parser import FixMessage
-from hft.fix.session import FixSession, SessionApplication, SessionConfig, SessionError
+from hft.fix.session import FixSession, SessionApplication, SessionConfig
 from hft.fix.store import MemoryStore
 
 SYMBOL = "BHP"
@@ -38,70 +37,28 @@ BASE_BID = 450_000  # $45.00
 STEP = 100  # one cent: the ASX tick above $2.00
 LEVELS = 10
 RING = 1 << 16  # tick id -> send time slots kept by the venue
-_TIF_B = {0: b"0", 1: b"1", 3: b"3", 4: b"4"}
 
 
 # ------------------------------------------------------------------------------------- engine side
 class ProbeOrderGateway(FixOrderGateway):
     """The production FixOrderGateway (which echoes the tick id 6001 of the market data message that caused
-    an order: ``TradingEngine.md_tick`` -> ``echo_tick``), plus a per-order recv->write stamp.
-
-    ``fast = False`` (default): the production ``send_new`` as committed (field list, generic encoder).
-    ``fast = True``: the proposed production fast path (``FixSession.send_built`` +
-    ``FixEncoder.new_order_single``, TransactTime = SendingTime, same CTCI fields, 6001 in the tail):
-    what the benchmark measures as the "after" of that optimisation until the gateway adopts it.
-    """
+    an order: ``TradingEngine.md_tick`` -> ``echo_tick``), plus a per-order stamp: read time of the 35=X
+    bytes, kernel receive stamp (when the loop has one) and the time right before the 35=D's write."""
 
     md: FixMarketData | None = None
-    fast = False
     # tick id -> (kernel rx ns of the 35=X read or 0, recv ns, pre-write ns of the 35=D), when set
     internal: dict[int, tuple[int, int, int]] | None = None
     rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current market data read
     pre_write_ns = 0  # wall clock right before the last frame went to the socket (EngineParts stamps it)
-    _const_tail = b""
 
     def send_new(self, order: Any) -> bool:
         tick = self.echo_tick
-        if self.fast:
-            ok = self._send_new_fast(order, b"\x016001=" + tick if tick else b"")
-        else:
-            ok = super().send_new(order)
+        ok = super().send_new(order)
         internal = self.internal
         if ok and tick and internal is not None and self.md is not None:
             rc = self.rx_clock
             internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.pre_write_ns)
         return ok
-
-    def _send_new_fast(self, o: Any, echo: bytes) -> bool:
-        s = self.session
-        if s is None or not s.is_active:
-            self.sent["refused"] += 1
-            return False
-        tail = self._const_tail
-        if not tail:
-            tail = self._const_tail = (b"\x0115=" + self.currency if self.currency else b"") + (
-                b"\x01167=" + self.security_type if self.security_type else b"")
-        enc = s.encoder
-        cl = o.cl_ord_id.encode()
-        sym = o.instrument.encode()
-        px = o.price if o.ord_type is OrdType.LIMIT or o.price > 0 else None
-        ot = b"2" if o.ord_type is OrdType.LIMIT else b"1"
-        tif = _TIF_B[o.tif]
-        acct = self.account or None
-        exd = self.ex_destination or None
-
-        def build(seq: int, now: int) -> bytes:
-            return enc.new_order_single(seq, cl, sym, int(o.side), o.qty, px, ord_type=ot, tif=tif,
-                                        account=acct, exdest=exd, sending_time_ns=now, tail=tail + echo)
-
-        try:
-            s.send_built(build)
-        except (SessionError, OSError):
-            self.sent["refused"] += 1
-            return False
-        self.last_write_ns = time.time_ns()
-        self.sent["new"] += 1
-        return True
 
 
 def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 1, md_port: int = 1,

@@ -288,8 +288,7 @@ def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ())
 
 # ======================================================================================= engine process
 def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
-                 spin_us: float = 100.0, fast_gateway: bool = False, cores: tuple[int, ...] = (),
-                 rt_priority: int = 0) -> None:
+                 spin_us: float = 100.0, cores: tuple[int, ...] = (), rt_priority: int = 0) -> None:
     try:
         tuning: dict[str, Any] = {}
         if cores or rt_priority:
@@ -297,7 +296,7 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
 
             tuning = apply_process_tuning(cores, realtime=rt_priority > 0,
                                           rt_priority=rt_priority or 50).as_dict()
-        _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, fast_gateway, tuning)
+        _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning)
     except Exception as e:
         with contextlib.suppress(Exception):
             pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
@@ -323,13 +322,12 @@ def _engine_result(parts: Any, internal: dict[int, tuple[int, int, int]],
 
 
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
-            fast_gateway: bool, tuning: dict[str, Any]) -> None:
+            tuning: dict[str, Any]) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
                           loop="asyncio" if loop_kind == "asyncio" else "busy_poll")
     parts = EngineParts(config)
-    parts.gateway.fast = fast_gateway
     internal = _instrument_internal(parts)
 
     def ready() -> bool:
@@ -447,7 +445,7 @@ class VenueProcess:
 
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
              venue: str = "stub", warmup: float = 0.5, spin_us: float = 100.0,
-             fast_gateway: bool = False, pin: bool = False, rt_priority: int = 0) -> dict[str, Any]:
+             pin: bool = False, rt_priority: int = 0) -> dict[str, Any]:
     """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured."""
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
@@ -457,7 +455,7 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
     pe = None
     try:
         pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, v.ports["order_port"],
-                                                    v.ports["md_port"], fraction, spin_us, fast_gateway,
+                                                    v.ports["md_port"], fraction, spin_us,
                                                     engine_cores, rt_priority),
                          daemon=True,
                          name="bench-engine")
@@ -555,14 +553,12 @@ class _StageTimer:
             self.acc[k] = 0
 
 
-def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300,
-                  fast_gateway: bool = False) -> dict[str, Any]:
+def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -> dict[str, Any]:
     """Per-stage exclusive time per tick (us) in-process; un-instrumented tick time beside it."""
     from hft.bench.hotpath import InProcessHotPath
     from hft.fix.parser import FixMessage
 
     h = InProcessHotPath(fraction)
-    h.parts.gateway.fast = fast_gateway
     try:
         for _ in range(warmup):
             h.tick()
@@ -635,7 +631,7 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300,
 
     stages = {k: {"p50_us": pct(v, 50), "mean_us": round(sum(v) / len(v) / 1000, 2), "p99_us": pct(v, 99)}
               for k, v in per_stage.items()}
-    return {"ticks": ticks, "fraction": fraction, "gateway": "fast" if fast_gateway else "generic",
+    return {"ticks": ticks, "fraction": fraction,
             "tick_plain_us": {"p50": pct(plain, 50), "p90": pct(plain, 90), "p99": pct(plain, 99),
                               "mean": round(sum(plain) / len(plain) / 1000, 2)},
             "tick_instrumented_us": {"p50": pct(totals, 50), "p99": pct(totals, 99),
@@ -688,9 +684,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rt", type=int, default=0, metavar="PRIO",
                    help="engine on SCHED_FIFO at PRIO when permitted (asyncio and hybrid loops only: a "
                         "spinning real-time process would starve its core)")
-    p.add_argument("--gateway", choices=("generic", "fast"), default="generic",
-                   help="35=D encoding: generic = the FixOrderGateway field list (as committed); fast = "
-                        "FixSession.send_built + FixEncoder.new_order_single (proposed)")
     p.add_argument("--venue", choices=("stub", "sim"), default="stub",
                    help="stub: minimal FIX venue with kernel rx timestamps (default); sim: hft.sim.server")
     p.add_argument("--warmup", type=float, default=0.5,
@@ -704,12 +697,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     loops = {"both": ["asyncio", "busy"], "all": ["asyncio", "busy", "hybrid"]}.get(args.loop, [args.loop])
-    fast = args.gateway == "fast"
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
-                     warmup=args.warmup, spin_us=args.spin_us, fast_gateway=fast, pin=args.pin,
+                     warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
                      rt_priority=args.rt if lk != "busy" else 0) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
-                           "venue": args.venue, "gateway": args.gateway, "pin": args.pin, "rt": args.rt,
+                           "venue": args.venue, "pin": args.pin, "rt": args.rt,
                            "python": sys.version.split()[0],
                            "cpus": os.cpu_count(), "runs": runs}
     base = runs[0]["wire_to_wire_us"]["p50"] if runs[0]["loop"] == "asyncio" else None
@@ -717,7 +709,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if base and r["wire_to_wire_us"]["p50"]:
             res[f"{r['loop']}_vs_asyncio_p50_ratio"] = round(r["wire_to_wire_us"]["p50"] / base, 3)
     if args.breakdown_ticks > 0:
-        res["breakdown"] = run_breakdown(args.breakdown_ticks, fast_gateway=fast)
+        res["breakdown"] = run_breakdown(args.breakdown_ticks)
     return res
 
 
