@@ -88,12 +88,15 @@ port = 0
     ("[strategy]\nname = \"reference\"\n[strategy.params]\nqty = \"a\"\n", "strategy.params.qty"),
     ("[venue]\npassword = \"hunter2\"\n", "venue.password: literal credentials are not allowed"),
 ])
-def test_bad_config_stops_with_the_key_named(tmp_path: Path, body: str, needle: str) -> None:
+def test_bad_config_stops_with_the_key_named(tmp_path: Path, body: str, needle: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.engine.paper_cli import main
+
     cfg = tmp_path / "bad.toml"
     cfg.write_text(body)
-    r = hft(["paper", "--config", str(cfg), "--duration", "1"], tmp_path)
-    assert r.returncode == 2
-    assert needle in r.stderr and str(cfg) in r.stderr
+    assert main(["--config", str(cfg), "--duration", "1"]) == 2  # (in process: exits before any I/O)
+    err = capsys.readouterr().err
+    assert needle in err and str(cfg) in err
 
 
 @pytest.mark.timeout(120)
