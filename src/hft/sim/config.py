@@ -114,6 +114,7 @@ class MarketDataConfig:
     comp_id: str = "ASXSIMMD"
     depth: int = 10  # levels in a 35=W snapshot and in the incrementals
     max_pending_kb: int = 8192  # a client with more unsent bytes than this is disconnected (slow consumer)
+    sndbuf_kb: int = 0  # SO_SNDBUF of market data connections (0 = the OS default, autotuned)
     sessions: tuple[ClientSession, ...] = (ClientSession("HFTMD"),)
 
 
@@ -348,7 +349,7 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
     kw["order_entry"] = dataclasses.replace(base, **oe_kw)
 
     md = _table(ctx, d.get("market_data", {}), "market_data",
-                {"comp_id", "depth", "max_pending_kb", "sessions"})
+                {"comp_id", "depth", "max_pending_kb", "sndbuf_kb", "sessions"})
     md_kw: dict[str, Any] = {}
     if "comp_id" in md:
         md_kw["comp_id"] = _str(ctx, md["comp_id"], "market_data.comp_id", nonempty=True)
@@ -356,6 +357,8 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
         md_kw["depth"] = _int(ctx, md["depth"], "market_data.depth", 1, 100)
     if "max_pending_kb" in md:
         md_kw["max_pending_kb"] = _int(ctx, md["max_pending_kb"], "market_data.max_pending_kb", 16)
+    if "sndbuf_kb" in md:
+        md_kw["sndbuf_kb"] = _int(ctx, md["sndbuf_kb"], "market_data.sndbuf_kb", 0)
     if "sessions" in md:
         md_kw["sessions"] = _sessions(ctx, md["sessions"], "market_data.sessions")
     kw["market_data"] = dataclasses.replace(MarketDataConfig(), **md_kw)

@@ -12,9 +12,10 @@ touched, diffs them against what was published and sends one 35=X per instrument
   a 35=W snapshot carries the RptSeq of the last 35=X sent before it, so the next 35=X has RptSeq + 1
   and a client that sees any other value knows it missed one and re-requests a snapshot;
 - 6000 SimSendNs = ``time.monotonic_ns()`` taken after the message is encoded and stored, immediately
-  before its bytes are handed to the socket (19 digits, zero padded); 6001 SimTickId = a number unique
-  per 35=X sent (per client). :meth:`tick_send_ns` maps a recent tick id back to its stamp (a ring of
-  the last 65536); the order gateway uses it for wire-to-wire latency.
+  before its bytes are handed to the socket (19 digits, zero padded; the body after 6001 is encoded once
+  per batch and shared by every subscriber, see :meth:`MarketDataApp.write_x`); 6001 SimTickId = a
+  number unique per 35=X sent (per client). :meth:`tick_send_ns` maps a recent tick id back to its
+  stamp (a ring of the last 65536); the order gateway uses it for wire-to-wire latency.
 
 35=V with 263=0 (snapshot), 1 (snapshot + updates) or 2 (unsubscribe), any number of symbols in
 146/55; unknown symbols or an unsupported request get 35=Y MarketDataRequestReject (281 reason, 58
@@ -26,13 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hft.asx.ticks import format_price
-from hft.fix.parser import FixMessage, FixValueError
+from hft.fix.parser import FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionState
+from hft.fix.store import MemoryStore
 from hft.sim.config import LatencySampler, MarketDataConfig
 from hft.sim.latency import DelayLine
 from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
@@ -44,8 +47,26 @@ TICK_RING = 1 << 16
 _MASK = TICK_RING - 1
 _PLACEHOLDER = b"0" * 19  # SimSendNs before the stamp: fixed width, patched at write time
 _PLACEHOLDER_SUM = sum(_PLACEHOLDER)
-_STAMP_TAG = b"\x016000="
+# one NoMDEntries entry in the canonical layout 279,269,55,270,271,273 (hft.fix.parser's fast path)
+_ENTRY = b"\x01279=%s\x01269=%s\x0155=%s\x01270=%s\x01271=%d\x01273=%s"
 _NS_DAY = 86_400 * 1_000_000_000
+
+
+class NoRetainStore(MemoryStore):
+    """Store of a market data session: sequence numbers only, no messages kept (a busy feed would grow
+    without bound). A ResendRequest is answered with SequenceReset-GapFill; the client recovers the book
+    with a new snapshot, as it does for any RptSeq gap."""
+
+    def store_sent(self, seq: int, frame: bytes) -> None:
+        if seq + 1 > self.next_sender_seq:
+            self.next_sender_seq = seq + 1
+
+    def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        return []
+
+
+def _px(price: int) -> bytes:
+    return format_price(price).encode()
 
 
 def md_entry_time(ns: int) -> bytes:
@@ -66,52 +87,81 @@ class MarketDataApp(SessionApplication):
         self.session: FixSession | None = None
         self.subscriptions: dict[str, bytes] = {}  # symbol -> MDReqID
         self.delay: DelayLine | None = None  # injected latency, FIFO
-        self.stamp_tick = 0  # the 35=X being written carries a SimSendNs placeholder for this tick
+        self.x_head = b""
+        self.begin = b""
+        self._raw: Callable[[bytes], None] | None = None  # the transport's write while connected
+        self._transport: Any = None
+        self._pending: Callable[[], int] | None = None
+        self._kicked = False
 
     def attach(self, session: FixSession) -> None:
-        """Hook the session's writes: a 35=X leaves the encoder with a placeholder in 6000 SimSendNs;
-        the stamp is taken and patched in (CheckSum adjusted) right before the bytes go to the socket,
-        after encoding and storing, so the encoder's time is not part of the wire-to-wire measurement."""
+        """Hook the session's writes: every frame goes through :meth:`_write` (slow-consumer check), and
+        the publisher writes 35=X frames it encoded itself through :meth:`write_x`."""
         self.session = session
         session.app = self
         orig_made = session.connection_made
-        ring = self.publisher._tick_ns
+        cfg = session.config
+        # per-client constant part of a 35=X header (35, 49, 56, 34=)
+        self.x_head = b"35=X\x0149=%s\x0156=%s\x0134=" % (cfg.sender_comp_id.encode(),
+                                                            cfg.target_comp_id.encode())
+        self.begin = b"8=%s\x019=" % cfg.begin_string.encode()
 
         def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
             transport = getattr(send_bytes, "__self__", None)
-            pending = getattr(transport, "get_write_buffer_size", None)
-            limit = self.publisher.max_pending_bytes
-            kicked = False
-
-            def send(data: bytes) -> None:
-                nonlocal kicked
-                tick = self.stamp_tick
-                if tick:
-                    self.stamp_tick = 0
-                    i = data.find(_STAMP_TAG)
-                    if i > 0:
-                        j = i + len(_STAMP_TAG)
-                        ns = time.monotonic_ns()
-                        digits = b"%019d" % ns
-                        cs = (int(data[-4:-1]) - _PLACEHOLDER_SUM + sum(digits)) & 0xFF
-                        data = b"%s%s%s%03d\x01" % (data[:j], digits, data[j + 19 : -4], cs)
-                        ring[tick & _MASK] = ns
-                send_bytes(data)
-                if pending is not None and not kicked and pending() > limit:
-                    # a client that does not read: drop it instead of buffering without bound
-                    kicked = True
-                    n = pending()
-                    self.publisher.counters["slow_consumers"] += 1
-                    log.warning("market data session %s: slow consumer, %d bytes unsent: disconnecting",
-                                self.name, n)
-                    s = self.session
-                    if s is not None:
-                        s.disconnect_reason = f"slow consumer: {n} bytes unsent"
-                    transport.abort()  # type: ignore[union-attr]
-
-            orig_made(send, close)
+            self._transport = transport
+            sndbuf = self.publisher.config.sndbuf_kb
+            sock = transport.get_extra_info("socket") if sndbuf and transport is not None else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf * 1024)
+            self._raw = send_bytes
+            self._pending = getattr(transport, "get_write_buffer_size", None)
+            self._kicked = False
+            orig_made(self._write, close)
 
         session.connection_made = connection_made  # type: ignore[method-assign]
+
+    def _write(self, data: bytes) -> None:
+        raw = self._raw
+        if raw is None:
+            return
+        raw(data)
+        pending = self._pending
+        if pending is not None and not self._kicked and pending() > self.publisher.max_pending_bytes:
+            # a client that does not read: drop it instead of buffering without bound
+            self._kicked = True
+            n = pending()
+            self.publisher.counters["slow_consumers"] += 1
+            log.warning("market data session %s: slow consumer, %d bytes unsent: disconnecting", self.name, n)
+            s = self.session
+            if s is not None:
+                s.disconnect_reason = f"slow consumer: {n} bytes unsent"
+            self._transport.abort()  # type: ignore[union-attr]
+
+    def write_x(self, tick: int, shared: bytes, shared_sum: int, ring: list[int]) -> bool:
+        """Write one 35=X whose body after 6001 (83, 268, entries) is ``shared`` (the same bytes for every
+        subscriber, encoded once). The frame is stored with a placeholder SimSendNs; the stamp is taken
+        and put in (CheckSum adjusted) right before the bytes go to the socket. False if not logged on."""
+        s = self.session
+        if s is None or s.state != SessionState.ACTIVE or self._raw is None:
+            return False
+        store = s.store
+        seq = store.next_sender_seq
+        head = b"%s%d\x0152=%s\x016000=" % (self.x_head, seq, s.encoder.format_timestamp(time.time_ns()))
+        mid = b"\x016001=%d" % tick
+        prefix = b"%s%d\x01" % (self.begin, len(head) + 19 + len(mid) + len(shared))
+        partial = byte_sum(prefix) + byte_sum(head) + byte_sum(mid) + shared_sum
+        store.store_sent(seq, b"%s%s%s%s%s10=%03d\x01" % (prefix, head, _PLACEHOLDER, mid, shared,
+                                                              (partial + _PLACEHOLDER_SUM) & 0xFF))
+        ns = time.monotonic_ns()
+        digits = b"%019d" % ns
+        frame = b"%s%s%s%s%s10=%03d\x01" % (prefix, head, digits, mid, shared, (partial + sum(digits)) & 0xFF)
+        ring[tick & _MASK] = ns
+        c = s.counters
+        c.msgs_out += 1
+        c.app_out += 1
+        c.bytes_out += len(frame)
+        self._write(frame)
+        return True
 
     def on_logon(self, session: FixSession) -> None:
         log.info("market data session %s logged on", self.name)
@@ -272,30 +322,26 @@ class MarketDataPublisher:
             return
         sym = self._sym_b[inst]
         ts = md_entry_time(self.clock())
-        entries: Body = []
+        parts: list[bytes] = []
         n = 0
         if trades:
             for tr in trades:
-                entries += [(279, b"0"), (269, b"2"), (55, sym), (270, format_price(tr.price)), (271, tr.qty),
-                            (273, ts)]
-                n += 1
+                parts.append(_ENTRY % (b"0", b"2", sym, _px(tr.price), tr.qty, ts))
+            n += len(trades)
             self.counters["trades"] += len(trades)
         for ty, old, new in ((b"0", old_b, new_b), (b"1", old_a, new_a)):
             for px in old:
                 if px not in new:
-                    entries += [(279, b"2"), (269, ty), (55, sym), (270, format_price(px)), (271, 0),
-                                (273, ts)]
+                    parts.append(_ENTRY % (b"2", ty, sym, _px(px), 0, ts))
                     n += 1
         for ty, old, new in ((b"0", old_b, new_b), (b"1", old_a, new_a)):
             for px, q in new.items():
                 oq = old.get(px)
                 if oq is None:
-                    entries += [(279, b"0"), (269, ty), (55, sym), (270, format_price(px)), (271, q),
-                                (273, ts)]
+                    parts.append(_ENTRY % (b"0", ty, sym, _px(px), q, ts))
                     n += 1
                 elif oq != q:
-                    entries += [(279, b"1"), (269, ty), (55, sym), (270, format_price(px)), (271, q),
-                                (273, ts)]
+                    parts.append(_ENTRY % (b"1", ty, sym, _px(px), q, ts))
                     n += 1
         if n == 0:
             return
@@ -303,12 +349,14 @@ class MarketDataPublisher:
         seq = self.rpt_seq[inst]
         self.counters["incrementals"] += 1
         self.counters["entries"] += n
+        shared = b"\x0183=%d\x01268=%d%s\x01" % (seq, n, b"".join(parts))
+        shared_sum = byte_sum(shared)
         for app in subs:
             line = app.delay
             if line is not None:
-                line.put(self._write_x, app, seq, n, entries)
+                line.put(self._write_x, app, shared, shared_sum)
             else:
-                self._write_x(app, seq, n, entries)
+                self._write_x(app, shared, shared_sum)
 
     @staticmethod
     def _top_of(side: Any, depth: int) -> dict[int, int]:
@@ -316,16 +364,10 @@ class MarketDataPublisher:
         lv = side.levels
         return {k * sign: lv[k * sign].qty for k in side.keys[:depth]}
 
-    def _write_x(self, app: MarketDataApp, seq: int, n: int, entries: Body) -> None:
-        s = app.session
-        if s is None or s.state != SessionState.ACTIVE:
-            return
-        self._tick += 1
-        tick = self._tick
-        self._tick_ns[tick & _MASK] = 0
-        app.stamp_tick = tick
-        s.send(b"X", [(6000, _PLACEHOLDER), (6001, tick), (83, seq), (268, n), *entries])
-        app.stamp_tick = 0
+    def _write_x(self, app: MarketDataApp, shared: bytes, shared_sum: int) -> None:
+        tick = self._tick + 1
+        if app.write_x(tick, shared, shared_sum, self._tick_ns):
+            self._tick = tick
 
     def _send(self, app: MarketDataApp, msg_type: bytes, body: Body) -> None:
         line = app.delay

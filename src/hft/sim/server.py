@@ -43,7 +43,7 @@ from hft.metrics.latency import LatencyHistogram
 from hft.sim.clock import Clock, WallClock
 from hft.sim.config import FALLBACK_INSTRUMENTS, LatencySampler, SimConfig
 from hft.sim.gateway import OrderGateway
-from hft.sim.marketdata import MarketDataPublisher
+from hft.sim.marketdata import MarketDataPublisher, NoRetainStore
 from hft.sim.matching import LotRules, MatchingEngine, Phase, StpMode, TradeEvent
 from hft.sim.phases import PhaseDriver, Schedule
 
@@ -347,7 +347,7 @@ class SimServer:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=md.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
                                          app_msg_types=MD_MSG_TYPES),
-                           self._store(c.begin_string, md.comp_id, c.sender_comp_id))
+                           NoRetainStore())  # a feed is not resent: gap fill, then a new snapshot
             pub.add_session(s, c.sender_comp_id)
             self.md_sessions[c.sender_comp_id] = s
         if cfg.schedule.mode == "continuous":
