@@ -303,6 +303,14 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
         raise
 
 
+_GC_SEEN = [0, 0, 0]  # collections per generation in this (engine) process after start-up
+
+
+def _count_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _GC_SEEN[info["generation"]] += 1
+
+
 def _instrument_internal(parts: Any) -> dict[int, tuple[int, int, int]]:
     """tick id -> recv (wall clock at the read of the 35=X) to write (wall clock right before the 35=D's
     send syscall)."""
@@ -318,6 +326,7 @@ def _engine_result(parts: Any, internal: dict[int, tuple[int, int, int]],
     return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
             "orders_sent": e.stats.orders_sent, "risk_rejected": e.stats.risk_rejected,
             "md_messages": e.stats.md_messages, "internal_ns": internal, "gc_counts": list(gc.get_count()),
+            "gc_collections_while_measured": list(_GC_SEEN),
             **extra}
 
 
@@ -353,6 +362,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
             raise RuntimeError("busy loop: no market data snapshot")
         gc.collect()
         gc.freeze()
+        gc.callbacks.append(_count_gc)
         pipe.send({"ready": True})
         loop.run(until=pipe.poll)
         pipe.recv()
@@ -385,6 +395,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
             await asyncio.sleep(0.005)
         gc.collect()
         gc.freeze()
+        gc.callbacks.append(_count_gc)
         stop = asyncio.Event()
         aloop.add_reader(pipe.fileno(), stop.set)
         pipe.send({"ready": True})
