@@ -23,6 +23,7 @@ from hft.engine.types import Side
 
 HERE = Path(__file__).parent
 CHILD = HERE / "paper_child.py"
+HFT_CLI = [sys.executable, "-c", "import sys; from hft.cli import main; sys.exit(main())"]
 
 sim_server = pytest.importorskip("hft.sim.server")
 
@@ -133,3 +134,72 @@ def test_sigkill_restart_recovers_resends_reconciles_without_duplicates(tmp_path
     assert rec.positions["BHP"] == 17 and not rec.open_orders
     exec_ids = [f.exec_id for f in rec.fills]
     assert len(exec_ids) == len(set(exec_ids)) == len(trades)  # every venue trade booked exactly once
+
+
+@pytest.mark.timeout(180)
+def test_repeated_sigkill_of_hft_paper_never_duplicates_orders(tmp_path: Path) -> None:
+    """`hft paper --config` (the real CLI) is SIGKILLed at random moments while it sends orders every
+    update; each restart recovers, reconciles and carries on; at the end the venue saw no duplicate
+    ClOrdID, every order the venue accepted is in the journal, nothing of ours is left resting, and the
+    journal's position equals the venue's trades."""
+    import random
+
+    from hft.engine.journal import read_journal
+    from hft.sim.config import OrderEntryConfig, SimConfig
+    from hft.sim.matching import ExecEvent, ExecType, TradeEvent
+
+    rng = random.Random(7)
+    seen: dict[str, int] = {}  # ClOrdID -> new acks at the venue
+    rejects: list[str] = []
+    signed: list[int] = []
+    oe = dataclasses.replace(OrderEntryConfig(), cancel_on_disconnect=False)
+    sim = sim_server.SimServer(SimConfig.default(metrics_enabled=False, order_entry=oe))
+    orig = sim._on_events
+
+    def record(events: list[Any]) -> None:
+        for e in events:
+            if type(e) is ExecEvent and e.session == "HFT":
+                if e.exec_type is ExecType.NEW:
+                    seen[e.cl_ord_id] = seen.get(e.cl_ord_id, 0) + 1
+                elif e.exec_type is ExecType.REJECTED:
+                    rejects.append(e.text)
+            elif type(e) is TradeEvent:
+                if e.buy_account == "PAPER":
+                    signed.append(e.qty)
+                if e.sell_account == "PAPER":
+                    signed.append(-e.qty)
+        orig(events)
+
+    sim._on_events = record  # type: ignore[method-assign]
+    sim.start()
+    try:
+        cfg = write_config(tmp_path, sim)
+        cfg.write_text(cfg.read_text() + '[strategy]\nname = "reference"\n[strategy.params]\n'
+                       "every_n = 1\ncancel_after = 3\nqty = 1\n")
+        cmd = [*HFT_CLI, "paper", "--config", str(cfg), "--no-status"]
+        for _ in range(3):
+            p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            n0 = len(seen)
+            while len(seen) < n0 + 3 and time.monotonic() < deadline:  # trading has started
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.8))
+            p.send_signal(signal.SIGKILL)
+            assert p.wait(10) == -signal.SIGKILL
+        final = subprocess.run([*cmd, "--duration", "2", "--json"], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=90)
+        assert final.returncode == 0, final.stderr[-3000:]
+        summary = json.loads(final.stdout.strip().splitlines()[-1])
+        live = sim.call(lambda: [o.cl_ord_id for o in sim.engine.orders.values() if o.session == "HFT"])
+    finally:
+        sim.stop()
+    assert len(seen) >= 9 and all(n == 1 for n in seen.values())  # every ClOrdID accepted exactly once
+    assert not [t for t in rejects if "duplicate" in t.lower()]
+    assert live == [] and summary["open_orders"] == 0
+    records, _torn = read_journal(tmp_path / "journal.bin")
+    journaled_new = {r["id"] for r in records if r["t"] == "new"}
+    assert set(seen) <= journaled_new  # the journal knew every order before the venue did
+    sessions = [r["session"] for r in records if r["t"] == "session"]
+    assert len(sessions) == 4 and sessions == sorted(set(sessions))
+    rec = recover(tmp_path / "journal.bin")
+    assert rec.positions.get("BHP", 0) == sum(signed) == summary["positions"]["BHP"]
