@@ -249,15 +249,17 @@ def test_partly_filled_quote_is_not_topped_up_but_moves_with_its_size() -> None:
 
 def test_order_rate_limit_is_respected() -> None:
     ctx, mm = make(max_orders_per_sec=3)
+    # fair 451200 -> bid 451000 / ask 451400: both move, and neither reaches our other resting quote (a
+    # move that would cross it waits for the other side: see the own-orders tests below)
     ctx.feed(WIDE_BIDS, WIDE_ASKS, dt_ns=0)  # 2 new orders
     ctx.ack_all()
-    ctx.feed([(450_000, 300), (449_900, 500)], WIDE_ASKS, dt_ns=SEC // 10)  # both sides want a replace
+    ctx.feed([(450_000, 150), (449_900, 500)], WIDE_ASKS, dt_ns=SEC // 10)  # both sides want a replace
     assert [a[0] for a in ctx.actions] == ["new", "new", "replace"]
     assert mm.rate_limited == 1
     ctx.ack_all()
-    ctx.feed([(450_000, 300), (449_900, 500)], WIDE_ASKS, dt_ns=SEC // 2)  # still inside the second
+    ctx.feed([(450_000, 150), (449_900, 500)], WIDE_ASKS, dt_ns=SEC // 2)  # still inside the second
     assert len(ctx.actions) == 3 and mm.rate_limited == 2
-    ctx.feed([(450_000, 300), (449_900, 500)], WIDE_ASKS, dt_ns=SEC // 2)  # 1.1 s after the first order
+    ctx.feed([(450_000, 150), (449_900, 500)], WIDE_ASKS, dt_ns=SEC // 2)  # 1.1 s after the first order
     assert len(ctx.actions) == 4 and ctx.actions[3][0] == "replace"
     assert quotes(ctx)[0] is not None
 
@@ -369,19 +371,96 @@ def test_params_validation_names_the_key(kw: dict[str, object], key: str) -> Non
 
 def test_updates_below_the_top_cost_nothing_unless_a_change_is_pending() -> None:
     ctx, mm = make(max_orders_per_sec=2)
+    # fair 451200 -> bid 451000 / ask 451400: both move, and neither reaches our other resting quote (a
+    # move that would cross it waits for the other side: see the own-orders tests below)
     ctx.feed(WIDE_BIDS, WIDE_ASKS, dt_ns=0)
     ctx.ack_all()
-    deep = [(450_000, 300), (449_900, 500)]
+    deep = [(450_000, 150), (449_900, 500)]
     ctx.feed(deep, WIDE_ASKS, dt_ns=SEC // 10)  # top changed: both sides want a replace; limit reached
     assert len(ctx.actions) == 2 and mm.rate_limited == 2  # no slot left for either side
     assert mm.state("BHP").retry_at == ctx.t - SEC // 10 + SEC  # the first order's slot frees 1 s later
-    ctx.feed([(450_000, 300), (449_900, 777)], WIDE_ASKS, dt_ns=SEC // 10)  # below the top, too early
+    ctx.feed([(450_000, 150), (449_900, 777)], WIDE_ASKS, dt_ns=SEC // 10)  # below the top, too early
     assert len(ctx.actions) == 2 and mm.rate_limited == 2  # not even re-evaluated
-    ctx.feed([(450_000, 300), (449_900, 778)], WIDE_ASKS, dt_ns=SEC)  # below the top, slot free: retried
+    ctx.feed([(450_000, 150), (449_900, 778)], WIDE_ASKS, dt_ns=SEC)  # below the top, slot free: retried
     assert [a[0] for a in ctx.actions[2:]] == ["replace", "replace"]
     # an answer from the venue re-arms the check even on an unchanged book
     ctx.ack_all()
     assert mm.state("BHP").retry_at == 0
     m = ctx.mark()
-    ctx.feed([(450_000, 300), (449_900, 779)], WIDE_ASKS, dt_ns=SEC)
+    ctx.feed([(450_000, 150), (449_900, 779)], WIDE_ASKS, dt_ns=SEC)
     assert ctx.since(m) == [] and mm.state("BHP").retry_at > ctx.t
+
+
+# ------------------------------------------------------------------------------------------- own orders
+def test_moving_up_the_ask_gets_out_of_the_way_before_the_bid_follows() -> None:
+    # live quotes 450700 / 451300; the market jumps 10 ticks up: the new bid (451700) would cross our
+    # still-resting ask (451300), so the ask is replaced first and the bid waits for the ask's answer
+    ctx, _ = make(base_spread_ticks=2.5)
+    ctx.feed(WIDE_BIDS, WIDE_ASKS)
+    ctx.ack_all()
+    assert quotes(ctx) == ((450_700, 100), (451_300, 100))
+    m = ctx.mark()
+    ctx.feed([(451_000, 100)], [(453_000, 100)])  # fair 452000: bid 451750 -> 451700, ask 452300
+    acts = ctx.since(m)
+    assert [(a[0], a[2].side, a[2].price) for a in acts] == [("replace", Side.SELL, 452_300)]
+    m = ctx.mark()
+    ctx.feed([(451_000, 100)], [(453_000, 100)])  # unchanged book, ask still in flight: nothing sent
+    assert ctx.since(m) == []
+    ctx.ack_all()  # the ask has moved: the bid follows on the next update
+    ctx.feed([(451_000, 100)], [(453_000, 100)])
+    assert [(a[0], a[2].side, a[2].price) for a in ctx.since(m)] == [("replace", Side.BUY, 451_700)]
+    assert quotes(ctx) == ((451_700, 100), (452_300, 100))
+
+
+def test_moving_down_the_bid_gets_out_of_the_way_first() -> None:
+    ctx, _ = make(base_spread_ticks=2.5)
+    ctx.feed(WIDE_BIDS, WIDE_ASKS)
+    ctx.ack_all()
+    m = ctx.mark()
+    ctx.feed([(449_000, 100)], [(451_000, 100)])  # fair 450000: ask 450300 would cross our bid 450700
+    assert [(a[0], a[2].side, a[2].price) for a in ctx.since(m)] == [("replace", Side.BUY, 449_700)]
+    ctx.ack_all()
+    m = ctx.mark()
+    ctx.feed([(449_000, 100)], [(451_000, 100)])
+    assert [(a[0], a[2].side, a[2].price) for a in ctx.since(m)] == [("replace", Side.SELL, 450_300)]
+
+
+def test_refused_replace_keeps_managing_the_original_order() -> None:
+    # the venue refuses a replace (e.g. the order filled meanwhile): the original order still works and
+    # must not be left behind untracked while a second order is sent
+    ctx, mm = make(base_spread_ticks=2.5)
+    ctx.feed(WIDE_BIDS, WIDE_ASKS)
+    ctx.ack_all()
+    bid = ctx.live(Side.BUY)[0]
+    ctx.feed([(450_000, 300), (449_900, 500)], WIDE_ASKS)  # both quotes replaced (bid -> 451200)
+    new_bid = mm.state("BHP").bid.order
+    assert new_bid is not None and new_bid is not bid and new_bid.side is Side.BUY
+    new_bid.status = OrdStatus.REJECTED  # the venue's answer: replace refused, the original is New again
+    ctx._replaced.pop(new_bid.cl_ord_id)
+    mm.on_order_update(new_bid)
+    bid.status = OrdStatus.NEW
+    mm.on_order_update(bid)
+    m = ctx.mark()
+    ctx.feed([(450_000, 300), (449_900, 500)], WIDE_ASKS)
+    acts = ctx.since(m)
+    assert not any(a[0] == "new" for a in acts), acts  # no second bid next to the original
+    assert ("replace", bid) == acts[0][:2] and acts[0][2].price == 451_200
+    assert mm.state("BHP").bid.order is acts[0][2]
+
+
+def test_backtest_never_asks_for_a_self_crossing_order() -> None:
+    # on a generated day with a 1-tick market the quotes follow the market up and down; every replace
+    # goes through the paper risk manager, which refuses a price that reaches our own resting order
+    from hft.backtest.engine import BacktestConfig, Backtester
+    from hft.backtest.synth import generate
+
+    ev = generate(60_000, seed=7)
+    params = MarketMakerParams()
+    bt = Backtester(ev, lambda ctx: MarketMaker(ctx, ["BHP"], params), BacktestConfig())
+    res = bt.run()
+    assert res.orders_sent > 1_000 and res.fills
+    assert "order would cross our own resting order" not in res.refusals, res.refusals
+    # every order the exchange still holds is one the strategy manages
+    st = bt.strategy.state("BHP")  # type: ignore[attr-defined]
+    tracked = {id(q.order) for q in (st.bid, st.ask)} | {id(q.prev) for q in (st.bid, st.ask)}
+    assert all(id(lv.order) in tracked for lv in bt._live.values())

@@ -98,14 +98,40 @@ def quote_prices(fair: float, half_ticks: float, skew_ticks: float, best_bid: in
 class _Quote:
     """One side's quote: the live order, the quote last computed and the size last requested."""
 
-    __slots__ = ("order", "price", "sent_size", "side", "size")
+    __slots__ = ("order", "prev", "price", "sent_size", "side", "size")
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self.order: Order | None = None
+        self.prev: Order | None = None  # the order ``order`` replaces, while that replace is in flight
         self.price = 0  # the last computed quote (sent or not)
         self.size = 0
         self.sent_size = 0  # the size requested by the last new/replace of ``order``
+
+
+def _lowest(q: _Quote) -> int:
+    """The lowest price at which one of the quote's orders may still rest (``_NEVER`` if none): the live
+    order, and while a replace is in flight the order it replaces."""
+    lo = _NEVER
+    o = q.order
+    if o is not None and not o.status.is_terminal:
+        lo = o.price
+    o = q.prev
+    if o is not None and not o.status.is_terminal and o.price < lo:
+        lo = o.price
+    return lo
+
+
+def _highest(q: _Quote) -> int:
+    """The highest price at which one of the quote's orders may still rest (0 if none)."""
+    hi = 0
+    o = q.order
+    if o is not None and not o.status.is_terminal:
+        hi = o.price
+    o = q.prev
+    if o is not None and not o.status.is_terminal and o.price > hi:
+        hi = o.price
+    return hi
 
 
 class _State:
@@ -188,14 +214,24 @@ class MarketMaker(Strategy):
         st.fair = fair
         st.half = half
         st.skew = skew
-        r_bid = self._quote(instrument, st.bid, bid, bid_size)
-        r_ask = self._quote(instrument, st.ask, ask, ask_size)
+        qb = st.bid
+        qa = st.ask
+        if bid >= _lowest(qa):  # moving up: the ask gets out of the way first
+            r_ask = self._quote(instrument, qa, ask, ask_size, qb)
+            r_bid = self._quote(instrument, qb, bid, bid_size, qa)
+        else:
+            r_bid = self._quote(instrument, qb, bid, bid_size, qa)
+            r_ask = self._quote(instrument, qa, ask, ask_size, qb)
         st.retry_at = r_bid if r_bid < r_ask else r_ask
 
-    def _quote(self, instrument: str, q: _Quote, price: int, size: int) -> int:
+    def _quote(self, instrument: str, q: _Quote, price: int, size: int, other: _Quote) -> int:
         """Bring one side's quote to (price, size). Returns when a deferred change is worth retrying on an
         unchanged book: ``_NEVER`` (done, or waiting for the venue: its answer resets the retry time),
-        the rate limiter's next free slot, or 0 after a refusal (retry on the next update)."""
+        the rate limiter's next free slot, or 0 after a refusal (retry on the next update).
+
+        A price that would reach one of our own open orders on the other side (``other``: its live order,
+        or the order a replace in flight still has resting) is not sent: it waits until that order has
+        moved away, so the strategy never asks for a self-crossing order."""
         q.price = price
         q.size = size
         cur = q.order
@@ -203,7 +239,14 @@ class MarketMaker(Strategy):
             st = cur.status
             if st.is_terminal:
                 cur = q.order = None
-            elif st in _IN_FLIGHT:
+                prev = q.prev
+                if prev is not None and not prev.status.is_terminal:
+                    # the venue refused our replace: the original order still works, keep managing it
+                    cur = q.order = prev
+                    q.sent_size = -1  # its size is re-checked against the target below
+                    st = prev.status
+                q.prev = None
+            if cur is not None and st in _IN_FLIGHT:
                 return _NEVER  # wait for the venue's answer before touching it again
         if size <= 0:
             if cur is None:
@@ -215,6 +258,11 @@ class MarketMaker(Strategy):
             return self._rate.free_at(now)
         if cur is not None and cur.price == price and q.sent_size == size and cur.qty - cur.cum_qty <= size:
             return _NEVER  # unchanged (a partly filled quote is not topped up until price or size changes)
+        if (price >= _lowest(other)) if q.side is Side.BUY else (price <= _highest(other)):
+            # our own order on the other side is still in the way: wait for it to move (its answer
+            # resets the retry time) or retry on the next update
+            o = other.order
+            return _NEVER if o is not None and o.status in _IN_FLIGHT else 0
         now = self.ctx.now()
         if not self._rate.allow(now):
             self.rate_limited += 1
@@ -225,6 +273,7 @@ class MarketMaker(Strategy):
             o = self.ctx.replace(cur, price=price, qty=cur.cum_qty + size)
         if o is None:
             return 0
+        q.prev = cur
         q.order = o
         q.sent_size = size
         return _NEVER
