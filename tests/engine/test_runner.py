@@ -258,3 +258,42 @@ def test_replay_market_data_source_drives_the_strategy(tmp_path: Path) -> None:
     summary = with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=lambda e: Rec(e, ["BHP"])))
     assert seen == [(BHP - TICK, 500), (BHP - TICK, 600), (BHP - TICK, 600), (BHP, 50)]
     assert summary["md_messages"] == 4 and summary["market_data"] == str(f)
+
+
+@pytest.mark.timeout(60)
+def test_status_line_and_summary_render(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from hft.engine.status import StatusLine, dollars, summary_table
+
+    assert dollars(-123456) == "-$1,234.56" and dollars(5) == "$0.05"
+    cfg = make_config(tmp_path)
+    buf = io.StringIO()
+    line = StatusLine(Console(file=buf, force_terminal=True, width=200), live=True)
+    plain_buf = io.StringIO()
+    plain = StatusLine(Console(file=plain_buf, width=300), live=False, plain_every=0)
+
+    class Tee:
+        def update(self, engine: TradingEngine, host: Host) -> None:
+            line.update(engine, host)
+            plain.update(engine, host)
+
+        def close(self) -> None:
+            line.close()
+            plain.close()
+
+    async def scenario(venue: MiniVenue, host: Host) -> None:
+        await asyncio.sleep(0.3)
+        host.engine.kill("status test")
+        await asyncio.sleep(0.2)
+
+    summary = with_venue(lambda v: run_session(v, cfg, scenario, status=Tee(), status_interval=0.05))
+    text = plain_buf.getvalue()
+    assert "BHP" in text and "order active" in text and "KILL SWITCH: status test" in text
+    assert buf.getvalue()  # the live line was drawn
+    out = io.StringIO()
+    Console(file=out, width=120).print(summary_table(summary))
+    s = out.getvalue()
+    assert "TRIPPED: status test" in s and "tick-to-trade" in s and "GC while trading" in s
