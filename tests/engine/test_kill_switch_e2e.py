@@ -232,3 +232,27 @@ def test_disconnect_against_the_simulator_with_cancel_on_disconnect(tmp_path: Pa
     summary = asyncio.run(main())
     assert summary["kill_switch"] == {"tripped": True, "reason": "FIX disconnect"}
     assert out["stats"]["cancel_on_disconnect"] == 2 and out["stats"]["new"] == summary["orders"]
+
+
+@pytest.mark.timeout(60)
+def test_strategy_exception_trips_instead_of_dropping_the_session(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+
+    class Buggy(Keen):
+        def on_book(self, instrument: str, book: Any) -> None:
+            super().on_book(instrument, book)
+            if self.ctx.open_orders():
+                raise ZeroDivisionError("bug in the strategy")
+
+    async def scenario(venue: MiniVenue, host: Host) -> None:
+        eng = host.engine
+        probe = TripProbe(host)
+        assert await wait_until(lambda: eng.killed)
+        assert probe.reason.startswith("strategy error in on_book: ZeroDivisionError")
+        await assert_nothing_leaves_after_trip(venue, host, probe)
+        assert host.order_session.is_active and host.md_session.is_active  # no session was dropped
+        assert host.order_session.counters.disconnects == 0
+
+    summary = with_venue(lambda v: run_session(v, cfg, scenario,
+                                               strategy_factory=lambda e: Buggy(e, ["BHP"])))
+    assert summary["strategy_errors"] >= 1

@@ -120,6 +120,7 @@ class TradingEngine(StrategyContext):
         self._next_timer_ns = 0
         self._retry_ns = 0
         self.venue_rejects = 0
+        self.strategy_errors = 0
         self.last_risk_reason = ACCEPTED
         self.killed = False
         self.kill_reason = ""
@@ -146,7 +147,10 @@ class TradingEngine(StrategyContext):
         self.t_start_ns = self._now()
         self.reconcile()
         self.started = True
-        self.strategy.on_start()
+        try:
+            self.strategy.on_start()
+        except Exception as e:
+            self._strategy_error("on_start", e)
 
     def reconcile(self) -> int:
         """Ask the venue for the status of every order the journal left open (35=H); the answers book
@@ -185,6 +189,15 @@ class TradingEngine(StrategyContext):
         return n
 
     # ---------------------------------------------------------------------------------- kill switch
+    def _strategy_error(self, where: str, e: Exception) -> None:
+        """A strategy callback raised: it must not take a FIX session down (an exception escaping into
+        the transport would close the connection). Logged with the traceback, counted, and the kill
+        switch trips: a strategy in an unknown state does not keep trading."""
+        self.strategy_errors += 1
+        log.error("strategy.%s raised %s: %s", where, type(e).__name__, e, exc_info=e)
+        if not self.killed:
+            self.kill(f"strategy error in {where}: {type(e).__name__}: {e}")
+
     def kill(self, reason: str) -> None:
         """Trip the kill switch (manual API): cancel every open order, block new ones until reset."""
         self.risk.kill.trip(reason, self._now())
@@ -260,7 +273,10 @@ class TradingEngine(StrategyContext):
         elif type(ev) is Trade:
             self.risk.on_trade(ev.instrument, ev.price)
             if self.strategy is not None and self.started:
-                self.strategy.on_trade(ev)
+                try:
+                    self.strategy.on_trade(ev)
+                except Exception as e:
+                    self._strategy_error("on_trade", e)
         elif type(ev) is StaleNotice:
             if not self.stopped:  # (the logout at shutdown is not a gap)
                 self.stats.md_gaps += 1
@@ -270,7 +286,10 @@ class TradingEngine(StrategyContext):
                 if book is not None:
                     book.mark_stale(ev.reason)
                     if self.strategy is not None and self.started:
-                        self.strategy.on_book_stale(name)
+                        try:
+                            self.strategy.on_book_stale(name)
+                        except Exception as e:
+                            self._strategy_error("on_book_stale", e)
 
     def _book_bad(self, book: L2Book) -> None:
         self.stats.md_gaps += 1
@@ -278,7 +297,10 @@ class TradingEngine(StrategyContext):
         if self.md_request_snapshot is not None:
             self.md_request_snapshot(book.instrument)
         if self.strategy is not None and self.started:
-            self.strategy.on_book_stale(book.instrument)
+            try:
+                self.strategy.on_book_stale(book.instrument)
+            except Exception as e:
+                self._strategy_error("on_book_stale", e)
 
     def on_md_message_end(self, recv_ns: int) -> None:
         """End of one market data message: mark positions, run the strategy for each changed book.
@@ -299,6 +321,8 @@ class TradingEngine(StrategyContext):
                 self._md_recv_ns = recv_ns
                 try:
                     strat.on_book(inst, book)
+                except Exception as e:
+                    self._strategy_error("on_book", e)
                 finally:
                     self._in_md = False
         dirty.clear()
@@ -427,7 +451,10 @@ class TradingEngine(StrategyContext):
 
     def _on_order_update(self, o: Order) -> None:
         if self.strategy is not None and self.started:
-            self.strategy.on_order_update(o)
+            try:
+                self.strategy.on_order_update(o)
+            except Exception as e:
+                self._strategy_error("on_order_update", e)
 
     def _on_fill(self, fill: Fill) -> None:
         p = self.positions
@@ -446,14 +473,20 @@ class TradingEngine(StrategyContext):
             p.mark(fill.instrument, book.mid_x2() // 2)
         self._update_pnl()
         if self.strategy is not None and self.started:
-            self.strategy.on_fill(fill)
+            try:
+                self.strategy.on_fill(fill)
+            except Exception as e:
+                self._strategy_error("on_fill", e)
 
     # ---------------------------------------------------------------------------------- timer
     def on_timer(self, now_ns: int) -> None:
         if self._timer_ns and now_ns >= self._next_timer_ns and self.strategy is not None and self.started \
                 and not self.stopped:
             self._next_timer_ns = now_ns + self._timer_ns
-            self.strategy.on_timer(now_ns)
+            try:
+                self.strategy.on_timer(now_ns)
+            except Exception as e:
+                self._strategy_error("on_timer", e)
         if (self.killed and now_ns - self._retry_ns >= 1_000_000_000
                 and getattr(self.gateway, "connected", True)):
             self._retry_ns = now_ns
@@ -488,6 +521,7 @@ class TradingEngine(StrategyContext):
             "book_updates": st.book_updates,
             "md_gaps": st.md_gaps,
             "kill_switch": {"tripped": self.killed, "reason": self.kill_reason},
+            "strategy_errors": self.strategy_errors,
             "tick_to_trade_us": {"count": lat.count, "p50": round(lat.percentile(50) / 1e3, 1),
                                  "p99": round(lat.percentile(99) / 1e3, 1),
                                  "max": round(lat.max_ns / 1e3, 1)},
