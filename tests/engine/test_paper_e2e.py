@@ -150,3 +150,30 @@ def test_shipped_paper_config_runs(tmp_path: Path) -> None:
     s = last_json(r.stdout)
     assert s["embedded_sim"] is True and s["journal"] == "var/paper/journal.bin"
     assert (tmp_path / "var" / "paper" / "journal.bin").exists()
+
+
+@pytest.mark.timeout(120)
+def test_sigusr1_trips_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    p = subprocess.Popen([*HFT, "paper", "--json", "--metrics-port", "0", "--strategy", "market_maker"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        journal = tmp_path / "var" / "journal.bin"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size < 200):
+            time.sleep(0.1)  # wait until it is trading (orders journaled)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGUSR1)  # manual kill switch
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)  # clean stop
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 3, err[-3000:]  # ended with the kill switch tripped
+    s = last_json(out)
+    assert s["kill_switch"] == {"tripped": True, "reason": "manual (SIGUSR1)"}
+    assert s["open_orders"] == 0 and s["orders"] >= 1
+    assert s["sessions"]["order"]["state"] == "DISCONNECTED"
