@@ -266,9 +266,10 @@ def test_status_line_and_summary_render(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from hft.engine.status import StatusLine, dollars, summary_table
+    from hft.engine.status import StatusLine, dollars, price, summary_table
 
     assert dollars(-123456) == "-$1,234.56" and dollars(5) == "$0.05"
+    assert price(450_000) == "45.00" and price(4805) == "0.4805" and price(0) == "-"
     cfg = make_config(tmp_path)
     buf = io.StringIO()
     line = StatusLine(Console(file=buf, force_terminal=True, width=200), live=True)

@@ -27,7 +27,12 @@ def dollars(cents: int) -> str:
 
 
 def price(units: int) -> str:
-    return format_price(units) if units else "-"
+    """A price for people: at least two decimals ($45 -> "45.00", 0.4805 stays)."""
+    if not units:
+        return "-"
+    s = format_price(units)
+    whole, _, frac = s.partition(".")
+    return f"{whole}.{frac:0<2}"
 
 
 def status_text(engine: Any, host: Any, elapsed_s: float) -> Text:
