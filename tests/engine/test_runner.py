@@ -298,3 +298,23 @@ def test_status_line_and_summary_render(tmp_path: Path) -> None:
     Console(file=out, width=120).print(summary_table(summary))
     s = out.getvalue()
     assert "TRIPPED: status test" in s and "tick-to-trade" in s and "GC while trading" in s
+
+
+@pytest.mark.timeout(60)
+def test_busy_metrics_port_falls_back_for_paper_and_fails_otherwise(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        cfg = make_config(tmp_path, metrics={"port": port})
+
+        async def noop(venue: MiniVenue, host: Host) -> None:
+            assert host.metrics is not None and host.metrics.port != port
+
+        summary = with_venue(lambda v: run_session(v, cfg, noop, metrics_port=None, metrics_fallback=True))
+        url = summary["metrics_url"]
+        assert url.startswith("http://127.0.0.1:") and f":{port}/" not in url
+        with pytest.raises(RuntimeError, match=f"metrics endpoint 127.0.0.1:{port}"):
+            with_venue(lambda v: run_session(v, cfg, noop, metrics_port=None))
