@@ -286,3 +286,33 @@ def test_order_in_flight_when_the_line_drops_is_not_left_behind() -> None:
             assert time.monotonic() < deadline
             time.sleep(0.02)
         assert s.call(lambda: len(s.engine.orders)) == 0  # type: ignore[union-attr]
+
+
+def test_status_memory_is_bounded_and_live_orders_still_answer(sim: SimServer, hft: Client) -> None:
+    assert sim.gateway is not None
+    gw = sim.gateway
+    old = gw.max_remembered
+    sim.call(setattr, gw, "max_remembered", 10)
+    try:
+        live = cid("live")
+        hft.send(b"D", new_order(live, 1, 100, "2.00"))
+        hft.wait_msg(er_for(live))
+        done = []
+        for _ in range(30):  # orders that come and go push the live one out of the memory
+            c1, c2 = cid("t"), cid("x")
+            hft.send(b"D", new_order(c1, 1, 100, "2.50"))
+            hft.send(b"F", [(41, c1), (11, c2), (55, "BHP"), (54, 1), (60, "20260101-00:00:00")])
+            done.append(c2)
+        hft.wait_msg(er_for(done[-1]))
+        assert sim.call(lambda: len(gw._latest)) <= 10
+        def status(cl: str) -> FixMessage:
+            hft.send(b"H", [(11, cl), (55, "BHP"), (54, 1)])
+            key = cl.encode()
+            return hft.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == key and m.get(20) == b"3")
+
+        st = status(live)
+        assert st.get(39) == b"0" and st.get_int(151) == 100
+        assert status(done[-1]).get(39) == b"4"  # a recent done order is still remembered
+        assert status(done[0]).get(39) == b"8"  # long forgotten
+    finally:
+        sim.call(setattr, gw, "max_remembered", old)

@@ -47,6 +47,7 @@ from hft.sim.matching import (
     ExecType,
     MatchingEngine,
     RejReason,
+    SimOrder,
     TradeEvent,
 )
 
@@ -78,6 +79,32 @@ def avg_px_field(num: int, den: int) -> bytes:
     scaled = (num * PRICE_SCALE * 2 + den) // (2 * den)  # in 1e-8 dollars
     whole, frac = divmod(scaled, PRICE_SCALE * PRICE_SCALE)
     return (b"%d.%08d" % (whole, frac)).rstrip(b"0").rstrip(b".")
+
+
+MAX_REMEMBERED_ORDERS = 200_000  # client orders whose last state a 35=H can still be answered with
+
+
+def _event_of(o: SimOrder) -> ExecEvent:
+    """A live engine order as an ExecEvent (for a status answer)."""
+    e = ExecEvent()
+    e.exec_id = 0
+    e.exec_type = ExecType.NEW
+    e.ord_status = o.status
+    e.order_id = o.order_id
+    e.cl_ord_id = o.cl_ord_id
+    e.session = o.session
+    e.account = o.account
+    e.instrument = o.instrument
+    e.side = o.side
+    e.ord_type = o.ord_type
+    e.tif = o.tif
+    e.price = o.price
+    e.order_qty = o.order_qty
+    e.cum_qty = o.cum_qty
+    e.leaves_qty = o.leaves_qty
+    e.avg_px_num = o.notional
+    e.avg_px_den = o.cum_qty
+    return e
 
 
 def _tag_name(tag: int) -> str:
@@ -222,6 +249,7 @@ class OrderGateway:
         # latest ExecEvent per order id and the order id of every (session, ClOrdID) seen (35=H answers)
         self._latest: dict[int, ExecEvent] = {}
         self._by_cl: dict[tuple[str, str], int] = {}
+        self.max_remembered = MAX_REMEMBERED_ORDERS
         self.counters: dict[str, int] = {
             "logons": 0, "new": 0, "cancel": 0, "replace": 0, "status": 0, "rejected_gateway": 0,
             "exec_reports": 0, "cancel_rejects": 0, "fills": 0, "stored_offline": 0, "dropped": 0,
@@ -381,6 +409,10 @@ class OrderGateway:
                 if cand is not None and cand.session == app.name:
                     oid = cand.order_id
         e = self._latest.get(oid) if oid is not None else None
+        if e is None:
+            live = self.engine.find(app.name, cl)
+            if live is not None:  # live but no longer remembered here: its state straight from the book
+                e = _event_of(live)
         s = app.session
         if s is None or not s.is_active:
             return
@@ -396,6 +428,16 @@ class OrderGateway:
             return
         body = self._exec_body(e, v44, status=True, exec_id=b"S%d" % self._reject_n)
         self._send(app, b"8", body)
+
+    def _forget_oldest(self) -> None:
+        """Bound the memory of done orders (35=H answers): drop the least recently active tenth."""
+        latest = self._latest
+        drop = len(latest) - self.max_remembered * 9 // 10
+        it = iter(latest)
+        victims = [next(it) for _ in range(drop)]
+        for oid in victims:
+            del latest[oid]
+        self._by_cl = {k: v for k, v in self._by_cl.items() if v in latest}
 
     # -- rejects -----------------------------------------------------------------------------------
     def _reject_order(self, app: OrderEntryApp, msg: FixMessage, text: str, reason: int) -> None:
@@ -447,8 +489,12 @@ class OrderGateway:
             if t is ExecEvent:
                 if e.session in BACKGROUND_SESSIONS:
                     continue
-                self._latest[e.order_id] = e
+                latest = self._latest
+                latest.pop(e.order_id, None)  # most recently active last
+                latest[e.order_id] = e
                 self._by_cl[(e.session, e.cl_ord_id)] = e.order_id
+                if len(latest) > self.max_remembered:
+                    self._forget_oldest()
                 app = apps.get(e.session)
                 if app is None:
                     self.counters["dropped"] += 1
