@@ -464,3 +464,23 @@ def test_backtest_never_asks_for_a_self_crossing_order() -> None:
     st = bt.strategy.state("BHP")  # type: ignore[attr-defined]
     tracked = {id(q.order) for q in (st.bid, st.ask)} | {id(q.prev) for q in (st.bid, st.ask)}
     assert all(id(lv.order) in tracked for lv in bt._live.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(bid=st.integers(150, 80_000), width=st.integers(1, 6), bq=st.integers(1, 5_000),
+       aq=st.integers(1, 5_000), pos=st.integers(-1_000, 1_000), base=st.floats(0.0, 4.0),
+       skew=st.floats(0.0, 6.0), moves=st.lists(st.integers(-3, 3), min_size=0, max_size=4))
+def test_on_book_quotes_equal_the_reference_arithmetic(bid: int, width: int, bq: int, aq: int, pos: int,
+                                                        base: float, skew: float, moves: list[int]) -> None:
+    # on_book has a fast path for the $2.00+ band; whatever path it takes, its quotes must be exactly
+    # quote_prices() of its fair value, half spread and skew (the spec's arithmetic, tested above)
+    ctx, mm = make(pos=pos, base_spread_ticks=base, skew_ticks=skew, vol_multiplier=1.0, vol_window=5)
+    bb = round_price(bid * 10, "down")
+    for mv in [0, *moves]:
+        bb = max(round_price(bb + mv * 100, "down"), 20)
+        ba = tick_up(bb, width)
+        ctx.feed([(bb, bq)], [(ba, aq + mv)] if aq + mv > 0 else [(ba, aq)])
+        s = mm.state("BHP")
+        want = quote_prices(s.fair, s.half, s.skew, bb, ba)
+        assert (s.bid.price, s.ask.price) == want, (bb, ba, s.fair, s.half, s.skew)
+        assert s.half == pytest.approx(base + s.vol.std) and s.std == s.vol.std

@@ -100,6 +100,43 @@ class RollingStd:
             self._s = s
             self._s2 = s2
 
+    def push_std(self, x: float) -> float:
+        """:meth:`push` then :attr:`std` in one call (the same arithmetic; saves a call on the hot path)."""
+        ring = self._ring
+        i = self._i
+        w = self.window
+        n = self._n
+        if n == w:
+            y = ring[i]
+            s = self._s - y
+            s2 = self._s2 - y * y
+        else:
+            n += 1
+            self._n = n
+            s = self._s
+            s2 = self._s2
+        ring[i] = x
+        s += x
+        s2 += x * x
+        i += 1
+        self._i = 0 if i == w else i
+        k = self._since + 1
+        if k >= w:
+            k = 0
+            s = s2 = 0.0
+            for j in range(n):
+                v = ring[j]
+                s += v
+                s2 += v * v
+        self._since = k
+        self._s = s
+        self._s2 = s2
+        if n < 2:
+            return 0.0
+        m = s / n
+        v = s2 / n - m * m
+        return math.sqrt(v) if v > 0.0 else 0.0
+
     def __len__(self) -> int:
         return self._n
 

@@ -27,6 +27,7 @@ Per instrument, on every top-of-book change (``book_depth = 1``):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
 _IN_FLIGHT = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
+_WORKING = frozenset((OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED))  # live, no request in flight
+_BAND2 = 20_000  # $2.00: from here up the ASX step is 100 units
+_FAST_FLOOR = 20_200  # prices above it are in the 100-unit band with a margin (the fast quote path)
+_EPS = 1e-6  # as hft.strategies._util: absorbs float noise before floor/ceil onto the grid
 _NEVER = 1 << 62  # retry time meaning "nothing deferred" (or "wait for the venue's answer")
 
 
@@ -138,7 +143,7 @@ class _State:
     """Per-instrument state (preallocated; updated in place on every book update)."""
 
     __slots__ = ("aq", "ask", "ba", "bb", "bid", "bq", "fair", "half", "last_mid2", "pos", "retry_at", "skew",
-                 "vol")
+                 "std", "vol")
 
     def __init__(self, vol_window: int) -> None:
         self.vol = RollingStd(vol_window)
@@ -151,6 +156,7 @@ class _State:
         self.fair = 0.0
         self.half = 0.0
         self.skew = 0.0
+        self.std = 0.0  # vol.std after the last sample
 
 
 class MarketMaker(Strategy):
@@ -164,6 +170,12 @@ class MarketMaker(Strategy):
         self.p = params or MarketMakerParams(**kw)
         self._st: dict[str, _State] = {i: _State(self.p.vol_window) for i in self.instruments}
         self._rate = RateLimiter(self.p.max_orders_per_sec)
+        p = self.p  # hot-path copies of the parameters (no attribute chains per call)
+        self._qs = p.quote_size
+        self._mp = p.max_position
+        self._base = p.base_spread_ticks
+        self._vm = p.vol_multiplier
+        self._sk = p.skew_ticks
         self.rate_limited = 0  # quote changes skipped because of the order-rate limit
 
     def state(self, instrument: str) -> _State:
@@ -173,13 +185,14 @@ class MarketMaker(Strategy):
         return st
 
     def on_book(self, instrument: str, book: L2Book) -> None:
-        bb = book.best_bid()
-        ba = book.best_ask()
+        # the book's lists hold 0 at index 0 when a side is empty (best_bid() / best_ask() without the calls)
+        bb = book.bid_px[0]
+        ba = book.ask_px[0]
         if not bb or not ba or bb >= ba:
             return
         st = self._st.get(instrument) or self.state(instrument)
-        bq = book.best_bid_qty()
-        aq = book.best_ask_qty()
+        bq = book.bid_qty[0]
+        aq = book.ask_qty[0]
         if bb == st.bb and ba == st.ba and bq == st.bq and aq == st.aq:
             # a change below the top: nothing the quotes depend on moved; requote only if a deferred quote
             # change can go now (rate limit) or an order answer arrived, or the position moved
@@ -193,29 +206,67 @@ class MarketMaker(Strategy):
             mid2 = bb + ba
             last = st.last_mid2
             if last:
-                st.vol.push((mid2 - last) / (2.0 * tick_size(bb)))
+                # one sample in ticks of the best bid's band (2 x tick because mid2 is twice the mid)
+                st.std = st.vol.push_std((mid2 - last) / (200.0 if bb >= _BAND2 else 2.0 * tick_size(bb)))
             st.last_mid2 = mid2
         self._requote(instrument, st, bb, bq, ba, aq)
 
     def _requote(self, instrument: str, st: _State, bb: int, bq: int, ba: int, aq: int) -> None:
-        p = self.p
-        fair = microprice(bb, bq, ba, aq)
-        half = p.base_spread_ticks + p.vol_multiplier * st.vol.std
+        tot = bq + aq  # fair = microprice(bb, bq, ba, aq), inlined
+        fair = (bb * aq + ba * bq) / tot if tot > 0 else (bb + ba) / 2.0
+        half = self._base + self._vm * st.std
         pos = st.pos = self.ctx.position(instrument)
-        skew = pos / p.max_position * p.skew_ticks
-        bid = bid_price(fair, half, skew, ba)
-        ask = ask_price(fair, half, skew, bb, bid)
-        bid_size = p.max_position - pos
-        if bid_size > p.quote_size:
-            bid_size = p.quote_size
-        ask_size = p.max_position + pos
-        if ask_size > p.quote_size:
-            ask_size = p.quote_size
+        skew = pos / self._mp * self._sk
+        if fair > _FAST_FLOOR and bb > _FAST_FLOOR and not bb % 100 and not ba % 100:
+            # the whole quote is in the $2.00+ band (step 100): the arithmetic of bid_price / ask_price
+            # (shift_ticks, floor/ceil_to_grid, tick_up/down) reduces to this; falls back near a band edge
+            xb = fair - (half + skew) * 100
+            xa = fair + (half - skew) * 100
+            if xb > _FAST_FLOOR and xa > _FAST_FLOOR:
+                bid = math.floor(xb + _EPS)
+                bid -= bid % 100
+                if bid >= ba:
+                    bid = ba - 100
+                ask = math.ceil(xa - _EPS)
+                r = ask % 100
+                if r:
+                    ask += 100 - r
+                if ask <= bb:
+                    ask = bb + 100
+                if ask <= bid:
+                    ask = bid + 100
+            else:
+                bid = bid_price(fair, half, skew, ba)
+                ask = ask_price(fair, half, skew, bb, bid)
+        else:
+            bid = bid_price(fair, half, skew, ba)
+            ask = ask_price(fair, half, skew, bb, bid)
+        mp = self._mp
+        qs = self._qs
+        bid_size = mp - pos
+        if bid_size > qs:
+            bid_size = qs
+        ask_size = mp + pos
+        if ask_size > qs:
+            ask_size = qs
         st.fair = fair
         st.half = half
         st.skew = skew
         qb = st.bid
         qa = st.ask
+        # the common case: both quotes already work at the wanted price and size (nothing to send)
+        ob = qb.order
+        oa = qa.order
+        if (ob is not None and oa is not None and ob.price == bid and oa.price == ask
+                and qb.sent_size == bid_size and qa.sent_size == ask_size and ob.status in _WORKING
+                and oa.status in _WORKING and ob.qty - ob.cum_qty <= bid_size
+                and oa.qty - oa.cum_qty <= ask_size):
+            qb.price = bid
+            qb.size = bid_size
+            qa.price = ask
+            qa.size = ask_size
+            st.retry_at = _NEVER
+            return
         if bid >= _lowest(qa):  # moving up: the ask gets out of the way first
             r_ask = self._quote(instrument, qa, ask, ask_size, qb)
             r_bid = self._quote(instrument, qb, bid, bid_size, qa)
