@@ -211,7 +211,11 @@ class OrderEntryApp(SessionApplication):
         if session.counters.disconnects != disconnects or not session.is_active:
             self.gateway.counters["dropped_in_flight"] += 1
             return
-        self.gateway.handle(self, msg, arrival_ns)
+        try:
+            self.gateway.handle(self, msg, arrival_ns)
+        except FixValueError as e:  # outside the session's dispatch: answer it here
+            session.send(b"j", [(45, msg.get(34) or b"0"), (372, msg.msg_type or b"?"), (380, 0),
+                                (58, f"malformed field: {e}")])
 
 
 class OrderGateway:

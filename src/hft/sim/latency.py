@@ -9,6 +9,7 @@ reordered even when their due times are equal (asyncio's timer heap is not stabl
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from hft.sim.config import LatencySampler
 
 __all__ = ["DelayLine", "LatencySampler"]
+
+log = logging.getLogger("hft.sim.latency")
 
 
 class DelayLine:
@@ -47,13 +50,20 @@ class DelayLine:
         if not q:
             return
         _, fn, args = q.popleft()  # the item this timer was set for
-        fn(*args)
+        self._run(fn, args)
         limit = self._loop.time() + 0.0005
         while q and q[0][0] <= limit:
             _, fn, args = q.popleft()
-            fn(*args)
+            self._run(fn, args)
         if q and self._handle is None:
             self._handle = self._loop.call_at(q[0][0], self._drain)
+
+    @staticmethod
+    def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        except Exception:  # one bad item must not strand the ones queued behind it
+            log.exception("delayed delivery failed")
 
     def cancel(self) -> None:
         if self._handle is not None:
