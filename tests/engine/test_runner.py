@@ -318,3 +318,38 @@ def test_busy_metrics_port_falls_back_for_paper_and_fails_otherwise(tmp_path: Pa
         assert url.startswith("http://127.0.0.1:") and f":{port}/" not in url
         with pytest.raises(RuntimeError, match=f"metrics endpoint 127.0.0.1:{port}"):
             with_venue(lambda v: run_session(v, cfg, noop, metrics_port=None))
+
+
+@pytest.mark.timeout(60)
+def test_kill_switch_latch_survives_a_restart_until_an_operator_resets_it(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+
+    async def trip(venue: MiniVenue, host: Host) -> None:
+        assert await wait_until(lambda: host.engine.om.open_orders())
+        host.engine.kill("daily loss (test)")
+
+    async def blocked(venue: MiniVenue, host: Host) -> None:
+        eng = host.engine
+        assert eng.killed and "daily loss (test)" in eng.kill_reason
+        n = len(venue.app_msgs(b"D"))
+        venue.add("BHP", Side.BUY, BHP - 30 * TICK, 1)  # book updates: the strategy tries
+        venue.add("BHP", Side.BUY, BHP - 31 * TICK, 1)
+        await asyncio.sleep(0.2)
+        assert len(venue.app_msgs(b"D")) == n and eng.stats.risk_rejected >= 1
+
+    async def reset(venue: MiniVenue, host: Host) -> None:
+        assert not host.engine.killed
+        n = len(venue.app_msgs(b"D"))
+        venue.add("BHP", Side.BUY, BHP - 32 * TICK, 1)
+        assert await wait_until(lambda: len(venue.app_msgs(b"D")) > n)
+
+    async def runs(venue: MiniVenue) -> list[dict[str, Any]]:
+        return [await run_session(venue, cfg, trip), await run_session(venue, cfg, blocked),
+                await run_session(venue, cfg, reset, reset_kill_by="alice")]
+
+    s1, s2, s3 = with_venue(runs)
+    assert s1["kill_switch"]["tripped"] and s2["kill_switch"]["tripped"] and not s3["kill_switch"]["tripped"]
+    from hft.engine.journal import read_journal
+
+    kinds = [r["t"] for r in read_journal(tmp_path / "journal.bin")[0] if r["t"].startswith("kill")]
+    assert kinds == ["kill", "kill", "kill_reset"]

@@ -39,6 +39,9 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", metavar="NAME", help="override strategy.name (default params)")
     p.add_argument("--metrics-port", type=int, metavar="N", help="override metrics.port (0 = a free port)")
     p.add_argument("--journal", metavar="PATH", help="override journal.path")
+    p.add_argument("--reset-kill-switch", metavar="OPERATOR", help="a kill switch tripped in a previous "
+                   "run (latched in the journal) is reset by OPERATOR at start-up; without it the session "
+                   "starts tripped")
     p.add_argument("--logon-timeout", type=float, default=10.0, metavar="S",
                    help="give up when a FIX session has not logged on after S seconds (default 10)")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -93,7 +96,8 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
         return EXIT_CONFIG
     status = StatusLine(err) if show_status else None
     opts = HostOptions(duration=args.duration, metrics_port=args.metrics_port, status=status,
-                       metrics_fallback=metrics_fallback, logon_timeout=args.logon_timeout)
+                       metrics_fallback=metrics_fallback, logon_timeout=args.logon_timeout,
+                       reset_kill_by=args.reset_kill_switch)
     try:
         if busy:
             from hft.engine.busyloop import run_busy

@@ -62,6 +62,25 @@ def _noop() -> None:
     return None
 
 
+T_KILL = "kill"  # journal record: the kill switch tripped {"reason"}
+T_KILL_RESET = "kill_reset"  # journal record: an operator reset it {"operator", "was"}
+
+
+def latched_kill(path: Path) -> str:
+    """The reason of a kill-switch trip the journal at ``path`` holds without a later operator reset
+    ("" if none): a restart after a trip starts tripped."""
+    from hft.engine.journal import read_journal
+
+    reason = ""
+    records, _ = read_journal(path)
+    for r in records:
+        if r["t"] == T_KILL:
+            reason = str(r.get("reason", "")) or "unknown"
+        elif r["t"] == T_KILL_RESET:
+            reason = ""
+    return reason
+
+
 def risk_limits(config: Config) -> RiskLimits:
     """RiskLimits from the ``[risk]`` table (dollars -> cents, percent -> basis points, s -> ns)."""
     r = config.risk
@@ -210,6 +229,8 @@ class TradingEngine(StrategyContext):
         self.stats.kill_switch_tripped = 1
         self.stats.kill_switch_reason = reason
         log.error("KILL SWITCH TRIPPED: %s; cancelling %d open orders", reason, len(self.om.open_orders()))
+        if self.journal is not None:  # the latch survives a restart (see latched_kill)
+            self.journal.append(T_KILL, {"reason": reason})
         self.cancel_everything()
         for cb in self.kill_listeners:
             cb(reason)
@@ -217,6 +238,8 @@ class TradingEngine(StrategyContext):
     def reset_kill(self, operator: str) -> None:
         """Operator reset of the kill switch (new orders allowed again)."""
         self.risk.kill.reset(operator)
+        if self.journal is not None:
+            self.journal.append(T_KILL_RESET, {"operator": operator, "was": self.kill_reason})
         self.killed = False
         self.kill_reason = ""
         self.stats.kill_switch_tripped = 0
@@ -548,6 +571,7 @@ class HostOptions:
     stop_grace: float = 2.0  # seconds to wait for cancel answers at shutdown
     run_dir: str | None = None  # base of relative journal / store paths (default: the working dir)
     strategy_factory: Callable[[TradingEngine], Strategy] | None = None  # default: the configured one
+    reset_kill_by: str | None = None  # operator name: reset a kill switch latched in the journal
 
 
 @dataclass
@@ -701,6 +725,15 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     # -- engine ----------------------------------------------------------------------------------
     stats = EngineStats()
     engine = TradingEngine(config, gateway, journal=journal, recovered=recovered, stats=stats)
+    if recovered is not None:
+        still = latched_kill(jpath)
+        if still and opts.reset_kill_by:
+            engine.risk.kill.tripped = True  # recorded as tripped, then reset by the operator
+            engine.kill_reason = still
+            engine.reset_kill(opts.reset_kill_by)
+            log.warning("kill switch (%s) reset by %s at start-up", still, opts.reset_kill_by)
+        elif still:
+            engine.kill(f"still tripped from a previous run ({still}); reset with --reset-kill-switch")
     if opts.strategy_factory is not None:
         engine.strategy = opts.strategy_factory(engine)
     md.set_sink(engine.on_market_event)
