@@ -64,15 +64,21 @@ def test_breakdown_stages_cover_the_tick() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_plot_and_table(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+def test_floor_client_plot_and_table(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     from pathlib import Path
 
     png = Path(str(tmp_path)) / "lat.png"
-    assert main(["bench", "latency", "--duration", "0.8", "--loop", "busy", "--rate", "500",
+    assert main(["bench", "latency", "--duration", "0.8", "--loop", "floor", "--rate", "500",
                  "--warmup", "0.2", "--breakdown-ticks", "0", "--plot", str(png)]) == 0
     text = capsys.readouterr().out
-    assert "wire-to-wire" in text and "busy" in text
+    assert "wire-to-wire" in text and "floor" in text
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    # the trivial client speaks valid FIX: the venue matched every order it received to a tick
+    assert main(["bench", "latency", "--duration", "0.8", "--loop", "floor", "--rate", "500",
+                 "--warmup", "0.2", "--breakdown-ticks", "0", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["runs"][0]
+    assert r["wire_to_wire_us"]["count"] > 0 and r["orders_unmatched"] == 0
+    assert r["orders_matched_to_ticks"] == r["orders_received"] == r["engine_recv_to_write_us"]["count"]
 
 
 def test_summarize_and_bad_args() -> None:

@@ -296,7 +296,10 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
 
             tuning = apply_process_tuning(cores, realtime=rt_priority > 0,
                                           rt_priority=rt_priority or 50).as_dict()
-        _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning)
+        if loop_kind == "floor":
+            _engine_floor(pipe, order_port, md_port, fraction, tuning)
+        else:
+            _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning)
     except Exception as e:
         with contextlib.suppress(Exception):
             pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
@@ -328,6 +331,97 @@ def _engine_result(parts: Any, internal: dict[int, tuple[int, int, int]],
             "md_messages": e.stats.md_messages, "internal_ns": internal, "gc_counts": list(gc.get_count()),
             "gc_collections_while_measured": list(_GC_SEEN),
             **extra}
+
+
+def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tuning: dict[str, Any]) -> None:
+    """The floor: the issue's "trivial Python client" speaking FIX. Spins on a non-blocking ``recv`` of
+    the market data socket, finds each 35=X's 6001, and for the answered fraction sends a pre-shaped 35=D
+    (``FixEncoder.new_order_single``, own sequence counter) echoing it; no session layer, no book, no
+    strategy, no risk. What is left of wire-to-wire here is the machine (kernel, scheduler) plus a few
+    microseconds of Python: the engine's number is best read as a multiple of this one."""
+    from hft.bench.hotpath import SYMBOL, bench_config
+    from hft.fix.encoder import FixEncoder
+
+    cfg = bench_config(fraction)
+    vc, mc = cfg.venue, cfg.market_data
+    eo = FixEncoder(vc.begin_string, vc.sender_comp_id, vc.target_comp_id)
+    em = FixEncoder(vc.begin_string, mc.sender_comp_id, mc.target_comp_id)
+    so = socket.create_connection(("127.0.0.1", order_port))
+    sm = socket.create_connection(("127.0.0.1", md_port))
+    for s_ in (so, sm):
+        s_.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    logon = [(98, b"0"), (108, 30), (141, b"Y")]
+    so.sendall(eo.encode(b"A", logon, 1))
+    sm.sendall(em.encode(b"A", logon, 1))
+
+    def wait_for(sock: socket.socket, needle: bytes) -> None:
+        sock.settimeout(10)
+        got = b""
+        while needle not in got:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("floor client: venue closed the connection")
+            got += chunk
+
+    wait_for(so, b"\x0135=A\x01")
+    wait_for(sm, b"\x0135=A\x01")
+    sm.sendall(em.encode(b"V", [(262, b"floor"), (263, b"1"), (264, 10), (265, b"1"), (267, 2), (269, b"0"),
+                                (269, b"1"), (146, 1), (55, SYMBOL)], 2))
+    wait_for(sm, b"\x0135=W\x01")
+    so.setblocking(False)
+    sm.setblocking(False)
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(_count_gc)
+    pipe.send({"ready": True})
+    internal: dict[int, tuple[int, int, int]] = {}
+    buf = bytearray(1 << 16)
+    junk = bytearray(1 << 16)
+    recv_into = sm.recv_into
+    key = b"\x016001="
+    seq = 2
+    n = 0
+    due = 0
+    idle = 0
+    sym = SYMBOL.encode()
+    while True:
+        try:
+            k = recv_into(buf)
+        except BlockingIOError:
+            idle += 1
+            if idle >= 256:
+                idle = 0
+                with contextlib.suppress(BlockingIOError):
+                    so.recv_into(junk)  # execution reports: read and dropped
+                if pipe.poll():
+                    break
+            continue
+        if k == 0:
+            break
+        t_recv = time.time_ns()
+        data = bytes(buf[:k])
+        i = data.find(key)
+        while i >= 0:
+            j = data.find(b"\x01", i + 6)
+            n += 1
+            d = int(n * fraction)
+            if d != due:
+                due = d
+                tick = data[i + 6 : j]
+                frame = eo.new_order_single(seq, b"F%d" % seq, sym, 1, 1, 449_500, tif=b"3", account=b"PAPER",
+                                            tail=b"\x016001=" + tick)
+                seq += 1
+                t_pre = time.time_ns()
+                so.send(frame)
+                internal[int(tick)] = (0, t_recv, t_pre)
+            i = data.find(key, j)
+    pipe.recv()
+    pipe.send({"updates": n, "answered": len(internal), "refused": 0, "skipped": 0, "orders_sent": seq - 2,
+               "risk_rejected": 0, "md_messages": n, "internal_ns": internal,
+               "gc_counts": list(gc.get_count()), "gc_collections_while_measured": list(_GC_SEEN),
+               "tuning": tuning})
+    for s_ in (so, sm):
+        s_.close()
 
 
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
@@ -685,9 +779,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000.0, help="market data ticks per second (default 1000)")
     p.add_argument("--fraction", type=float, default=0.1,
                    help="share of ticks the strategy answers with an order, 0 < F <= 1 (default 0.1)")
-    p.add_argument("--loop", choices=("asyncio", "busy", "hybrid", "both", "all"), default="both",
+    p.add_argument("--loop", choices=("asyncio", "busy", "hybrid", "floor", "both", "all"), default="both",
                    help="engine host: asyncio transports; busy (spin forever); hybrid (spin --spin-us after "
-                        "each read, then block in select); both = asyncio + busy (default); all = the three")
+                        "each read, then block in select); floor = not the engine but a trivial spinning "
+                        "FIX client (the machine's floor, measured side by side); both = asyncio + busy "
+                        "(default); all = floor, asyncio, busy, hybrid")
     p.add_argument("--spin-us", type=float, default=100.0,
                    help="hybrid loop: microseconds to keep spinning after the last read (default 100)")
     p.add_argument("--pin", action="store_true",
@@ -707,7 +803,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    loops = {"both": ["asyncio", "busy"], "all": ["asyncio", "busy", "hybrid"]}.get(args.loop, [args.loop])
+    loops = {"both": ["asyncio", "busy"], "all": ["floor", "asyncio", "busy", "hybrid"]}.get(args.loop,
+                                                                                              [args.loop])
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
                      warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
                      rt_priority=args.rt if lk != "busy" else 0) for lk in loops]
@@ -715,10 +812,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "venue": args.venue, "pin": args.pin, "rt": args.rt,
                            "python": sys.version.split()[0],
                            "cpus": os.cpu_count(), "runs": runs}
-    base = runs[0]["wire_to_wire_us"]["p50"] if runs[0]["loop"] == "asyncio" else None
-    for r in runs[1:]:
-        if base and r["wire_to_wire_us"]["p50"]:
-            res[f"{r['loop']}_vs_asyncio_p50_ratio"] = round(r["wire_to_wire_us"]["p50"] / base, 3)
+    by = {r["loop"]: r["wire_to_wire_us"]["p50"] for r in runs}
+    for r in runs:
+        p50 = r["wire_to_wire_us"]["p50"]
+        if r["loop"] not in ("asyncio", "floor") and by.get("asyncio") and p50:
+            res[f"{r['loop']}_vs_asyncio_p50_ratio"] = round(p50 / by["asyncio"], 3)
+        if r["loop"] != "floor" and by.get("floor") and p50:
+            res[f"{r['loop']}_vs_floor_p50_ratio"] = round(p50 / by["floor"], 3)
     if args.breakdown_ticks > 0:
         res["breakdown"] = run_breakdown(args.breakdown_ticks)
     return res
