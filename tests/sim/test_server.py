@@ -337,3 +337,12 @@ def test_replay_driven_book_is_published(tmp_path: object) -> None:
             assert sim.stats()["gateway"]["dropped"] == 0
         finally:
             md.close()
+
+
+def test_stop_from_the_servers_own_loop_does_not_deadlock() -> None:
+    sim = SimServer(SimConfig.default()).start()
+    sim.call(sim.stop)
+    assert not sim.metrics_url or sim._metrics is None
+    assert sim._thread is not None
+    sim._thread.join(10)
+    assert not sim._thread.is_alive()

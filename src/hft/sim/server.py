@@ -245,7 +245,8 @@ class SimServer:
         if loop is not None and evt is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(evt.set)
-        if self._thread is not None:
+        # called from a callback on the server's own loop: it winds down by itself (joining would deadlock)
+        if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("simulator thread did not stop within %.1f s", timeout)
