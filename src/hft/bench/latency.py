@@ -789,8 +789,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", action="store_true",
                    help="pin the venue to CPU 0 and the engine to the last CPU (os.sched_setaffinity)")
     p.add_argument("--rt", type=int, default=0, metavar="PRIO",
-                   help="engine on SCHED_FIFO at PRIO when permitted (asyncio and hybrid loops only: a "
-                        "spinning real-time process would starve its core)")
+                   help="engine on SCHED_FIFO at PRIO when permitted (asyncio and hybrid only, not busy or "
+                        "floor: a spinning real-time process would starve its core)")
     p.add_argument("--venue", choices=("stub", "sim"), default="stub",
                    help="stub: minimal FIX venue with kernel rx timestamps (default); sim: hft.sim.server")
     p.add_argument("--warmup", type=float, default=0.5,
@@ -807,7 +807,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                                                               [args.loop])
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
                      warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
-                     rt_priority=args.rt if lk != "busy" else 0) for lk in loops]
+                     rt_priority=args.rt if lk in ("asyncio", "hybrid") else 0) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
                            "venue": args.venue, "pin": args.pin, "rt": args.rt,
                            "python": sys.version.split()[0],
