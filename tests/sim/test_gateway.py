@@ -316,3 +316,82 @@ def test_status_memory_is_bounded_and_live_orders_still_answer(sim: SimServer, h
         assert status(done[0]).get(39) == b"8"  # long forgotten
     finally:
         sim.call(setattr, gw, "max_remembered", old)
+
+
+def test_execution_reports_consistent_over_a_random_session() -> None:
+    """Seeded random orders, replaces and cancels from two clients that trade with each other: on the
+    wire, per order, CumQty is the sum of LastQty, LeavesQty = OrderQty - CumQty until done (0 after),
+    AvgPx is sum(LastPx*LastQty)/CumQty, ExecIDs are unique, and every fill has a matching counter fill."""
+    import random
+    from decimal import Decimal
+
+    rng = random.Random(42)
+    oe = OrderEntryConfig(sessions=(ClientSession("HFT"), ClientSession("HFT2")))
+    cfg = SimConfig.default(order_entry=oe, flow=FlowSettings(enabled=False), metrics_enabled=False)
+    with SimServer(cfg) as s:
+        cs = [Client(s.order_port, "HFT", "ASXSIM").logon(), Client(s.order_port, "HFT2", "ASXSIM").logon()]
+        try:
+            live: list[list[tuple[str, int, int]]] = [[], []]  # (cl, side, qty)
+            for n in range(1, 301):
+                k = rng.randrange(2)
+                c = cs[k]
+                u = rng.random()
+                if u < 0.6 or not live[k]:
+                    cl = f"r{n}"
+                    side, qty = rng.choice([1, 2]), rng.randint(1, 5) * 100
+                    px = f"{45 + rng.randint(-3, 3) / 100:.2f}"
+                    tif = rng.choice(["0", "0", "0", "3"])
+                    c.send(b"D", new_order(cl, side, qty, px, account=f"A{k}", tif=tif))
+                    live[k].append((cl, side, qty))
+                elif u < 0.8:
+                    orig, side, qty = live[k].pop(rng.randrange(len(live[k])))
+                    cl = f"r{n}"
+                    nq = rng.randint(1, 6) * 100
+                    c.send(b"G", replace_order(orig, cl, side, nq, f"{45 + rng.randint(-3, 3) / 100:.2f}",
+                                               account=f"A{k}"))
+                    live[k].append((cl, side, nq))
+                else:
+                    orig, side, qty = live[k].pop(rng.randrange(len(live[k])))
+                    c.send(b"F", [(41, orig), (11, f"r{n}"), (55, "BHP"), (54, side),
+                                  (60, "20260101-00:00:00")])
+            # a final marker on each session: everything before it has been answered
+            for c in cs:
+                c.send(b"H", [(11, "end"), (55, "BHP"), (54, 1)])
+                c.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == b"end")
+            exec_ids: set[bytes] = set()
+            fills: dict[tuple[bytes, bytes], int] = {}
+            for c in cs:
+                per_order: dict[bytes, list[FixMessage]] = {}
+                for m in c.snapshot():
+                    if m.msg_type != b"8" or m.get(20) == b"3" or m.get(37) == b"NONE":
+                        continue
+                    eid = m.get(17) or b""
+                    assert eid not in exec_ids
+                    exec_ids.add(eid)
+                    per_order.setdefault(m.get(37) or b"", []).append(m)
+                for ers in per_order.values():
+                    cum = 0
+                    notional = 0
+                    for m in ers:
+                        lq = m.get_int(32) or 0
+                        if lq:
+                            lp = m.get_price(31) or 0
+                            cum += lq
+                            notional += lp * lq
+                            key = (m.get(31) or b"", b"%d" % lq)
+                            fills[key] = fills.get(key, 0) + (1 if m.get(54) == b"1" else -1)
+                        assert m.get_int(14) == cum, m
+                        status = m.get(39)
+                        if status in (b"2", b"4", b"8", b"C"):
+                            assert m.get_int(151) == 0
+                        else:
+                            assert m.get_int(151) == (m.get_int(38) or 0) - cum, m
+                        if cum:
+                            avg = Decimal(m.get_str(6) or "0")
+                            exact = Decimal(notional) / Decimal(cum) / Decimal(10_000)
+                            assert abs(avg - exact) < Decimal("0.000000006"), (avg, exact)
+            assert sum(1 for v in fills.values()) >= 5  # the session did trade
+            assert all(v == 0 for v in fills.values())  # every buy fill has its sell fill
+        finally:
+            for c in cs:
+                c.close()
