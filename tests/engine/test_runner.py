@@ -159,7 +159,7 @@ def test_restart_recovers_position_and_cancels_leftover_orders(tmp_path: Path) -
     async def second(venue: MiniVenue, host: Host) -> None:
         eng = host.engine
         assert eng.recovered is not None and eng.position("BHP") == 3
-        assert eng.positions.fees_cents == 600
+        assert eng.positions.fees_cents == 600 and eng.stats.fees_cents == 600  # metrics at once
         # the leftover order got a status request (35=H) and then a cancel
         assert await wait_until(lambda: len(venue.app_msgs(b"H")) == 1 and len(venue.app_msgs(b"F")) == 1)
         assert await wait_until(lambda: not eng.om.open_orders())

@@ -150,6 +150,8 @@ class TradingEngine(StrategyContext):
         self.kill_listeners: list[Callable[[str], None]] = []
         for s in self.instruments:
             self.stats.positions[s] = self.positions.position(s)
+        if recovered is not None and recovered.fills:
+            self._update_pnl()  # metrics show the recovered P&L at once; a recovered loss can trip
 
     # ---------------------------------------------------------------------------------- lifecycle
     def build_strategy(self) -> Strategy:
