@@ -59,6 +59,19 @@ def format_utc_timestamp(ns: int, precision: int = 6) -> bytes:
     raise ValueError(f"timestamp precision must be 0, 3, 6 or 9, not {precision}")
 
 
+_px44_cache: dict[int, bytes] = {}
+
+
+def _px44(price: int) -> bytes:
+    """``SOH 44=<price>`` for a price in units, cached (a strategy sends few distinct prices)."""
+    f = _px44_cache.get(price)
+    if f is None:
+        if len(_px44_cache) >= 4096:
+            _px44_cache.clear()
+        f = _px44_cache[price] = b"\x0144=" + format_price(price).encode()
+    return f
+
+
 def price_field(price: int) -> bytes:
     """Price units -> the exact FIX decimal (``451200`` -> ``b"45.12"``)."""
     return format_price(price).encode("ascii")
@@ -232,7 +245,7 @@ class FixEncoder:
             b"\x011=" + account if account else b"",
             b"\x0121=" + handl_inst if handl_inst else b"",
             cl_ord_id, symbol, side, qty, ord_type,
-            b"\x0144=" + format_price(price).encode() if price is not None else b"",
+            _px44(price) if price is not None else b"",
             tif, tt,
             b"\x01100=" + exdest if exdest else b"",
             tail,
@@ -297,7 +310,7 @@ class FixEncoder:
                 orig_cl_ord_id,
                 b"\x0137=" + order_id if order_id else b"",
                 cl_ord_id, symbol, side, qty, ord_type,
-                b"\x0144=" + format_price(price).encode() if price is not None else b"",
+                _px44(price) if price is not None else b"",
                 tif, tt,
             )
         return self._finish(body)
