@@ -46,23 +46,32 @@ def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Co
     return subprocess.run([*HFT, "live", *args], capture_output=True, text=True, timeout=60, env=e)
 
 
+@pytest.fixture
+def no_creds(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in list(os.environ):
+        if k.startswith("HFT_TEST_FIX"):
+            monkeypatch.delenv(k)
+
+
 def test_refuses_without_the_live_flag(tmp_path: Path) -> None:
-    r = run_cli(["--config", str(live_config(tmp_path))])
+    r = run_cli(["--config", str(live_config(tmp_path))])  # (one real process: the command itself)
     assert r.returncode == 2 and "--live flag was not given" in r.stderr
 
 
-def test_refuses_a_paper_config_even_with_the_flag(tmp_path: Path) -> None:
+def test_refuses_a_paper_config_even_with_the_flag(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "paper.toml"
     cfg.write_text('mode = "paper"\n')
-    r = run_cli(["--live", "--config", str(cfg)])
-    assert r.returncode == 2 and "not \"live\"" in r.stderr
-    r = run_cli(["--live"])  # no config at all: the built-in defaults are paper
-    assert r.returncode == 2 and "--config" in r.stderr
+    assert main(["--live", "--config", str(cfg)]) == 2
+    assert "not \"live\"" in capsys.readouterr().err
+    assert main(["--live"]) == 2  # no config at all: the built-in defaults are paper
+    assert "--config" in capsys.readouterr().err
 
 
-def test_refuses_without_credentials_in_the_environment(tmp_path: Path) -> None:
-    r = run_cli(["--live", "--config", str(live_config(tmp_path))])
-    assert r.returncode == 2 and "HFT_TEST_FIX_USER is not set" in r.stderr
+def test_refuses_without_credentials_in_the_environment(tmp_path: Path, no_creds: None,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--live", "--config", str(live_config(tmp_path))]) == 2
+    assert "HFT_TEST_FIX_USER is not set" in capsys.readouterr().err
 
 
 def test_credentials_file_must_be_private_and_outside_the_repo(tmp_path: Path) -> None:
