@@ -16,9 +16,10 @@ policies, each in a fresh harness after the same warm-up, and reports per policy
 - ``ticks_per_gen0_collection``: the implied spacing of young collections at that growth and threshold.
 
 Policies: ``default`` (interpreter defaults), ``freeze`` (``gc.collect(); gc.freeze()`` after start-up),
-``freeze_thresholds`` (freeze + ``gc.set_threshold(50_000, 50, 100)``), ``disabled_idle`` (freeze +
-``gc.disable()`` while trading + a generation-0 collection every ``--idle-every`` ticks *between* ticks,
-as :class:`hft.runtime.gc_tuning.GcController.idle` does from the engine timer). The claim to check:
+``freeze_thresholds`` (freeze + ``gc.set_threshold(50_000, 50, 100)``), ``disabled_idle``
+(:class:`hft.runtime.gc_tuning.GcController`: freeze + ``gc.disable()`` while trading, and its ``idle()``
+called *between* ticks, as the engine timer would: a generation-0 collection once ``--idle-every``
+allocations are pending). The claim to check:
 with ``disabled_idle`` no collection starts inside a tick, by construction, and the idle collections
 are short because the frozen start-up heap is never traversed.
 """
@@ -71,14 +72,21 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
         for _ in range(warmup):
             h.tick()
             h.drain()
-        if policy != "default":
+        ctl = None
+        if policy == "disabled_idle":
+            # the runtime's controller: collect + freeze + gc.disable(); idle() between ticks collects
+            # generation 0 once idle_every allocations are pending (what the engine timer would call)
+            from hft.runtime.gc_tuning import GcController, GcPolicy
+
+            ctl = GcController(GcPolicy(freeze=True, disable_while_trading=True, idle_interval_ms=3_600_000,
+                                        idle_max_pending=idle_every), track=False)
+            ctl.after_startup()
+        elif policy != "default":
             gc.collect()
             gc.freeze()
         if policy == "freeze_thresholds":
             gc.set_threshold(50_000, 50, 100)
         tracked_before = len(gc.get_objects())
-        if policy == "disabled_idle":
-            gc.disable()
         gc.callbacks.append(cb)
         conn = h.e_md_conn
         blocks = sys.getallocatedblocks
@@ -86,7 +94,7 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
         idle_collections = 0
         t_start = time.perf_counter()
         try:
-            for i in range(ticks):
+            for _ in range(ticks):
                 h.venue_md.tick()
                 in_tick[0] = True
                 b0 = blocks()
@@ -95,8 +103,7 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
                 net_blocks += blocks() - b0
                 in_tick[0] = False
                 h.drain()
-                if policy == "disabled_idle" and (i + 1) % idle_every == 0:
-                    gc.collect(0)
+                if ctl is not None and ctl.idle():
                     idle_collections += 1
         finally:
             in_tick[0] = False
@@ -106,6 +113,8 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
         tracked_after = len(gc.get_objects())
         orders = h.parts.engine.stats.orders_sent
         strategy = h.parts.strategy
+        if ctl is not None:
+            ctl.restore()
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved_threshold)
@@ -140,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of ticks answered with an order (default 1.0: every tick)")
     p.add_argument("--policy", choices=(*POLICIES, "all"), default="all", help="GC policy (default all)")
     p.add_argument("--idle-every", type=int, default=1000,
-                   help="disabled_idle: a gen-0 collection between ticks every N ticks (default 1000)")
+                   help="disabled_idle: GcController.idle() collects generation 0 between ticks once N "
+                        "allocations are pending (default 1000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
