@@ -126,6 +126,26 @@ class BacktestConfig:
             raise ValueError("backtest.book_depth and backtest.record_every_ns must be positive")
 
 
+class _OpenView:
+    """The backtester's open orders as the risk manager reads them, without a list copy per check (the
+    strategy-facing ``open_orders`` returns a fresh list)."""
+
+    __slots__ = ("_inst", "_open")
+
+    def __init__(self, open_orders: dict[str, Order], instrument: str) -> None:
+        self._open = open_orders
+        self._inst = instrument
+
+    def open_orders(self, instrument: str | None = None) -> Any:
+        if instrument is None or instrument == self._inst:
+            return self._open.values()
+        return ()
+
+
+_NOT_REPLACEABLE = frozenset((S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.REPLACED, S.PENDING_CANCEL,
+                              S.PENDING_REPLACE))  # terminal, or a cancel/replace already in flight
+
+
 @dataclass(slots=True)
 class _Live:
     """Exchange-side state of one of our orders."""
@@ -205,8 +225,8 @@ class Backtester(StrategyContext):
         self._due_e = _NEVER  # earliest exchange-time work: pending order, sample
         self._due_l = _NEVER  # earliest local-time work: answer, timer
         # our resting prices, for the replay loop's "does this event concern us" test
-        self._wbid: set[int] = set()
-        self._wask: set[int] = set()
+        self._wbid: dict[int, list[_Live]] = {}  # price -> our resting orders there (in _live order)
+        self._wask: dict[int, list[_Live]] = {}
         self._bid_hi = 0
         self._ask_lo = _NEVER
         self.res = BacktestResult()
@@ -214,7 +234,12 @@ class Backtester(StrategyContext):
         self._xpos = 0  # exchange-side position
         self._fee_total = 0
         self.positions = PositionTracker(self.fees)
-        self.risk = RiskManager(risk if risk is not None else RiskLimits(), self.positions, self,
+        # constant latencies (no jitter, no samples) skip the draw
+        self._ent_ns = c.entry_latency_ns if not c.latency_jitter_ns and self._entry_samples is None else -1
+        self._resp_ns = (c.response_latency_ns if not c.latency_jitter_ns and self._resp_samples is None
+                         else -1)
+        self.risk = RiskManager(risk if risk is not None else RiskLimits(), self.positions,
+                                _OpenView(self._open, self.inst),
                                 books={self.inst: self._book}, open_order_count=self._open.__len__,
                                 on_trip=self._on_trip)
         self.strategy = make(self)
@@ -254,7 +279,8 @@ class Backtester(StrategyContext):
 
     def _push(self, action: int, o: Order, extra: Any) -> None:
         self._seq += 1
-        t = self._now + self._lat(self.cfg.entry_latency_ns, self._entry_samples)
+        lat = self._ent_ns
+        t = self._now + (lat if lat >= 0 else self._lat(self.cfg.entry_latency_ns, self._entry_samples))
         heapq.heappush(self._pending, (t, self._seq, action, o, extra))
         if t < self._due_e:
             self._due_e = t
@@ -278,7 +304,7 @@ class Backtester(StrategyContext):
 
     def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> Order | None:
         st = order.status
-        if st.is_terminal or st is S.PENDING_CANCEL or st is S.PENDING_REPLACE:
+        if st in _NOT_REPLACEABLE:
             return None
         price = order.price if price is None else price
         qty = order.qty if qty is None else qty
@@ -333,20 +359,26 @@ class Backtester(StrategyContext):
     # ------------------------------------------------------------------ exchange side
     def _answer(self, kind: int, o: Order, extra: Any) -> None:
         self._seq += 1
-        t = self._te + self._lat(self.cfg.response_latency_ns, self._resp_samples)
+        lat = self._resp_ns
+        t = self._te + (lat if lat >= 0 else self._lat(self.cfg.response_latency_ns, self._resp_samples))
         heapq.heappush(self._answers, (t, self._seq, kind, o, extra))
         if t < self._due_l:
             self._due_l = t
 
     def _rewatch(self) -> None:
         """Recompute the prices where we rest (called whenever the set of resting orders changes)."""
-        wb = self._wbid
-        wa = self._wask
-        wb.clear()
-        wa.clear()
+        wb: dict[int, list[_Live]] = {}
+        wa: dict[int, list[_Live]] = {}
         for lv in self._live.values():
             if lv.resting:
-                (wb if lv.side == 1 else wa).add(lv.price)
+                d = wb if lv.side == 1 else wa
+                at = d.get(lv.price)
+                if at is None:
+                    d[lv.price] = [lv]
+                else:
+                    at.append(lv)
+        self._wbid = wb  # new dicts: a caller iterating the old lists is not disturbed
+        self._wask = wa
         self._bid_hi = max(wb) if wb else 0
         self._ask_lo = min(wa) if wa else _NEVER
 
@@ -367,8 +399,9 @@ class Backtester(StrategyContext):
         if lv.leaves == 0 and self._live.pop(o.cl_ord_id, None) is not None and lv.resting:
             self._rewatch()
 
-    def _arrive(self, lv: _Live) -> None:
-        """An order reaches the exchange: take what crosses, then rest (or cancel the IOC remainder)."""
+    def _arrive(self, lv: _Live) -> bool:
+        """An order reaches the exchange: take what crosses, then rest (or cancel the IOC remainder).
+        True when it rests (the watched prices were recomputed)."""
         b = self._book
         o = lv.order
         limit = lv.price if o.ord_type is OrdType.LIMIT else 0
@@ -385,15 +418,16 @@ class Backtester(StrategyContext):
                     break
                 self._fill(lv, pxs[i], min(lv.leaves, qs[i]), False)
         if lv.leaves == 0:
-            return
+            return False
         if o.tif in (TimeInForce.IOC, TimeInForce.FOK) or o.ord_type is OrdType.MARKET:
             self._answer(4, o, None)  # remainder cancelled
-            return
+            return False
         lv.resting = True
         lv.ahead = float(b.qty_at(lv.side, lv.price))
         lv.trade_qty = 0
         self._live[o.cl_ord_id] = lv
         self._rewatch()
+        return True
 
     def _process_pending(self, te: int) -> None:
         pend = self._pending
@@ -420,11 +454,9 @@ class Backtester(StrategyContext):
                 self._answer(7, o, new)
                 if new.price == lv.price and nl.leaves <= lv.leaves:
                     nl.ahead, nl.trade_qty, nl.resting = lv.ahead, lv.trade_qty, True  # keeps its place
-                    self._live[new.cl_ord_id] = nl
+                    self._live[new.cl_ord_id] = nl  # same side and price: the watched prices are unchanged
+                elif not self._arrive(nl):  # (when it rests, _arrive recomputed the watched prices)
                     self._rewatch()
-                else:
-                    self._rewatch()
-                    self._arrive(nl)
 
     def _deliver(self, tl: int) -> None:
         ans = self._answers
@@ -503,31 +535,42 @@ class Backtester(StrategyContext):
                 if q > 0:
                     self._fill(lv, lv.price, q, True)
 
+    def _on_queue(self, lvs: list[_Live], prev: int, new: int) -> None:
+        """The level where our orders ``lvs`` rest changed from ``prev`` to ``new``: queue positions."""
+        for lv in lvs:
+            chg = prev - new - lv.trade_qty
+            lv.trade_qty = 0
+            if chg <= 0:
+                if new < lv.ahead:
+                    lv.ahead = float(new)
+                continue
+            front = lv.ahead
+            back = prev - front
+            if back < 0.0:
+                back = 0.0
+            n = self.cfg.queue_power
+            fb = back ** n
+            ff = front ** n
+            p = fb / (fb + ff) if fb + ff > 0 else 1.0
+            est = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
+            lv.ahead = 0.0 if est < 0.0 else (est if est < new else float(new))
+
+    def _on_cross(self, side: int, price: int, new: int) -> None:
+        """A level of ``side`` now quotes at or through the price of our orders on the other side: we
+        would have been hit (filled at our price for up to that level's quantity)."""
+        if new <= 0:
+            return
+        for lv in tuple(self._live.values()):
+            if lv.side != side and lv.resting and (price <= lv.price if side == 2 else price >= lv.price):
+                self._fill(lv, lv.price, min(lv.leaves, new), True)
+
     def _on_level(self, side: int, price: int, prev: int, new: int) -> None:
         """A level changed where we rest (queue update) or on the other side at/through our price (fill)."""
-        for lv in tuple(self._live.values()):
-            if lv.side == side:
-                if lv.price != price or not lv.resting:
-                    continue
-                chg = prev - new - lv.trade_qty
-                lv.trade_qty = 0
-                if chg <= 0:
-                    if new < lv.ahead:
-                        lv.ahead = float(new)
-                    continue
-                front = lv.ahead
-                back = prev - front
-                if back < 0.0:
-                    back = 0.0
-                n = self.cfg.queue_power
-                fb = back ** n
-                ff = front ** n
-                p = fb / (fb + ff) if fb + ff > 0 else 1.0
-                est = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
-                lv.ahead = 0.0 if est < 0.0 else (est if est < new else float(new))
-            elif new > 0 and lv.resting and (price <= lv.price if side == 2 else price >= lv.price):
-                # the opposite side now quotes at or through our price: we would have been hit
-                self._fill(lv, lv.price, min(lv.leaves, new), True)
+        lvs = (self._wbid if side == 1 else self._wask).get(price)
+        if lvs is not None:
+            self._on_queue(lvs, prev, new)
+        if price >= self._ask_lo if side == 1 else price <= self._bid_hi:
+            self._on_cross(side, price, new)
 
     # ------------------------------------------------------------------ due work
     def _exch_due(self, te: int) -> None:
@@ -592,7 +635,6 @@ class Backtester(StrategyContext):
         depth = self._depth_interest
         dm1 = depth - 1
         wants_trades = self._wants_trades
-        wbid, wask = self._wbid, self._wask
         inst = self.inst
         set_level = book.set_level
         on_trade = strat.on_trade
@@ -614,6 +656,13 @@ class Backtester(StrategyContext):
         dirty = False  # the strategy has a book change to see at the end of this timestamp
         mid2 = 0  # mid when the position was last marked
         last_tl = self._now
+        # local copies of the due times and watched prices, re-read after every call that may change them
+        due_e = self._due_e
+        due_l = self._due_l
+        bid_hi = self._bid_hi
+        ask_lo = self._ask_lo
+        wbid = self._wbid
+        wask = self._wask
         for c0 in range(0, n, CHUNK):
             c1 = min(n, c0 + CHUNK)
             rows = zip(range(c0, c1), ev.ts_exch[c0:c1].tolist(), ev.ts_local[c0:c1].tolist(),
@@ -630,15 +679,24 @@ class Backtester(StrategyContext):
                         if m != mid2:
                             mid2 = m
                             self._mark()
+                        due_e = self._due_e  # the strategy may have sent orders (and moved them)
+                        due_l = self._due_l
                     last_tl = tl
-                if te >= self._due_e:
-                    self._exch_due(te)
-                if tl >= self._due_l:
-                    self._local_due(tl)
+                if te >= due_e or tl >= due_l:
+                    if te >= due_e:
+                        self._exch_due(te)
+                    if tl >= self._due_l:
+                        self._local_due(tl)
+                    due_e = self._due_e
+                    due_l = self._due_l
+                    bid_hi = self._bid_hi
+                    ask_lo = self._ask_lo
+                    wbid = self._wbid
+                    wask = self._wask
                 if k == 1:
                     if s == 1:
-                        if p in bpx:  # a level we hold: size change in place, or delete
-                            j = bpx.index(p)
+                        if p == bpx[0] or p in bpx:  # a level we hold: size change in place, or delete
+                            j = 0 if p == bpx[0] else bpx.index(p)
                             prev = bqt[j]
                             if q > 0:
                                 bqt[j] = q
@@ -653,13 +711,18 @@ class Backtester(StrategyContext):
                                 touched = depth == 0 or (q > 0 and (book.n_bids <= dm1 or p > bpx[dm1]))
                             if not set_level(1, p, q, te):
                                 self._book_error(i, s, p, q)
-                        if p in wbid or p >= self._ask_lo:
+                        if p in wbid or p >= ask_lo:
                             self._te = te
                             self._now = tl
                             self._on_level(1, p, prev, q)
+                            due_l = self._due_l  # fills answer; filled orders stop being watched
+                            bid_hi = self._bid_hi
+                            ask_lo = self._ask_lo
+                            wbid = self._wbid
+                            wask = self._wask
                     else:
-                        if p in apx:
-                            j = apx.index(p)
+                        if p == apx[0] or p in apx:
+                            j = 0 if p == apx[0] else apx.index(p)
                             prev = aqt[j]
                             if q > 0:
                                 aqt[j] = q
@@ -675,21 +738,32 @@ class Backtester(StrategyContext):
                                 touched = depth == 0 or (q > 0 and (book.n_asks <= dm1 or p < apx[dm1]))
                             if not set_level(2, p, q, te):
                                 self._book_error(i, s, p, q)
-                        if p in wask or p <= self._bid_hi:
+                        if p in wask or p <= bid_hi:
                             self._te = te
                             self._now = tl
                             self._on_level(2, p, prev, q)
+                            due_l = self._due_l
+                            bid_hi = self._bid_hi
+                            ask_lo = self._ask_lo
+                            wbid = self._wbid
+                            wask = self._wask
                     if touched and not in_snapshot:
                         dirty = True
                 elif k == 2:
                     risk_trade[inst] = p
-                    if (s != 1 and p <= self._bid_hi) or (s != 2 and p >= self._ask_lo):
+                    if (s != 1 and p <= bid_hi) or (s != 2 and p >= ask_lo):
                         self._te = te
                         self._now = tl
                         self._on_trade(p, q, s)
                     if wants_trades:
                         self._now = tl
                         on_trade(Trade(inst, p, q, tl, Side(s) if s == 1 or s == 2 else None))
+                    due_e = self._due_e
+                    due_l = self._due_l
+                    bid_hi = self._bid_hi
+                    ask_lo = self._ask_lo
+                    wbid = self._wbid
+                    wask = self._wask
                 elif k == 3:
                     book.clear()
                     in_snapshot = True
