@@ -395,3 +395,86 @@ def test_execution_reports_consistent_over_a_random_session() -> None:
         finally:
             for c in cs:
                 c.close()
+
+
+def _in_process_session(fast: bool, seed: int) -> dict[str, bytes]:
+    """A seeded random session driven straight into the gateway (no sockets, fixed clocks); returns
+    every byte each client session was sent. ``fast``: ExecutionReports on the one-format fast path,
+    else through the generic encoder (``_exec_body`` + ``FixEncoder.encode``)."""
+    import random
+
+    from hft.fix.session import FixSession, SessionConfig
+    from hft.fix.store import MemoryStore
+    from hft.sim.clock import ManualClock
+    from hft.sim.gateway import OrderGateway
+    from hft.sim.matching import MatchingEngine, Phase
+
+    t = [1_790_000_000_123_456_789]
+
+    def clock() -> int:
+        t[0] += 1_234_567
+        return t[0]
+
+    engine = MatchingEngine({"BHP": 450_000, "PLS": 15_000}, clock=ManualClock(t[0]))
+    for sym in engine.books:
+        engine.set_phase(sym, Phase.CONTINUOUS)
+    gw = OrderGateway(engine, clock=clock)
+    out: dict[str, list[bytes]] = {}
+    clients: dict[str, tuple[FixSession, FixEncoder, list[int]]] = {}
+    for name, begin in (("C42", "FIX.4.2"), ("C44", "FIX.4.4")):
+        s = FixSession(SessionConfig(begin_string=begin, sender_comp_id="ASXSIM", target_comp_id=name,
+                                     initiator=False), MemoryStore(), clock=clock)
+        app = gw.add_session(s, name, False)
+        app.fast_er = app.fast_er and fast
+        buf: list[bytes] = []
+        out[name] = buf
+        s.connection_made(buf.append, lambda reason: None)
+        enc = FixEncoder(begin, name, "ASXSIM")
+        s.on_data(enc.encode(b"A", [(98, 0), (108, 30)], 1))
+        assert s.is_active
+        clients[name] = (s, enc, [2])
+    rng = random.Random(seed)
+    live: dict[str, list[tuple[str, int]]] = {"C42": [], "C44": []}
+    for n in range(600):
+        name = rng.choice(("C42", "C44"))
+        s, enc, seq = clients[name]
+        u = rng.random()
+        if u < 0.6 or not live[name]:
+            cl = f"o{n}"
+            side = rng.choice((1, 2))
+            sym, px = rng.choice((("BHP", 45 + rng.randint(-3, 3) / 100),
+                                  ("PLS", 1.5 + rng.randint(-2, 2) / 200)))
+            body: Body = [(1, rng.choice(("A1", "A2"))), (11, cl), (21, "1"), (55, sym), (54, side),
+                          (38, rng.choice((100, 300, 1000))), (40, "2"), (44, f"{px:.3f}"),
+                          (59, rng.choice(("0", "0", "3", "4"))), (60, "20260101-00:00:00"), (100, "ASX"),
+                          (15, "AUD"), (167, "CS")]
+            if rng.random() < 0.05:
+                body = with_value(body, 55, "NOPE")  # engine reject with a Text
+            if rng.random() < 0.05:
+                body = without(body, 1)  # no Account on the report
+            frame = enc.encode(b"D", body, seq[0])
+            live[name].append((cl, side))
+        elif u < 0.8:
+            orig, side = rng.choice(live[name])
+            frame = enc.encode(b"G", [(41, orig), (11, f"g{n}"), (21, "1"), (55, "BHP"), (54, side),
+                                      (38, rng.choice((100, 200, 2000))), (40, "2"), (44, "45.01"),
+                                      (59, "0"), (60, "20260101-00:00:00")], seq[0])
+            live[name].append((f"g{n}", side))
+        else:
+            orig, side = live[name].pop(rng.randrange(len(live[name])))
+            frame = enc.encode(b"F", [(41, orig), (11, f"x{n}"), (55, "BHP"), (54, side),
+                                      (60, "20260101-00:00:00")], seq[0])
+        seq[0] += 1
+        s.on_data(frame)
+    assert gw.counters["internal_errors"] == 0 and gw.counters["fills"] > 20
+    return {k: b"".join(v) for k, v in out.items()}
+
+
+def test_fast_execution_reports_are_byte_identical_to_the_encoder() -> None:
+    """The one-format ExecutionReport path writes exactly the bytes the generic encoder would (FIX 4.2
+    and 4.4, fills with 851, rejects with Text, replaces with 41, no Account)."""
+    fast = _in_process_session(True, 5)
+    slow = _in_process_session(False, 5)
+    for name in fast:
+        assert fast[name].count(b"\x0135=8\x01") > 300
+        assert fast[name] == slow[name], name

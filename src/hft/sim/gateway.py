@@ -37,7 +37,7 @@ from typing import Any
 from hft.asx.ticks import PRICE_SCALE, format_price, parse_price
 from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.fix import dictionary as fixdict
-from hft.fix.parser import FixMessage, FixValueError
+from hft.fix.parser import FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionState
 from hft.sim.config import LatencySampler, OrderEntryConfig
 from hft.sim.latency import DelayLine
@@ -107,6 +107,10 @@ def _event_of(o: SimOrder) -> ExecEvent:
     return e
 
 
+def _no_ts(ns: int) -> bytes:
+    raise RuntimeError("ExecutionReport fast path used before the session was attached")
+
+
 def _tag_name(tag: int) -> str:
     f = fixdict.FIELDS.get(tag)
     return f"{tag} ({f[0]})" if f else str(tag)
@@ -133,6 +137,22 @@ class OrderEntryApp(SessionApplication):
         self.ever_logged_on = False
         self.delay_in: DelayLine | None = None  # injected latency (FIFO per direction)
         self.delay_out: DelayLine | None = None
+        # ExecutionReport fast path (see :meth:`OrderGateway._er_tail`): the constant frame parts of this
+        # session, and the body of the report being sent (read by :meth:`build_er` inside send_built)
+        self.v44 = False
+        self.fast_er = False
+        self._begin = b""
+        self._head = b""
+        self._fmt_ts: Callable[[int], bytes] = _no_ts
+        self._er_tail = b""
+
+    def build_er(self, seq: int, now_ns: int) -> bytes:
+        """The complete ExecutionReport frame around ``_er_tail`` (``FixSession.send_built`` callback):
+        the same bytes as ``session.encoder.encode(b"8", body, seq, now_ns)``."""
+        tail = self._er_tail
+        head = b"%s%d\x0152=%s" % (self._head, seq, self._fmt_ts(now_ns))
+        msg = b"%s%d\x01%s%s" % (self._begin, len(head) + len(tail), head, tail)
+        return b"%s10=%03d\x01" % (msg, byte_sum(msg) & 0xFF)
 
     def attach(self, session: FixSession) -> None:
         """Hook the session: stamp the read time of incoming bytes, and coalesce the answers to one read
@@ -140,6 +160,17 @@ class OrderEntryApp(SessionApplication):
         order is written as soon as it has been handled, so its latency does not change)."""
         self.session = session
         session.app = self
+        enc = session.encoder
+        self.v44 = session.config.begin_string >= "FIX.4.4"
+        # the fast path writes the header itself: only for the plain header the simulator's sessions use
+        self.fast_er = not enc.extra_header and all(
+            v.isascii() and v and "\x01" not in v and "=" not in v
+            for v in (enc.begin_string, enc.sender_comp_id, enc.target_comp_id))
+        if self.fast_er:
+            self._begin = b"8=%s\x019=" % enc.begin_string.encode()
+            self._head = b"35=8\x0149=%s\x0156=%s\x0134=" % (enc.sender_comp_id.encode(),
+                                                               enc.target_comp_id.encode())
+            self._fmt_ts = enc.format_timestamp
         orig_on_data = session.on_data
         orig_made = session.connection_made
         out: list[bytes] = []
@@ -506,6 +537,15 @@ class OrderGateway:
                 s = app.session
                 if s is None:
                     continue
+                if app.fast_er and app.delay_out is None and s.state == SessionState.ACTIVE:
+                    tail = self._er_tail(app, e, aggressor)
+                    if tail is not None:  # the common case: encoded in one go, no field tuples
+                        if e.last_qty:
+                            self.counters["fills"] += 1
+                        self.counters["exec_reports"] += 1
+                        app._er_tail = tail
+                        s.send_built(app.build_er)
+                        continue
                 v44 = s.config.begin_string >= "FIX.4.4"
                 body = self._exec_body(e, v44)
                 if e.last_qty:
@@ -561,6 +601,45 @@ class OrderGateway:
             body.append((58, e.text))
         body.append((60, self._ts(e)))
         return body
+
+    def _er_tail(self, app: OrderEntryApp, e: ExecEvent, aggressor: Side | None) -> bytes | None:
+        """The body of ``e``'s ExecutionReport (from 37 to the trailing SOH) as one format: the same
+        fields and bytes as :meth:`_exec_body` (+ 851) through the encoder. None when a text value needs
+        the encoder's checks (empty, non-ASCII or SOH): the caller then takes the generic path."""
+        cl = e.cl_ord_id
+        inst = e.instrument
+        orig = e.orig_cl_ord_id
+        account = e.account
+        text = e.text
+        chk = cl + inst
+        if orig:
+            chk += orig
+        if account:
+            chk += account
+        if text:
+            chk += text
+        if not cl or not inst or not chk.isascii() or "\x01" in chk:
+            return None
+        v44 = app.v44
+        qty = e.last_qty
+        if qty:
+            fill = b"\x0132=%d\x0131=%s" % (qty, format_price(e.last_px).encode())
+            liq = b"\x01851=4" if aggressor is None else (b"\x01851=2" if e.side is aggressor
+                                                           else b"\x01851=1")
+        else:
+            fill = liq = b""
+        price = e.price
+        rej = e.rej_reason
+        ts = app._fmt_ts(self.clock())  # TransactTime 60 (the gateway's clock, as in _exec_body)
+        return (b"\x0137=%d\x0111=%s%s\x0117=%d%s\x01150=%s\x0139=%s%s\x0155=%s\x0154=%s\x0138=%d\x0140=%s%s"
+                b"\x0159=%s%s\x0114=%d\x01151=%d\x016=%s%s%s\x0160=%s%s\x01") % (
+            e.order_id, cl.encode(), b"\x0141=" + orig.encode() if orig else b"", e.exec_id,
+            b"" if v44 else b"\x0120=0", (_EXEC_TYPE_44 if v44 else _EXEC_TYPE_42)[e.exec_type],
+            _STATUS[e.ord_status], b"\x011=" + account.encode() if account else b"", inst.encode(),
+            _SIDE_B[e.side], e.order_qty, _ORD_TYPE_B[e.ord_type],
+            b"\x0144=" + format_price(price).encode() if price else b"", _TIF_B[e.tif], fill,
+            e.cum_qty, e.leaves_qty, avg_px_field(e.avg_px_num, e.avg_px_den),
+            b"\x01103=%d" % rej if rej >= 0 else b"", b"\x0158=" + text.encode() if text else b"", ts, liq)
 
     def _ts(self, e: ExecEvent) -> bytes:
         app = self.apps.get(e.session)
