@@ -180,3 +180,13 @@ def test_sigusr1_trips_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
     assert s["kill_switch"] == {"tripped": True, "reason": "manual (SIGUSR1)"}
     assert s["open_orders"] == 0 and s["orders"] >= 1
     assert s["sessions"]["order"]["state"] == "DISCONNECTED"
+
+
+def test_second_session_in_the_same_directory_is_refused(tmp_path: Path) -> None:
+    from hft.engine.journal import Journal
+
+    (tmp_path / "var").mkdir()
+    with Journal(tmp_path / "var" / "journal.bin"):  # a running session holds it
+        r = hft(["paper", "--duration", "1", "--metrics-port", "0"], tmp_path)
+    assert r.returncode == 1 and "in use by another session" in r.stderr
+    assert not list((tmp_path / "var").glob("journal.bin.*"))  # not archived from under the writer

@@ -43,7 +43,7 @@ from hft.engine.gateway import (
     OrderGateway,
     StaleNotice,
 )
-from hft.engine.journal import Journal, RecoveryState, recover
+from hft.engine.journal import Journal, JournalError, RecoveryState, recover
 from hft.engine.orders import OrderManager
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager
@@ -613,6 +613,20 @@ def _update_session_stats(ss: SessionStats, session: Any) -> None:
     ss.disconnects = c.disconnects
 
 
+def _check_unlocked(path: Path) -> None:
+    import fcntl
+    import os
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise RuntimeError(f"journal.path: {path} is in use by another session (running in this "
+                           "directory?)") from None
+    finally:
+        os.close(fd)  # (closing releases the probe lock)
+
+
 def _resolve(path: str, base: str | None) -> Path:
     p = Path(path)
     if base is not None and not p.is_absolute():
@@ -675,7 +689,9 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     recovered: RecoveryState | None = None
     if embedded and jpath.exists() and jpath.stat().st_size > 0:
         # the embedded simulator starts empty every run (its orders, ExecIDs and sequence numbers died
-        # with the previous process): the previous journal is archived, not recovered
+        # with the previous process): the previous journal is archived, not recovered -- unless another
+        # process still writes it
+        _check_unlocked(jpath)
         old = jpath.with_name(f"{jpath.name}.{int(jpath.stat().st_mtime)}")
         jpath.rename(old)
         log.warning("embedded simulator: previous journal archived as %s", old)
@@ -686,8 +702,11 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     # "batch": the time-based fsync is the host timer's job (every journal.batch_max_ms at most), never
     # inline in append(): at a low order rate nearly every order would otherwise pay an fsync on the
     # tick-to-trade path; the record-count trigger (batch_max_records) stays inline
-    journal = Journal(jpath, fsync=config.journal.fsync, batch_max_records=config.journal.batch_max_records,
-                      batch_max_ns=1 << 62)
+    try:
+        journal = Journal(jpath, fsync=config.journal.fsync,
+                          batch_max_records=config.journal.batch_max_records, batch_max_ns=1 << 62)
+    except JournalError as e:
+        raise RuntimeError(f"journal.path: {e} (another session running in this directory?)") from None
     stack.callback(journal.close)
 
     # -- order entry session ---------------------------------------------------------------------
