@@ -127,6 +127,13 @@ def test_crossed_book_goes_stale_and_requests_a_snapshot(tmp_path: Path) -> None
         assert await wait_until(lambda: venue.md_requests == n_req + 1)
         assert await wait_until(lambda: not eng.books["BHP"].stale)  # the fresh snapshot repaired it
         assert eng.books["BHP"].best_bid() == BHP - TICK and eng.stats.md_gaps >= 1
+        # a delete of a level the book does not have (inside its known region): stale, new snapshot
+        venue.rpt_seq["BHP"] += 1
+        venue.send_md_raw(b"X", [(83, venue.rpt_seq["BHP"]), (268, 1), (279, b"2"), (269, b"0"), (55, "BHP"),
+                                 (270, b"45.105"), (271, 0)])
+        assert await wait_until(lambda: stale == ["BHP", "BHP"])
+        assert await wait_until(lambda: venue.md_requests == n_req + 2)
+        assert await wait_until(lambda: not eng.books["BHP"].stale)
 
     with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=lambda e: Watch(e, ["BHP"])))
 
