@@ -99,3 +99,12 @@ def test_with_the_exchange_simulator(capsys: pytest.CaptureFixture[str]) -> None
     assert out["venue"] == "sim" and r["venue"] == "sim"
     assert r["ticks_sent"] > 50 and r["wire_to_wire_us"]["count"] > 0
     assert r["wire_to_wire_us"]["count"] <= r["engine"]["answered"] == r["engine"]["orders_sent"]
+
+
+@pytest.mark.timeout(120)
+def test_uvloop_host(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvloop")  # the optional 'fast' extra
+    assert main(["bench", "latency", "--loop", "uvloop", "--duration", "0.8", "--rate", "500",
+                 "--warmup", "0.2", "--breakdown-ticks", "0", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["runs"][0]
+    assert r["loop"] == "uvloop" and r["wire_to_wire_us"]["count"] > 0 and r["orders_unmatched"] == 0

@@ -429,7 +429,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
-                          loop="asyncio" if loop_kind == "asyncio" else "busy_poll")
+                          loop="busy_poll" if loop_kind in ("busy", "hybrid") else "asyncio")
     parts = EngineParts(config)
     internal = _instrument_internal(parts)
 
@@ -510,7 +510,13 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         await mi.stop(1.0)
         return res
 
-    asyncio.run(run())
+    if loop_kind == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run())
+    else:
+        asyncio.run(run())
 
 
 # ============================================================================================ driver
@@ -779,11 +785,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000.0, help="market data ticks per second (default 1000)")
     p.add_argument("--fraction", type=float, default=0.1,
                    help="share of ticks the strategy answers with an order, 0 < F <= 1 (default 0.1)")
-    p.add_argument("--loop", choices=("asyncio", "busy", "hybrid", "floor", "both", "all"), default="both",
-                   help="engine host: asyncio transports; busy (spin forever); hybrid (spin --spin-us after "
-                        "each read, then block in select); floor = not the engine but a trivial spinning "
-                        "FIX client (the machine's floor, measured side by side); both = asyncio + busy "
-                        "(default); all = floor, asyncio, busy, hybrid")
+    p.add_argument("--loop", choices=("asyncio", "uvloop", "busy", "hybrid", "floor", "both", "all"),
+                   default="both",
+                   help="engine host: asyncio transports (uvloop: the same on uvloop, the optional 'fast' "
+                        "extra); busy (spin forever); hybrid (spin --spin-us after each read, then block in "
+                        "select); floor = not the engine but a trivial spinning FIX client (the machine's "
+                        "floor, measured side by side); both = asyncio + busy (default); all = floor, "
+                        "asyncio, uvloop (when installed), busy, hybrid")
     p.add_argument("--spin-us", type=float, default=100.0,
                    help="hybrid loop: microseconds to keep spinning after the last read (default 100)")
     p.add_argument("--pin", action="store_true",
@@ -803,11 +811,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    loops = {"both": ["asyncio", "busy"], "all": ["floor", "asyncio", "busy", "hybrid"]}.get(args.loop,
-                                                                                              [args.loop])
+    try:
+        import uvloop  # noqa: F401
+
+        have_uv = True
+    except ImportError:
+        have_uv = False
+    if args.loop == "uvloop" and not have_uv:
+        raise RuntimeError("--loop uvloop: uvloop is not installed (pip install -e '.[fast]')")
+    loops = {"both": ["asyncio", "busy"],
+             "all": ["floor", "asyncio", *(["uvloop"] if have_uv else []), "busy", "hybrid"]}.get(args.loop,
+                                                                                                  [args.loop])
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
                      warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
-                     rt_priority=args.rt if lk in ("asyncio", "hybrid") else 0) for lk in loops]
+                     rt_priority=args.rt if lk in ("asyncio", "uvloop", "hybrid") else 0) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
                            "venue": args.venue, "pin": args.pin, "rt": args.rt,
                            "python": sys.version.split()[0],

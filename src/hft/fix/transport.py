@@ -72,10 +72,10 @@ class _SessionProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (no isinstance check: uvloop's transports are not asyncio.Transport subclasses)
+        self.transport = transport  # type: ignore[assignment]
         _nodelay(transport.get_extra_info("socket"))
-        self.session.connection_made(transport.write, self._close)
+        self.session.connection_made(transport.write, self._close)  # type: ignore[attr-defined]
 
     def _close(self, reason: str) -> None:
         if self.transport is not None:
@@ -187,8 +187,7 @@ class _AcceptorProtocol(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # (uvloop's transports: no isinstance)
         _nodelay(transport.get_extra_info("socket"))
         self.acceptor.connections += 1
         # a connection that never identifies itself with a valid first message is dropped
