@@ -478,3 +478,16 @@ def test_fast_execution_reports_are_byte_identical_to_the_encoder() -> None:
     for name in fast:
         assert fast[name].count(b"\x0135=8\x01") > 300
         assert fast[name] == slow[name], name
+
+
+@pytest.mark.parametrize("extra", [[], [(38, 200)], [(58, "a=b")], [(58, "x=y"), (11, "dup")]])
+def test_field_map_agrees_with_message_get(extra: Body) -> None:
+    """The gateway's one-pass field map answers every tag as FixMessage.get does ('=' inside a value,
+    repeated tags: the first value)."""
+    from hft.sim.gateway import _field_map
+
+    frame = FixEncoder("FIX.4.2", "C", "S").encode(b"D", [*new_order("c1", 1, 100, "45.00"), *extra], 7)
+    m = FixMessage(frame)
+    f = _field_map(frame)
+    for tag in (1, 9, 10, 11, 15, 21, 34, 35, 38, 40, 44, 49, 52, 54, 55, 56, 58, 59, 60, 100, 167, 6001):
+        assert f.get(b"%d" % tag) == m.get(tag), tag

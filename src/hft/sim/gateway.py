@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -79,6 +80,23 @@ def avg_px_field(num: int, den: int) -> bytes:
     scaled = (num * PRICE_SCALE * 2 + den) // (2 * den)  # in 1e-8 dollars
     whole, frac = divmod(scaled, PRICE_SCALE * PRICE_SCALE)
     return (b"%d.%08d" % (whole, frac)).rstrip(b"0").rstrip(b".")
+
+
+_FIELD_RE = re.compile(rb"\x01(\d+)=([^\x01]*)")  # every field after BeginString, in wire order
+
+
+def _field_map(raw: bytes) -> dict[bytes, bytes]:
+    """Tag (ASCII digits) -> value of every field of a frame, in two C calls instead of a search per tag.
+    A repeated tag keeps its first value, as ``FixMessage.get`` does."""
+    toks = raw.replace(b"=", b"\x01").split(b"\x01")
+    if len(toks) == 2 * raw.count(b"\x01") + 1:  # no '=' inside a value: tags and values alternate
+        f = dict(zip(toks[0:-1:2], toks[1::2], strict=False))
+        if len(f) == len(toks) // 2:
+            return f
+    f = {}
+    for t, v in _FIELD_RE.findall(raw):
+        f.setdefault(t, v)
+    return f
 
 
 MAX_REMEMBERED_ORDERS = 200_000  # client orders whose last state a 35=H can still be answered with
@@ -277,9 +295,12 @@ class OrderGateway:
         self.apps: dict[str, OrderEntryApp] = {}
         cfg = self.config
         self._required = tuple(cfg.required_tags)
+        self._required_keys = tuple((tag, b"%d" % tag) for tag in self._required)
         self._ex_dest = cfg.ex_destination.encode()
         self._currency = cfg.currency.encode()
         self._sec_type = cfg.security_type.encode()
+        self._static = ((b"100", 100, self._ex_dest), (b"15", 15, self._currency),
+                        (b"167", 167, self._sec_type))
         self._reject_n = 0
         # latest ExecEvent per order id and the order id of every (session, ClOrdID) seen (35=H answers)
         self._latest: dict[int, ExecEvent] = {}
@@ -309,14 +330,7 @@ class OrderGateway:
         try:
             if mt == b"D":
                 self.counters["new"] += 1
-                if self.on_wire_to_wire is not None and self.tick_send_ns is not None:
-                    tick = msg.get(6001)
-                    if tick is not None and tick.isdigit():
-                        sent = self.tick_send_ns(int(tick))
-                        if sent:
-                            self.counters["wire_to_wire"] += 1
-                            self.on_wire_to_wire(arrival_ns - sent)
-                self._new_order(app, msg)
+                self._new_order(app, msg, arrival_ns)
             elif mt == b"F":
                 self.counters["cancel"] += 1
                 self._cancel(app, msg)
@@ -336,50 +350,62 @@ class OrderGateway:
                 s.send(b"j", [(45, msg.get(34) or b"0"), (372, mt or b"?"), (380, 0),
                               (58, f"internal error: {type(e).__name__}")])
 
-    def _field(self, msg: FixMessage, tag: int) -> bytes:
-        v = msg.get(tag)
-        if v is None:
-            raise _Rejected(f"missing required tag {_tag_name(tag)}")
-        return v
-
-    def _new_order(self, app: OrderEntryApp, msg: FixMessage) -> None:
-        cl = msg.get_str(11, "") or ""
+    def _new_order(self, app: OrderEntryApp, msg: FixMessage, arrival_ns: int) -> None:
+        f = _field_map(msg.raw)
+        get = f.get
+        if self.on_wire_to_wire is not None and self.tick_send_ns is not None:
+            tick = get(b"6001")
+            if tick is not None and tick.isdigit():
+                sent = self.tick_send_ns(int(tick))
+                if sent:
+                    self.counters["wire_to_wire"] += 1
+                    self.on_wire_to_wire(arrival_ns - sent)
+        cl_raw = get(b"11")
+        cl = cl_raw.decode("latin-1") if cl_raw is not None else ""  # = get_str: ASCII, else latin-1
         try:
-            ord_type = _ORD_TYPES.get(msg.get(40) or b"")
-            for tag in self._required:
-                if tag == 44 and ord_type is not OrdType.LIMIT:
-                    continue
-                if msg.get(tag) is None:
+            ord_type = _ORD_TYPES.get(get(b"40") or b"")
+            for tag, key in self._required_keys:
+                if key not in f:
+                    if tag == 44 and ord_type is not OrdType.LIMIT:
+                        continue
                     raise _Rejected(f"missing required tag {_tag_name(tag)}")
             if ord_type is None:
                 raise _Rejected(f"unsupported OrdType (40) {msg.get_str(40, '')!r}: 1 market or 2 limit",
                                 int(RejReason.UNSUPPORTED))
-            side = _SIDES.get(msg.get(54) or b"")
+            side = _SIDES.get(get(b"54") or b"")
             if side is None:
                 raise _Rejected(f"unsupported Side (54) {msg.get_str(54, '')!r}: 1 buy or 2 sell")
-            tif_raw = msg.get(59)
+            tif_raw = get(b"59")
             tif = TimeInForce.DAY if tif_raw is None else _TIFS.get(tif_raw)
             if tif is None:
                 raise _Rejected(f"unsupported TimeInForce (59) {tif_raw!r}: 0 day, 1 GTC, 3 IOC, 4 FOK",
                                 int(RejReason.UNSUPPORTED))
-            qty_raw = self._field(msg, 38)
+            qty_raw = get(b"38")
+            if qty_raw is None:
+                raise _Rejected(f"missing required tag {_tag_name(38)}")
             if not qty_raw.isdigit() or int(qty_raw) <= 0:
                 raise _Rejected(f"OrderQty (38) must be a positive whole number, got {qty_raw[:20]!r}",
                                 int(RejReason.INCORRECT_QUANTITY))
             qty = int(qty_raw)
             price = 0
-            px_raw = msg.get(44)
             if ord_type is OrdType.LIMIT:
+                px_raw = get(b"44")
                 if px_raw is None:
                     raise _Rejected("missing required tag 44 (Price) for a limit order")
                 price = self._price(px_raw)
-            self._check_static(msg)
+            for key, tag, want in self._static:
+                v = get(key)
+                if want and v is not None and v != want:
+                    got = v[:20].decode("ascii", "replace")
+                    raise _Rejected(f"{_tag_name(tag)} must be {want.decode()}, got {got}")
         except _Rejected as r:
             self._reject_order(app, msg, r.text, r.reason)
             return
-        account = msg.get_str(1, "") or ""
-        symbol = msg.get_str(55, "") or ""
-        events = self.engine.submit(app.name, account, symbol, cl, side, qty, price, ord_type, tif)
+        account = get(b"1")
+        symbol = get(b"55")
+        events = self.engine.submit(app.name, account.decode("latin-1") if account else "",
+                                    symbol.decode("latin-1") if symbol else "", cl, side, qty, price,
+                                    ord_type, tif)
         self.dispatch(events)
 
     @staticmethod
@@ -391,13 +417,6 @@ class OrderGateway:
         if p <= 0:
             raise _Rejected(f"Price (44) must be positive, got {raw[:24]!r}")
         return p
-
-    def _check_static(self, msg: FixMessage) -> None:
-        for tag, want in ((100, self._ex_dest), (15, self._currency), (167, self._sec_type)):
-            v = msg.get(tag)
-            if want and v is not None and v != want:
-                got = v[:20].decode("ascii", "replace")
-                raise _Rejected(f"{_tag_name(tag)} must be {want.decode()}, got {got}")
 
     def _cancel(self, app: OrderEntryApp, msg: FixMessage) -> None:
         cl = msg.get_str(11, "") or ""
