@@ -143,7 +143,7 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hft bench gc", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="hft bench gc", description=__doc__.split("\n")[0].replace("``", ""))
     p.add_argument("--ticks", type=int, default=20_000, help="ticks per policy (default 20000)")
     p.add_argument("--fraction", type=float, default=1.0,
                    help="share of ticks answered with an order (default 1.0: every tick)")

@@ -780,7 +780,8 @@ def plot(results: dict[str, Any], path: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hft bench latency", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="hft bench latency",
+                                description=__doc__.split("\n")[0].replace("``", ""))
     p.add_argument("--duration", type=float, default=5.0, help="measured seconds per loop kind (default 5)")
     p.add_argument("--rate", type=float, default=1000.0, help="market data ticks per second (default 1000)")
     p.add_argument("--fraction", type=float, default=0.1,
