@@ -871,6 +871,9 @@ def main(argv: list[str] | None = None) -> int:
         e = r["engine_recv_to_write_us"]
         print(f"{r['loop']:<8} {w['count']:>6} {w['p50']!s:>7} {w['p90']!s:>7} {w['p99']!s:>7} "
               f"{w['p99_9']!s:>7} {w['max']!s:>8}        {e['p50']}/{e['p99']}  {r['load_before']}")
+        if r.get("segments"):
+            print("         p50 parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v['p50']}"
+                                                     for k, v in r["segments"].items()))
     b = res.get("breakdown")
     if b:
         print(f"\nstage breakdown in-process ({b['ticks']} ticks, us per tick, exclusive): plain tick p50 "
