@@ -575,7 +575,8 @@ class Backtester(StrategyContext):
     # ------------------------------------------------------------------ due work
     def _exch_due(self, te: int) -> None:
         """Orders reaching the exchange by ``te`` and the periodic sample (exchange time)."""
-        if self._pending and self._pending[0][0] <= te:
+        pend = self._pending
+        if pend and pend[0][0] <= te:
             self._process_pending(te)
         if te >= self._next_sample:
             self._sample(self._next_sample)
@@ -585,7 +586,8 @@ class Backtester(StrategyContext):
 
     def _local_due(self, tl: int) -> None:
         """Answers reaching the strategy by ``tl`` and its timer (local time)."""
-        if self._answers and self._answers[0][0] <= tl:
+        ans = self._answers
+        if ans and ans[0][0] <= tl:
             self._deliver(tl)
         if tl >= self._next_timer:
             self._next_timer = tl + self._timer_ns
@@ -635,6 +637,7 @@ class Backtester(StrategyContext):
         depth = self._depth_interest
         dm1 = depth - 1
         wants_trades = self._wants_trades
+        on_queue = self._on_queue
         inst = self.inst
         set_level = book.set_level
         on_trade = strat.on_trade
@@ -711,10 +714,13 @@ class Backtester(StrategyContext):
                                 touched = depth == 0 or (q > 0 and (book.n_bids <= dm1 or p > bpx[dm1]))
                             if not set_level(1, p, q, te):
                                 self._book_error(i, s, p, q)
-                        if p in wbid or p >= ask_lo:
+                        lvs = wbid.get(p)
+                        if lvs is not None:  # our bids rest at this level: queue positions
+                            on_queue(lvs, prev, q)
+                        if p >= ask_lo:  # at or through our ask: it is hit
                             self._te = te
                             self._now = tl
-                            self._on_level(1, p, prev, q)
+                            self._on_cross(1, p, q)
                             due_l = self._due_l  # fills answer; filled orders stop being watched
                             bid_hi = self._bid_hi
                             ask_lo = self._ask_lo
@@ -738,10 +744,13 @@ class Backtester(StrategyContext):
                                 touched = depth == 0 or (q > 0 and (book.n_asks <= dm1 or p < apx[dm1]))
                             if not set_level(2, p, q, te):
                                 self._book_error(i, s, p, q)
-                        if p in wask or p <= bid_hi:
+                        lvs = wask.get(p)
+                        if lvs is not None:
+                            on_queue(lvs, prev, q)
+                        if p <= bid_hi:
                             self._te = te
                             self._now = tl
-                            self._on_level(2, p, prev, q)
+                            self._on_cross(2, p, q)
                             due_l = self._due_l
                             bid_hi = self._bid_hi
                             ask_lo = self._ask_lo

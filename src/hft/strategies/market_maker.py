@@ -142,8 +142,8 @@ def _highest(q: _Quote) -> int:
 class _State:
     """Per-instrument state (preallocated; updated in place on every book update)."""
 
-    __slots__ = ("aq", "ask", "ba", "bb", "bid", "bq", "fair", "half", "last_mid2", "pos", "retry_at", "skew",
-                 "std", "vol")
+    __slots__ = ("aq", "ask", "ba", "bb", "bid", "bq", "fair", "fast", "half", "last_mid2", "pos", "retry_at",
+                 "skew", "std", "vol")
 
     def __init__(self, vol_window: int) -> None:
         self.vol = RollingStd(vol_window)
@@ -157,6 +157,7 @@ class _State:
         self.half = 0.0
         self.skew = 0.0
         self.std = 0.0  # vol.std after the last sample
+        self.fast = False  # bb, ba (the top last seen) allow the $2.00+ band quote arithmetic
 
 
 class MarketMaker(Strategy):
@@ -199,8 +200,12 @@ class MarketMaker(Strategy):
             if self.ctx.now() < st.retry_at and self.ctx.position(instrument) == st.pos:
                 return
         else:
-            st.bb = bb
-            st.ba = ba
+            if bb != st.bb or ba != st.ba:
+                # both best prices in the $2.00+ band and on its grid: the fast quote arithmetic applies
+                # (the fair value lies between them)
+                st.fast = bb > _FAST_FLOOR and not bb % 100 and not ba % 100
+                st.bb = bb
+                st.ba = ba
             st.bq = bq
             st.aq = aq
             mid2 = bb + ba
@@ -217,7 +222,7 @@ class MarketMaker(Strategy):
         half = self._base + self._vm * st.std
         pos = st.pos = self.ctx.position(instrument)
         skew = pos / self._mp * self._sk
-        if fair > _FAST_FLOOR and bb > _FAST_FLOOR and not bb % 100 and not ba % 100:
+        if st.fast and bb == st.bb and ba == st.ba:
             # the whole quote is in the $2.00+ band (step 100): the arithmetic of bid_price / ask_price
             # (shift_ticks, floor/ceil_to_grid, tick_up/down) reduces to this; falls back near a band edge
             xb = fair - (half + skew) * 100
