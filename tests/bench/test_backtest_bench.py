@@ -39,3 +39,18 @@ def test_hftbacktest_event_conversion(tmp_path: Path) -> None:
     assert np.array_equal((flags & (1 << 28)) != 0, side == 2)
     assert np.allclose(a["px"], ev.price[keep] / 10_000)
     assert np.array_equal(a["local_ts"], ev.ts_local[keep])
+
+
+@pytest.mark.timeout(120)
+def test_bench_backtest_baseline_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the baseline is this same source tree: both sides must report identical fills and P&L
+    src = Path(B.__file__).resolve().parents[2]
+    assert B.main(["--json", "--events", "3000", "--cache-dir", str(tmp_path), "--no-hftbacktest",
+                   "--baseline-src", str(src)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    b = out["baseline"]
+    assert b["src"] == str(src) and b["events"] == 3000 and b["fills"] == out["hft"]["fills"]
+    r = out["baseline_ratios"]
+    assert r["same_fills_and_pnl"] is True and r["process_s_baseline_over_hft"] > 0
+    with pytest.raises(OSError, match="no hft package"):
+        B.baseline_src(str(tmp_path))

@@ -18,6 +18,11 @@ the best run is reported):
 
 ``process_s`` is wall time from spawn to exit; ``cpu_s`` the process's user + system CPU time (robust
 when other jobs share the machine); ``peak_rss_mb`` its maximum resident set size.
+
+``--baseline-src DIR`` measures another version of this project side by side in the same run (e.g. the
+commit before an optimisation: ``git archive REV src | tar -x -C DIR``): the same ``hft backtest`` command
+with ``PYTHONPATH=DIR/src``, interleaved with ours; ``baseline`` has the same fields as ``hft`` and
+``ratios`` the before/after speed-ups and whether fills and P&L are identical.
 """
 
 from __future__ import annotations
@@ -141,7 +146,26 @@ def find_hbt_python(arg: str | None) -> str | None:
     return None
 
 
-def bench(n: int, cache: Path, hbt_python: str | None, repeats: int) -> dict[str, Any]:
+def _ours(s: dict[str, Any], proc: dict[str, float]) -> dict[str, Any]:
+    replay_s = float(s["wall_s"])
+    return {"events": s["events"], "replay_s": replay_s,
+            "events_per_s": round(s["events"] / replay_s) if replay_s > 0 else 0,
+            "process_events_per_s": round(s["events"] / proc["process_s"]), **proc,
+            "strategy_calls": s["strategy_calls"], "fills": s["trades"], "orders_sent": s["orders_sent"],
+            "orders_refused": s["orders_refused"], "pnl_net_cents": s["pnl_net_cents"]}
+
+
+def baseline_src(arg: str) -> Path:
+    """The directory holding the baseline's ``hft`` package (``DIR/src`` or ``DIR``)."""
+    d = Path(arg)
+    for cand in (d / "src", d):
+        if (cand / "hft" / "__init__.py").exists():
+            return cand.resolve()
+    raise OSError(f"--baseline-src {arg}: no hft package in {d}/src or {d}")
+
+
+def bench(n: int, cache: Path, hbt_python: str | None, repeats: int,
+          baseline: Path | None = None) -> dict[str, Any]:
     parquet, gen_s = dataset(n, cache)
     cfg = cache / "bench_market_maker.toml"
     cfg.write_text(MM_CONFIG)
@@ -153,23 +177,22 @@ def bench(n: int, cache: Path, hbt_python: str | None, repeats: int) -> dict[str
         hbt_cmd = [hbt_python, str(Path(__file__).with_name("_hbt_child.py")), str(npz), str(ENTRY_NS),
                    str(RESPONSE_NS)]
     best: dict[str, tuple[dict[str, Any], dict[str, float]]] = {}
+    runs = (("hft", ours_cmd), ("baseline", ours_cmd if baseline is not None else None),
+            ("hftbacktest", hbt_cmd))
     for _ in range(repeats):
-        for name, cmd in (("hft", ours_cmd), ("hftbacktest", hbt_cmd)):
+        for name, cmd in runs:
             if cmd is None:
                 continue
             env = dict(os.environ)
             if name == "hftbacktest":
                 env.pop("PYTHONPATH", None)
+            elif name == "baseline":
+                env["PYTHONPATH"] = str(baseline)
             r = run_process(cmd, env)
             if name not in best or r[1]["process_s"] < best[name][1]["process_s"]:
                 best[name] = r
     s, proc = best["hft"]
-    replay_s = float(s["wall_s"])
-    ours = {"events": s["events"], "replay_s": replay_s,
-            "events_per_s": round(s["events"] / replay_s) if replay_s > 0 else 0,
-            "process_events_per_s": round(s["events"] / proc["process_s"]), **proc,
-            "strategy_calls": s["strategy_calls"], "fills": s["trades"], "orders_sent": s["orders_sent"],
-            "pnl_net_cents": s["pnl_net_cents"]}
+    ours = _ours(s, proc)
     out: dict[str, Any] = {
         "benchmark": "backtest", "strategy": "market_maker", "events": n, "seed": SEED,
         "data": {"levels": 5, "trade_frac": 0.05, "file": str(parquet), "generate_s": round(gen_s, 3)},
@@ -177,6 +200,16 @@ def bench(n: int, cache: Path, hbt_python: str | None, repeats: int) -> dict[str
         "hftbacktest": None, "ratios": {},
         "hftbacktest_status": "measured" if hbt_cmd else "not installed (see --hftbacktest-python)",
     }
+    if "baseline" in best:
+        bs, bp = best["baseline"]
+        b = out["baseline"] = {"src": str(baseline), **_ours(bs, bp)}
+        out["baseline_ratios"] = {
+            "replay_s_baseline_over_hft": (round(b["replay_s"] / ours["replay_s"], 2) if ours["replay_s"]
+                                           else None),
+            "process_s_baseline_over_hft": round(b["process_s"] / ours["process_s"], 2),
+            "cpu_s_baseline_over_hft": round(b["cpu_s"] / ours["cpu_s"], 2) if ours["cpu_s"] else None,
+            "same_fills_and_pnl": (b["fills"], b["pnl_net_cents"]) == (ours["fills"], ours["pnl_net_cents"]),
+        }
     if "hftbacktest" in best:
         h, hp = best["hftbacktest"]
         out["hftbacktest"] = {"events": h["events"], "replay_s": round(h["replay_s"], 3),
@@ -203,13 +236,17 @@ def main(argv: list[str]) -> int:
                          "this one if it can import hftbacktest)")
     ap.add_argument("--no-hftbacktest", action="store_true", help="measure only this project's backtester")
     ap.add_argument("--repeats", type=int, default=1, help="runs per engine, interleaved; best reported")
+    ap.add_argument("--baseline-src", default=None, metavar="DIR",
+                    help="also run another version of this project side by side: a tree with src/hft (e.g. "
+                         "'git archive REV src | tar -x -C DIR'); adds 'baseline' and 'baseline_ratios'")
     a = ap.parse_args(argv)
     if a.events < 100 or a.repeats < 1:
         ap.error("--events must be >= 100 and --repeats >= 1")
     cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
     hbt = None if a.no_hftbacktest else find_hbt_python(a.hftbacktest_python)
     try:
-        out = bench(a.events, cache, hbt, a.repeats)
+        base = baseline_src(a.baseline_src) if a.baseline_src else None
+        out = bench(a.events, cache, hbt, a.repeats, base)
     except (RuntimeError, OSError) as e:
         print(f"hft bench backtest: {e}", file=sys.stderr)
         return 1
@@ -226,4 +263,8 @@ def main(argv: list[str]) -> int:
         print(f"ratios:      {out['ratios']}")
     else:
         print(f"hftbacktest: {out['hftbacktest_status']}")
+    b = out.get("baseline")
+    if b:
+        print(f"baseline:    {b['events_per_s']:>10,} events/s replay, process {b['process_s']} s "
+              f"(cpu {b['cpu_s']} s); {out['baseline_ratios']}")
     return 0
