@@ -88,3 +88,33 @@ def test_ibkr_fixed_fee() -> None:
     second = fees.fill_fee(100 * 451_200, 100 * 451_200)
     assert first == 600 and second == 122  # 200 shares: $9,024 x 0.08% = $7.22 in all
     assert first + second + fees.fill_fee(200 * 451_200, 9_800 * 451_200) == 36_096
+
+
+def _tick_up_ref(price: int, n: int) -> int:
+    p = round_price(price, "down")
+    for _ in range(n):
+        p += tick_size(p)
+    return p
+
+
+def _tick_down_ref(price: int, n: int) -> int:
+    p = round_price(price, "up")
+    for _ in range(n):
+        step = tick_size(p - 1)
+        if p - step <= 0:
+            return 10
+        p -= step
+    return p
+
+
+@given(st.integers(1, 3_000_000), st.integers(0, 40))
+def test_tick_up_down_fast_paths_equal_the_step_by_step_walk(p: int, n: int) -> None:
+    # tick_up / tick_down skip the loop inside the $2.00+ band; the result must be the band-by-band walk
+    assert tick_up(p, n) == _tick_up_ref(p, n)
+    assert tick_down(p, n) == _tick_down_ref(p, n)
+
+
+def test_tick_fast_paths_at_the_two_dollar_edge() -> None:
+    assert tick_down(20_100, 1) == 20_000 and tick_down(20_100, 2) == 19_950
+    assert tick_down(20_050, 1) == 20_000 and tick_down(20_001, 1) == 20_000
+    assert tick_up(19_999, 1) == 20_000 and tick_up(20_000, 1) == 20_100 and tick_up(20_099, 2) == 20_200

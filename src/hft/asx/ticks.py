@@ -35,11 +35,11 @@ _STEP3: Final = 100  # $0.01
 
 def tick_size(price: int) -> int:
     """The ASX price step (in price units) that applies at ``price``."""
+    if price >= _BAND2:  # the common case first
+        return _STEP3
     if price < _BAND1:
         return _STEP1
-    if price < _BAND2:
-        return _STEP2
-    return _STEP3
+    return _STEP2
 
 
 def is_valid_price(price: int) -> bool:
@@ -51,6 +51,8 @@ def is_valid_price(price: int) -> bool:
 
 def tick_up(price: int, n: int = 1) -> int:
     """The valid price ``n`` steps above ``price`` (``price`` is first rounded down onto the grid)."""
+    if price >= _BAND2 and n >= 0:  # one band all the way: no loop
+        return price - price % _STEP3 + n * _STEP3
     p = round_price(price, "down")
     for _ in range(n):
         p += tick_size(p)
@@ -62,6 +64,12 @@ def tick_down(price: int, n: int = 1) -> int:
 
     Never returns less than the smallest valid price (one 0.1c step).
     """
+    if price > _BAND2 and n >= 0:
+        r = price % _STEP3
+        p = price - r + _STEP3 if r else price
+        q = p - n * _STEP3
+        if q >= _BAND2:  # every step taken from above $2.00 is a cent (the last one may land on $2.00)
+            return q
     p = round_price(price, "up")
     for _ in range(n):
         # the step below p is the step of the band p - 1 falls in
