@@ -839,6 +839,34 @@ class FixStreamParser:
                 self._report(g, f"garbage: {upto - g} bytes before the next frame", self._garbage_snip,
                              upto - g)
 
+    def take_frame(self, data: bytes | bytearray | memoryview) -> FixMessage | None:
+        """Hot path for a read that holds exactly one complete, valid frame while nothing is buffered:
+        the message (the same checks as :meth:`next_message`, no copy into the stream buffer), or None
+        with nothing consumed; the caller then takes the general path (``feed`` + ``next_message``)."""
+        if self._pos < len(self._buf) or self._after_bad or self._garbage_from >= 0:
+            return None
+        frame = bytes(data)
+        n = len(frame)
+        if n > self.max_frame or not frame.startswith(b"8=FIX"):
+            return None
+        s1 = frame.find(_SOH, 2, 3 + _MAX_BEGIN)
+        if s1 < 0 or not frame.startswith(b"9=", s1 + 1):
+            return None
+        s2 = frame.find(_SOH, s1 + 3, s1 + 15)
+        if s2 < 0:
+            return None
+        lv = frame[s1 + 3 : s2]
+        if (lv.isdigit() and lv.isascii() and s2 + 8 + int(lv) == n
+                and frame.endswith(b"\x01", 0, -7) and frame.startswith(b"10=", n - 7)
+                and frame[-1] == SOH and frame[-4:-1].isdigit()
+                and frame.startswith(b"35=", s2 + 1) and frame[s2 + 4] != SOH
+                and (frame.startswith(b"FIX.4.", 2) or frame[2:s1] == b"FIXT.1.1")
+                and (byte_sum(frame) - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF == int(frame[-4:-1])):
+            self._base += n
+            self.frames_ok += 1
+            return FixMessage(frame, frame[s2 + 4 : frame.find(_SOH, s2 + 4)])
+        return None
+
     def next_message(self) -> FixMessage | None:
         buf = self._buf
         n = len(buf)

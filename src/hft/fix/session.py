@@ -65,6 +65,8 @@ class SessionState(enum.IntEnum):
     LOGOUT_SENT = 4
 
 
+_ACTIVE = SessionState.ACTIVE
+
 class SessionError(Exception):
     """Misuse of the session (e.g. sending an application message while not logged on)."""
 
@@ -293,6 +295,13 @@ class FixSession:
         """Bytes from the socket, any chunking."""
         self.counters.bytes_in += len(data)
         parser = self.parser
+        if self.state is _ACTIVE and not self._queue and not self._resend_target:
+            # hot path: one whole frame per read, nothing buffered, in sequence (see _fast_app)
+            msg = parser.take_frame(data)
+            if msg is not None:
+                if not self._fast_app(msg):
+                    self.on_message(msg)
+                return
         parser.feed(data)
         while self.state != SessionState.DISCONNECTED:
             msg = parser.next_message()
@@ -507,6 +516,48 @@ class FixSession:
         self._process_in_order(msg, seq)
         if self._queue or self._resend_target:
             self._drain_queue()
+
+    def _fast_app(self, msg: FixMessage) -> bool:
+        """The in-sequence application message on an active session with nothing queued, in one pass:
+        header checks, required tags by substring search (``validate_types=False`` sessions only), then
+        dispatch. False (nothing changed) when anything differs: :meth:`on_message` then handles it."""
+        mt = msg.msg_type
+        raw = msg.raw
+        needles = self._needles.get(mt)
+        if (needles is None or self.config.validate_types or mt in _ADMIN_TYPES or mt == b"4"
+                or b"\x0143=" in raw or not raw.startswith(self._begin_b, 2)
+                or raw[len(self._begin_b) + 2] != 1):
+            return False
+        i = raw.find(b"\x0134=")
+        if i < 0:
+            return False
+        i += 4
+        sv = raw[i : raw.find(b"\x01", i)]
+        store = self.store
+        if not sv.isdigit() or int(sv) != store.next_target_seq:
+            return False
+        i = raw.find(b"\x0149=")
+        if i < 0 or raw[i + 4 : raw.find(b"\x01", i + 4)] != self._peer_id:
+            return False
+        i = raw.find(b"\x0156=")
+        if i < 0 or raw[i + 4 : raw.find(b"\x01", i + 4)] != self._our_id:
+            return False
+        for _tag, needle in needles:
+            if needle not in raw:
+                return False
+        allowed = self.config.app_msg_types
+        if allowed is not None and mt not in allowed:
+            return False
+        c = self.counters
+        c.msgs_in += 1
+        c.app_in += 1
+        self._last_recv_ns = self.clock()
+        store.set_next_target(int(sv) + 1)
+        try:
+            self.app.on_app_message(self, msg)
+        except FixValueError as e:  # the application met a malformed field while decoding
+            self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
+        return True
 
     def _drain_queue(self) -> None:
         q = self._queue
