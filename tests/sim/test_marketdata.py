@@ -226,3 +226,60 @@ def test_feed_resend_request_is_gap_filled(sim: SimServer) -> None:
         assert gf.poss_dup
     finally:
         r.close()
+
+
+def test_held_incrementals_go_out_in_one_write_in_order_and_never_behind_a_snapshot() -> None:
+    """While the publisher is held (one socket read of an order session, one flow step) each subscriber's
+    35=X wait and go out in one write at release, stamped then, RptSeq in order, every frame valid; a
+    snapshot written meanwhile does not overtake them."""
+    from hft.engine.types import Side
+    from hft.fix.encoder import FixEncoder
+    from hft.fix.parser import FixStreamParser
+    from hft.sim.marketdata import MarketDataPublisher
+    from hft.sim.matching import MatchingEngine, Phase
+
+    engine = MatchingEngine({"BHP": 450_000})
+    engine.set_phase("BHP", Phase.CONTINUOUS)
+    pub = MarketDataPublisher(engine)
+    writes: dict[str, list[bytes]] = {}
+    clients: dict[str, tuple[FixSession, FixEncoder]] = {}
+    for name in ("A", "B"):
+        s = FixSession(SessionConfig(sender_comp_id="ASXSIMMD", target_comp_id=name, initiator=False),
+                       MemoryStore())
+        pub.add_session(s, name)
+        w: list[bytes] = []
+        writes[name] = w
+        s.connection_made(w.append, lambda reason: None)
+        enc = FixEncoder("FIX.4.2", name, "ASXSIMMD")
+        s.on_data(enc.encode(b"A", [(98, 0), (108, 30)], 1))
+        s.on_data(enc.encode(b"V", md_request("r1", ["BHP"]), 2))
+        clients[name] = (s, enc)
+        w.clear()
+
+    def order(i: int) -> None:
+        pub.on_events(engine.submit("S", "ACC", "BHP", f"o{i}", Side.BUY, 100, 449_000 + i * 100))
+
+    order(0)  # not held: written at once
+    assert [len(w) for w in writes.values()] == [1, 1]
+    pub.hold()
+    for i in range(1, 6):
+        order(i)
+    s, enc = clients["B"]
+    s.on_data(enc.encode(b"V", md_request("r2", ["BHP"], sub="0"), 3))  # B's snapshot meanwhile
+    assert len(writes["A"]) == 1 and len(writes["B"]) == 3  # B: its held 35=X first, then the 35=W
+    pub.release()
+    assert len(writes["A"]) == 2 and len(writes["B"]) == 3
+    for name, w in writes.items():
+        p = FixStreamParser()
+        p.feed(b"".join(w))
+        msgs = list(p)
+        assert p.frames_bad == 0
+        xs_ = [m for m in msgs if m.msg_type == b"X"]
+        assert [m.get_int(83) for m in xs_] == [1, 2, 3, 4, 5, 6]
+        assert [m.get_int(34) for m in msgs] == list(range(3, 3 + len(msgs)))  # after Logon, 35=W
+        stamps = {m.get(6000) for m in xs_[1:]}
+        assert len(stamps) == 1  # the held ones: one SimSendNs, taken at the write
+        if name == "B":
+            assert [m.msg_type for m in msgs] == [b"X"] * 6 + [b"W"]
+        tick = xs_[-1].get_int(6001) or 0
+        assert pub.tick_send_ns(tick) == int(stamps.pop() or 0)

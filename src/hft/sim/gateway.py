@@ -207,15 +207,23 @@ class OrderEntryApp(SessionApplication):
                 out.clear()
                 write(data)
 
+        gateway = self.gateway
+
         def on_data(data: bytes | bytearray | memoryview) -> None:
             nonlocal batching
             self.arrival_ns = time.monotonic_ns()
             batching = True
+            begin = gateway.on_read_begin
+            if begin is not None:
+                begin()
             try:
                 orig_on_data(data)
             finally:
                 batching = False
-                flush()
+                flush()  # the client's own reports first, then the market data of the read
+                end = gateway.on_read_end
+                if end is not None:
+                    end()
 
         def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
             nonlocal write
@@ -282,8 +290,14 @@ class OrderGateway:
         latency_out: LatencySampler | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         clock: Callable[[], int] = time.time_ns,
+        on_read_begin: Callable[[], None] | None = None,
+        on_read_end: Callable[[], None] | None = None,
     ) -> None:
+        """``on_read_begin`` / ``on_read_end``: called around the handling of each socket read of a client
+        (the server holds and releases the market data writes there, see MarketDataPublisher.hold)."""
         self.engine = engine
+        self.on_read_begin = on_read_begin
+        self.on_read_end = on_read_end
         self.config = config or OrderEntryConfig()
         self.on_events = on_events  # every engine event list (the server publishes market data)
         self.tick_send_ns = tick_send_ns

@@ -93,6 +93,9 @@ class MarketDataApp(SessionApplication):
         self._transport: Any = None
         self._pending: Callable[[], int] | None = None
         self._kicked = False
+        # 35=X held while the publisher is held (one socket read of an order session, one flow step):
+        # (frame before SimSendNs, frame after it up to CheckSum, byte sum without the stamp, tick id)
+        self._held: list[tuple[bytes, bytes, int, int]] = []
 
     def attach(self, session: FixSession) -> None:
         """Hook the session's writes: every frame goes through :meth:`_write` (slow-consumer check), and
@@ -121,6 +124,11 @@ class MarketDataApp(SessionApplication):
         session.connection_made = connection_made  # type: ignore[method-assign]
 
     def _write(self, data: bytes) -> None:
+        if self._held:  # a frame that is not a held 35=X (snapshot, admin) never overtakes them
+            self.flush_x()
+        self._write_raw(data)
+
+    def _write_raw(self, data: bytes) -> None:
         raw = self._raw
         if raw is None:
             return
@@ -140,28 +148,58 @@ class MarketDataApp(SessionApplication):
     def write_x(self, tick: int, shared: bytes, shared_sum: int, ring: list[int]) -> bool:
         """Write one 35=X whose body after 6001 (83, 268, entries) is ``shared`` (the same bytes for every
         subscriber, encoded once). The frame is stored with a placeholder SimSendNs; the stamp is taken
-        and put in (CheckSum adjusted) right before the bytes go to the socket. False if not logged on."""
+        and put in (CheckSum adjusted) right before the bytes go to the socket. While the publisher is
+        held the frame waits (with its sequence number taken) and goes out with the others of the batch
+        in one write, stamped then (:meth:`flush_x`). False if not logged on."""
         s = self.session
         if s is None or s.state != SessionState.ACTIVE or self._raw is None:
             return False
         store = s.store
         seq = store.next_sender_seq
-        head = b"%s%d\x0152=%s\x016000=" % (self.x_head, seq, s.encoder.format_timestamp(time.time_ns()))
+        pre = b"%s%d\x0152=%s\x016000=" % (self.x_head, seq, s.encoder.format_timestamp(time.time_ns()))
         mid = b"\x016001=%d" % tick
-        prefix = b"%s%d\x01" % (self.begin, len(head) + 19 + len(mid) + len(shared))
-        partial = byte_sum(prefix) + byte_sum(head) + byte_sum(mid) + shared_sum
-        store.store_sent(seq, b"%s%s%s%s%s10=%03d\x01" % (prefix, head, _PLACEHOLDER, mid, shared,
-                                                              (partial + _PLACEHOLDER_SUM) & 0xFF))
-        ns = time.monotonic_ns()
-        digits = b"%019d" % ns
-        frame = b"%s%s%s%s%s10=%03d\x01" % (prefix, head, digits, mid, shared, (partial + sum(digits)) & 0xFF)
-        ring[tick & _MASK] = ns
+        post = mid + shared
+        pre = b"%s%d\x01%s" % (self.begin, len(pre) + 19 + len(post), pre)
+        partial = byte_sum(pre) + byte_sum(mid) + shared_sum
+        if type(store) is NoRetainStore:
+            store.store_sent(seq, b"")  # keeps no frame: only the sequence number moves
+        else:
+            store.store_sent(seq, b"%s%s%s10=%03d\x01" % (pre, _PLACEHOLDER, post,
+                                                          (partial + _PLACEHOLDER_SUM) & 0xFF))
         c = s.counters
         c.msgs_out += 1
         c.app_out += 1
-        c.bytes_out += len(frame)
-        self._write(frame)
+        c.bytes_out += len(pre) + 19 + len(post) + 7
+        if self.publisher.held:
+            if not self._held:
+                self.publisher.held_apps.append(self)
+            self._held.append((pre, post, partial, tick))
+            ring[tick & _MASK] = 0  # not sent yet: an echo of it (impossible anyway) is ignored
+            return True
+        ns = time.monotonic_ns()
+        digits = b"%019d" % ns
+        ring[tick & _MASK] = ns
+        self._write(b"%s%s%s10=%03d\x01" % (pre, digits, post, (partial + sum(digits)) & 0xFF))
         return True
+
+    def flush_x(self) -> None:
+        """Write the held 35=X frames in one go, all stamped with one SimSendNs taken now."""
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        s = self.session
+        if s is None or s.state != SessionState.ACTIVE:
+            return  # gone meanwhile: a feed is not resent (the client re-requests a snapshot)
+        ns = time.monotonic_ns()
+        digits = b"%019d" % ns
+        dsum = sum(digits)
+        ring = self.publisher._tick_ns
+        frames = []
+        for pre, post, partial, tick in held:
+            ring[tick & _MASK] = ns
+            frames.append(b"%s%s%s10=%03d\x01" % (pre, digits, post, (partial + dsum) & 0xFF))
+        self._write_raw(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def on_logon(self, session: FixSession) -> None:
         log.info("market data session %s logged on", self.name)
@@ -199,6 +237,8 @@ class MarketDataPublisher:
         self._sym_b: dict[str, bytes] = {s: s.encode() for s in engine.books}
         self._tick = 0
         self._tick_ns = [0] * TICK_RING
+        self.held = 0  # > 0: 35=X frames wait for release() (see hold)
+        self.held_apps: list[MarketDataApp] = []
         self.counters: dict[str, int] = {"incrementals": 0, "snapshots": 0, "rejects": 0, "entries": 0,
                                          "trades": 0, "requests": 0, "publish_batches": 0,
                                          "slow_consumers": 0}
@@ -210,6 +250,25 @@ class MarketDataPublisher:
             app.delay = DelayLine(self.loop, self.latency)
         self.apps[name] = app
         return app
+
+    # -- write coalescing -------------------------------------------------------------------------
+    def hold(self) -> None:
+        """Hold 35=X writes until the matching :meth:`release`: the server holds them while it handles one
+        socket read of an order session (or one background flow step), so a read with 50 orders costs
+        one ``send`` per subscriber instead of 50. Nested holds are counted."""
+        self.held += 1
+
+    def release(self) -> None:
+        """End a :meth:`hold`; the outermost one writes what each subscriber has waiting (one write each,
+        in subscription order, stamped at that moment)."""
+        self.held -= 1
+        if self.held <= 0:
+            self.held = 0
+            apps = self.held_apps
+            if apps:
+                self.held_apps = []
+                for app in apps:
+                    app.flush_x()
 
     # -- ticks ---------------------------------------------------------------------------------
     @property

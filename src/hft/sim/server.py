@@ -332,7 +332,7 @@ class SimServer:
                           on_wire_to_wire=self.record_wire_to_wire,
                           latency_in=LatencySampler(lat.order_entry, lat.seed),
                           latency_out=LatencySampler(lat.order_entry, lat.seed + 1), loop=loop,
-                          clock=clock.now_ns)
+                          clock=clock.now_ns, on_read_begin=pub.hold, on_read_end=pub.release)
         self.publisher, self.gateway = pub, gw
         oe = cfg.order_entry
         for c in oe.sessions:
@@ -406,7 +406,8 @@ class SimServer:
         """Background flow (at its own schedule, at least every ``flow.max_sleep_ms``) and phases."""
         flow = self.flow
         gw = self.gateway
-        assert gw is not None
+        pub = self.publisher
+        assert gw is not None and pub is not None
         driver = self.phase_driver
         max_sleep = self.config.flow.max_sleep_ms / 1000.0
         clock = self.clock
@@ -428,7 +429,11 @@ class SimServer:
                     continue
                 if ev:
                     self.flow_events += len(ev)
-                    gw.dispatch(ev)
+                    pub.hold()  # one write per subscriber for the whole step
+                    try:
+                        gw.dispatch(ev)
+                    finally:
+                        pub.release()
                 nxt = flow.next_event_ns()
             else:
                 nxt = NEVER
