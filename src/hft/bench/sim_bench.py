@@ -26,6 +26,8 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import queue
+import resource
 import selectors
 import socket
 import sys
@@ -39,7 +41,7 @@ NOS_TS = "20260101-00:00:00.000"
 
 
 # ------------------------------------------------------------------------------------------ server
-def _serve(cfg_kw: dict[str, Any], q: Any, stop: Any) -> None:
+def _serve(cfg_kw: dict[str, Any], q: Any, stop: Any, cmd: Any) -> None:
     from hft.sim.config import ClientSession, FlowSettings, MarketDataConfig, OrderEntryConfig, SimConfig
     from hft.sim.server import SimServer
 
@@ -50,20 +52,51 @@ def _serve(cfg_kw: dict[str, Any], q: Any, stop: Any) -> None:
                             store_dir=cfg_kw.get("store_dir", ""), fsync=cfg_kw.get("fsync", "batch"))
     sim = SimServer(cfg).start()
     q.put((sim.order_port, sim.md_port))
-    stop.wait()
+    cpu: list[tuple[float, float, float]] = []  # the parent asks for readings around the measured part
+    while not stop.is_set():
+        try:
+            msg = cmd.get(timeout=0.05)
+        except queue.Empty:
+            continue
+        if msg == "cpu":
+            r = resource.getrusage(resource.RUSAGE_SELF)
+            cpu.append((r.ru_utime, r.ru_stime, _runqueue_wait_s()))
+            q.put(len(cpu))
     stats = sim.call(lambda: {**sim.stats(), "md_ticks": sim.publisher.last_tick if sim.publisher else 0})
     sim.stop()
+    if len(cpu) >= 2:
+        stats["cpu_user_s"] = round(cpu[-1][0] - cpu[0][0], 3)
+        stats["cpu_sys_s"] = round(cpu[-1][1] - cpu[0][1], 3)
+        stats["runqueue_wait_s"] = round(cpu[-1][2] - cpu[0][2], 3)
     q.put(stats)
+
+
+def _runqueue_wait_s() -> float:
+    """Time this process's threads spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere)."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return total / 1e9
 
 
 class _Server:
     def __init__(self, **cfg_kw: Any) -> None:
         ctx = mp.get_context("spawn")
         self.q = ctx.Queue()
+        self.cmd = ctx.Queue()
         self.stop_evt = ctx.Event()
-        self.proc = ctx.Process(target=_serve, args=(cfg_kw, self.q, self.stop_evt), daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(cfg_kw, self.q, self.stop_evt, self.cmd), daemon=True)
         self.proc.start()
         self.order_port, self.md_port = self.q.get(timeout=60)
+
+    def cpu_mark(self) -> None:
+        """Take a CPU time reading of the server process (the first and last ones are reported)."""
+        self.cmd.put("cpu")
+        self.q.get(timeout=60)
 
     def stop(self) -> dict[str, Any]:
         self.stop_evt.set()
@@ -217,6 +250,8 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
             sock.settimeout(10)
             got = sent = 0
             md_x0 = mds.x
+            srv.cpu_mark()
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
             while got < total:
                 while sent < n and cum[sent] - got <= window:
@@ -227,6 +262,8 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
                     raise RuntimeError("server closed the order session")
                 got += c.count(data, b"\x0135=8\x01")
             dt = time.perf_counter() - t0
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            srv.cpu_mark()
             time.sleep(0.2)
             md_x = mds.x - md_x0
             mds.stop()
@@ -237,7 +274,21 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
             "orders": n, "seconds": round(dt, 4),
             "orders_per_s": round(n / dt), "exec_reports": total, "exec_reports_per_s": round(total / dt),
             "md_x_received": md_x, "md_x_per_s": round(md_x / dt),
+            **_cpu_fields(stats, n, dt, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime),
             "server": {"gateway": stats["gateway"], "md_ticks": stats["md_ticks"], "trades": stats["trades"]}}
+
+
+def _cpu_fields(stats: dict[str, Any], n: int, dt: float, client_s: float) -> dict[str, Any]:
+    """CPU time of the server process (user/sys) and of this process's order client over the measured
+    part: a server near 100 % of a core is the bottleneck; otherwise the client or the box is."""
+    out: dict[str, Any] = {}
+    if "cpu_user_s" in stats:
+        u, s = stats["cpu_user_s"], stats["cpu_sys_s"]
+        out.update(server_cpu_user_s=u, server_cpu_sys_s=s, server_cpu_busy=round((u + s) / dt, 3),
+                   server_runqueue_wait_s=stats.get("runqueue_wait_s", 0.0),
+                   server_cpu_us_per_order=round((u + s) / n * 1e6, 1))
+    out.update(client_cpu_s=round(client_s, 3), client_cpu_us_per_order=round(client_s / n * 1e6, 1))
+    return out
 
 
 def bench_md(seconds: float, subscribers: int, flow_rate: float) -> dict[str, Any]:
