@@ -146,6 +146,9 @@ _NOT_REPLACEABLE = frozenset((S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.REP
                               S.PENDING_REPLACE))  # terminal, or a cancel/replace already in flight
 
 
+_NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
+
+
 @dataclass(slots=True)
 class _Live:
     """Exchange-side state of one of our orders."""
@@ -419,11 +422,19 @@ class Backtester(StrategyContext):
                 self._fill(lv, pxs[i], min(lv.leaves, qs[i]), False)
         if lv.leaves == 0:
             return False
-        if o.tif in (TimeInForce.IOC, TimeInForce.FOK) or o.ord_type is OrdType.MARKET:
+        if o.tif in _NO_REST or o.ord_type is OrdType.MARKET:
             self._answer(4, o, None)  # remainder cancelled
             return False
         lv.resting = True
-        lv.ahead = float(b.qty_at(lv.side, lv.price))
+        # the level's quantity (b.qty_at without its Python loop: the lists hold 0 past the last level and
+        # our price is positive)
+        px = lv.price
+        if lv.side == 1:
+            lst = b.bid_px
+            lv.ahead = float(b.bid_qty[lst.index(px)]) if px in lst else 0.0
+        else:
+            lst = b.ask_px
+            lv.ahead = float(b.ask_qty[lst.index(px)]) if px in lst else 0.0
         lv.trade_qty = 0
         self._live[o.cl_ord_id] = lv
         self._rewatch()
