@@ -353,3 +353,110 @@ class InProcessHotPath:
             c.close("done")
         for s in self._socks:
             s.close()
+
+
+# ------------------------------------------------------------------------------- tick timing / A/B
+def tick_p50_us(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> float:
+    """Median un-instrumented engine tick (read -> ... -> 35=D written) in-process, microseconds."""
+    import gc
+
+    h = InProcessHotPath(fraction)
+    try:
+        for _ in range(warmup):
+            h.tick()
+            h.drain()
+        gc.collect()
+        gc.freeze()
+        pc = time.perf_counter_ns
+        conn = h.e_md_conn
+        out: list[int] = []
+        for _ in range(ticks):
+            h.venue_md.tick()
+            t0 = pc()
+            while not conn.poll():
+                t0 = pc()
+            out.append(pc() - t0)
+            h.drain()
+    finally:
+        gc.unfreeze()
+        h.close()
+    out.sort()
+    return round(out[len(out) // 2] / 1000, 2)
+
+
+_CHILD = """
+import gc, time
+from hft.bench.hotpath import InProcessHotPath
+h = InProcessHotPath(1.0)
+for _ in range(300):
+    h.tick(); h.drain()
+gc.collect(); gc.freeze()
+pc = time.perf_counter_ns; conn = h.e_md_conn; out = []
+for _ in range({ticks}):
+    h.venue_md.tick()
+    t0 = pc()
+    while not conn.poll():
+        t0 = pc()
+    out.append(pc() - t0)
+    h.drain()
+h.close(); out.sort()
+print(round(out[len(out) // 2] / 1000, 2))
+"""
+
+
+def _child_round(src: str, ticks: int) -> float:
+    import subprocess
+    import sys
+
+    # self-contained (the baseline tree may predate tick_p50_us): the same loop as tick_p50_us
+    code = _CHILD.format(ticks=ticks)
+    env = None
+    if src:
+        import os
+
+        env = dict(os.environ, PYTHONPATH=src)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hft.bench.hotpath``: in-process tick p50, optionally A/B against another source tree."""
+    import argparse
+    import json
+    import os
+
+    ap = argparse.ArgumentParser(prog="python -m hft.bench.hotpath", description=(
+        "In-process engine tick time (read -> parse -> book -> strategy -> risk -> order -> write), p50 of "
+        "TICKS back-to-back ticks per round; each round is a fresh process."))
+    ap.add_argument("--ticks", type=int, default=2000, help="ticks per round (default 2000)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per code version (default 3)")
+    ap.add_argument("--baseline-src", default="", metavar="DIR",
+                    help="a 'src' directory of another version (e.g. from git archive): rounds alternate "
+                         "between it (before) and this checkout (after)")
+    ap.add_argument("--json", action="store_true", help="print JSON only")
+    a = ap.parse_args(argv)
+    if a.ticks <= 0 or a.rounds <= 0:
+        ap.error("--ticks and --rounds must be positive")
+    if a.baseline_src and not os.path.isdir(os.path.join(a.baseline_src, "hft")):
+        ap.error(f"--baseline-src {a.baseline_src!r}: no hft package there")
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    res: dict[str, list[float]] = {"after": []}
+    if a.baseline_src:
+        res["before"] = []
+    load_before = os.getloadavg()[0]
+    for _ in range(a.rounds):
+        if a.baseline_src:
+            res["before"].append(_child_round(a.baseline_src, a.ticks))
+        res["after"].append(_child_round(here, a.ticks))
+    out: dict[str, object] = {"ticks": a.ticks, "rounds": a.rounds, "load": [load_before, os.getloadavg()[0]]}
+    for k, v in res.items():
+        s = sorted(v)
+        out[k] = {"p50_us_rounds": v, "min": s[0], "median": s[len(s) // 2]}
+    if "before" in res:
+        out["ratio_median"] = round(out["after"]["median"] / out["before"]["median"], 3)  # type: ignore[index]
+    print(json.dumps(out) if a.json else json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

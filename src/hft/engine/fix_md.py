@@ -24,19 +24,22 @@ Market data requests that the venue refuses (35=Y) are logged and reported as ``
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 
 from hft.asx.ticks import PRICE_SCALE
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
 from hft.engine.types import Side, Trade
-from hft.fix.parser import _MD_CANON, FixMessage, FixValueError
+from hft.fix.parser import _MD_CANON, FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionError, SessionState
 
 log = logging.getLogger(__name__)
 
 _BID = Side.BUY
 _ASK = Side.SELL
+_SIDE_OF = {b"0": _BID, b"1": _ASK}
+side_of = _SIDE_OF.__getitem__
 _SCALE_BY_FRAC = (PRICE_SCALE, PRICE_SCALE // 10, PRICE_SCALE // 100, PRICE_SCALE // 1000, 1)
 
 
@@ -85,6 +88,17 @@ class FixMarketData(SessionApplication):
     def attach(self, session: FixSession) -> None:
         self.session = session
         session.app = self
+        cfg = session.config
+        if not cfg.validate_types and (cfg.app_msg_types is None or b"X" in cfg.app_msg_types):
+            # the canonical one-entry 35=X in one regex match (header order as this project's and most
+            # venues' encoders write it); anything else goes through the session's general path
+            self._x_re = re.compile(
+                rb"8=" + re.escape(cfg.begin_bytes) + rb"\x019=(\d{1,9})\x0135=X\x0149="
+                + re.escape(cfg.target_comp_id.encode())
+                + rb"\x0156=" + re.escape(cfg.sender_comp_id.encode())
+                + rb"\x0134=(\d{1,18})\x0152=[^\x01]+((?:\x01\d+=[^\x01]*)*?)\x01268=1\x01279=([0-2])"
+                rb"\x01269=([01])(?:\x0155=([^\x01]+))?\x01270=([^\x01]+)\x01271=(\d+)\x0110=(\d{3})\x01\Z")
+            session.fast_reader = self._fast_x
         orig = session.on_data
 
         def on_data(data: bytes | bytearray | memoryview) -> None:
@@ -224,6 +238,72 @@ class FixMarketData(SessionApplication):
         cb = self.on_message_end
         if cb is not None:
             cb(self.recv_ns)
+
+    def _fast_x(self, frame: bytes, expected: int) -> bool:
+        """``FixSession.fast_reader``: a whole canonical one-entry 35=X frame checked and applied in one
+        pass (frame, header, RptSeq, decode, level sink, message end). False, with nothing changed, for
+        anything else (other layouts, several entries, PossDup, gaps, stale or unknown instruments, trades,
+        unusual values): the session's general path then handles it exactly as before."""
+        level = self.level_sink
+        m = self._x_re.match(frame)
+        if m is None or level is None:
+            return False
+        bl, sv, mid, action, ty, sym, pxb, qb, ck = m.groups()
+        n = len(frame)
+        if (int(sv) != expected or int(bl) != n - 8 - m.end(1) or b"\x0143=" in mid
+                or (byte_sum(frame) - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF != int(ck)):
+            return False
+        d = pxb.find(b".")
+        if d < 0:
+            if not pxb.isdigit():
+                return False
+            px = int(pxb) * PRICE_SCALE
+        else:
+            fl = len(pxb) - d - 1
+            digits = pxb.replace(b".", b"", 1)
+            if fl > 4 or not digits.isdigit():
+                return False
+            px = int(digits) * _SCALE_BY_FRAC[fl]
+        if sym is None:
+            s0 = mid.find(b"\x0155=")
+            if s0 >= 0:
+                j = mid.find(b"\x01", s0 + 4)
+                sym = mid[s0 + 4 : j] if j >= 0 else mid[s0 + 4 :]
+            else:
+                sym = b""
+        st = self._by_bytes.get(sym)
+        if st is None or st.stale:
+            return False
+        seq = 0
+        i = mid.find(b"\x0183=")
+        if i >= 0:
+            j = mid.find(b"\x01", i + 4)
+            sv = mid[i + 4 : j] if j >= 0 else mid[i + 4 :]
+            if not sv.isdigit():
+                return False
+            seq = int(sv)
+            exp = st.expected_seq
+            if seq and exp and seq != exp:
+                return False
+        i = mid.find(b"\x016001=")
+        if i >= 0:
+            j = mid.find(b"\x01", i + 6)
+            self.tick = mid[i + 6 : j] if j >= 0 else mid[i + 6 :]
+        else:
+            self.tick = b""
+        if seq:
+            st.expected_seq = seq + 1
+        c = self.counters
+        c["messages"] += 1
+        c["incrementals"] += 1
+        c["levels"] += 1
+        ts = self.recv_ns
+        self.last_msg_ns = ts
+        level(st.symbol, side_of(ty), px, 0 if action == b"2" else int(qb), ts)
+        cb = self.on_message_end
+        if cb is not None:
+            cb(ts)
+        return True
 
     def _fast_incremental(self, raw: bytes) -> bool:
         """Hot path of a 35=X: one entry in the canonical layout, a known instrument that is not stale, the

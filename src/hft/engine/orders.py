@@ -198,6 +198,16 @@ class OrderManager:
             return list(d.values()) if d else []
         return [o for d in self._open.values() for o in d.values()]
 
+    def open_view(self, instrument: str) -> Any:
+        """The open orders of one instrument as a live, read-only iterable (no copy: do not change the
+        order manager while iterating it). The risk check's allocation-free view."""
+        d = self._open.get(instrument)
+        return d.values() if d else ()
+
+    def open_count(self) -> int:
+        """Number of open orders, all instruments (no list built)."""
+        return sum(map(len, self._open.values()))
+
     def get(self, cl_ord_id: str) -> Order | None:
         return self.orders.get(cl_ord_id)
 

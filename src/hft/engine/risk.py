@@ -155,7 +155,13 @@ class RiskManager:
         self.positions = positions
         self.orders = orders
         self.books: Mapping[str, L2Book] = books if books is not None else {}
+        if open_order_count is None:
+            open_order_count = getattr(orders, "open_count", None)  # the order manager's (no list built)
         self._open_count = open_order_count
+        # per-instrument open orders without a list copy when the order source offers it
+        self._open_view: Callable[[str], Iterable[Order]] = (getattr(orders, "open_view", None)
+                                                             or orders.open_orders)
+        self._valid_px = 0  # last price that passed the tick-grid check (the grid never changes)
         self.kill = KillSwitch(on_trip=on_trip)
         self.last_trade: dict[str, int] = {}
         self._tokens_x = limits.burst * 1_000_000_000  # tokens scaled by 1e9 (exact integer refill)
@@ -216,14 +222,24 @@ class RiskManager:
             return UNKNOWN_INSTRUMENT
         if qty <= 0:
             return BAD_QTY
-        ref = self.reference_price(instrument)
+        # reference price (reference_price inlined: it runs on every order)
+        book = self.books.get(instrument)
+        mid = 0
+        if book is not None and not book.stale:
+            mid = book.mid_x2() // 2
+        if lim.reference == "last":
+            ref = self.last_trade.get(instrument, 0) or mid
+        else:
+            ref = mid or self.last_trade.get(instrument, 0)
         if ord_type == OrdType.MARKET and price == 0:
             if not ref:
                 return NO_REFERENCE_PRICE
             eff_px = ref
         else:
-            if not is_valid_price(price):
-                return BAD_TICK
+            if price != self._valid_px:
+                if not is_valid_price(price):
+                    return BAD_TICK
+                self._valid_px = price
             if ref:
                 diff = price - ref if price > ref else ref - price
                 if diff * 10_000 > lim.price_band_bp * ref:
@@ -245,7 +261,7 @@ class RiskManager:
             return MAX_OPEN_ORDERS
         is_buy = side == Side.BUY
         same_leaves = 0
-        for o in self.orders.open_orders(instrument):
+        for o in self._open_view(instrument):
             leaves = o.leaves_qty
             if leaves <= 0:
                 continue
