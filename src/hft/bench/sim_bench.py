@@ -52,22 +52,33 @@ def _serve(cfg_kw: dict[str, Any], q: Any, stop: Any, cmd: Any) -> None:
                             store_dir=cfg_kw.get("store_dir", ""), fsync=cfg_kw.get("fsync", "batch"))
     sim = SimServer(cfg).start()
     q.put((sim.order_port, sim.md_port))
-    cpu: list[tuple[float, float, float]] = []  # the parent asks for readings around the measured part
+    prof = None
+    if cfg_kw.get("profile"):
+        import cProfile
+
+        prof = cProfile.Profile()
+    cpu: list[tuple[float, float, float, int]] = []  # the parent asks for readings around the measured part
     while not stop.is_set():
         try:
             msg = cmd.get(timeout=0.05)
         except queue.Empty:
             continue
         if msg == "cpu":
+            if prof is not None:  # profile the server's loop thread over the measured part
+                sim.call(prof.disable if cpu else prof.enable)
             r = resource.getrusage(resource.RUSAGE_SELF)
-            cpu.append((r.ru_utime, r.ru_stime, _runqueue_wait_s()))
+            gw = sim.gateway
+            cpu.append((r.ru_utime, r.ru_stime, _runqueue_wait_s(), gw.counters["reads"] if gw else 0))
             q.put(len(cpu))
     stats = sim.call(lambda: {**sim.stats(), "md_ticks": sim.publisher.last_tick if sim.publisher else 0})
     sim.stop()
+    if prof is not None:
+        prof.dump_stats(cfg_kw["profile"])
     if len(cpu) >= 2:
         stats["cpu_user_s"] = round(cpu[-1][0] - cpu[0][0], 3)
         stats["cpu_sys_s"] = round(cpu[-1][1] - cpu[0][1], 3)
         stats["runqueue_wait_s"] = round(cpu[-1][2] - cpu[0][2], 3)
+        stats["order_reads"] = cpu[-1][3] - cpu[0][3]
     q.put(stats)
 
 
@@ -237,10 +248,12 @@ def _order_frames(c: _Raw, n: int) -> tuple[list[bytes], list[int]]:
     return frames, cum
 
 
-def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int = 1) -> dict[str, Any]:
+def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int = 1,
+                 profile: str = "") -> dict[str, Any]:
+    """``profile``: write the cProfile statistics of the server's loop thread over the run to this file."""
     with tempfile.TemporaryDirectory() as tmp:
         srv = _Server(flow_rate=0.0, subscribers=subscribers, store_dir=tmp if store == "file" else "",
-                      fsync=fsync)
+                      fsync=fsync, profile=profile)
         try:
             mds = _MdReaders(srv.md_port, subscribers, ["BHP"])
             c = _Raw(srv.order_port, "BENCH", "ASXSIM")
@@ -274,6 +287,7 @@ def bench_orders(n: int, window: int, store: str, fsync: str, subscribers: int =
             "orders": n, "seconds": round(dt, 4),
             "orders_per_s": round(n / dt), "exec_reports": total, "exec_reports_per_s": round(total / dt),
             "md_x_received": md_x, "md_x_per_s": round(md_x / dt),
+            "server_messages_per_read": round(n / max(stats.get("order_reads", 0), 1), 2),
             **_cpu_fields(stats, n, dt, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime),
             "server": {"gateway": stats["gateway"], "md_ticks": stats["md_ticks"], "trades": stats["trades"]}}
 
@@ -312,6 +326,127 @@ def bench_md(seconds: float, subscribers: int, flow_rate: float) -> dict[str, An
             "server_trades_total": stats["trades"]}
 
 
+# ------------------------------------------------------------------------------------ in process
+class _Sink:
+    """A transport stand-in: counts what the server writes (no socket, no syscall)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes += len(data)
+        self.writes += 1
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str) -> Any:
+        return None
+
+    def abort(self) -> None:
+        pass
+
+
+class _Frames:
+    """Pre-encodes a client's frames (the same ones the socket client sends)."""
+
+    def __init__(self, sender: str, target: str) -> None:
+        self.enc = FixEncoder("FIX.4.2", sender, target)
+        self.seq = 1
+
+    def frame(self, mt: bytes, body: list[tuple[int, bytes | str | int]]) -> bytes:
+        f = self.enc.encode(mt, body, self.seq)
+        self.seq += 1
+        return f
+
+
+STAGES = ("parse", "session", "gateway", "full")
+
+
+def _in_process_run(stage: str, n: int, batch: int, subscribers: int, store_dir: str,
+                    profile: Any = None) -> tuple[float, dict[str, int]]:
+    """CPU seconds (this thread) to push the order cycle through the server's code in-process, ``batch``
+    messages per simulated socket read. ``stage``: ``parse`` (FixStreamParser only), ``session`` (the
+    FIX session layer with an application that does nothing), ``gateway`` (gateway + matching +
+    ExecutionReports, no market data publishing), ``full`` (everything, ``subscribers`` feeds)."""
+    from hft.fix.parser import FixStreamParser
+    from hft.fix.session import SessionApplication
+    from hft.sim.config import ClientSession, FlowSettings, MarketDataConfig, OrderEntryConfig, SimConfig
+    from hft.sim.server import SimServer
+
+    md = MarketDataConfig(sessions=tuple(ClientSession(f"MD{i}") for i in range(subscribers)))
+    cfg = SimConfig.default(order_entry=OrderEntryConfig(sessions=(ClientSession("BENCH"),)),
+                            market_data=md, flow=FlowSettings(enabled=False), metrics_enabled=False,
+                            store_dir=store_dir, fsync="batch")
+    sim = SimServer(cfg)
+    sim.build_detached()
+    oe = sim.order_sessions["BENCH"]
+    sink = _Sink()
+    oe.connection_made(sink.write, lambda reason: None)
+    c = _Frames("BENCH", "ASXSIM")
+    oe.on_data(c.frame(b"A", [(98, 0), (108, 30)]))
+    md_sinks = []
+    for name, s in sim.md_sessions.items():
+        ms = _Sink()
+        s.connection_made(ms.write, lambda reason: None)
+        mc = _Frames(name, "ASXSIMMD")
+        s.on_data(mc.frame(b"A", [(98, 0), (108, 30)]) + mc.frame(b"V", _md_body(["BHP"])))
+        md_sinks.append(ms)
+    frames, cum = _order_frames(c, n)  # type: ignore[arg-type]
+    chunks = [b"".join(frames[i:i + batch]) for i in range(0, n, batch)]
+    gw = sim.gateway
+    assert gw is not None
+    if stage == "parse":
+        p = FixStreamParser()
+
+        def feed(chunk: bytes) -> None:
+            p.feed(chunk)
+            while p.next_message() is not None:
+                pass
+    else:
+        if stage == "session":
+            oe.app = SessionApplication()
+        elif stage == "gateway":
+            gw.on_events = None
+        feed = oe.on_data
+    if profile is not None:
+        profile.enable()
+    c0 = time.thread_time()
+    for chunk in chunks:
+        feed(chunk)
+    cpu = time.thread_time() - c0
+    if profile is not None:
+        profile.disable()
+    if stage in ("gateway", "full") and gw.counters["exec_reports"] != cum[-1]:
+        raise RuntimeError(f"in-process run: {gw.counters['exec_reports']} ExecutionReports, "
+                           f"expected {cum[-1]}")
+    if store_dir:
+        for s in sim.order_sessions.values():
+            s.store.close()
+    return cpu, {"order_bytes": sink.bytes, "order_writes": sink.writes,
+                 "md_bytes": sum(m.bytes for m in md_sinks), "md_writes": sum(m.writes for m in md_sinks)}
+
+
+def bench_in_process(n: int, batch: int, subscribers: int, reps: int, store: str) -> dict[str, Any]:
+    """Server CPU per order-entry message by stage, without sockets (best of ``reps``; each stage includes
+    the ones before it, so the differences are the cost of each layer)."""
+    best: dict[str, float] = {}
+    io: dict[str, int] = {}
+    for _ in range(reps):
+        for stage in STAGES:
+            with tempfile.TemporaryDirectory() as tmp:
+                cpu, io = _in_process_run(stage, n, batch, subscribers, tmp if store == "file" else "")
+            best[stage] = min(best.get(stage, cpu), cpu)
+    us = {k: round(v / n * 1e6, 2) for k, v in best.items()}
+    layers = {"parse": us["parse"], "session": round(us["session"] - us["parse"], 2),
+              "gateway_matching_reports": round(us["gateway"] - us["session"], 2),
+              "market_data": round(us["full"] - us["gateway"], 2)}
+    return {"orders": n, "batch": batch, "md_subscribers": subscribers, "store": store, "reps": reps,
+            "cpu_us_per_message": us, "cpu_us_per_message_by_layer": layers,
+            "messages_per_cpu_s": round(n / best["full"]), **io}
+
+
 def machine() -> dict[str, Any]:
     try:
         load = os.getloadavg()
@@ -334,18 +469,59 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--subscribers", type=int, default=4, help="market data clients (default 4)")
     ap.add_argument("--flow-rate", type=float, default=50.0,
                     help="background flow rate multiplier for the market data run (default 50)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="instead of the socket runs: the server's CPU per order-entry message by layer "
+                         "(parse, session, gateway+matching+reports, market data), no sockets, best of "
+                         "--reps")
+    ap.add_argument("--batch", type=int, default=16,
+                    help="--in-process: messages per simulated socket read (default 16)")
+    ap.add_argument("--reps", type=int, default=3, help="--in-process: repetitions, best kept (default 3)")
+    ap.add_argument("--store", choices=("memory", "file"), default="memory",
+                    help="--in-process: session store of the order session (default memory)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="--in-process: also cProfile one full run and print the top N functions to stderr")
+    ap.add_argument("--profile-server", default="", metavar="PREFIX",
+                    help="socket runs: cProfile the server's loop thread during each order run and write "
+                         "PREFIX-<store>-<subscribers>.prof (pstats format; slows the server down)")
     ap.add_argument("--json", action="store_true", help="print only the JSON document")
     a = ap.parse_args(argv)
+    if a.in_process:
+        if a.orders < 4 or a.batch < 1 or a.reps < 1 or a.subscribers < 0:
+            ap.error("--orders >= 4, --batch >= 1, --reps >= 1, --subscribers >= 0")
+        res = {"benchmark": "sim_in_process", "machine": machine(),
+               "in_process": bench_in_process(a.orders, a.batch, a.subscribers, a.reps, a.store)}
+        res["machine"]["loadavg_after"] = machine()["loadavg"]
+        if a.profile > 0:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            with tempfile.TemporaryDirectory() as tmp:
+                _in_process_run("full", a.orders, a.batch, a.subscribers, tmp if a.store == "file" else "",
+                                prof)
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(a.profile)
+        if not a.json:
+            ip = res["in_process"]
+            print(f"server CPU per message (us): {ip['cpu_us_per_message_by_layer']}; "
+                  f"{ip['messages_per_cpu_s']:,} messages per CPU second")
+        print(json.dumps(res, indent=None if not a.json else 2))
+        return 0
     if a.orders < 4 or a.window < 4 or a.subscribers < 1 or a.seconds <= 0 or a.flow_rate <= 0:
         ap.error("--orders and --window >= 4, --subscribers >= 1, --seconds and --flow-rate > 0")
     out: dict[str, Any] = {"benchmark": "sim", "machine": machine(), "order_entry": []}
-    out["order_entry"].append(bench_orders(a.orders, a.window, "memory", "none"))
+    pp = a.profile_server
+
+    def prof(store: str, subs: int) -> str:
+        return f"{pp}-{store}-{subs}.prof" if pp else ""
+
+    out["order_entry"].append(bench_orders(a.orders, a.window, "memory", "none", 1, prof("memory", 1)))
     if not a.no_store_run:
-        out["order_entry"].append(bench_orders(a.orders, a.window, "file", a.store_fsync))
+        out["order_entry"].append(bench_orders(a.orders, a.window, "file", a.store_fsync, 1, prof("file", 1)))
         m, f = out["order_entry"]
         out["ratio_file_vs_memory_orders_per_s"] = round(f["orders_per_s"] / m["orders_per_s"], 3)
     if a.subscribers > 1:  # the same order stream fanned out to every subscriber
-        out["order_entry"].append(bench_orders(a.orders, a.window, "memory", "none", a.subscribers))
+        out["order_entry"].append(bench_orders(a.orders, a.window, "memory", "none", a.subscribers,
+                                               prof("memory", a.subscribers)))
         m, fan = out["order_entry"][0], out["order_entry"][-1]
         out["ratio_fanout_vs_1_subscriber_orders_per_s"] = round(fan["orders_per_s"] / m["orders_per_s"], 3)
     out["market_data"] = bench_md(a.seconds, a.subscribers, a.flow_rate)

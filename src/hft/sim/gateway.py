@@ -209,9 +209,12 @@ class OrderEntryApp(SessionApplication):
 
         gateway = self.gateway
 
+        counters = self.gateway.counters
+
         def on_data(data: bytes | bytearray | memoryview) -> None:
             nonlocal batching
             self.arrival_ns = time.monotonic_ns()
+            counters["reads"] += 1
             batching = True
             begin = gateway.on_read_begin
             if begin is not None:
@@ -324,7 +327,7 @@ class OrderGateway:
             "logons": 0, "new": 0, "cancel": 0, "replace": 0, "status": 0, "rejected_gateway": 0,
             "exec_reports": 0, "cancel_rejects": 0, "fills": 0, "stored_offline": 0, "dropped": 0,
             "internal_errors": 0, "wire_to_wire": 0, "cancel_on_disconnect": 0,
-            "dropped_in_flight": 0}
+            "dropped_in_flight": 0, "reads": 0}
 
     def add_session(self, session: FixSession, name: str, cancel_on_disconnect: bool) -> OrderEntryApp:
         app = OrderEntryApp(self, name, cancel_on_disconnect)

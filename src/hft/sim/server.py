@@ -300,6 +300,13 @@ class SimServer:
         }
         return out
 
+    def build_detached(self) -> SimServer:
+        """Build the engine, gateway, publisher and sessions without a loop, a thread or sockets (for
+        in-process benchmarks and tests: connect the sessions to any ``send_bytes`` callable and feed
+        them bytes). No background flow timer runs and injected latency is not applied."""
+        self._build(None)
+        return self
+
     # -- the loop thread ---------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -317,7 +324,7 @@ class SimServer:
             return MemoryStore()
         return open_store(cfg.store_dir, begin, ours, theirs, cfg.fsync)  # type: ignore[arg-type]
 
-    def _build(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _build(self, loop: asyncio.AbstractEventLoop | None) -> None:
         cfg = self.config
         m = cfg.matching
         clock = self.clock
