@@ -13,6 +13,7 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass
 from enum import IntEnum
 
+from hft.asx.phases import Phase
 from hft.asx.ticks import is_valid_price
 from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
 
@@ -51,13 +52,6 @@ class CxlRejReason(IntEnum):
     TOO_LATE = 0
     UNKNOWN_ORDER = 1
     OTHER = 99
-
-
-class Phase(IntEnum):
-    CLOSED = 0
-    PRE_OPEN = 1
-    CONTINUOUS = 2
-    PRE_CSPA = 3
 
 
 class StpMode(IntEnum):
