@@ -100,3 +100,16 @@ def test_port_in_use_is_a_clear_error() -> None:
     assert r.returncode == 1
     assert "simulator failed to start" in r.stderr and "address already in use" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_truncated_replay_file_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "cut.csv"
+    data.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n1,1,1,1,450000,100,BHP\n2,2,1,2,4501")
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text(f'[server]\norder_port = 0\nmd_port = 0\nstore_dir = ""\n[metrics]\nenabled = false\n'
+                   f'[flow]\nsource = "replay"\nreplay_path = "{data}"\n')
+    r = subprocess.run([sys.executable, "-m", "hft.cli", "sim", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1
+    assert f"simulator failed to start: {data} line 3: last line does not end with a newline" in r.stderr
+    assert "Traceback" not in r.stderr and "attribute" not in r.stderr

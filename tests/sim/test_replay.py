@@ -293,3 +293,13 @@ def test_unsorted_row_is_replayed_with_the_previous_time(tmp_path: Path) -> None
     drv.advance(2 * S)
     assert drv.stats["rows"] == 3  # the late row at 1 s goes with the 2 s row
     assert drv.next_event_ns() == 3 * S
+
+
+def test_unreadable_file_fails_at_construction_naming_file_and_line(tmp_path: Path) -> None:
+    p = tmp_path / "cut.csv"
+    p.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n1,1,1,1,450000,100,BHP\n2,2,1,2,4501")
+    with pytest.raises(DataError, match=r"cut\.csv line 3: .*truncated"):
+        ReplayDriver(continuous_engine(["BHP"]), p)
+    p.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n1,1,1,1,450000,100,BHP\n2,2,1,x,450100,1,BHP\n")
+    with pytest.raises(DataError, match=r"cut\.csv line 3 \(row 1\): column 'side'"):
+        ReplayDriver(continuous_engine(["BHP"]), p)

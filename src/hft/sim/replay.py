@@ -89,7 +89,11 @@ class ReplayDriver:
         self._eof = False
         self._names: list[str | None] = []  # symbol id -> engine instrument (None = unknown)
         self._file_symbols: list[str] = []
-        self._load()  # first chunk now: a corrupt file fails at construction
+        self.errors: list[str] = []
+        self.stats = dict.fromkeys(
+            ("rows", "levels", "snapshots", "trades_reproduced", "trades_noted", "posted", "cancelled",
+             "reduced", "rejected", "bad_rows", "unknown_symbol"), 0)
+        self._load(first=True)  # first chunk now: a corrupt file fails at construction (DataError)
         self._f0 = self._ts[0] if self._ts else 0
         self._t0 = 0
         self._started = False
@@ -97,16 +101,13 @@ class ReplayDriver:
         self._last_f = self._f0
         self._snap: dict[str, dict[tuple[int, int], int]] = {}
         self._next_id = 1
-        self.errors: list[str] = []
-        self.stats = dict.fromkeys(
-            ("rows", "levels", "snapshots", "trades_reproduced", "trades_noted", "posted", "cancelled",
-             "reduced", "rejected", "bad_rows", "unknown_symbol"), 0)
         if start_ns is not None:
             self._start(start_ns)
 
     # ------------------------------------------------------------------ file window
-    def _load(self) -> bool:
-        """Append the next chunk to the window (dropping consumed rows). False at end of file."""
+    def _load(self, first: bool = False) -> bool:
+        """Append the next chunk to the window (dropping consumed rows). False at end of file. A file
+        that cannot be read at all (``first``) raises its :class:`DataError`."""
         if self._eof:
             return False
         try:
@@ -115,6 +116,8 @@ class ReplayDriver:
             self._eof = True
             return False
         except DataError as e:  # unreadable tail: stop replay there, remember why
+            if first:
+                raise
             self._eof = True
             self._error(str(e))
             return False
