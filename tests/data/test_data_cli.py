@@ -115,3 +115,29 @@ def test_synth_small_day(tmp_path: Path) -> None:
     assert r2.returncode == 0, r2.stderr
     again = load_events(tmp_path / "again.parquet")
     assert (again.price == ev.price).all() and (again.ts_local == ev.ts_local).all()  # deterministic
+
+
+def test_repair_help_has_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["repair", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "repair policy" in out and "docs/data.md" in out  # what it does, not only the usage line
+
+
+def test_info_prints_whole_shares_and_exact_fractional_units(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.format import make_metadata
+
+    ev = book_events(300, symbols=("BHP",))
+    p = tmp_path / "shares.parquet"
+    write_events(p, ev, make_metadata("test"))
+    assert main(["info", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert " shares)" in out and ".0 shares" not in out
+    traded = int(ev.qty[ev.kind == 2].sum())
+    assert f"({traded:,} shares)" in out
+    q = tmp_path / "coins.parquet"
+    write_events(q, ev, make_metadata("test", qty_scale="1000"))
+    assert main(["info", str(q)]) == 0
+    out = capsys.readouterr().out
+    assert f"({traded // 1000:,}.{traded % 1000:03d} units traded" in out

@@ -169,6 +169,31 @@ def info(path: str | Path, chunk_rows: int = 1_000_000) -> dict[str, Any]:
     return out
 
 
+def _scale(md: dict[str, str], key: str, default: int) -> int:
+    """A positive integer scale from the metadata (``default`` when absent); DataError naming the key."""
+    v = md.get(key)
+    if v is None:
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise ValueError(f"metadata {key} = {v!r}: expected a positive integer")
+    return n
+
+
+def _qty_text(q: int, qscale: int) -> str:
+    """``q`` quantity units as traded units, exactly: 214,959 (shares) or 1,234.567 (qty_scale 1000)."""
+    whole, frac = divmod(q, qscale)
+    if frac == 0:
+        return f"{whole:,}"
+    digits = len(str(qscale)) - 1
+    if 10**digits == qscale:
+        return f"{whole:,}.{frac:0{digits}d}"
+    return f"{q / qscale:,.6f}"  # a scale that is not a power of ten: no exact decimal
+
+
 def cmd_info(a: argparse.Namespace) -> int:
     d = info(a.file)
     lines = [f"{d['file']}: {d['format']}, {d['bytes']:,} bytes, {d['rows']:,} rows "
@@ -176,15 +201,15 @@ def cmd_info(a: argparse.Namespace) -> int:
     if "first_ts_local" in d:
         lines.append(f"  time (ts_local, UTC): {d['first_ts_local']} .. {d['last_ts_local']} "
                      f"({d['seconds']} s)")
-    scale = int(d["metadata"].get("hft.price_scale", "10000"))
-    qscale = int(d["metadata"].get("hft.qty_scale", "1"))
+    scale = _scale(d["metadata"], "hft.price_scale", 10_000)
+    qscale = _scale(d["metadata"], "hft.qty_scale", 1)
     unit = "shares" if qscale == 1 else "units traded"
     for name, s in d["symbols"].items():
         rng = ""
         if s["min_price"] is not None:
             rng = f", prices {s['min_price'] / scale:.4f}..{s['max_price'] / scale:.4f}"
         lines.append(f"  {name}: {s['rows']:,} rows, {s['levels']:,} levels, {s['trades']:,} trades "
-                     f"({s['trade_qty'] / qscale:,} {unit}), {s['snapshots']} snapshots{rng}")
+                     f"({_qty_text(s['trade_qty'], qscale)} {unit}), {s['snapshots']} snapshots{rng}")
     for k, v in sorted(d["metadata"].items()):
         lines.append(f"  {k} = {v}")
     _print(a, d, "\n".join(lines))
@@ -262,9 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.set_defaults(func=cmd_validate)
 
-    r = sub.add_parser("repair", help="apply the documented repair policy, write OUT, print the counts")
-    r.add_argument("input", metavar="IN")
-    r.add_argument("output", metavar="OUT")
+    r = sub.add_parser("repair", help="apply the documented repair policy, write OUT, print the counts",
+                       description="Read IN, apply the repair policy of docs/data.md instead of failing "
+                                   "(re-sort rows by ts_local and clamp exchange times, drop invalid rows "
+                                   "and unpaired snapshot markers, close an open snapshot, delete the "
+                                   "levels a crossing update crosses), write OUT (Parquet unless it ends "
+                                   "in .csv or .csv.gz) with the counts as hft.repaired.* metadata, and "
+                                   "print the counts. Off-tick prices are not repaired.")
+    r.add_argument("input", metavar="IN", help="canonical event file to repair (Parquet or CSV)")
+    r.add_argument("output", metavar="OUT", help="repaired file to write (validated as it is written)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.set_defaults(func=cmd_repair)
 
