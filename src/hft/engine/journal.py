@@ -13,9 +13,12 @@ File layout (little endian)::
 
 The CRC covers the payload. Every payload has ``q`` (journal sequence number, strictly increasing
 across restarts), ``t`` (record type) and ``ns`` (wall-clock ns when written) plus type fields.
-Reading stops at the first short, zero-length, oversize, CRC-invalid or non-JSON record (a torn write
-from ``kill -9`` or power loss); :class:`Journal` truncates the file there when it opens it for append,
-so nothing after a torn record is ever accepted. :func:`read_journal` only reports it.
+Reading stops at the first short, zero-length, oversize, CRC-invalid or non-JSON record. If no valid
+record follows it anywhere in the file, it is a torn tail (a write cut by ``kill -9`` or power loss):
+:class:`Journal` truncates the file there when it opens it for append (logged). If valid records follow
+(mid-file damage), :class:`Journal` and :func:`recover` refuse with :class:`JournalDamaged` naming the
+offset and what follows, and the file is not touched (see :mod:`hft.engine.journal_check`).
+:func:`read_journal` only reports it.
 
 Durability policy (``fsync``):
 
@@ -31,13 +34,17 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from hft.engine.journal_check import AfterDamage, describe, scan_after
 
 if TYPE_CHECKING:
     from hft.asx.fees import FeeModel
@@ -61,8 +68,15 @@ T_CXL_REJECT = "cxl_reject"  # a CancelReject
 T_POSITION = "pos"  # a position change: {"instrument", "position", ...}
 
 
+log = logging.getLogger(__name__)
+
+
 class JournalError(Exception):
     """The file is not a journal (bad magic) or cannot be written."""
+
+
+class JournalDamaged(JournalError):
+    """Valid records follow a bad one (mid-file damage): recovering would silently drop them."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,10 +86,56 @@ class TornTail:
     offset: int  # byte offset of the first bad record
     file_size: int
     reason: str
+    records_after: int = 0  # valid records after the bad one (> 0: mid-file damage, not a torn tail)
+    next_valid_offset: int = -1  # the first of them
 
     @property
     def dropped_bytes(self) -> int:
         return self.file_size - self.offset
+
+    @property
+    def mid_file(self) -> bool:
+        return self.records_after > 0
+
+    def damage_message(self, path: object) -> str:
+        return describe(path, AfterDamage(self.offset, self.file_size, self.next_valid_offset,
+                                          self.records_after)) + f" (first bad record: {self.reason})"
+
+
+def _probe(data: bytes, pos: int) -> int:
+    """End offset of a complete valid record at ``pos``, or -1."""
+    hdr = _REC.size
+    if pos < len(MAGIC) or pos + hdr > len(data):
+        return -1
+    length, crc = _REC.unpack_from(data, pos)
+    end = pos + hdr + length
+    if length == 0 or length > MAX_PAYLOAD or end > len(data):
+        return -1
+    payload = data[pos + hdr:end]
+    if zlib.crc32(payload) != crc:
+        return -1
+    try:
+        rec = json.loads(payload)
+    except ValueError:
+        return -1
+    return end if isinstance(rec, dict) and "q" in rec and "t" in rec else -1
+
+
+def _candidates(data: bytes, start: int) -> Iterator[int]:
+    """Offsets where a record could start: every payload is a JSON object, so it begins with '{"'."""
+    i = data.find(b'{"', start + _REC.size)
+    while i >= 0:
+        yield i - _REC.size
+        i = data.find(b'{"', i + 1)
+
+
+def _torn(data: bytes, end: int, reason: str) -> TornTail | None:
+    if end >= len(data):
+        return None
+    if end == 0:  # torn header: nothing to resynchronise on
+        return TornTail(0, len(data), reason)
+    after = scan_after(data, end, _probe, _candidates)
+    return TornTail(end, len(data), reason, after.valid_records, after.first_valid_offset)
 
 
 def _scan(data: bytes) -> tuple[list[dict[str, Any]], int, str]:
@@ -115,13 +175,13 @@ def read_journal(path: str | Path) -> tuple[list[dict[str, Any]], TornTail | Non
     """Read every valid record of a journal without modifying it; report a torn tail if any."""
     data = Path(path).read_bytes()
     records, end, reason = _scan(data)
-    torn = TornTail(end, len(data), reason) if end < len(data) else None
-    return records, torn
+    return records, _torn(data, end, reason)
 
 
 class Journal:
     """Append-only journal file (single writer, enforced with ``flock``). Opening an existing file
-    validates it, truncates a torn tail (reported in :attr:`torn`) and continues its sequence numbers."""
+    validates it, truncates a torn tail (reported in :attr:`torn`, logged) and continues its sequence
+    numbers; mid-file damage raises :class:`JournalDamaged` and leaves the file as it is."""
 
     __slots__ = ("_batch_max_ns", "_batch_max_records", "_dirty", "_fd", "_last_sync_ns", "fsync",
                  "last_seq", "max_session", "path", "records_at_open", "syncs", "torn")
@@ -152,7 +212,12 @@ class Journal:
             size = os.fstat(fd).st_size
             data = os.pread(fd, size, 0) if size else b""
             records, end, reason = _scan(data)
-            self.torn = TornTail(end, size, reason) if end < size else None
+            self.torn = _torn(data, end, reason)
+            if self.torn is not None and self.torn.mid_file:
+                raise JournalDamaged(self.torn.damage_message(self.path))
+            if self.torn is not None:
+                log.warning("journal %s: torn tail truncated: %d bytes at offset %d (%s), %d good records "
+                            "before it", self.path, self.torn.dropped_bytes, end, reason, len(records))
             if end == 0:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, MAGIC, 0)
@@ -274,10 +339,13 @@ class RecoveryState:
 
 
 def recover(path: str | Path, fee_model: FeeModel | None = None) -> RecoveryState:
-    """Rebuild trading state from a journal (read-only; a torn tail is reported, not removed)."""
+    """Rebuild trading state from a journal (read-only; a torn tail is reported, not removed). Raises
+    :class:`JournalDamaged` when valid records follow a bad one (mid-file damage)."""
     from hft.engine.orders import OrderManager  # the order manager owns the replay semantics
 
     records, torn = read_journal(path)
+    if torn is not None and torn.mid_file:
+        raise JournalDamaged(torn.damage_message(path))
     om = OrderManager(gateway=None, journal=None, fee_model=fee_model)
     fills: list[Fill] = []
     om.on_fill = fills.append

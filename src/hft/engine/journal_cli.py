@@ -2,7 +2,8 @@
 
 One line per record: UTC time, journal seq, record type, ClOrdID, side, quantity, price in dollars and
 status. A torn tail (an incomplete last record after a crash) is reported at the end, on stdout and
-stderr; the file is never modified. Exit status: 0 (even with a torn tail), 2 if the file is missing or
+stderr; so is mid-file damage (valid records after a bad one: a recovery refuses such a file). The file
+is never modified. Exit status: 0 (also with a torn tail), 1 mid-file damage, 2 if the file is missing or
 is not a journal.
 """
 
@@ -96,9 +97,17 @@ def main(argv: list[str]) -> int:
             out.write(f"{_time(r.get('ns', 0)):<26} {r['q']:>6} {r['t']:<12} {oid:<16} {side:<4} {qty:>14} "
                       f"{px:>11} {st:<16} {note}\n")
     if torn is not None:
-        msg = (f"TORN TAIL: {torn.dropped_bytes} bytes at offset {torn.offset} are not a complete record "
-               f"({torn.reason}); {len(records)} good records before it")
+        if torn.mid_file:
+            msg = (f"DAMAGED: bad record at offset {torn.offset} ({torn.reason}) followed by "
+                   f"{torn.records_after} valid records (first at offset {torn.next_valid_offset}; "
+                   f"{torn.dropped_bytes} bytes from the bad record to the end); {len(records)} good records "
+                   "before it; only those are shown. Recovery refuses this file.")
+        else:
+            msg = (f"TORN TAIL: {torn.dropped_bytes} bytes at offset {torn.offset} are not a complete record "
+                   f"({torn.reason}); {len(records)} good records before it")
         if not args.json:
             out.write(msg + "\n")
         print(msg, file=sys.stderr)
+        if torn.mid_file:
+            return 1
     return 0

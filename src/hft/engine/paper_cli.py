@@ -7,8 +7,9 @@ status line and prints a final summary (orders, fills, position, P&L, fees, tick
 separately started ``hft sim``, or a broker's FIX test system); ``market_data.source = "replay"`` replays
 a recorded file in real time instead of the FIX market data session.
 
-Exit status: 0 done, 2 bad configuration or arguments, 1 the venue could not be reached, 3 the session
-ended with the kill switch tripped.
+Exit status: 0 done, 2 bad configuration or arguments or a journal / FIX store damaged in the middle
+(refused, file untouched), 1 the venue could not be reached, 3 the session ended with the kill switch
+tripped.
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
     from rich.console import Console
     from rich.logging import RichHandler
 
+    from hft.engine.journal import JournalError
     from hft.engine.runner import HostOptions, run_trading
     from hft.engine.status import StatusLine, summary_table
+    from hft.fix.store import StoreError
 
     err = Console(stderr=True)
     show_status = not args.json and not args.no_status
@@ -107,6 +110,9 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
             summary = asyncio.run(run_trading(cfg, opts))
     except ConfigError as e:
         err.print(f"config error: {e}", markup=False)
+        return EXIT_CONFIG
+    except (JournalError, StoreError) as e:  # mid-file damage: never trade on a silently shortened history
+        err.print(f"{title}: refusing to start: {e}", markup=False)
         return EXIT_CONFIG
     except RuntimeError as e:
         err.print(f"{title}: {e}", markup=False)
