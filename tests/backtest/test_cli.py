@@ -187,3 +187,28 @@ def test_real_lobster_sample_replays(tmp_path: Path, capsys: pytest.CaptureFixtu
         s = json.loads(capsys.readouterr().out)
         assert s["events"] == len(ev) and s["strategy_calls"] > 0 and s["book_errors"] == 0
         assert s["pnl_net_cents"] == s["pnl_gross_cents"] - s["fees_cents"]
+
+
+def test_unwritable_report_path_is_refused_before_the_run(day: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "no_such_dir" / "x.html"
+    assert main(["--config", str(MM), "--data", str(day), "--report", str(bad), "--json"]) == 2
+    cap = capsys.readouterr()
+    assert str(bad) in cap.err and "directory" in cap.err and cap.out == ""
+    assert main(["--config", str(MM), "--data", str(day), "--report", str(tmp_path)]) == 2
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_summary_survives_a_report_write_failure(day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import hft.backtest.report as report
+
+    def boom(*a: object, **k: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "html_report", boom)
+    out = tmp_path / "r.html"
+    assert main(["--config", str(MM), "--data", str(day), "--report", str(out), "--json"]) == 1
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["events"] == 20_000  # the summary is printed first, never lost
+    assert str(out) in cap.err and "No space left" in cap.err and not out.exists()

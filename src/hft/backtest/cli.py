@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import tomllib
@@ -118,6 +119,30 @@ def _progress(mode: str, total: int, err: TextIO) -> tuple[Callable[[int], None]
     return plain, lambda: None
 
 
+def report_path_problem(path: str) -> str | None:
+    """Why the HTML report could not be written at ``path`` (checked before the run), else None."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        return f"{path}: is a directory (give a file name for the report)"
+    if not parent.is_dir():
+        return f"{path}: directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        return f"{path}: not writable"
+    return None
+
+
+def write_report(path: str, text: str) -> None:
+    """Write via a temporary file in the same directory, renamed at the end (no half-written report)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.partial-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="hft backtest", description="Replay canonical L2 data (docs/data.md) "
                                  "through a strategy with the latency/queue/fee model of docs/backtest.md.")
@@ -134,6 +159,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--no-progress", action="store_true", help="same as --progress never")
     a = ap.parse_args(argv)
     err = sys.stderr
+    if a.report and (why := report_path_problem(a.report)):
+        print(f"hft backtest: --report {why}", file=err)
+        return 2
     try:
         cfg = tomllib.loads(Path(a.config).read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -155,15 +183,20 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError) as e:  # DataError and ConfigError are ValueErrors
         print(f"hft backtest: {e}", file=err)
         return 2
-    from hft.backtest.report import html_report, summary
+    from hft.backtest import report
 
-    s = summary(res)
-    if a.report:
-        name = cfg.get("strategy", {}).get("name", "")
-        Path(a.report).write_text(html_report(res, s, f"Backtest: {name} on {Path(a.data).name}"))
-    if a.json:
+    s = report.summary(res)
+    if a.json:  # the summary first: a report that fails to write must not lose it
         print(json.dumps(s, indent=2))
     else:
         for k, v in s.items():
             print(f"{k:28} {v}")
+    sys.stdout.flush()
+    if a.report:
+        name = cfg.get("strategy", {}).get("name", "")
+        try:
+            write_report(a.report, report.html_report(res, s, f"Backtest: {name} on {Path(a.data).name}"))
+        except OSError as e:
+            print(f"hft backtest: --report {a.report}: not written: {e.strerror or e}", file=err)
+            return 1
     return 0
