@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hft.fix.store import MAGIC, FileStore, MemoryStore, StoreError, open_store
+from hft.fix.store import MAGIC, FileStore, MemoryStore, StoreDamaged, StoreError, open_store
 
 
 def _frame(seq: int) -> bytes:
@@ -107,15 +107,13 @@ def test_torn_tail_is_dropped_and_truncated(tmp_path: Path) -> None:
         st.close()
         assert p.stat().st_size <= cut
     assert sizes == sorted(sizes) and sizes[-1] == 5
-    # a flipped byte in the middle: everything from that record on is dropped
+    # a flipped byte in the middle (valid records after it): refused, file untouched (test_store_damage.py)
     bad = bytearray(full)
     bad[len(full) // 2] ^= 0xFF
     p.write_bytes(bytes(bad))
-    st = FileStore(p)
-    assert st.records_dropped > 0
-    n = st.next_sender_seq - 1
-    assert 0 < n < 5 and [s for s, _ in st.get_sent(1, 100)] == list(range(1, n + 1))
-    st.close()
+    with pytest.raises(StoreDamaged):
+        FileStore(p)
+    assert p.read_bytes() == bytes(bad)
 
 
 def test_reset_and_bad_file(tmp_path: Path) -> None:

@@ -10,8 +10,12 @@ Record kinds: ``SENT`` (value = seq num, payload = the exact wire bytes; implies
 ``SENDER`` (value = next sender seq num; used for admin messages, which are gap-filled on resend rather
 than stored), ``TARGET`` (value = next target seq num).
 
-Recovery reads records in order and stops at the first short or CRC-invalid record (a torn write from a
-``kill -9`` or power loss); the file is truncated there, so nothing after a torn record is ever accepted.
+Recovery reads records in order and stops at the first short or CRC-invalid record. When no valid record
+follows it anywhere in the file it is a torn tail (a write cut by ``kill -9`` or power loss): the file is
+truncated there (logged with the bytes dropped), so nothing after a torn record is ever accepted. When
+valid records follow it (mid-file damage: sequence numbers and sent messages that were durable),
+opening raises :class:`StoreDamaged` naming the offset and what follows, and the file is left as it is
+(see :mod:`hft.engine.journal_check`).
 A sequence reset writes a fresh file next to the old one and atomically renames it over.
 
 Durability (``fsync`` policy):
@@ -31,11 +35,18 @@ Durability (``fsync`` policy):
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from typing import Literal, Protocol
+
+from hft.engine.journal_check import describe, scan_after
+
+log = logging.getLogger(__name__)
 
 FsyncPolicy = Literal["safe", "batch", "none"]
 FSYNC_POLICIES: tuple[str, ...] = ("safe", "batch", "none")
@@ -52,6 +63,32 @@ MAX_PAYLOAD = 1 << 24
 
 class StoreError(Exception):
     """The store file is unusable (not a store, unreadable)."""
+
+
+class StoreDamaged(StoreError):
+    """Valid records follow a bad one (mid-file damage): truncating would drop them."""
+
+
+def _probe(data: bytes, pos: int) -> int:
+    """End offset of a complete valid record at ``pos``, or -1."""
+    if pos < _FILE_HEAD.size or pos + _REC.size > len(data):
+        return -1
+    kind, length, _value, crc = _REC.unpack_from(data, pos)
+    end = pos + _REC.size + length
+    if kind not in (REC_SENT, REC_SENDER, REC_TARGET) or length > MAX_PAYLOAD or end > len(data):
+        return -1
+    if zlib.crc32(data[pos + _REC.size:end], zlib.crc32(data[pos:pos + _REC_NOCRC.size])) != crc:
+        return -1
+    return end
+
+
+_KIND_BYTE = re.compile(rb"[\x01-\x03]")
+
+
+def _candidates(data: bytes, start: int) -> Iterator[int]:
+    """Offsets where a record could start (its kind byte)."""
+    for m in _KIND_BYTE.finditer(data, start):
+        yield m.start()
 
 
 class SessionStore(Protocol):
@@ -211,6 +248,12 @@ class FileStore:
             else:
                 target = value
             pos = end
+        if pos < n:
+            after = scan_after(data, pos, _probe, _candidates)
+            if after.mid_file:
+                raise StoreDamaged(describe(self.path, after, "FIX session store"))
+            log.warning("FIX store %s: torn tail truncated: %d bytes at offset %d (no valid record after it)",
+                        self.path, n - pos, pos)
         self.records_dropped = n - pos
         self.next_sender_seq = sender
         self.next_target_seq = target
