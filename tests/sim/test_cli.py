@@ -113,3 +113,23 @@ def test_truncated_replay_file_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert f"simulator failed to start: {data} line 3: last line does not end with a newline" in r.stderr
     assert "Traceback" not in r.stderr and "attribute" not in r.stderr
+
+
+def test_replay_problems_are_logged_and_reported(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n"
+                    "10,10,1,1,450000,100,BHP\n20,20,1,2,450100,-5,BHP\n5,5,1,2,450200,100,BHP\n")
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text(f'[server]\nstore_dir = ""\n[metrics]\nenabled = false\n'
+                   f'[flow]\nsource = "replay"\nreplay_path = "{data}"\nreplay_speed = 0.0\n')
+    stats = tmp_path / "stats.json"
+    r = subprocess.run([sys.executable, "-m", "hft.cli", "sim", "--config", str(cfg), "--order-port", "0",
+                        "--md-port", "0", "--duration", "1", "--stats-json", str(stats)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "row 1: level row with invalid side/price/qty" in r.stderr
+    assert "row 2: ts_local 5 is earlier" in r.stderr
+    assert "bad rows 1, unsorted 1" in r.stdout and "3 rows (end of file)" in r.stdout
+    assert "2 problem rows" in r.stderr
+    rep = json.loads(stats.read_text())["replay"]
+    assert rep["stats"]["bad_rows"] == 1 and rep["stats"]["unsorted"] == 1 and len(rep["errors"]) == 2

@@ -303,3 +303,57 @@ def test_unreadable_file_fails_at_construction_naming_file_and_line(tmp_path: Pa
     p.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n1,1,1,1,450000,100,BHP\n2,2,1,x,450100,1,BHP\n")
     with pytest.raises(DataError, match=r"cut\.csv line 3 \(row 1\): column 'side'"):
         ReplayDriver(continuous_engine(["BHP"]), p)
+
+
+def test_bad_and_unsorted_rows_are_reported_with_row_numbers(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    p = tmp_path / "mixed.csv"
+    p.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n"
+                 "10,10,1,1,450000,100,BHP\n"
+                 "20,20,1,2,450100,-5,BHP\n"  # row 1: negative quantity
+                 "30,30,1,2,450200,100,BHP\n"
+                 "15,15,1,1,449900,50,BHP\n"  # row 3: earlier than row 2
+                 "40,40,2,1,450200,0,BHP\n")  # row 4: trade of quantity 0
+    eng = continuous_engine(["BHP"])
+    drv = ReplayDriver(eng, p, None)
+    with caplog.at_level("INFO", logger="hft.sim.replay"):
+        drv.seed_book(0)
+        while not drv.done:
+            drv.advance(0)
+        assert drv.next_event_ns() == NEVER
+    st = drv.stats
+    assert (st["rows"], st["bad_rows"], st["unsorted"], st["read_errors"]) == (5, 2, 1, 0), st
+    assert drv.problems == 3
+    assert any("row 1: level row with invalid side/price/qty" in e and "qty=-5" in e for e in drv.errors)
+    assert any("row 3: ts_local 15 is earlier" in e for e in drv.errors), drv.errors
+    assert any("row 4: trade row" in e for e in drv.errors), drv.errors
+    assert engine_top(eng, "BHP") == ([(450_000, 100), (449_900, 50)], [(450_200, 100)])
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("replay: " in m and "row " in m for m in warned) == 3, warned
+    summary = [m for m in warned if "(end of file)" in m]  # logged once, at the end
+    assert len(summary) == 1 and "bad rows 2, unsorted 1" in summary[0], warned
+
+
+def test_clean_file_logs_its_summary_at_info(day: Path, caplog: pytest.LogCaptureFixture) -> None:
+    drv = ReplayDriver(continuous_engine(["BHP", "PLS", "NWX"]), day, None)
+    with caplog.at_level("INFO", logger="hft.sim.replay"):
+        drv.seed_book(0)
+        while drv.next_event_ns() != NEVER:
+            drv.advance(0)
+    assert drv.problems == 0 and not drv.errors
+    recs = [r for r in caplog.records if r.name == "hft.sim.replay"]
+    assert [r.levelname for r in recs] == ["INFO"] and "bad rows 0" in recs[0].getMessage()
+
+
+def test_unreadable_line_mid_file_stops_the_replay_and_is_reported(tmp_path: Path) -> None:
+    p = tmp_path / "mid.csv"
+    n = 60_000  # ~1.9 MB: more than one read block of the CSV reader, so the first chunk is good
+    good = "".join(f"{t},{t},1,1,450000,10,BHP\n" for t in range(n))
+    p.write_text("ts_exch,ts_local,kind,side,price,qty,symbol\n" + good + f"{n},{n},1,1,x,10,BHP\n")
+    drv = ReplayDriver(continuous_engine(["BHP"]), p, None, chunk_rows=1000)
+    drv.seed_book(0)
+    while not drv.done:
+        drv.advance(0)
+    assert drv.stats["read_errors"] == 1, drv.errors
+    assert f"line {n + 2} (row {n})" in drv.errors[-1] and "replay stopped" in drv.errors[-1]
+    assert 0 < drv.stats["rows"] < n

@@ -171,9 +171,26 @@ def main(argv: list[str]) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     stats = sim.stats()
+    replay = _replay_report(sim.flow)
+    if replay is not None:
+        stats["replay"] = replay
     if a.stats_json:
         _write_json(a.stats_json, {**stats, "wire_to_wire_ns": sim.wire_to_wire_samples()})
     g = stats["gateway"]
     print(f"hft sim: stopped; orders {g.get('new', 0)}, exec reports {g.get('exec_reports', 0)}, "
           f"md ticks {stats['md_ticks']}, trades {stats['trades']}", flush=True)
+    if replay is not None:
+        print(f"hft sim: {replay['summary']}", flush=True)
+        if replay["problems"]:
+            log.warning("replay file had %d problem rows (skipped or re-timed, see the warnings above and "
+                        "docs/sim.md, Replay: bad input)", replay["problems"])
     return 0
+
+
+def _replay_report(flow: Any) -> dict[str, Any] | None:
+    """The replay driver's counters and problems (after the server thread stopped), None for other flows."""
+    mod = sys.modules.get("hft.sim.replay")  # imported by the server only when the flow is a replay
+    if mod is None or not isinstance(flow, mod.ReplayDriver):
+        return None
+    return {"path": str(flow.path), "summary": flow.summary(), "problems": flow.problems,
+            "stats": dict(flow.stats), "errors": list(flow.errors)}

@@ -23,14 +23,30 @@
 Time: row ``ts_local`` ``f`` is due at ``t0 + (f - f0) / speed`` engine ns, ``t0`` being the first
 ``seed_book``/``advance`` time and ``f0`` the first row's time; ``speed=None`` replays as fast as
 possible (every row is due at once; each ``advance`` handles at most ``batch_rows`` rows so the caller
-stays responsive). Bad rows (kind, side, price, quantity out of range, unknown symbol) are skipped,
-counted and described in ``errors`` (row number included); the driver never raises on file content
-after construction. Orders the engine rejects (off the ASX tick table, lot rules, closed) are counted
-in ``stats["rejected"]``.
+stays responsive).
+
+Policy for bad input: a file that cannot be opened or whose first chunk cannot be read raises
+:class:`~hft.data.format.DataError` (file, line) at construction. After that the driver never raises on
+file content; it skips and reports:
+
+* bad rows (kind, side, price, quantity out of range, e.g. a negative quantity) are skipped and counted in
+  ``stats["bad_rows"]``; rows of a symbol the engine does not list in ``stats["unknown_symbol"]``;
+* a row whose ``ts_local`` is earlier than an earlier row's (unsorted file) is applied with the previous
+  row's time and counted in ``stats["unsorted"]``;
+* a file that becomes unreadable part way (corrupt line, cut file) ends the replay there:
+  ``stats["read_errors"]``;
+* orders the engine rejects (off the ASX tick table, lot rules, closed) are counted in
+  ``stats["rejected"]``.
+
+Each problem is described in ``errors`` with its data row number (0-based, as in
+:class:`~hft.data.format.DataError`; CSV line = row + 2) and logged as a warning on the ``hft.sim.replay``
+logger (the first 20; the rest are counted only). At the end of the file :meth:`summary` is logged
+(``hft sim`` also prints it at exit and writes ``stats``/``errors`` to ``--stats-json``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -51,6 +67,7 @@ from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine, Phase
 
 _SIDES = (None, Side.BUY, Side.SELL)
 _MAX_ERRORS = 20
+log = logging.getLogger("hft.sim.replay")
 
 
 class ReplayDriver:
@@ -92,7 +109,9 @@ class ReplayDriver:
         self.errors: list[str] = []
         self.stats = dict.fromkeys(
             ("rows", "levels", "snapshots", "trades_reproduced", "trades_noted", "posted", "cancelled",
-             "reduced", "rejected", "bad_rows", "unknown_symbol"), 0)
+             "reduced", "rejected", "bad_rows", "unknown_symbol", "unsorted", "read_errors"), 0)
+        self._dropped_errors = 0
+        self._reported = False
         self._load(first=True)  # first chunk now: a corrupt file fails at construction (DataError)
         self._f0 = self._ts[0] if self._ts else 0
         self._t0 = 0
@@ -119,7 +138,8 @@ class ReplayDriver:
             if first:
                 raise
             self._eof = True
-            self._error(str(e))
+            self.stats["read_errors"] += 1
+            self._error(f"{e}; replay stopped there")
             return False
         i = self._i
         if i:
@@ -151,8 +171,38 @@ class ReplayDriver:
         return True
 
     def _error(self, msg: str) -> None:
+        """Record and log one problem (cold path: bad input only)."""
         if len(self.errors) < _MAX_ERRORS:
             self.errors.append(msg)
+            log.warning("replay: %s", msg)
+            if len(self.errors) == _MAX_ERRORS:
+                log.warning("replay: %d problems listed; further ones are only counted in the stats",
+                            _MAX_ERRORS)
+        else:
+            self._dropped_errors += 1
+
+    @property
+    def problems(self) -> int:
+        """Rows skipped or altered because of the file's content, plus read errors (not engine rejects)."""
+        st = self.stats
+        return st["bad_rows"] + st["unknown_symbol"] + st["unsorted"] + st["read_errors"]
+
+    def summary(self) -> str:
+        """One line: rows replayed and every problem count."""
+        st = self.stats
+        return (f"replay {self.path}: {st['rows']} rows{' (end of file)' if self._reported else ''}, "
+                f"{st['trades_reproduced']} trades reproduced, {st['trades_noted']} noted; "
+                f"bad rows {st['bad_rows']}, unsorted {st['unsorted']}, "
+                f"unknown symbol {st['unknown_symbol']}, read errors {st['read_errors']}, "
+                f"engine rejects {st['rejected']}")
+
+    def _finish(self) -> None:
+        """Log the summary once when the whole file has been applied."""
+        self._reported = True
+        if self.problems or self.stats["rejected"]:
+            log.warning("%s", self.summary())
+        else:
+            log.info("%s", self.summary())
 
     # ------------------------------------------------------------------ time
     def _start(self, now: int) -> None:
@@ -170,6 +220,8 @@ class ReplayDriver:
         if not self._started:
             return 0
         if not self._has(0):
+            if not self._reported:
+                self._finish()
             return NEVER
         if self.speed is None:
             return self._last_now
@@ -188,6 +240,8 @@ class ReplayDriver:
         out: list[Event] = []
         while self._has(0) and self._ts[self._i] <= self._f0:
             self._row(out)
+        if self._eof and not self._reported and self._i >= len(self._ts):
+            self._finish()
         return out
 
     def advance(self, now_ns: int) -> list[Event]:
@@ -202,15 +256,17 @@ class ReplayDriver:
             while n and self._has(0):
                 self._row(out)
                 n -= 1
-            return out
-        while n and self._has(0):
-            f = self._ts[self._i]
-            if f < self._last_f:  # unsorted row: treat as simultaneous with the previous one
-                f = self._last_f
-            if self._due(f) > now_ns:
-                break
-            self._row(out)
-            n -= 1
+        else:
+            while n and self._has(0):
+                f = self._ts[self._i]
+                if f < self._last_f:  # unsorted row: treat as simultaneous with the previous one
+                    f = self._last_f
+                if self._due(f) > now_ns:
+                    break
+                self._row(out)
+                n -= 1
+        if self._eof and not self._reported and self._i >= len(self._ts):
+            self._finish()
         return out
 
     # ------------------------------------------------------------------ rows
@@ -222,6 +278,10 @@ class ReplayDriver:
         f = self._ts[i]
         if f > self._last_f:
             self._last_f = f
+        elif f < self._last_f:
+            st["unsorted"] += 1
+            self._error(f"{self.path} row {self._row0 + i}: ts_local {f} is earlier than a previous row's "
+                        f"{self._last_f} (unsorted file); applied with the previous time")
         kind = self._kind[i]
         sid = self._sid[i]
         sym = self._names[sid]
