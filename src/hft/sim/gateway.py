@@ -70,13 +70,26 @@ _ORD_TYPE_B = {OrdType.MARKET: b"1", OrdType.LIMIT: b"2"}
 _TIF_B = {TimeInForce.DAY: b"0", TimeInForce.GTC: b"1", TimeInForce.IOC: b"3", TimeInForce.FOK: b"4"}
 
 
+_PX_CACHE: dict[int, bytes] = {}
+
+
+def price_bytes(price: int) -> bytes:
+    """``format_price(price)`` as bytes, memoised (a book trades at a few hundred distinct prices)."""
+    b = _PX_CACHE.get(price)
+    if b is None:
+        if len(_PX_CACHE) >= 65_536:
+            _PX_CACHE.clear()
+        b = _PX_CACHE[price] = format_price(price).encode()
+    return b
+
+
 def avg_px_field(num: int, den: int) -> bytes:
     """Exact AvgPx ``num / den`` price units as a FIX decimal; rounded half up to 8 decimals when the
     quotient does not terminate within 4 (``PRICE_SCALE`` = 4 decimals)."""
     if den <= 0:
         return b"0"
     if num % den == 0:
-        return format_price(num // den).encode()
+        return price_bytes(num // den)
     scaled = (num * PRICE_SCALE * 2 + den) // (2 * den)  # in 1e-8 dollars
     whole, frac = divmod(scaled, PRICE_SCALE * PRICE_SCALE)
     return (b"%d.%08d" % (whole, frac)).rstrip(b"0").rstrip(b".")
@@ -659,7 +672,7 @@ class OrderGateway:
         v44 = app.v44
         qty = e.last_qty
         if qty:
-            fill = b"\x0132=%d\x0131=%s" % (qty, format_price(e.last_px).encode())
+            fill = b"\x0132=%d\x0131=%s" % (qty, price_bytes(e.last_px))
             liq = b"\x01851=4" if aggressor is None else (b"\x01851=2" if e.side is aggressor
                                                            else b"\x01851=1")
         else:
@@ -673,7 +686,7 @@ class OrderGateway:
             b"" if v44 else b"\x0120=0", (_EXEC_TYPE_44 if v44 else _EXEC_TYPE_42)[e.exec_type],
             _STATUS[e.ord_status], b"\x011=" + account.encode() if account else b"", inst.encode(),
             _SIDE_B[e.side], e.order_qty, _ORD_TYPE_B[e.ord_type],
-            b"\x0144=" + format_price(price).encode() if price else b"", _TIF_B[e.tif], fill,
+            b"\x0144=" + price_bytes(price) if price else b"", _TIF_B[e.tif], fill,
             e.cum_qty, e.leaves_qty, avg_px_field(e.avg_px_num, e.avg_px_den),
             b"\x01103=%d" % rej if rej >= 0 else b"", b"\x0158=" + text.encode() if text else b"", ts, liq)
 

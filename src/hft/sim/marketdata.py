@@ -37,6 +37,7 @@ from hft.fix.parser import FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionState
 from hft.fix.store import MemoryStore
 from hft.sim.config import LatencySampler, MarketDataConfig
+from hft.sim.gateway import price_bytes
 from hft.sim.latency import DelayLine
 from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
 
@@ -65,8 +66,7 @@ class NoRetainStore(MemoryStore):
         return []
 
 
-def _px(price: int) -> bytes:
-    return format_price(price).encode()
+_px = price_bytes  # memoised format_price -> bytes
 
 
 def md_entry_time(ns: int) -> bytes:
