@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -85,8 +86,29 @@ def main(argv: list[str]) -> int:
     except (OSError, JournalError) as e:
         print(f"hft journal show: {args.file}: {e}", file=sys.stderr)
         return 2
+    msg = ""
+    if torn is not None and torn.mid_file:
+        msg = (f"DAMAGED: bad record at offset {torn.offset} ({torn.reason}) followed by "
+               f"{torn.records_after} valid records (first at offset {torn.next_valid_offset}; "
+               f"{torn.dropped_bytes} bytes from the bad record to the end); {len(records)} good records "
+               "before it; only those are shown. Recovery refuses this file.")
+    elif torn is not None:
+        msg = (f"TORN TAIL: {torn.dropped_bytes} bytes at offset {torn.offset} are not a complete record "
+               f"({torn.reason}); {len(records)} good records before it")
+    try:
+        _show(args.json, records, msg)
+    except BrokenPipeError:  # `hft journal show FILE | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        os.close(devnull)
+    if msg:
+        print(msg, file=sys.stderr)
+    return 1 if torn is not None and torn.mid_file else 0
+
+
+def _show(as_json: bool, records: list[dict[str, Any]], msg: str) -> None:
     out = sys.stdout
-    if args.json:
+    if as_json:
         for r in records:
             out.write(json.dumps(r, separators=(",", ":")) + "\n")
     else:
@@ -96,18 +118,6 @@ def main(argv: list[str]) -> int:
             oid, side, qty, px, st, note = describe(r)
             out.write(f"{_time(r.get('ns', 0)):<26} {r['q']:>6} {r['t']:<12} {oid:<16} {side:<4} {qty:>14} "
                       f"{px:>11} {st:<16} {note}\n")
-    if torn is not None:
-        if torn.mid_file:
-            msg = (f"DAMAGED: bad record at offset {torn.offset} ({torn.reason}) followed by "
-                   f"{torn.records_after} valid records (first at offset {torn.next_valid_offset}; "
-                   f"{torn.dropped_bytes} bytes from the bad record to the end); {len(records)} good records "
-                   "before it; only those are shown. Recovery refuses this file.")
-        else:
-            msg = (f"TORN TAIL: {torn.dropped_bytes} bytes at offset {torn.offset} are not a complete record "
-                   f"({torn.reason}); {len(records)} good records before it")
-        if not args.json:
+        if msg:
             out.write(msg + "\n")
-        print(msg, file=sys.stderr)
-        if torn.mid_file:
-            return 1
-    return 0
+    out.flush()
