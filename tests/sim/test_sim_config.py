@@ -107,3 +107,22 @@ def test_latency_sampler_seeded_and_bounded() -> None:
         assert min(xs) >= 10_000 and len(set(xs)) > 100 and a[0] == xs[0]
     u = LatencySampler(LatencySpec(0.0, 5.0, "uniform"), 3)
     assert max(u.sample_ns() for _ in range(500)) <= 5_000
+
+
+def test_store_dir_default_is_the_same_with_or_without_a_file(tmp_path: Path) -> None:
+    from hft.sim.cli import build_parser, config_from_args
+    from hft.sim.config import DEFAULT_STORE_DIR
+
+    assert DEFAULT_STORE_DIR == "var/sim/fix-store"
+    assert SimConfig.default().store_dir == ""  # programmatic / embedded: in memory
+    p = tmp_path / "sim.toml"
+    p.write_text("[server]\norder_port = 0\n")
+    assert load_sim_config(p).store_dir == DEFAULT_STORE_DIR  # key left out: persisted
+    assert sim_config_from_dict({}).store_dir == DEFAULT_STORE_DIR
+    assert sim_config_from_dict({"server": {"store_dir": ""}}).store_dir == ""
+    assert sim_config_from_dict({"server": {"store_dir": "x/y"}}).store_dir == "x/y"
+    parse = build_parser().parse_args
+    assert config_from_args(parse([])).store_dir == DEFAULT_STORE_DIR
+    assert config_from_args(parse(["--config", str(p)])).store_dir == DEFAULT_STORE_DIR
+    assert config_from_args(parse(["--config", str(p), "--store-dir", ""])).store_dir == ""
+    assert load_sim_config(SAMPLE).store_dir == DEFAULT_STORE_DIR

@@ -22,14 +22,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hft.sim.config import JITTER_KINDS, LatencySpec, SimConfig, SimConfigError, load_sim_config
+from hft.sim.config import (
+    DEFAULT_STORE_DIR,
+    JITTER_KINDS,
+    LatencySpec,
+    SimConfig,
+    SimConfigError,
+    load_sim_config,
+)
 
 log = logging.getLogger("hft.sim")
 
 DEFAULT_ORDER_PORT = 9878
 DEFAULT_MD_PORT = 9879
 DEFAULT_METRICS_PORT = 9101
-DEFAULT_STORE_DIR = "var/sim/fix-store"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jitter-us", type=float, metavar="US", help="jitter scale added to --latency-us")
     p.add_argument("--jitter", choices=JITTER_KINDS, help="jitter distribution (default uniform)")
     p.add_argument("--store-dir", metavar="DIR",
-                   help="persist each session's FIX sequence numbers and messages here (without --config: "
-                        f"{DEFAULT_STORE_DIR}; \"\" = keep them in memory)")
+                   help="persist each order-entry session's FIX sequence numbers and messages here "
+                        f"(default {DEFAULT_STORE_DIR}, with or without --config, unless the file's "
+                        "server.store_dir says otherwise; \"\" = keep them in memory)")
     p.add_argument("--duration", type=float, metavar="S", help="stop by itself after S seconds")
     p.add_argument("--ready-file", metavar="PATH",
                    help="write a JSON object with the ports and metrics URL here once listening")

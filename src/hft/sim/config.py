@@ -6,7 +6,11 @@ unknown key, a wrong type or a value out of range (``sim.toml: latency.order_ent
 number >= 0, got -3``). :meth:`SimConfig.default` builds the configuration used when no file is given
 (`hft paper`'s embedded simulator): free ports on 127.0.0.1, one order-entry client ``HFT`` and one market
 data client ``HFTMD`` (the CompIDs of ``config/paper.toml``), always-continuous trading, background flow
-on the default instruments, no injected latency, sessions kept in memory.
+on the default instruments, no injected latency, sessions kept in memory (``store_dir = ""``).
+
+A simulator *file* (and ``hft sim`` without a file) persists the order-entry sessions' sequence numbers
+under :data:`DEFAULT_STORE_DIR` unless ``server.store_dir`` says otherwise (``""`` = in memory): one
+default for the standalone simulator, whether a key is left out or no file is given.
 
 Every section and key is documented in ``config/sim.toml`` and ``docs/sim.md``.
 """
@@ -30,6 +34,7 @@ JITTER_KINDS = ("none", "uniform", "exponential", "normal")
 STP_MODES = ("cancel_resting", "cancel_incoming", "off")
 FSYNC_POLICIES = ("safe", "batch", "none")
 BEGIN_STRINGS = ("FIX.4.2", "FIX.4.4")
+DEFAULT_STORE_DIR = "var/sim/fix-store"  # standalone simulator (a file or `hft sim`); "" = in memory
 
 # used when the background flow module offers no defaults (prices in price units)
 FALLBACK_INSTRUMENTS: tuple[tuple[str, int], ...] = (("BHP", 450_000), ("PLS", 15_000), ("NWX", 480))
@@ -160,7 +165,9 @@ class SimConfig:
     md_port: int = 0
     metrics_enabled: bool = True
     metrics_port: int = 0
-    store_dir: str = ""  # "" = sequence numbers kept in memory; else one persisted store per session
+    # "" = sequence numbers kept in memory (programmatic default); a file without server.store_dir and
+    # `hft sim` use DEFAULT_STORE_DIR. Else one persisted store per order-entry session.
+    store_dir: str = ""
     fsync: str = "batch"
     order_entry: OrderEntryConfig = field(default_factory=OrderEntryConfig)
     market_data: MarketDataConfig = field(default_factory=MarketDataConfig)
@@ -312,8 +319,8 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
     for k in ("order_port", "md_port"):
         if k in srv:
             kw[k] = _int(ctx, srv[k], f"server.{k}", 0, 65535)
-    if "store_dir" in srv:
-        kw["store_dir"] = _str(ctx, srv["store_dir"], "server.store_dir")
+    kw["store_dir"] = (_str(ctx, srv["store_dir"], "server.store_dir") if "store_dir" in srv
+                       else DEFAULT_STORE_DIR)
     if "fsync" in srv:
         kw["fsync"] = _str(ctx, srv["fsync"], "server.fsync", FSYNC_POLICIES)
     if kw.get("order_port") and kw.get("order_port") == kw.get("md_port"):
