@@ -212,3 +212,36 @@ def test_summary_survives_a_report_write_failure(day: Path, tmp_path: Path, monk
     cap = capsys.readouterr()
     assert json.loads(cap.out)["events"] == 20_000  # the summary is printed first, never lost
     assert str(out) in cap.err and "No space left" in cap.err and not out.exists()
+
+
+@pytest.mark.parametrize(("line", "expect"), [
+    ("queue_powr = 3.0", "backtest.queue_powr: unknown key (did you mean queue_power?)"),
+    ('entry_latency_ns = "fast"', "backtest.entry_latency_ns: expected an integer, got 'fast'"),
+    ("queue_power = true", "backtest.queue_power: expected a number, got True"),
+    ("seed = 1.5", "backtest.seed: expected an integer, got 1.5"),
+    ("book_depth = 0", "backtest.book_depth: must be >= 1, got 0"),
+    ("latency_jitter_ns = -5", "backtest.latency_jitter_ns: must be >= 0, got -5"),
+    ('entry_latency_file = "no/such/f.txt"', "backtest.entry_latency_file: 'no/such/f.txt' is not a file"),
+])
+def test_backtest_table_is_validated_naming_file_and_key(line: str, expect: str, day: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    key = line.split(" =")[0]
+    text = "".join(x for x in MM.read_text().splitlines(keepends=True) if not x.startswith(key + " "))
+    cfg.write_text(text.replace("[backtest]\n", f"[backtest]\n{line}\n"))
+    assert main(["--config", str(cfg), "--data", str(day)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}: {expect}" in err, err
+
+
+def test_backtest_config_accepts_an_integer_for_a_float_and_the_shipped_tables() -> None:
+    import tomllib
+
+    from hft.backtest.config import backtest_config
+
+    assert backtest_config({"queue_power": 2}).queue_power == 2.0
+    for name in ("market_maker", "momentum_scalper", "order_flow"):
+        p = ROOT / "config" / f"backtest_{name}.toml"
+        backtest_config(tomllib.loads(p.read_text())["backtest"], str(p))
+    with pytest.raises(ValueError, match=r"x\.toml: backtest: expected a table"):
+        backtest_config(3, "x.toml")

@@ -2,7 +2,8 @@
 
 The config is the paper engine's TOML (``[strategy]``, ``[risk]``, ``[fees]`` validated by
 :mod:`hft.engine.config`, risk limits mapped exactly as the paper engine maps them) plus a
-``[backtest]`` table for the venue model (:class:`hft.backtest.engine.BacktestConfig`).
+``[backtest]`` table for the venue model (:class:`hft.backtest.engine.BacktestConfig`, validated key by key
+by :mod:`hft.backtest.config`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from hft.backtest.engine import BacktestConfig, Backtester
+from hft.backtest.config import backtest_config
+from hft.backtest.engine import Backtester
 from hft.data.format import DataError, EventArrays
 from hft.engine.risk import RiskLimits
 
@@ -71,15 +73,14 @@ def build(cfg: dict[str, Any], events: EventArrays, source: str = "<config>", pa
     from hft.strategies import PARAMS, REGISTRY
 
     data = dict(cfg)
-    bt_table = dict(data.pop("backtest", {}))
-    bt_table.update(overrides or {})
+    bt_table = data.pop("backtest", {})
+    if not isinstance(bt_table, dict):
+        raise ValueError(f"{source}: backtest: expected a table ([backtest]), got {bt_table!r}")
+    bt_table = {**bt_table, **(overrides or {})}
     # the replayed symbol names the instrument (the config's backtest.instrument is the fallback)
     inst = events.symbols[0] if events.symbols else bt_table.get("instrument", "BHP")
     bt_table["instrument"] = inst
-    try:
-        bt_cfg = BacktestConfig(**bt_table)
-    except TypeError as e:
-        raise ValueError(f"{source}: backtest: {e}") from None
+    bt_cfg = backtest_config(bt_table, source)
     data["instruments"] = {"symbols": [inst]}
     data["risk"] = {**DEFAULT_RISK, **data.get("risk", {})}
     config = config_from_dict(data, source, strategy_params=PARAMS)
