@@ -49,7 +49,6 @@ class ProbeOrderGateway(FixOrderGateway):
     # tick id -> (kernel rx ns of the 35=X read or 0, recv ns, pre-write ns of the 35=D), when set
     internal: dict[int, tuple[int, int, int]] | None = None
     rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current market data read
-    pre_write_ns = 0  # wall clock right before the last frame went to the socket (EngineParts stamps it)
 
     def send_new(self, order: Any) -> bool:
         tick = self.echo_tick
@@ -57,7 +56,7 @@ class ProbeOrderGateway(FixOrderGateway):
         internal = self.internal
         if ok and tick and internal is not None and self.md is not None:
             rc = self.rx_clock
-            internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.pre_write_ns)
+            internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.last_write_ns)
         return ok
 
 
@@ -106,16 +105,9 @@ class EngineParts:
                                          currency=vc.currency)
         self.order_session = FixSession(order_session_config(config), MemoryStore(), self.gateway)
         self.gateway.attach(self.order_session)
-        # stamp right before the socket write: after send() returns, the venue may already have run
-        # (on loopback the send wakes it, and the scheduler can switch to it inside the syscall)
-        inner_write = self.order_session._write
-        gw = self.gateway
-
-        def _write(frame: bytes, now: int) -> None:
-            gw.pre_write_ns = time.time_ns()
-            inner_write(frame, now)
-
-        self.order_session._write = _write  # type: ignore[method-assign]
+        # the write stamp (gateway.last_write_ns) is FixSession.last_write_ns, taken right before the socket
+        # write: after send() returns the venue may already have run (on loopback the send wakes it, and
+        # the scheduler can switch to it inside the syscall)
         self.md = FixMarketData()
         self.md_session = FixSession(md_session_config(config), MemoryStore(), self.md)
         self.md.attach(self.md_session)

@@ -697,6 +697,8 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         parser.next_message = st.wrap(parser.next_message, "fix_parse")
         md_sess._validate = st.wrap(md_sess._validate, "fix_session")
         md_sess.on_message = st.wrap(md_sess.on_message, "fix_session")
+        if md_sess.fast_reader is not None:  # the fused 35=X path: frame + header checks + decode + level
+            md_sess.fast_reader = st.wrap(md_sess.fast_reader, "md_decode")
         orig_md_entries = FixMessage.md_entries
         FixMessage.md_entries = st.wrap(orig_md_entries, "fix_parse")  # type: ignore[method-assign]
         p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")
@@ -713,6 +715,8 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         os_.encoder.encode = st.wrap(os_.encoder.encode, "encode")  # type: ignore[method-assign]
         os_.encoder.new_order_single = st.wrap(  # type: ignore[method-assign]
             os_.encoder.new_order_single, "encode")
+        os_.encoder.new_order_single_t = st.wrap(  # type: ignore[method-assign]
+            os_.encoder.new_order_single_t, "encode")
         os_._send_bytes = st.wrap(os_._send_bytes, "socket_write")
         per_stage: dict[str, list[int]] = {k: [] for k in STAGES}
         totals: list[int] = []

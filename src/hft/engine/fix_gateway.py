@@ -30,6 +30,7 @@ from collections.abc import Callable
 from hft.asx.ticks import PRICE_SCALE, format_price
 from hft.engine.gateway import CancelReject, CancelRejectSink, ExecReport, ExecSink, ExecType
 from hft.engine.types import Order, OrdStatus, OrdType, Side
+from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixValueError
 from hft.fix.session import FixSession, SessionApplication, SessionError, SessionState
 
@@ -87,11 +88,13 @@ class FixOrderGateway(SessionApplication):
         self._on_cxl: CancelRejectSink = _noop_cxl
         self.on_state: Callable[[SessionState, SessionState], None] | None = None
         self.on_logon_cb: Callable[[], None] | None = None
-        self.last_write_ns = 0  # wall clock right after the last order command was written
+        self.last_write_ns = 0  # wall clock right before the last order command went to the socket
         self.echo_tick = b""  # when set, a new order carries it as 6001 SimTickId (the simulator's tick id)
         # constant fields of every 35=D after 100 (15 Currency, 167 SecurityType), pre-encoded
         self._const_tail = (b"\x0115=" + self.currency if self.currency else b"") + (
             b"\x01167=" + self.security_type if self.security_type else b"")
+        # constant parts of each 35=D shape, pre-encoded (FixEncoder.d_template), per session encoder
+        self._d_tmpl: dict[tuple[str, Side, OrdType, int, FixEncoder], tuple[bytes, ...]] = {}
         self.sent: dict[str, int] = {"new": 0, "cancel": 0, "replace": 0, "status": 0, "refused": 0}
         self.received: dict[str, int] = {"exec": 0, "cancel_reject": 0, "session_reject": 0,
                                          "business_reject": 0, "ignored": 0}
@@ -123,7 +126,7 @@ class FixOrderGateway(SessionApplication):
             self.sent["refused"] += 1
             log.warning("could not send %s: %s", kind, e)
             return False
-        self.last_write_ns = time.time_ns()
+        self.last_write_ns = s.last_write_ns  # stamped by the session just before the socket write
         self.sent[kind] += 1
         return True
 
@@ -148,25 +151,22 @@ class FixOrderGateway(SessionApplication):
         if s is None or s.state != SessionState.ACTIVE:
             self.sent["refused"] += 1
             return False
-        tail = self._const_tail
-        tick = self.echo_tick
-        if tick:
-            tail = tail + b"\x016001=" + tick
         o = order
         enc = s.encoder
+        ot = o.ord_type
+        key = (o.instrument, o.side, ot, o.tif, enc)
+        t = self._d_tmpl.get(key)
+        if t is None:
+            t = self._d_template(key)
+        tick = self.echo_tick
+        extra = b"\x016001=" + tick if tick else b""
         cl = o.cl_ord_id.encode()
-        sym = o.instrument.encode()
-        px = o.price if o.ord_type is OrdType.LIMIT or o.price > 0 else None
-        ot = _ORD_TYPE[o.ord_type]
-        tif = _TIF.get(int(o.tif), b"0")
-        acct = self.account or None
-        exd = self.ex_destination or None
-        side = int(o.side)
+        px = o.price if ot is OrdType.LIMIT or o.price > 0 else None
         qty = o.qty
+        enc_t = enc.new_order_single_t
 
         def build(seq: int, now: int) -> bytes:
-            return enc.new_order_single(seq, cl, sym, side, qty, px, ord_type=ot, tif=tif, account=acct,
-                                        exdest=exd, sending_time_ns=now, tail=tail)
+            return enc_t(seq, now, t, cl, qty, px, extra)
 
         try:
             s.send_built(build)
@@ -174,9 +174,18 @@ class FixOrderGateway(SessionApplication):
             self.sent["refused"] += 1
             log.warning("could not send new: %s", e)
             return False
-        self.last_write_ns = time.time_ns()
+        self.last_write_ns = s.last_write_ns  # stamped by the session just before the socket write
         self.sent["new"] += 1
         return True
+
+    def _d_template(self, key: tuple[str, Side, OrdType, int, FixEncoder]) -> tuple[bytes, ...]:
+        instrument, side, ot, tif, enc = key
+        if len(self._d_tmpl) >= 1024:  # bounded (instruments x sides x types x TIFs of this session)
+            self._d_tmpl.clear()
+        t = self._d_tmpl[key] = enc.d_template(
+            instrument.encode(), int(side), ord_type=_ORD_TYPE[ot], tif=_TIF.get(int(tif), b"0"),
+            account=self.account or None, exdest=self.ex_destination or None, tail=self._const_tail)
+        return t
 
     def send_cancel(self, order: Order, cancel_cl_ord_id: str) -> bool:
         """35=F on the encoder's tuple-free path (41, 37 when known, 11, 55, 54, 38, 60)."""
@@ -201,7 +210,7 @@ class FixOrderGateway(SessionApplication):
             self.sent["refused"] += 1
             log.warning("could not send cancel: %s", e)
             return False
-        self.last_write_ns = time.time_ns()
+        self.last_write_ns = s.last_write_ns  # stamped by the session just before the socket write
         self.sent["cancel"] += 1
         return True
 

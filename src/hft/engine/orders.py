@@ -280,9 +280,16 @@ class OrderManager:
             self.counters["inflight_refused"] += 1
             return None
         now = self.clock()
-        o = Order(self.next_cl_ord_id(), instrument, side, price, qty, tif, ord_type, S.PENDING_NEW,
-                  created_ns=now, updated_ns=now, tag=tag)
-        self._place(o)
+        self._seq += 1  # next_cl_ord_id, _place and _index_open inlined (the engine's per-order path)
+        cl = self._prefix + str(self._seq)
+        o = Order(cl, instrument, side, price, qty, tif, ord_type, S.PENDING_NEW, created_ns=now,
+                  updated_ns=now, tag=tag)
+        self.orders[cl] = o
+        d = self._open.get(instrument)
+        if d is None:
+            d = self._open[instrument] = {}
+        d[cl] = o
+        self.pending_new += 1
         if self.journal is not None:
             self.journal.append(T_NEW, _order_fields(o))
         self.counters["orders_sent"] += 1

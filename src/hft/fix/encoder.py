@@ -252,6 +252,27 @@ class FixEncoder:
         )
         return self._finish(body)
 
+    def d_template(self, symbol: bytes, side: int, *, ord_type: bytes = b"2", tif: bytes = b"0",
+                   account: bytes | None = None, exdest: bytes | None = None, handl_inst: bytes | None = b"1",
+                   tail: bytes = b"") -> tuple[bytes, ...]:
+        """The constant parts of a 35=D for one (symbol, side, type, TIF) of this session, pre-encoded for
+        :meth:`new_order_single_t` (same arguments as :meth:`new_order_single`)."""
+        return (self._extra + (b"\x011=" + account if account else b"")
+                + (b"\x0121=" + handl_inst if handl_inst else b"") + b"\x0111=",
+                b"\x0155=%s\x0154=%d\x0138=" % (symbol, side),
+                b"\x0140=" + ord_type,
+                b"\x0159=" + tif + b"\x0160=",
+                (b"\x01100=" + exdest if exdest else b"") + tail)
+
+    def new_order_single_t(self, seq_num: int, sending_time_ns: int, t: tuple[bytes, ...], cl_ord_id: bytes,
+                           qty: int, price: int | None, extra: bytes = b"") -> bytes:
+        """:meth:`new_order_single` from a :meth:`d_template` (byte-identical frame; TransactTime =
+        SendingTime); ``extra``: further ``SOH tag=value`` fields after the template's tail."""
+        ts = self._ts(sending_time_ns)
+        return self._finish(b"35=D%s%d\x0152=%s%s%s%s%d%s%s%s%s%s%s\x01" % (
+            self._mid, seq_num, ts, t[0], cl_ord_id, t[1], qty, t[2],
+            _px44(price) if price is not None else b"", t[3], ts, t[4], extra))
+
     def order_cancel_request(
         self,
         seq_num: int,
