@@ -118,3 +118,28 @@ def test_both_locks_open_trades_against_the_simulator(tmp_path: Path) -> None:
         s = json.loads(r.stdout.strip().splitlines()[-1])
         assert s["embedded_sim"] is False and s["venue"] == f"127.0.0.1:{sim.order_port}"
         assert sim.stats()["gateway"]["logons"] >= 1
+
+
+@pytest.mark.parametrize(("key", "value"), [("sender_comp_id", "YOUR_SENDER_COMP_ID"),
+                                            ("account", "YOUR_ACCOUNT"),
+                                            ("host", "fix-gateway.example.invalid")])
+def test_placeholders_from_the_example_are_refused(tmp_path: Path, key: str, value: str,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HFT_TEST_FIX_USER", "alice")
+    monkeypatch.setenv("HFT_TEST_FIX_PASS", "s3cret")
+    cfg = live_config(tmp_path)
+    text = cfg.read_text().replace("[venue]\n", f"[venue]\n{key} = \"{value}\"\n")
+    cfg.write_text(text.replace('host = "127.0.0.1"\n', "") if key == "host" else text)
+    assert main(["--live", "--config", str(cfg)]) == 2  # refused before connecting anywhere
+    err = capsys.readouterr().err
+    assert f"venue.{key} = '{value}'" in err and "placeholder" in err
+
+
+def test_the_shipped_example_is_refused_for_its_placeholders(capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HFT_IBKR_FIX_USERNAME", "alice")
+    monkeypatch.setenv("HFT_IBKR_FIX_PASSWORD", "s3cret")
+    assert main(["--live", "--config", str(REPO / "config" / "live.example.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "YOUR_SENDER_COMP_ID" in err and "YOUR_ACCOUNT" in err and "example.invalid" in err

@@ -5,12 +5,15 @@ It refuses to start unless BOTH the ``--live`` flag is given AND the config file
 / ``venue.password_env`` name environment variables; ``--credentials-file`` may fill those variables from a
 ``NAME=value`` file that lives outside the repository and is readable by its owner only.
 The embedded simulator is never started (the loader already refuses ``sim.embedded = true`` in live mode).
+A config still holding the example's placeholders (``YOUR_...`` values, an ``*.invalid`` / ``example.*``
+host) is refused before anything connects.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -85,6 +88,26 @@ def check_credentials(cfg: Config, environ: dict[str, str] | os._Environ[str]) -
                               "(export it, or use --credentials-file)")
 
 
+_PLACEHOLDER_KEYS = (("venue", "host"), ("venue", "sender_comp_id"), ("venue", "target_comp_id"),
+                     ("venue", "account"), ("market_data", "host"), ("market_data", "sender_comp_id"),
+                     ("market_data", "target_comp_id"))
+_PLACEHOLDER = re.compile(r"^your[_-]|\.invalid$|(^|\.)example(\.|$)|^<.*>$|^changeme$", re.IGNORECASE)
+
+
+def check_placeholders(cfg: Config) -> None:
+    """Refuse values left over from config/live.example.toml (YOUR_SENDER_COMP_ID, example.invalid...)."""
+    bad = []
+    for table, key in _PLACEHOLDER_KEYS:
+        if table == "market_data" and key != "host" and cfg.market_data.source != "fix":
+            continue
+        value = getattr(getattr(cfg, table), key)
+        if isinstance(value, str) and _PLACEHOLDER.search(value.strip()):
+            bad.append(f"{table}.{key} = {value!r}")
+    if bad:
+        raise ConfigError(f"{cfg.source}: placeholder values from the example config: {'; '.join(bad)} "
+                          "(fill in the values from your FIX onboarding)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -92,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("refusing to trade live: --config FILE with mode = \"live\" is required")
         cfg = load(args)
         require_live(cfg, args.live)
+        check_placeholders(cfg)
         if args.credentials_file:
             load_credentials_file(args.credentials_file, (cfg.venue.username_env, cfg.venue.password_env),
                                   os.environ)
