@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hft.book.l2 import ASK, BID, L2Book
+from hft.data.samples import sample_path
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lobster"
+DATA = sample_path("lobster")
 MSG = DATA / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 OB = DATA / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 

@@ -11,8 +11,9 @@ import pytest
 
 from hft.data.binance import convert_binance
 from hft.data.format import KIND_LEVEL, KIND_SNAPSHOT_START, KIND_TRADE, DataError
+from hft.data.samples import sample_path
 
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "binance"
+SAMPLE = sample_path("binance")
 SAMPLE = SAMPLE / "usdm_btcusdt_20240808.gz"
 
 

@@ -19,8 +19,9 @@ from hft.data.format import (
     write_events,
 )
 from hft.data.lobster import DUMMY_ASK, DUMMY_BID, convert_lobster, read_lobster_orderbook
+from hft.data.samples import sample_path
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lobster"
+DATA = sample_path("lobster")
 MSG10 = DATA / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 OB10 = DATA / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 MSG50 = DATA / "AAPL_2012-06-21_34200000_37800000_message_50.csv"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hft.data import DataError, EventArrays, load_events, write_events
+from hft.data.samples import sample_path
 from hft.engine.types import Side
 from hft.sim import ExecEvent, MatchingEngine, Phase, TradeEvent
 from hft.sim.flow import NEVER, FlowConfig
@@ -13,7 +14,7 @@ from hft.sim.record import FeedRecorder, generate_day
 from hft.sim.replay import ReplayDriver
 
 S = 1_000_000_000
-LOBSTER = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lobster"
+LOBSTER = sample_path("lobster")
 LOB_MSG = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 LOB_BOOK = LOBSTER / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 

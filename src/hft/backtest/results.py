@@ -19,10 +19,11 @@ from typing import Any
 from hft.backtest.cli import build
 from hft.backtest.report import summary
 from hft.data.format import EventArrays
+from hft.data.samples import sample_path
 
 STRATEGIES = ("market_maker", "momentum_scalper", "order_flow")
 ROOT = Path(__file__).resolve().parents[3]
-LOBSTER = ROOT.parent / "shared" / "data" / "lobster"
+LOBSTER = sample_path("lobster")
 ASX_HOURS_PER_DAY = 6.0  # 10:00-16:00 continuous trading
 
 
