@@ -143,3 +143,35 @@ def test_the_shipped_example_is_refused_for_its_placeholders(capsys: pytest.Capt
     assert main(["--live", "--config", str(REPO / "config" / "live.example.toml")]) == 2
     err = capsys.readouterr().err
     assert "YOUR_SENDER_COMP_ID" in err and "YOUR_ACCOUNT" in err and "example.invalid" in err
+
+
+def test_live_forces_the_reference_price_requirement(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA 2: a live limit order before any market data skipped the price band (require_reference off)."""
+    import hft.engine.live_cli as live_cli
+    from hft.engine.config import Config
+
+    monkeypatch.setenv("HFT_TEST_FIX_USER", "alice")
+    monkeypatch.setenv("HFT_TEST_FIX_PASS", "s3cret")
+    seen: list[Config] = []
+
+    def fake_run(cfg: Config, args: object, *, title: str, metrics_fallback: bool) -> int:
+        seen.append(cfg)
+        return 0
+
+    monkeypatch.setattr(live_cli, "run", fake_run)
+    cfg = live_config(tmp_path)
+    cfg.write_text(cfg.read_text() + "[risk]\nrequire_reference = false\n")
+    assert main(["--live", "--config", str(cfg)]) == 0
+    assert seen[0].risk.require_reference is True
+    assert "risk.require_reference = false is overridden to true" in capsys.readouterr().err
+    from hft.engine.risk import NO_REFERENCE_PRICE
+    from hft.engine.runner import TradingEngine  # the engine's risk limits follow the config
+    from hft.engine.types import Side
+
+    class NoGateway:
+        def set_sinks(self, *a: object) -> None: ...
+        def send_new(self, order: object) -> bool: return True
+
+    eng = TradingEngine(seen[0], NoGateway())  # type: ignore[arg-type]
+    assert eng.risk.check("BHP", Side.BUY, 451_200, 10) == NO_REFERENCE_PRICE

@@ -6,12 +6,15 @@ It refuses to start unless BOTH the ``--live`` flag is given AND the config file
 ``NAME=value`` file that lives outside the repository and is readable by its owner only.
 The embedded simulator is never started (the loader already refuses ``sim.embedded = true`` in live mode).
 A config still holding the example's placeholders (``YOUR_...`` values, an ``*.invalid`` / ``example.*``
-host) is refused before anything connects.
+host) is refused before anything connects. ``risk.require_reference`` is forced on (with a line on stderr
+when the file has it off): a live limit order is never sent before a reference price (book mid or last
+trade) exists to check its price band against.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import stat
@@ -108,6 +111,16 @@ def check_placeholders(cfg: Config) -> None:
                           "(fill in the values from your FIX onboarding)")
 
 
+def force_live_risk(cfg: Config) -> tuple[Config, list[str]]:
+    """Risk settings that live trading never runs without; returns the config and one note per change."""
+    notes: list[str] = []
+    if not cfg.risk.require_reference:
+        cfg = dataclasses.replace(cfg, risk=dataclasses.replace(cfg.risk, require_reference=True))
+        notes.append(f"{cfg.source}: risk.require_reference = false is overridden to true in live mode: no "
+                     "limit order is sent before a reference price exists for its price band check")
+    return cfg, notes
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -120,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             load_credentials_file(args.credentials_file, (cfg.venue.username_env, cfg.venue.password_env),
                                   os.environ)
         check_credentials(cfg, os.environ)
+        cfg, notes = force_live_risk(cfg)
     except ConfigError as e:
         print(f"hft live: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    for note in notes:
+        print(f"hft live: {note}", file=sys.stderr)
     print(f"LIVE trading: venue {cfg.venue.host}:{cfg.venue.port} as {cfg.venue.sender_comp_id}, account "
           f"{cfg.venue.account}, instruments {', '.join(cfg.instruments.symbols)}", file=sys.stderr)
     return run(cfg, args, title="LIVE session", metrics_fallback=False)
