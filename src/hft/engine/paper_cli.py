@@ -81,6 +81,7 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
     from rich.logging import RichHandler
 
     from hft.engine.journal import JournalError
+    from hft.engine.preflight import warnings_for
     from hft.engine.runner import HostOptions, run_trading
     from hft.engine.status import StatusLine, summary_table
     from hft.fix.store import StoreError
@@ -97,6 +98,9 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
         err.print(f"config error: {cfg.source}: engine.loop: 'busy_poll' spins on the GIL and would starve "
                   "the embedded simulator; set sim.embedded = false and start `hft sim`", markup=False)
         return EXIT_CONFIG
+    for warning in warnings_for(cfg):  # e.g. a non-loopback metrics bind: loud, once, before anything starts
+        err.print(f"WARNING: {warning}", style="bold red", markup=False)
+        log.warning("%s", warning)
     status = StatusLine(err) if show_status else None
     opts = HostOptions(duration=args.duration, metrics_port=args.metrics_port, status=status,
                        metrics_fallback=metrics_fallback, logon_timeout=args.logon_timeout,
