@@ -148,10 +148,35 @@ def test_several_symbols_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFix
         for sym in ("BHP", "CBA"):
             for te, k, s, px, q in GOOD:
                 w.append(te, te, k, s, px, q, sym)
-    assert main(["--config", str(MM), "--data", str(p)]) == 2
-    assert "--symbol" in capsys.readouterr().err
-    assert main(["--config", str(MM), "--data", str(p), "--symbol", "CBA", "--json"]) == 0
+    bare = tmp_path / "bare.toml"  # no backtest.instrument
+    bare.write_text(MM.read_text().replace('instrument = "BHP"\n', ""))
+    assert main(["--config", str(bare), "--data", str(p)]) == 2
+    assert "--symbol or backtest.instrument" in capsys.readouterr().err
+    assert main(["--config", str(bare), "--data", str(p), "--symbol", "CBA", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == 4
+
+
+def test_config_instrument_chooses_the_symbol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.format import EventWriter
+
+    p = tmp_path / "three.parquet"
+    with EventWriter(p) as w:
+        for n, sym in enumerate(("BHP", "CBA", "CSL")):
+            for te, k, s, px, q in GOOD + [(20, 1, 1, 449_800, 100 + n)] * (n + 1):
+                w.append(te + 100 * n, te + 100 * n, k, s, px, q, sym)
+    # the documented command: the shipped config sets instrument = "BHP" (docs/backtest.md)
+    assert main(["--config", str(MM), "--data", str(p), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 5
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(MM.read_text().replace('instrument = "BHP"', 'instrument = "CSL"'))
+    assert main(["--config", str(cfg), "--data", str(p), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 7
+    assert main(["--config", str(cfg), "--data", str(p), "--json", "--symbol", "CBA"]) == 0  # --symbol wins
+    assert json.loads(capsys.readouterr().out)["events"] == 6
+    cfg.write_text(MM.read_text().replace('instrument = "BHP"', 'instrument = "NAB"'))
+    assert main(["--config", str(cfg), "--data", str(p)]) == 2
+    assert "no events for symbol 'NAB' (backtest.instrument); the file has BHP, CBA, CSL" in \
+        capsys.readouterr().err
 
 
 def test_risk_limits_mapping_is_the_paper_engines() -> None:

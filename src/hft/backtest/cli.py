@@ -28,9 +28,12 @@ from hft.engine.risk import RiskLimits
 DEFAULT_RISK = {"max_daily_loss": 1_000_000}  # dollars: a backtest shows the whole day unless [risk] says so
 
 
-def load_data(path: str, symbol: str | None, repair: bool = False) -> tuple[EventArrays, np.ndarray | None]:
+def load_data(path: str, symbol: str | None, repair: bool = False,
+              instrument: str | None = None) -> tuple[EventArrays, np.ndarray | None]:
     """Read canonical events (Parquet or CSV) through :func:`hft.data.format.load_events` and keep one
-    symbol. Returns the events and, when rows were dropped, their row numbers in the file.
+    symbol: ``symbol`` (``--symbol``) if given, else, when the file holds several, ``instrument`` (the
+    config's ``backtest.instrument``); a one-symbol file is replayed as it is. Returns the events and,
+    when rows were dropped, their row numbers in the file.
 
     The values and the order are validated here (vectorised); crossed books are found by the replay
     itself, which names the file row."""
@@ -38,11 +41,16 @@ def load_data(path: str, symbol: str | None, repair: bool = False) -> tuple[Even
 
     ev = load_events(path, check_book=False, repair=repair)
     rows = None
-    if len(ev.symbols) > 1 or (symbol and ev.symbols and ev.symbols[0] != symbol):
-        if not symbol:
-            raise DataError(path, f"several symbols ({', '.join(ev.symbols)}): choose one with --symbol")
+    what = "--symbol"
+    if not symbol and len(ev.symbols) > 1:
+        if not instrument:
+            raise DataError(path, f"several symbols ({', '.join(ev.symbols)}): choose one with --symbol "
+                                  "or backtest.instrument")
+        symbol, what = instrument, "backtest.instrument"
+    if symbol and (len(ev.symbols) > 1 or (ev.symbols and ev.symbols[0] != symbol)):
         if symbol not in ev.symbols:
-            raise DataError(path, f"no events for symbol {symbol!r} (has {', '.join(ev.symbols)})")
+            raise DataError(path, f"no events for symbol {symbol!r} ({what}); the file has "
+                                  f"{', '.join(ev.symbols)}")
         rows = np.flatnonzero(ev.symbol_id == ev.symbols.index(symbol))
         ev = ev.take(rows)
         ev.symbol_id[:] = 0
@@ -169,13 +177,21 @@ def main(argv: list[str]) -> int:
         print(f"hft backtest: {a.config}: {e}", file=err)
         return 2
     try:
-        ev, rows = load_data(a.data, a.symbol, a.repair)
+        overrides = {"seed": a.seed} if a.seed is not None else {}
+        table = cfg.get("backtest", {})
+        # a bad [backtest] table is refused before the data is read
+        backtest_config({**table, **overrides} if isinstance(table, dict) else table, a.config)
+        instrument = table.get("instrument") or None
+        ev, rows = load_data(a.data, a.symbol, a.repair, instrument)
+        if not a.symbol and instrument and ev.symbols and ev.symbols != [instrument]:
+            print(f"hft backtest: {a.data}: replaying {ev.symbols[0]}, the file's only symbol "
+                  f"(backtest.instrument is {instrument})", file=err)
         if ev.repairs:
             print(f"hft backtest: {a.data}: repaired " + ", ".join(f"{k}={v}" for k, v in ev.repairs.items()),
                   file=err)
         if len(ev) == 0:
             raise DataError(a.data, "no events")
-        bt = build(cfg, ev, a.config, a.data, rows, {"seed": a.seed} if a.seed is not None else None)
+        bt = build(cfg, ev, a.config, a.data, rows, overrides)
         cb, done = _progress("never" if a.no_progress else a.progress, len(ev), err)
         try:
             res = bt.run(cb)
