@@ -491,3 +491,35 @@ def test_field_map_agrees_with_message_get(extra: Body) -> None:
     f = _field_map(frame)
     for tag in (1, 9, 10, 11, 15, 21, 34, 35, 38, 40, 44, 49, 52, 54, 55, 56, 58, 59, 60, 100, 167, 6001):
         assert f.get(b"%d" % tag) == m.get(tag), tag
+
+
+def test_non_ascii_or_empty_identifiers_are_rejected_cleanly(sim: SimServer, hft: Client) -> None:
+    """A ClOrdID / Account / Symbol that cannot be echoed as FIX text is rejected with a Text before the
+    engine sees the order (it used to rest in the book while its report failed to encode); a cancel with
+    such a ClOrdID gets a 35=9 and leaves the order alone; a status request an 'unknown order' report."""
+    gw = sim.gateway
+    assert gw is not None
+    errors0 = gw.counters["internal_errors"]
+    for tag, value in ((11, b"\xe9t\xe9"), (1, b"AC\xc3\x87"), (55, b"BH\xd0")):
+        body = with_value(new_order(cid(), 1, 100, "45.00"), tag, value)  # type: ignore[arg-type]
+        cl = dict(body)[11]
+        key = cl if isinstance(cl, bytes) else str(cl).encode()
+        start = len(hft.snapshot())
+        hft.send(b"D", body)
+        m = hft.wait_msg(lambda m, k=key: m.msg_type == b"8" and m.get(11) == k, start=start)  # type: ignore[misc]
+        assert m.get(39) == b"8" and m.get(150) == b"8", m
+        assert f"{tag} (" in (m.get_str(58) or "") and "must be non-empty ASCII" in (m.get_str(58) or "")
+    assert sim.call(lambda: sum(1 for o in sim.engine.orders.values() if o.session == "HFT" and not  # type: ignore[union-attr]
+                                o.cl_ord_id.isascii())) == 0
+    live = cid()
+    start = len(hft.snapshot())
+    hft.send(b"D", new_order(live, 1, 100, "44.00"))
+    hft.wait_msg(er_for(live), start=start)
+    hft.send(b"F", [(41, live), (11, b"x\xff"), (55, "BHP"), (54, 1), (60, "20260101-00:00:00")])
+    rej = hft.wait_msg(lambda m: m.msg_type == b"9" and m.get(11) == b"x\xff", start=start)
+    assert rej.get(41) == live.encode() and "11 (ClOrdID)" in (rej.get_str(58) or "")
+    assert sim.call(lambda: sim.engine.find("HFT", live) is not None)  # type: ignore[union-attr]
+    hft.send(b"H", [(11, b"q\xfe"), (55, "BHP"), (54, 1)])
+    st = hft.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == b"q\xfe", start=start)
+    assert st.get(39) == b"8" and "unknown order" in (st.get_str(58) or "")
+    assert gw.counters["internal_errors"] == errors0

@@ -112,6 +112,7 @@ def _field_map(raw: bytes) -> dict[bytes, bytes]:
     return f
 
 
+_ID_TAGS = ((b"11", 11), (b"1", 1), (b"55", 55))  # ClOrdID, Account (may be empty), Symbol
 MAX_REMEMBERED_ORDERS = 200_000  # client orders whose last state a 35=H can still be answered with
 
 
@@ -399,12 +400,16 @@ class OrderGateway:
                     if tag == 44 and ord_type is not OrdType.LIMIT:
                         continue
                     raise _Rejected(f"missing required tag {_tag_name(tag)}")
+            for key, tag in _ID_TAGS:  # identifiers echoed on every report: FIX text, i.e. ASCII
+                v = get(key)
+                if v is not None and ((not v and tag != 1) or not v.isascii()):
+                    raise _Rejected(f"{_tag_name(tag)} must be non-empty ASCII text, got {v[:24]!r}")
             if ord_type is None:
-                raise _Rejected(f"unsupported OrdType (40) {msg.get_str(40, '')!r}: 1 market or 2 limit",
+                raise _Rejected(f"unsupported OrdType (40) {msg.get_str(40, '')!a}: 1 market or 2 limit",
                                 int(RejReason.UNSUPPORTED))
             side = _SIDES.get(get(b"54") or b"")
             if side is None:
-                raise _Rejected(f"unsupported Side (54) {msg.get_str(54, '')!r}: 1 buy or 2 sell")
+                raise _Rejected(f"unsupported Side (54) {msg.get_str(54, '')!a}: 1 buy or 2 sell")
             tif_raw = get(b"59")
             tif = TimeInForce.DAY if tif_raw is None else _TIFS.get(tif_raw)
             if tif is None:
@@ -448,12 +453,34 @@ class OrderGateway:
             raise _Rejected(f"Price (44) must be positive, got {raw[:24]!r}")
         return p
 
+    def _bad_ids(self, app: OrderEntryApp, msg: FixMessage, is_replace: bool) -> bool:
+        """A cancel / replace whose ClOrdID (11) or OrigClOrdID (41) is empty or not ASCII cannot be
+        echoed on an ExecutionReport: answered with a 35=9 carrying the raw values, nothing changed."""
+        raw11 = msg.get(11)
+        raw41 = msg.get(41)
+        for tag, v in ((11, raw11), (41, raw41)):
+            if v is not None and (not v or not v.isascii()):
+                s = app.session
+                if s is None:
+                    return True
+                self.counters["cancel_rejects"] += 1
+                self._send(app, b"9", [(37, b"NONE"), (11, raw11 or b"?"), (41, raw41 or b"?"), (39, b"8"),
+                                       (434, b"2" if is_replace else b"1"), (102, 99),
+                                       (58, f"{_tag_name(tag)} must be non-empty ASCII text, got {v[:24]!r}"),
+                                       (60, s.encoder.format_timestamp(self.clock()))])
+                return True
+        return False
+
     def _cancel(self, app: OrderEntryApp, msg: FixMessage) -> None:
+        if self._bad_ids(app, msg, False):
+            return
         cl = msg.get_str(11, "") or ""
         orig = msg.get_str(41, "") or ""
         self.dispatch(self.engine.cancel(app.name, cl, orig))
 
     def _replace(self, app: OrderEntryApp, msg: FixMessage) -> None:
+        if self._bad_ids(app, msg, True):
+            return
         cl = msg.get_str(11, "") or ""
         orig = msg.get_str(41, "") or ""
         o = self.engine.find(app.name, orig)
@@ -503,11 +530,11 @@ class OrderGateway:
         v44 = s.config.begin_string >= "FIX.4.4"
         self._reject_n += 1
         if e is None:
-            body: Body = [(37, b"NONE"), (11, cl), (17, b"S%d" % self._reject_n)]
+            body: Body = [(37, b"NONE"), (11, msg.get(11) or b"?"), (17, b"S%d" % self._reject_n)]
             if not v44:
                 body.append((20, b"3"))
             body += [(150, b"I" if v44 else b"8"), (39, b"8"), (55, msg.get(55) or b"?"),
-                     (54, msg.get(54) or b"1"), (151, 0), (14, 0), (6, b"0"), (58, f"unknown order {cl!r}")]
+                     (54, msg.get(54) or b"1"), (151, 0), (14, 0), (6, b"0"), (58, f"unknown order {cl!a}")]
             self._send(app, b"8", body)
             return
         body = self._exec_body(e, v44, status=True, exec_id=b"S%d" % self._reject_n)
