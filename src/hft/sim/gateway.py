@@ -237,10 +237,14 @@ class OrderEntryApp(SessionApplication):
                 orig_on_data(data)
             finally:
                 batching = False
-                flush()  # the client's own reports first, then the market data of the read
+                # the read's market data first, then the client's reports (the order they went out in
+                # when each 35=X was written as soon as it was made and only the reports were coalesced)
                 end = gateway.on_read_end
-                if end is not None:
-                    end()
+                try:
+                    if end is not None:
+                        end()
+                finally:
+                    flush()
 
         def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
             nonlocal write
