@@ -23,9 +23,8 @@ from hft.data.format import (
 )
 from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixStreamParser
-
-sim_server = pytest.importorskip("hft.sim.server")
-sim_config = pytest.importorskip("hft.sim.config")
+from hft.sim import config as sim_config
+from hft.sim import server as sim_server
 
 SYMS = ["BHP", "PLS", "NWX"]
 

@@ -103,7 +103,7 @@ def test_config_with_a_literal_password_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(90)
 def test_both_locks_open_trades_against_the_simulator(tmp_path: Path) -> None:
-    server = pytest.importorskip("hft.sim.server")
+    from hft.sim import server
     from hft.sim.config import SimConfig
 
     with server.SimServer(SimConfig.default(metrics_enabled=False)) as sim:

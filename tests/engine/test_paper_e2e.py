@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-sim_server = pytest.importorskip("hft.sim.server")
+import hft.sim.server as sim_server
 
 HFT = [sys.executable, "-c", "import sys; from hft.cli import main; sys.exit(main())"]
 

@@ -14,11 +14,10 @@ import pytest
 from paper_child import QTY, Lift
 from paper_venue import wait_until
 
+import hft.sim.server  # noqa: F401  (the embedded simulator; an import error fails, not skips)
 from hft.engine.config import config_from_dict
 from hft.engine.runner import Host, HostOptions, run_trading
 from hft.strategies import PARAMS
-
-pytest.importorskip("hft.sim.server")
 
 
 def scrape(url: str) -> dict[str, float]:

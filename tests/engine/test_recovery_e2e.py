@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 
+import hft.sim.server as sim_server
 from hft.engine.journal import recover
 from hft.engine.types import Side
 
 HERE = Path(__file__).parent
 CHILD = HERE / "paper_child.py"
 HFT_CLI = [sys.executable, "-c", "import sys; from hft.cli import main; sys.exit(main())"]
-
-sim_server = pytest.importorskip("hft.sim.server")
 
 
 def start_sim(trades: list[Any]) -> Any:
