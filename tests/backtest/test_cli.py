@@ -15,6 +15,7 @@ from hft.backtest.cli import main
 from hft.backtest.engine import make_events
 from hft.backtest.synth import generate
 from hft.data.format import write_events
+from hft.data.samples import sample_path
 
 ROOT = Path(__file__).resolve().parents[2]
 MM = ROOT / "config" / "backtest_market_maker.toml"
@@ -194,7 +195,7 @@ def test_risk_limits_mapping_is_the_paper_engines() -> None:
     assert risk_limits(default) == engine_risk_limits(default)
 
 
-LOBSTER = ROOT.parent / "shared" / "data" / "lobster"
+LOBSTER = sample_path("lobster")
 
 
 @pytest.mark.skipif(not (LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv").exists(),
