@@ -93,6 +93,10 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
     if args.duration is not None and args.duration <= 0:
         err.print("--duration: expected a positive number of seconds")
         return EXIT_CONFIG
+    if not args.logon_timeout > 0:  # (0 or NaN would give up before the first connect attempt)
+        err.print(f"--logon-timeout: expected a positive number of seconds, got {args.logon_timeout:g}",
+                  markup=False)
+        return EXIT_CONFIG
     busy = cfg.engine.loop == "busy_poll"
     if busy and cfg.sim.embedded:
         err.print(f"config error: {cfg.source}: engine.loop: 'busy_poll' spins on the GIL and would starve "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from hft.engine.config import Config
 
@@ -30,3 +31,25 @@ def warnings_for(cfg: Config) -> list[str]:
                    "\"127.0.0.1\" unless a firewall restricts port "
                    f"{m.port} and you mean to expose it")
     return out
+
+
+def logon_failure_reason(session: Any, initiator: Any = None) -> str:
+    """Why a FIX session is not logged on, for the "did not log on" message: the connect error
+    (refused, no route, DNS), the venue's Logout text (logon rejected), a dropped connection, or a venue
+    that accepted the connection and never answered the Logon."""
+    state = session.state.name
+    connect_error = getattr(initiator, "last_connect_error", "") if initiator is not None else ""
+    last_drop = session.disconnect_reason or (getattr(initiator, "last_disconnect_reason", "")
+                                              if initiator is not None else "")
+    parts: list[str] = []
+    if state == "DISCONNECTED" and connect_error:
+        n = getattr(initiator, "connect_failures", 0)
+        parts.append(f"{connect_error}" + (f", {n} attempts" if n > 1 else ""))
+    elif state in ("CONNECTED", "LOGON_SENT"):
+        parts.append("connected, but the venue has not answered the Logon")
+    if last_drop:
+        parts.append(f"last connection ended: {last_drop}")
+    text = getattr(session, "last_logout_text", "")
+    if text and text not in last_drop:
+        parts.append(f"venue's Logout text: {text!r}")
+    return "; ".join(parts) or f"session state {state}"

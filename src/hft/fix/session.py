@@ -512,6 +512,11 @@ class FixSession:
             self._logout_and_disconnect("CompID problem")
             return
         if self.state in (SessionState.CONNECTED, SessionState.LOGON_SENT):
+            if mt == b"5":  # the venue refused our Logon: keep its reason (58) for the operator
+                text = msg.get_str(58, "") or ""
+                self.last_logout_text = text
+                self.disconnect(f"logon rejected by the venue (Logout{': ' + text if text else ''})")
+                return
             if mt != b"A":
                 self.disconnect(f"first message is not a Logon (35={mt.decode('ascii', 'replace')})")
                 return

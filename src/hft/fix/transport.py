@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -118,6 +119,8 @@ class AsyncInitiator:
         self.timer_interval = timer_interval
         self.connects = 0
         self.connect_failures = 0
+        self.last_connect_error = ""  # why the last connect attempt failed ("" after a successful one)
+        self.last_disconnect_reason = ""  # the session's disconnect reason when its last connection ended
         self._backoff = _Backoff(session.config.reconnect_min, session.config.reconnect_max)
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -136,17 +139,21 @@ class AsyncInitiator:
                     _, proto = await loop.create_connection(
                         lambda: _SessionProtocol(self.session), self.host, self.port
                     )
-                except OSError:
+                except OSError as e:
                     self.connect_failures += 1
+                    why = os.strerror(e.errno) if e.errno else str(e)  # (asyncio's strerror hides it)
+                    self.last_connect_error = f"connect to {self.host}:{self.port} failed: {why}"
                     if not self.reconnect:
                         return
                     await asyncio.sleep(self._backoff.next())
                     continue
                 self.connects += 1
+                self.last_connect_error = ""
                 self._proto = proto
                 logons_before = self.session.counters.logons
                 await proto.closed
                 self._proto = None
+                self.last_disconnect_reason = self.session.disconnect_reason
                 if not self.reconnect or self._stopping:
                     return
                 if self.session.counters.logons > logons_before:
