@@ -87,7 +87,7 @@ def test_loop_hosts_engine_reconnects_and_logs_out(venue: VenueProcess) -> None:
     assert parts.order_session.counters.msgs_out > 20
 
 
-def _paper_config(venue: VenueProcess, tmp: Path) -> object:
+def _paper_config(venue: VenueProcess, tmp: Path, **engine: object) -> object:
     return config_from_dict({
         "venue": {"port": venue.ports["order_port"], "store_dir": str(tmp / "store"), "store_fsync": "none"},
         "market_data": {"port": venue.ports["md_port"]},
@@ -96,7 +96,7 @@ def _paper_config(venue: VenueProcess, tmp: Path) -> object:
         "risk": {"max_orders_per_sec": 100_000, "max_open_orders": 1000},
         "metrics": {"enabled": False},
         "journal": {"path": str(tmp / "journal.bin")},
-        "engine": {"loop": "busy_poll"},
+        "engine": {"loop": "busy_poll", **engine},
         "sim": {"embedded": False},
     }, "<test>")
 
@@ -115,6 +115,29 @@ def test_run_busy_paper_session(venue: VenueProcess, tmp_path: Path) -> None:
     assert summary["tick_to_trade_us"]["count"] == summary["orders"]
     assert (tmp_path / "journal.bin").stat().st_size > 0
     assert venue.command("stats", 5)["orders"] == summary["orders"]
+
+
+@pytest.mark.timeout(60)
+def test_run_busy_applies_the_engine_runtime_config(venue: VenueProcess, tmp_path: Path) -> None:
+    import gc
+    import os
+
+    core = sorted(os.sched_getaffinity(0))[0]
+    before = (gc.get_threshold(), gc.isenabled(), os.sched_getaffinity(0))
+    config = _paper_config(venue, tmp_path, busy_spin_us=200.0, gc_disable=True, gc_idle_ms=50,
+                           gc_thresholds=[50_000, 20, 20], cpu_affinity=[core])
+    venue.command("go")
+    try:
+        summary = run_busy(config, HostOptions(duration=1.0, install_signals=False))
+    finally:
+        os.sched_setaffinity(0, before[2])
+    assert summary["loop"]["spin_us"] == 200.0 and summary["loop"]["blocks"] > 0  # spin, then select
+    assert summary["runtime"]["applied"]["cpu_affinity"] == [core]
+    assert summary["gc_policy"]["enabled"] is False and summary["gc_policy"]["thresholds"] == [50_000, 20, 20]
+    gcs = summary["gc"]  # the collector was off while trading: every collection is an idle (timer) one
+    assert gcs["idle_collections"] > 0 and sum(gcs["collections"]) == gcs["idle_collections"]
+    assert summary["orders"] > 10
+    assert (gc.get_threshold(), gc.isenabled()) == before[:2]  # restored at the end
 
 
 def test_run_busy_refuses_the_embedded_simulator(tmp_path: Path) -> None:

@@ -169,3 +169,32 @@ def test_shipped_paper_config_with_the_real_strategy_registry() -> None:
     with pytest.raises(ConfigError, match=r"^y\.toml: strategy\.params: .*positive"):
         config_from_dict({"strategy": {"name": "reference", "params": {"qty": 0}}}, "y.toml",
                          strategies.PARAMS)
+
+
+def test_engine_runtime_keys_and_their_checks() -> None:
+    from hft.engine.runner import engine_gc_controller
+
+    c = config_from_dict({"engine": {"cpu_affinity": [0], "realtime_priority": True, "rt_priority": 10,
+                                     "rt_policy": "rr", "mlock": True, "gc_thresholds": [50_000, 50, 100],
+                                     "gc_disable": True, "gc_idle_ms": 20, "gc_idle_max_pending": 500,
+                                     "busy_spin_us": 100}}, "e.toml")
+    e = c.engine
+    assert (e.rt_priority, e.rt_policy, e.mlock, e.busy_spin_us) == (10, "rr", True, 100.0)
+    assert e.gc_thresholds == [50_000, 50, 100]
+    p = engine_gc_controller(e).policy
+    assert (p.freeze, p.thresholds, p.disable_while_trading, p.idle_interval_ms, p.idle_max_pending) == (
+        True, (50_000, 50, 100), True, 20, 500)
+    assert engine_gc_controller(config_from_dict({}).engine).policy.thresholds is None
+    with pytest.raises(ConfigError, match=r"^e\.toml: engine\.gc_thresholds: expected 1 to 3 integers"):
+        config_from_dict({"engine": {"gc_thresholds": [1, 2, 3, 4]}}, "e.toml")
+    with pytest.raises(ConfigError, match=r"^e\.toml: engine\.gc_thresholds\[1\]: expected an integer"):
+        config_from_dict({"engine": {"gc_thresholds": [1, "x"]}}, "e.toml")
+    with pytest.raises(ConfigError, match=r"^e\.toml: engine\.rt_priority: expected an integer in \[1, 99\]"):
+        config_from_dict({"engine": {"rt_priority": 0}}, "e.toml")
+    with pytest.raises(ConfigError, match=r"^e\.toml: engine\.rt_policy: expected one of"):
+        config_from_dict({"engine": {"rt_policy": "idle"}}, "e.toml")
+    # real-time priority is never given to a loop that spins forever
+    with pytest.raises(ConfigError, match=r"^e\.toml: engine\.realtime_priority: not with engine\.loop"):
+        config_from_dict({"engine": {"loop": "busy_poll", "realtime_priority": True}}, "e.toml")
+    ok = config_from_dict({"engine": {"loop": "busy_poll", "realtime_priority": True, "busy_spin_us": 50}})
+    assert ok.engine.realtime_priority and ok.engine.busy_spin_us == 50.0

@@ -28,7 +28,6 @@ at the interpreter's switch interval; run the venue in another process (``hft si
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import select
 import signal
@@ -386,31 +385,56 @@ class BusyLoop:
         self.stopped = True
 
 
+FROM_CONFIG = -1.0  # run_busy(spin_us=...): take engine.busy_spin_us from the config
+
+
 def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | None = None,
-             *, order_app: Any = None, md_app: Any = None, spin_us: float | None = None) -> dict[str, Any]:
+             *, order_app: Any = None, md_app: Any = None,
+             spin_us: float | None = FROM_CONFIG) -> dict[str, Any]:
     """The ``engine.loop = "busy_poll"`` host: the wiring of ``runner.run_trading`` on a :class:`BusyLoop`.
 
     ``config`` is an :class:`hft.engine.config.Config`, ``opts`` a ``runner.HostOptions``. The venue must
     already be listening (the embedded simulator is refused: its thread would starve, see module doc).
     ``order_app`` / ``md_app`` replace the default FixOrderGateway / FixMarketData (the latency benchmark
     passes subclasses that echo the simulator's tick id). ``spin_us``: see :class:`BusyLoop` (None: pure
-    spinning). Returns the engine summary.
+    spinning); by default ``engine.busy_spin_us`` (0: pure spinning). The ``[engine]`` process settings
+    (CPU affinity, real-time priority -- never while spinning forever --, mlock) are applied at start, its
+    GC policy once logged on (``gc_disable``: collections only from the timer, which runs when a poll
+    found nothing). Returns the engine summary.
     """
+    import dataclasses
+
     from hft.engine.fix_gateway import FixOrderGateway
     from hft.engine.fix_md import FixMarketData
     from hft.engine.journal import Journal, recover
-    from hft.engine.runner import Host, HostOptions, TradingEngine, _resolve, _update_session_stats
+    from hft.engine.runner import (
+        Host,
+        HostOptions,
+        TradingEngine,
+        _resolve,
+        _update_session_stats,
+        engine_gc_controller,
+    )
     from hft.fix.session import SessionConfig
     from hft.fix.store import MemoryStore, open_store
     from hft.metrics.stats import EngineStats, SessionStats
+    from hft.runtime import apply_process_config
 
     opts = opts or HostOptions()
+    ec = config.engine
+    if spin_us == FROM_CONFIG:
+        spin_us = float(ec.busy_spin_us) or None
     vc, mc = config.venue, config.market_data
     venue_port = opts.venue_port if opts.venue_port is not None else vc.port
     md_port = opts.md_port if opts.md_port is not None else mc.port
     if venue_port == 0 or md_port == 0:
         raise RuntimeError("engine.loop = busy_poll needs a venue in another process (hft sim): set "
                            "venue.port and market_data.port; the embedded simulator would be starved")
+    if spin_us is None and getattr(ec, "realtime_priority", False):
+        log.warning("engine.realtime_priority ignored: this busy loop spins forever (busy_spin_us = 0) and a "
+                    "real-time spinner would starve its core")
+        ec = dataclasses.replace(ec, realtime_priority=False)
+    runtime_report = apply_process_config(ec).as_dict()
     jpath = _resolve(config.journal.path, opts.run_dir)
     recovered = None
     if jpath.exists() and jpath.stat().st_size > 0:
@@ -475,7 +499,9 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
         port = opts.metrics_port if opts.metrics_port is not None else config.metrics.port
         metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
         host.metrics = metrics
-    frozen = False
+    gcc = engine_gc_controller(ec)
+    gc_started = False
+    gc_report: dict[str, Any] = {}
     old_handlers: list[tuple[int, Any]] = []
     try:
         loop.add_initiator(order_session, vc.host, venue_port)
@@ -491,12 +517,11 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
             md.check_resend()
             _update_session_stats(order_ss, order_session)
             _update_session_stats(md_ss, md_session)
+            gcc.idle()  # collects only with engine.gc_disable, and only when due
 
         loop.call_every(config.engine.timer_ms * 1_000_000, timer)
-        if config.engine.gc_freeze:
-            gc.collect()
-            gc.freeze()
-            frozen = True
+        gc_report = gcc.after_startup()
+        gc_started = True
         if opts.install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 old_handlers.append((sig, signal.signal(sig, lambda *_: stop.__setitem__(0, True))))
@@ -513,8 +538,8 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     finally:
         for sig, h in old_handlers:
             signal.signal(sig, h)
-        if frozen:
-            gc.unfreeze()
+        if gc_started:
+            gcc.restore()
         md.unsubscribe(list(md.insts))
         loop.shutdown()
         journal.close()
@@ -527,6 +552,9 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     summary["sessions"] = {"order": order_session.stats(), "marketdata": md_session.stats()}
     summary["journal"] = str(jpath)
     summary["venue"] = f"{vc.host}:{venue_port}"
+    summary["runtime"] = runtime_report
+    summary["gc_policy"] = gc_report
+    summary["gc"] = gcc.stats.as_dict()
     summary["loop"] = {"kind": "busy_poll", "spin_us": spin_us, "iterations": loop.iterations,
                        "busy": loop.busy_iterations, "blocks": loop.blocks,
                        "sockopts": [i.conn.sockopts if i.conn else None for i in loop.initiators]}

@@ -144,10 +144,22 @@ class JournalConfig:
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
+    """The trading process: event loop, CPU/priority/memory (applied by ``hft.runtime.apply_process_config``)
+    and the garbage collector policy (``gc_*``, applied after start-up). See docs/config.md."""
+
     loop: Literal["asyncio", "busy_poll"] = "asyncio"
     cpu_affinity: list[int] = field(default_factory=list, metadata={"min": 0, "max": 4095})
-    realtime_priority: bool = False
+    realtime_priority: bool = False  # SCHED_FIFO/RR; refused with busy_poll + busy_spin_us = 0 (spins)
+    rt_priority: int = _f(50, min=1, max=99)
+    rt_policy: Literal["fifo", "rr"] = "fifo"
+    mlock: bool = False  # mlockall(MCL_CURRENT | MCL_FUTURE)
     gc_freeze: bool = True
+    gc_thresholds: list[int] = field(default_factory=list, metadata={"min": 0, "max": 100_000_000})
+    gc_disable: bool = False  # collector off while trading; collections only between ticks (timer)
+    gc_idle_ms: int = _f(1000, min=0, max=3_600_000, doc="gc_disable: idle collection at most this often")
+    gc_idle_max_pending: int = _f(10_000, min=0, doc="gc_disable: or sooner once this many allocations pend")
+    busy_spin_us: float = _f(0.0, min=0.0, max=10_000_000.0,
+                             doc="busy_poll: 0 = spin forever; > 0 = spin this long after a read, then block")
     timer_ms: int = _f(100, min=1, max=3_600_000)
     max_pending_new: int = _f(64, min=1)
     max_pending_cancel: int = _f(64, min=1)
@@ -351,6 +363,15 @@ def _cross_checks(ctx: _Ctx, cfg: Config) -> None:
             raise ctx.err(f"instruments.symbols[{i}]", f"expected a ticker such as 'BHP', got {s!r}")
     if len(set(cfg.instruments.symbols)) != len(cfg.instruments.symbols):
         raise ctx.err("instruments.symbols", "duplicate symbols")
+    ec = cfg.engine
+    if ec.gc_thresholds and len(ec.gc_thresholds) > 3:
+        raise ctx.err("engine.gc_thresholds", f"expected 1 to 3 integers (gc.set_threshold), got "
+                                             f"{len(ec.gc_thresholds)}")
+    if ec.realtime_priority and ec.loop == "busy_poll" and ec.busy_spin_us == 0:
+        raise ctx.err("engine.realtime_priority",
+                      "not with engine.loop = 'busy_poll' and busy_spin_us = 0: a real-time process that "
+                      "spins forever starves everything else on its core; set busy_spin_us > 0 "
+                      "(spin, then block) or realtime_priority = false")
     for key in ("username_env", "password_env"):
         name = getattr(cfg.venue, key)
         if name and not name.replace("_", "").isalnum():
