@@ -150,7 +150,8 @@ def test_several_symbols_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFix
             for te, k, s, px, q in GOOD:
                 w.append(te, te, k, s, px, q, sym)
     bare = tmp_path / "bare.toml"  # no backtest.instrument
-    bare.write_text(MM.read_text().replace('instrument = "BHP"\n', ""))
+    lines = MM.read_text().splitlines(keepends=True)
+    bare.write_text("".join(x for x in lines if not x.startswith("instrument")))
     assert main(["--config", str(bare), "--data", str(p)]) == 2
     assert "--symbol or backtest.instrument" in capsys.readouterr().err
     assert main(["--config", str(bare), "--data", str(p), "--symbol", "CBA", "--json"]) == 0
