@@ -11,6 +11,12 @@ as :class:`~hft.engine.types.Trade`. Timestamps handed on are the wall clock at 
 A recording cannot be asked for a snapshot: when the engine finds a book inconsistent
 (:meth:`request_snapshot`), that symbol's updates are dropped until the file's next snapshot for it.
 The file is read in chunks (bounded memory) with ``hft.data.format.iter_event_chunks``.
+
+Policy for bad data: the whole file is checked before the session starts (one extra streaming pass,
+bounded memory; :class:`hft.data.format.Validator` without the crossed-book replay): a truncated file,
+a negative or zero-size value, an unknown kind/side, ``ts_local`` going backwards, unpaired snapshot
+markers or an off-tick price refuse the start with a :class:`~hft.engine.config.ConfigError` naming the
+file, line/row and problem (``hft paper`` exits 2). Nothing from a bad file is ever replayed.
 """
 
 from __future__ import annotations
@@ -26,8 +32,13 @@ from hft.data.format import (
     KIND_SNAPSHOT_END,
     KIND_SNAPSHOT_START,
     KIND_TRADE,
+    DataError,
+    Validator,
+    file_format,
     iter_event_chunks,
+    read_metadata,
 )
+from hft.engine.config import ConfigError
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
 from hft.engine.types import Side, Trade
 
@@ -42,7 +53,7 @@ class ReplayMarketData:
     """See module doc. ``run()`` is the replay task (the host creates it after logon)."""
 
     def __init__(self, path: str | Path, speed: float = 1.0, *, chunk_rows: int = 65_536,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, validate: bool = True) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise RuntimeError(f"market_data.file: {self.path}: no such file")
@@ -58,6 +69,22 @@ class ReplayMarketData:
         self.done = False
         self.counters: dict[str, int] = {"rows": 0, "messages": 0, "snapshots": 0, "levels": 0, "trades": 0,
                                          "skipped_other_symbols": 0, "dropped_stale": 0, "late_ms": 0}
+        self.rows_checked = self.check() if validate else 0
+
+    def check(self) -> int:
+        """Validate the whole file (see the module doc); returns its row count. Raises ConfigError."""
+        p = self.path
+        try:
+            v = Validator(p, check_book=False, csv_lines=file_format(p) == "csv", metadata=read_metadata(p))
+            for chunk in iter_event_chunks(p, self.chunk_rows):
+                v.feed(chunk)
+            v.finish()
+        except DataError as e:
+            raise ConfigError(f"market_data.file: {e} (refusing to replay a bad recording; see `hft data "
+                              "validate` and `hft data repair`)") from None
+        if v.rows == 0:
+            raise ConfigError(f"market_data.file: {p}: no rows to replay")
+        return v.rows
 
     # -- MarketDataSource -------------------------------------------------------------------------
     def set_sink(self, sink: MarketSink) -> None:
