@@ -330,3 +330,21 @@ def test_submit_and_request_status_for_open_orders() -> None:
     om.on_exec_report(er(b, ExecType.REJECTED, S.REJECTED))
     assert om.request_status() == 1 and gw.sent[-1] == ("status", a.cl_ord_id, "")
     assert OrderManager(None, None).request_status() == 0
+
+
+def test_finished_orders_leave_the_table_beyond_the_history() -> None:
+    om, _, fills = make(history=3)
+    live = buy(om)
+    done = []
+    for _ in range(10):
+        o = buy(om)
+        om.on_exec_report(er(o, ExecType.EXPIRED, S.EXPIRED))
+        done.append(o)
+    assert set(om.orders) == {live.cl_ord_id} | {o.cl_ord_id for o in done[-3:]}  # open + last 3 finished
+    assert om.open_orders() == [live]
+    # a late fill for a recent finished order is still booked against it; for a dropped one as unknown
+    om.on_exec_report(er(done[-1], ExecType.TRADE, S.FILLED, 10, 451_200))
+    assert om.counters["late_fills"] == 1 and om.counters["unknown_fills"] == 0
+    om.on_exec_report(er(done[0], ExecType.TRADE, S.FILLED, 10, 451_200))
+    assert om.counters["unknown_fills"] == 1 and fills[-1].cl_ord_id == done[0].cl_ord_id
+    assert len(fills) == 2

@@ -164,6 +164,7 @@ class EngineConfig:
     max_pending_new: int = _f(64, min=1)
     max_pending_cancel: int = _f(64, min=1)
     max_pending_replace: int = _f(64, min=1)
+    order_history: int = _f(10_000, min=0, doc="finished orders kept in memory for late reports")
 
 
 @dataclass(frozen=True, slots=True)

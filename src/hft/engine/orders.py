@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -150,8 +151,14 @@ class OrderManager:
     def __init__(self, gateway: OrderGateway | None, journal: Journal | None,
                  fee_model: FeeModel | None = None, *, max_pending_new: int = 64,
                  max_pending_cancel: int = 64, max_pending_replace: int = 64,
-                 recovered: Any = None, clock: Callable[[], int] = time.time_ns) -> None:
+                 recovered: Any = None, clock: Callable[[], int] = time.time_ns,
+                 history: int = 10_000) -> None:
+        """``history``: finished (terminal) orders kept for late reports; the oldest beyond it leave
+        :attr:`orders` (the journal has them), so the table stops growing and no GC-tracked object is
+        left behind per order. A report for a dropped order is handled as for an unknown one."""
         self.gateway = gateway
+        self.history = history
+        self._done: deque[str] = deque()  # ClOrdIDs of finished orders, oldest first
         self.journal = journal
         self.fee_model: FeeModel = fee_model if fee_model is not None else IbkrAsxFixed()
         self.max_pending_new = max_pending_new
@@ -236,6 +243,13 @@ class OrderManager:
         if new.is_terminal:
             self._unindex(o)
             self._prev_status.pop(o.cl_ord_id, None)
+            done = self._done
+            done.append(o.cl_ord_id)
+            if len(done) > self.history:  # bounded history of finished orders
+                old_id = done.popleft()
+                old_o = self.orders.get(old_id)
+                if old_o is not None and old_o.status.is_terminal and old_id not in self._replaced_by:
+                    del self.orders[old_id]
             if new is not S.REPLACED and o.cl_ord_id in self._replacing:
                 self._drop_replace(o, S.CANCELED if new is not S.FILLED else S.REJECTED, now)
             else:

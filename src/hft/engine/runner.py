@@ -113,7 +113,8 @@ class TradingEngine(StrategyContext):
         ec = config.engine
         self.om = OrderManager(gateway, journal, self.fee_model, max_pending_new=ec.max_pending_new,
                                max_pending_cancel=ec.max_pending_cancel,
-                               max_pending_replace=ec.max_pending_replace, recovered=recovered, clock=now)
+                               max_pending_replace=ec.max_pending_replace, recovered=recovered, clock=now,
+                               history=ec.order_history)
         self.om.on_order_update = self._on_order_update
         self.om.on_fill = self._on_fill
         gateway.set_sinks(self.on_exec_report, self.on_cancel_reject)
