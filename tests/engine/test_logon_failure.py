@@ -91,3 +91,36 @@ def test_reason_names_refusal_and_rejected_logon_in_process() -> None:
     refused, rejected = asyncio.run(go())
     assert "connect to 127.0.0.1:" in refused and "refused" in refused.lower()
     assert "logon rejected by the venue (Logout: " in rejected, rejected
+@pytest.mark.timeout(60)
+def test_connection_refused_is_named(tmp_path: Path) -> None:
+    port = _closed_port()
+    r = _paper(_config(tmp_path, port, port), "--logon-timeout", "1")
+    assert r.returncode == 1, r.stderr
+    msg = " ".join(r.stderr.split())
+    assert f"127.0.0.1:{port}" in msg and "refused" in msg.lower() and "Traceback" not in msg
+
+
+@pytest.mark.timeout(60)
+def test_silent_venue_is_named(tmp_path: Path) -> None:
+    with socket.socket() as srv:  # accepts the connection, never answers the Logon
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        port = int(srv.getsockname()[1])
+        r = _paper(_config(tmp_path, port, port), "--logon-timeout", "1")
+    assert r.returncode == 1, r.stderr
+    assert "has not answered the Logon" in " ".join(r.stderr.split())
+
+
+@pytest.mark.timeout(90)
+def test_logon_rejected_by_the_venue_carries_its_text(tmp_path: Path) -> None:
+    from hft.sim.config import SimConfig
+    from hft.sim.server import SimServer
+
+    with SimServer(SimConfig.default(metrics_enabled=False)) as sim:
+        cfg = _config(tmp_path, sim.order_port, sim.md_port, sender="NOSUCHFIRM")
+        r = _paper(cfg, "--logon-timeout", "2")
+    assert r.returncode == 1, r.stderr
+    msg = " ".join(r.stderr.split())
+    assert "logon rejected by the venue (Logout: " in msg, msg
+
+

@@ -832,9 +832,11 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     ok = await order_init.wait_logon(opts.logon_timeout)
     ok_md = ok and (md_init is None or await md_init.wait_logon(opts.logon_timeout))
     if not ok or not ok_md:
-        which, s, where = (("order entry", order_session, f"{vc.host}:{venue_port}") if not ok
-                           else ("market data", md_session, f"{mc.host}:{md_port}"))
-        why = s.disconnect_reason or s.state.name  # type: ignore[union-attr]
+        from hft.engine.preflight import logon_failure_reason
+
+        which, s, where, ini = (("order entry", order_session, f"{vc.host}:{venue_port}", order_init)
+                                if not ok else ("market data", md_session, f"{mc.host}:{md_port}", md_init))
+        why = logon_failure_reason(s, ini)
         raise RuntimeError(f"{which} session to {where} did not log on within {opts.logon_timeout:g}s "
                            f"({why})")
     md.subscribe(engine.instruments)
