@@ -124,3 +124,14 @@ def test_logon_rejected_by_the_venue_carries_its_text(tmp_path: Path) -> None:
     assert "logon rejected by the venue (Logout: " in msg, msg
 
 
+
+
+@pytest.mark.timeout(60)
+def test_connection_refused_is_named_by_the_busy_poll_host(tmp_path: Path) -> None:
+    port = _closed_port()
+    cfg = _config(tmp_path, port, port)
+    cfg.write_text(cfg.read_text() + '[engine]\nloop = "busy_poll"\n')
+    r = _paper(cfg, "--logon-timeout", "1")
+    assert r.returncode == 1, r.stderr
+    msg = " ".join(r.stderr.split())
+    assert f"127.0.0.1:{port}" in msg and "refused" in msg.lower() and "Traceback" not in msg

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import signal
 import socket
@@ -175,6 +176,7 @@ class BusyInitiator:
         self.conn: BusyConnection | None = None
         self.connects = 0
         self.connect_failures = 0
+        self.last_connect_error = ""  # why the last connect attempt failed (preflight.logon_failure_reason)
         self._lo = session.config.reconnect_min
         self._hi = session.config.reconnect_max
         self._n = 0
@@ -187,6 +189,8 @@ class BusyInitiator:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except OSError as e:
             self.connect_failures += 1
+            self.last_connect_error = (f"connect to {self.host}:{self.port} failed: "
+                                       f"{os.strerror(e.errno) if e.errno else e}")
             delay = min(self._hi, self._lo * (2 ** self._n))
             self._n += 1
             self._next_try = time.monotonic() + delay
@@ -504,11 +508,15 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     gc_report: dict[str, Any] = {}
     old_handlers: list[tuple[int, Any]] = []
     try:
-        loop.add_initiator(order_session, vc.host, venue_port)
-        loop.add_initiator(md_session, mc.host, md_port)
+        order_ini = loop.add_initiator(order_session, vc.host, venue_port)
+        md_ini = loop.add_initiator(md_session, mc.host, md_port)
         if not loop.wait_for(lambda: order_session.is_active and md_session.is_active, opts.logon_timeout):
-            which = "order entry" if not order_session.is_active else "market data"
-            raise RuntimeError(f"{which} session did not log on within {opts.logon_timeout:g}s")
+            from hft.engine.preflight import logon_failure_reason
+
+            which, s, ini = (("order entry", order_session, order_ini) if not order_session.is_active
+                             else ("market data", md_session, md_ini))
+            raise RuntimeError(f"{which} session to {ini.host}:{ini.port} did not log on within "
+                               f"{opts.logon_timeout:g}s ({logon_failure_reason(s, ini)})")
         md.subscribe(engine.instruments)
         engine.start()
 
