@@ -272,3 +272,93 @@ def test_backtest_config_accepts_an_integer_for_a_float_and_the_shipped_tables()
         backtest_config(tomllib.loads(p.read_text())["backtest"], str(p))
     with pytest.raises(ValueError, match=r"x\.toml: backtest: expected a table"):
         backtest_config(3, "x.toml")
+
+
+def _summary_core(out: str) -> dict[str, object]:
+    s = json.loads(out)
+    return {k: v for k, v in s.items() if k not in ("wall_s", "events_per_s")}
+
+
+def test_file_scales_are_converted_exactly_or_refused(day: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.format import load_events, make_metadata
+
+    assert main(["--config", str(MM), "--data", str(day), "--json"]) == 0
+    base = _summary_core(capsys.readouterr().out)
+    ev = load_events(day)
+    # prices in 1,000,000 units per dollar and quantities in thousandths: both convert exactly
+    scaled = ev.take(slice(None))
+    scaled.price = ev.price * 100
+    scaled.qty = ev.qty * 1000
+    p = tmp_path / "scaled.parquet"
+    write_events(p, scaled, make_metadata("test", price_scale=1_000_000, qty_scale="1000"))
+    assert main(["--config", str(MM), "--data", str(p), "--json"]) == 0
+    cap = capsys.readouterr()
+    assert _summary_core(cap.out) == base  # same fills, fees and P&L as the file in ASX units
+    assert "prices converted exactly from hft.price_scale 1,000,000" in cap.err
+    assert "quantities converted exactly from hft.qty_scale 1,000" in cap.err
+    # a fraction of a unit (Binance: 0.003 BTC is qty 3 at qty_scale 1000) cannot become shares
+    frac = ev.take(slice(None))
+    frac.qty = ev.qty * 1000
+    r = int(np.flatnonzero(frac.kind == 1)[7])
+    frac.qty[r] += 1
+    q = tmp_path / "coins.parquet"
+    write_events(q, frac, make_metadata("binance-usdm", qty_scale="1000"))
+    assert main(["--config", str(MM), "--data", str(q)]) == 2
+    err = capsys.readouterr().err
+    assert f"{q} row {r}: metadata hft.qty_scale = 1000 (source binance-usdm" in err
+    assert "not a whole unit" in err
+    cents = tmp_path / "cents.parquet"
+    odd = ev.take(slice(None))
+    write_events(cents, odd, make_metadata("test", price_scale=3))  # thirds of a dollar: off the ASX grid
+    assert main(["--config", str(MM), "--data", str(cents)]) == 2
+    assert "row 2: level price 449900 ($149966.6667 at hft.price_scale 3) is off the ASX" in \
+        capsys.readouterr().err
+    write_events(cents, odd, make_metadata("test", price_scale=3, tick_rule={"kind": "fixed", "tick": 1}))
+    assert main(["--config", str(MM), "--data", str(cents)]) == 2
+    assert "row 2: metadata hft.price_scale = 3: price 449900 has no exact value" in capsys.readouterr().err
+
+
+def test_off_tick_prices_are_refused_with_row_and_price(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [*GOOD, (20, 1, 1, 449_800, 100), (30, 1, 1, 449_850, 100)]  # $44.985 on BHP
+    for name in ("off.csv", "off.parquet"):
+        p = _write(tmp_path, rows, name)
+        for extra in ([], ["--repair"]):
+            assert main(["--config", str(MM), "--data", str(p), *extra]) == 2
+            err = capsys.readouterr().err
+            assert f"{p}" in err and "row 5" in err, err
+            assert "level price 449850 ($44.985) is off the ASX tick grid" in err
+
+
+def test_fixed_tick_rule_must_be_the_asx_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.format import load_events, make_metadata
+
+    p = _write(tmp_path, [*GOOD, (20, 1, 1, 449_800, 100)], "x.parquet")
+    ev = load_events(p)
+    us = tmp_path / "us.parquet"  # NASDAQ cents above $2: the same steps as the ASX
+    write_events(us, ev, make_metadata("lobster", tick_rule={"kind": "fixed", "tick": 100}))
+    assert main(["--config", str(MM), "--data", str(us), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 5
+    coarse = tmp_path / "coarse.parquet"  # 0.1 of a currency unit (Binance BTCUSDT)
+    ev = load_events(_write(tmp_path, [(10, 3, 0, 0, 0), (10, 1, 1, 449_000, 500), (10, 1, 2, 450_000, 500),
+                                       (10, 4, 0, 0, 0), (20, 1, 1, 448_000, 100)], "y.parquet"))
+    write_events(coarse, ev, make_metadata("binance-usdm", tick_rule={"kind": "fixed", "tick": 1000}))
+    assert main(["--config", str(MM), "--data", str(coarse)]) == 2
+    err = capsys.readouterr().err
+    assert f"{coarse}: metadata hft.tick_rule" in err and "fixed tick is 1000 units" in err
+
+
+BINANCE = ROOT.parent / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not BINANCE.exists(), reason="Binance sample not present")
+def test_real_binance_sample_is_not_replayed_as_shares(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.data.binance import convert_binance
+
+    p = tmp_path / "btc.parquet"
+    write_events(p, convert_binance(BINANCE).events)
+    assert main(["--config", str(MM), "--data", str(p)]) == 2
+    assert "metadata hft.qty_scale = 1000 (source binance-usdm" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from hft.backtest.config import backtest_config
+from hft.backtest.config import backtest_config, file_units
 from hft.backtest.engine import Backtester
 from hft.data.format import DataError, EventArrays
 from hft.engine.risk import RiskLimits
@@ -89,6 +89,7 @@ def build(cfg: dict[str, Any], events: EventArrays, source: str = "<config>", pa
     inst = events.symbols[0] if events.symbols else bt_table.get("instrument", "BHP")
     bt_table["instrument"] = inst
     bt_cfg = backtest_config(bt_table, source)
+    events, _ = file_units(events, path, file_rows)  # ASX units and steps, or a DataError naming the key
     data["instruments"] = {"symbols": [inst]}
     data["risk"] = {**DEFAULT_RISK, **data.get("risk", {})}
     config = config_from_dict(data, source, strategy_params=PARAMS)
@@ -191,6 +192,9 @@ def main(argv: list[str]) -> int:
                   file=err)
         if len(ev) == 0:
             raise DataError(a.data, "no events")
+        ev, notes = file_units(ev, a.data, rows)
+        for note in notes:
+            print(f"hft backtest: {a.data}: {note}", file=err)
         bt = build(cfg, ev, a.config, a.data, rows, overrides)
         cb, done = _progress("never" if a.no_progress else a.progress, len(ev), err)
         try:

@@ -96,7 +96,7 @@ def cmd_convert(a: argparse.Namespace) -> int:
 def cmd_validate(a: argparse.Namespace) -> int:
     p = Path(a.file)
     t0 = time.perf_counter()
-    v = Validator(p, check_book=not a.no_book, csv_lines=file_format(p) == "csv")
+    v = Validator(p, check_book=not a.no_book, csv_lines=file_format(p) == "csv", metadata=read_metadata(p))
     for chunk in iter_event_chunks(p, chunk_rows=a.chunk_rows):
         v.feed(chunk)
     v.finish()

@@ -207,6 +207,109 @@ def make_metadata(
     return md
 
 
+# ---------------------------------------------------------------- metadata: scales and tick rule
+
+ASX_TICK_RULE: dict[str, Any] = {"kind": "asx"}
+# ASX price steps in 1/10,000 dollar units (hft.asx.ticks; a test checks these against tick_size)
+_ASX_BAND1, _ASX_BAND2 = 1_000, 20_000  # $0.10, $2.00
+_ASX_STEPS = (10, 50, 100)  # below $0.10, $0.10 to below $2.00, $2.00 and above
+
+
+def metadata_scale(md: dict[str, str], key: str, default: int, path: str | Path = "<memory>") -> int:
+    """A positive integer scale (``hft.price_scale``, ``hft.qty_scale``); ``default`` when absent.
+
+    DataError naming the file and the key when it is not a positive integer."""
+    v = md.get(key)
+    if v is None:
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise DataError(path, f"metadata {key} = {v!r}: expected a positive integer")
+    return n
+
+
+def parse_tick_rule(md: dict[str, str], path: str | Path = "<memory>") -> dict[str, Any]:
+    """The file's ``hft.tick_rule`` (``{"kind": "asx"}`` when absent, e.g. CSV): ``{"kind": "asx"}`` or
+    ``{"kind": "fixed", "tick": <positive int, price units>}``; DataError naming the key otherwise."""
+    raw = md.get("hft.tick_rule")
+    if raw is None:
+        return dict(ASX_TICK_RULE)
+    try:
+        rule = json.loads(raw)
+    except ValueError:
+        rule = None
+    if not isinstance(rule, dict) or rule.get("kind") not in ("asx", "fixed"):
+        raise DataError(path, f"metadata hft.tick_rule = {raw!r}: expected JSON {{\"kind\": \"asx\"}} or "
+                              f"{{\"kind\": \"fixed\", \"tick\": <price units>}}")
+    if rule["kind"] == "fixed":
+        t = rule.get("tick")
+        if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
+            raise DataError(path, f"metadata hft.tick_rule = {raw!r}: a fixed rule needs a positive integer "
+                                  "\"tick\" in price units")
+    return rule
+
+
+def asx_step(price: np.ndarray) -> np.ndarray:
+    """The ASX price step at each price (1/10,000 dollar units), vectorised ``hft.asx.ticks.tick_size``."""
+    low = np.where(price < _ASX_BAND1, _ASX_STEPS[0], _ASX_STEPS[1])
+    return np.where(price >= _ASX_BAND2, _ASX_STEPS[2], low)
+
+
+def off_tick_rows(
+    kind: np.ndarray, price: np.ndarray, rule: dict[str, Any], price_scale: int = 10_000
+) -> np.ndarray:
+    """Rows whose price breaks the tick rule (indices, ascending). The policy (docs/data.md):
+
+    * ``asx``: a level price must be on the ASX grid (``hft.asx.ticks``); a trade may also print exactly
+      half way between two steps (ASX Centre Point matches at the midpoint of the best bid and offer).
+      Prices in another ``price_scale`` are compared after an exact conversion to 1/10,000 dollars (a
+      price finer than that is off the grid).
+    * ``fixed``: a level price must be a multiple of ``tick``; trades are not checked (venues print
+      hidden and midpoint executions between ticks: 19 of the LOBSTER AAPL hour's trades).
+    """
+    lvl = kind == KIND_LEVEL
+    if rule.get("kind") == "fixed":
+        return np.flatnonzero(lvl & (price % int(rule["tick"]) != 0))
+    trd = kind == KIND_TRADE
+    if price_scale == 10_000:
+        p = price
+        inexact = None
+    else:
+        num = price * 10_000
+        inexact = num % price_scale != 0
+        p = num // price_scale
+    # one pass for the common case (a whole cent), the exact test only for the rest
+    cand = np.flatnonzero((lvl | trd) & (p % _ASX_STEPS[2] != 0)) if inexact is None else \
+        np.flatnonzero(lvl | trd)
+    if not cand.size:
+        return cand
+    pc = p[cand]
+    step = asx_step(pc)
+    bad = np.where(lvl[cand], pc % step != 0, (2 * pc) % step != 0)
+    if inexact is not None:
+        bad |= inexact[cand]
+    return cand[bad]
+
+
+def describe_off_tick(price: int, kind: int, rule: dict[str, Any], price_scale: int = 10_000) -> str:
+    """Problem text for an off-tick row, e.g. ``level price 450050 ($45.005) is off the ASX tick grid``."""
+    what = "trade" if kind == KIND_TRADE else "level"
+    money = f"{price / price_scale:.10g}"
+    if price_scale != 10_000:
+        money += f" at hft.price_scale {price_scale}"
+    if rule.get("kind") == "fixed":
+        return (f"{what} price {price} ({money}) is not a multiple of the fixed tick {rule['tick']} "
+                f"(hft.tick_rule)")
+    p10k = price * 10_000 // price_scale
+    step = int(asx_step(np.asarray([p10k]))[0])
+    extra = " or half way between two steps" if kind == KIND_TRADE else ""
+    return (f"{what} price {price} (${money}) is off the ASX tick grid (hft.tick_rule asx: steps of "
+            f"${step / 10_000:g} at this price{extra})")
+
+
 def file_format(path: str | Path) -> str:
     """``"csv"`` for ``.csv`` / ``.csv.gz`` names, else ``"parquet"``."""
     name = Path(path).name.lower()
@@ -280,11 +383,23 @@ class Validator:
     """
 
     def __init__(
-        self, path: str | Path = "<memory>", *, check_book: bool = True, csv_lines: bool = False
+        self,
+        path: str | Path = "<memory>",
+        *,
+        check_book: bool = True,
+        csv_lines: bool = False,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.path = str(path)
         self.check_book = check_book
         self.csv_lines = csv_lines
+        # the file's hft.* metadata: prices are checked against its tick rule (absent key: asx); None (the
+        # writer, converters' own checks) skips the tick check
+        self.tick_rule: dict[str, Any] | None = None
+        self.price_scale = 10_000
+        if metadata is not None:
+            self.tick_rule = parse_tick_rule(metadata, path)
+            self.price_scale = metadata_scale(metadata, "hft.price_scale", 10_000, path)
         self.rows = 0
         self._last_local: int | None = None
         self._last_exch: dict[str, int] = {}
@@ -317,6 +432,12 @@ class Validator:
             first.append((r, f"ts_local {tl[r]} < previous {tl[r - 1]} (unsorted)"))
         first.extend(self._check_exch(ev))
         first.extend(self._check_markers(ev))
+        if self.tick_rule is not None:
+            off = off_tick_rows(ev.kind, ev.price, self.tick_rule, self.price_scale)
+            if off.size:
+                r = int(off[0])
+                first.append((r, describe_off_tick(int(ev.price[r]), int(ev.kind[r]), self.tick_rule,
+                                                   self.price_scale)))
         if first:
             r, problem = min(first, key=lambda x: x[0])
             raise self._err(problem, base + r, lines)
@@ -436,9 +557,11 @@ def validate_events(
     check_book: bool = True,
     csv_lines: bool = False,
     lines: np.ndarray | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> None:
-    """Raise :class:`DataError` naming the first bad row (see :class:`Validator`); None when valid."""
-    v = Validator(path, check_book=check_book, csv_lines=csv_lines)
+    """Raise :class:`DataError` naming the first bad row (see :class:`Validator`); None when valid.
+    With ``metadata`` (the file's ``hft.*`` keys) prices are also checked against its tick rule."""
+    v = Validator(path, check_book=check_book, csv_lines=csv_lines, metadata=metadata)
     v.feed(ev, lines)
     v.finish()
 
@@ -1057,5 +1180,5 @@ def load_events(
     if validate:
         if check_book is None:
             check_book = ev.metadata.get(META_VALIDATED) != "1"
-        validate_events(ev, p, check_book=check_book, csv_lines=file_format(p) == "csv")
+        validate_events(ev, p, check_book=check_book, csv_lines=file_format(p) == "csv", metadata=ev.metadata)
     return ev
