@@ -270,25 +270,27 @@ def off_tick_rows(
     * ``fixed``: a level price must be a multiple of ``tick``; trades are not checked (venues print
       hidden and midpoint executions between ticks: 19 of the LOBSTER AAPL hour's trades).
     """
-    lvl = kind == KIND_LEVEL
     if rule.get("kind") == "fixed":
-        return np.flatnonzero(lvl & (price % int(rule["tick"]) != 0))
-    trd = kind == KIND_TRADE
+        cand = np.flatnonzero(price % int(rule["tick"]) != 0)  # markers have price 0
+        return cand[kind[cand] == KIND_LEVEL]
     if price_scale == 10_000:
         p = price
         inexact = None
+        # one pass over the file for the common case (a whole cent: on the grid at any price; markers
+        # have price 0), the exact test only for the rest (~50 ms per 10M rows here)
+        cand = np.flatnonzero(p % _ASX_STEPS[2] != 0)
     else:
         num = price * 10_000
         inexact = num % price_scale != 0
         p = num // price_scale
-    # one pass for the common case (a whole cent), the exact test only for the rest
-    cand = np.flatnonzero((lvl | trd) & (p % _ASX_STEPS[2] != 0)) if inexact is None else \
-        np.flatnonzero(lvl | trd)
+        cand = np.arange(len(price))
+    k = kind[cand]
+    cand = cand[(k == KIND_LEVEL) | (k == KIND_TRADE)]
     if not cand.size:
         return cand
     pc = p[cand]
     step = asx_step(pc)
-    bad = np.where(lvl[cand], pc % step != 0, (2 * pc) % step != 0)
+    bad = np.where(kind[cand] == KIND_LEVEL, pc % step != 0, (2 * pc) % step != 0)
     if inexact is not None:
         bad |= inexact[cand]
     return cand[bad]
