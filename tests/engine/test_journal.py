@@ -254,3 +254,38 @@ def test_journal_show_table_json_and_torn(tmp_path: Path, capsys: pytest.Capture
     objs = [json.loads(line) for line in out.splitlines()]
     assert [r["t"] for r in objs] == ["session", "new", "exec"]
     assert journal_cli.main([str(tmp_path / "missing")]) == 2
+
+
+def test_preformatted_order_record_is_byte_identical_to_the_json_one(tmp_path: Path) -> None:
+    from hft.engine.orders import _order_fields, _order_prefix
+    from hft.engine.types import Order, OrdType, TimeInForce
+
+    orders = [Order("mq3x-17", "BHP", Side.BUY, 451_200, 100, TimeInForce.IOC, OrdType.LIMIT, created_ns=5),
+              Order("a-1", "CBA.AX", Side.SELL, 0, 7, TimeInForce.DAY, OrdType.MARKET, cum_qty=3,
+                    avg_px_num=99, orig_cl_ord_id="a-0", tag='quo"te\\ é\n\x01')]
+    fixed_ns = 1_790_000_000_000_000_000
+    import hft.engine.journal as jmod
+
+    real = jmod.time.time_ns
+    jmod.time.time_ns = lambda: fixed_ns  # type: ignore[assignment]
+    try:
+        with Journal(tmp_path / "a.bin", fsync="none") as a, Journal(tmp_path / "b.bin", fsync="none") as b:
+            for o in orders:
+                a.append("new", _order_fields(o))
+                b.append_prefix(b'"new"', _order_prefix(o))
+    finally:
+        jmod.time.time_ns = real  # type: ignore[assignment]
+    assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+    recs, torn = read_journal(tmp_path / "b.bin")
+    assert torn is None and recs[1]["tag"] == 'quo"te\\ é\n\x01' and recs[1]["orig"] == "a-0"
+
+
+def test_order_manager_journals_new_orders_through_the_preformatted_path(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.bin", fsync="none")
+    om = OrderManager(None, j, ZeroFees())
+    o = om.new_order(OrderRequest("BHP", Side.BUY, 451_200, 100, tag="bid"))
+    assert o is not None
+    j.close()
+    rec = [r for r in read_journal(tmp_path / "j.bin")[0] if r["t"] == "new"]
+    assert rec and rec[0]["id"] == o.cl_ord_id and rec[0]["tag"] == "bid" and rec[0]["price"] == 451_200
+    assert recover(tmp_path / "j.bin").orders[o.cl_ord_id].qty == 100

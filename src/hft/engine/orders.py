@@ -39,6 +39,7 @@ Policies:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -101,6 +102,36 @@ def _order_fields(o: Order) -> dict[str, Any]:
             "qty": o.qty, "tif": int(o.tif), "ord_type": int(o.ord_type), "orig": o.orig_cl_ord_id,
             "tag": o.tag,
             "created_ns": o.created_ns, "cum_qty": o.cum_qty, "avg_px_num": o.avg_px_num}
+
+
+_JS_CACHE: dict[str, bytes] = {}
+
+
+def _js(v: str) -> bytes:
+    """``json.dumps(v)`` as bytes (the journal's encoding of a string), cached for short strings."""
+    b = _JS_CACHE.get(v)
+    if b is None:
+        b = json.dumps(v).encode()
+        if len(_JS_CACHE) < 4096 and len(v) <= 64:
+            _JS_CACHE[v] = b
+    return b
+
+
+def _js_id(v: str) -> bytes:
+    """JSON string of a ClOrdID we generated (base36 + '-' + digits: nothing to escape)."""
+    if v.isascii() and v.replace("-", "").isalnum():
+        return b'"%s"' % v.encode()
+    return json.dumps(v).encode()
+
+
+_NEW_PREFIX = (b'{"id":%s,"instrument":%s,"side":%d,"price":%d,"qty":%d,"tif":%d,"ord_type":%d,"orig":%s,'
+               b'"tag":%s,"created_ns":%d,"cum_qty":%d,"avg_px_num":%d')
+
+
+def _order_prefix(o: Order) -> bytes:
+    """The JSON text of :func:`_order_fields` without its closing brace (``Journal.append_prefix``)."""
+    return _NEW_PREFIX % (_js_id(o.cl_ord_id), _js(o.instrument), o.side, o.price, o.qty, o.tif, o.ord_type,
+                          _js(o.orig_cl_ord_id), _js(o.tag), o.created_ns, o.cum_qty, o.avg_px_num)
 
 
 def _order_from(d: dict[str, Any], status: OrdStatus) -> Order:
@@ -304,8 +335,12 @@ class OrderManager:
             d = self._open[instrument] = {}
         d[cl] = o
         self.pending_new += 1
-        if self.journal is not None:
-            self.journal.append(T_NEW, _order_fields(o))
+        j = self.journal
+        if j is not None:
+            if type(j) is Journal:  # preformatted record, byte-identical to append(T_NEW, _order_fields(o))
+                j.append_prefix(b'"new"', _order_prefix(o))
+            else:
+                j.append(T_NEW, _order_fields(o))
         self.counters["orders_sent"] += 1
         if self.gateway is not None and not self.gateway.send_new(o):
             self._local_reject(o, "new", "gateway refused")
