@@ -9,7 +9,7 @@ import re
 import pytest
 
 from hft.backtest.engine import BacktestConfig, Backtester, BacktestResult
-from hft.backtest.report import html_report, summary, trade_pnls
+from hft.backtest.report import html_report, pnl_by_hour, position_series, summary, trade_pnls
 from hft.backtest.synth import generate
 from hft.engine.types import Fill, Side
 from hft.strategies import make_strategy
@@ -108,3 +108,32 @@ def test_html_report_without_fills() -> None:
     s = summary(res)
     assert s["trades"] == 0 and s["win_rate"] == 0.0 and s["pnl_net_cents"] == 0
     assert set(_pngs(html_report(res, s))) == set(PLOTS)
+
+
+def test_position_plot_is_exact_not_sampled() -> None:
+    """Fills between two samples: the sampled position never shows the peak, the plotted series does."""
+    r = round_trip()
+    r.fills = [Fill("a", "BHP", Side.BUY, 450_000, 100, 600, 10),
+               Fill("b", "BHP", Side.BUY, 450_000, 115, 600, 20),
+               Fill("c", "BHP", Side.SELL, 450_100, 215, 600, 30)]
+    r.first_ts, r.last_ts = 0, 3 * MIN
+    assert max(r.samples_pos) == 100  # what a per-minute plot shows
+    ts, pos = position_series(r)
+    assert pos.tolist() == [0, 100, 215, 0, 0] and ts.tolist() == [0, 10, 20, 30, 3 * MIN]
+    assert int(abs(pos).max()) == summary(r)["max_position"] == 215
+
+
+def test_pnl_by_hour_is_labelled_with_the_venues_clock_hours() -> None:
+    # 2026-01-05 10:15 in Sydney (AEDT, UTC+11) is 2026-01-04 23:15 UTC
+    t0 = 1_767_568_500 * 10**9
+    hour = 3_600 * 10**9
+    r = BacktestResult()
+    r.first_ts, r.last_ts = t0, t0 + 2 * hour
+    r.fills = [Fill("a", "BHP", Side.BUY, 450_000, 100, 0, t0 + hour // 4),
+               Fill("b", "BHP", Side.SELL, 450_300, 100, 0, t0 + hour // 2),  # 10:45: +$3.00
+               Fill("c", "BHP", Side.BUY, 450_000, 100, 0, t0 + hour + hour // 2),
+               Fill("d", "BHP", Side.SELL, 449_900, 100, 0, t0 + 2 * hour - 1)]  # 12:14: -$1.00
+    assert pnl_by_hour(r, "Australia/Sydney") == [("10:00", 3.0), ("11:00", 0.0), ("12:00", -1.0)]
+    assert [h for h, _ in pnl_by_hour(r)] == ["01-04 23:00", "01-05 00:00", "01-05 01:00"]  # UTC: 2 dates
+    html = html_report(r, summary(r), "tz", generate(2_000), "Australia/Sydney")
+    assert set(_pngs(html)) == set(PLOTS)

@@ -142,6 +142,15 @@ def report_path_problem(path: str) -> str | None:
     return None
 
 
+def report_timezone(md: dict[str, str]) -> str:
+    """The clock of the report's time axes: the data's ``hft.timezone``, else Sydney for a file on the
+    ASX tick rule (the default rule), else UTC."""
+    tz = md.get("hft.timezone")
+    if tz:
+        return tz
+    return "Australia/Sydney" if '"asx"' in md.get("hft.tick_rule", '"asx"') else "UTC"
+
+
 def write_report(path: str, text: str) -> None:
     """Write via a temporary file in the same directory, renamed at the end (no half-written report)."""
     p = Path(path)
@@ -216,7 +225,8 @@ def main(argv: list[str]) -> int:
     if a.report:
         name = cfg.get("strategy", {}).get("name", "")
         try:
-            write_report(a.report, report.html_report(res, s, f"Backtest: {name} on {Path(a.data).name}"))
+            write_report(a.report, report.html_report(res, s, f"Backtest: {name} on {Path(a.data).name}",
+                                                      ev, report_timezone(ev.metadata)))
         except OSError as e:
             print(f"hft backtest: --report {a.report}: not written: {e.strerror or e}", file=err)
             return 1

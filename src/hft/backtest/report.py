@@ -112,54 +112,132 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def html_report(res: BacktestResult, summ: dict[str, Any], title: str = "Backtest") -> str:
+def position_series(res: BacktestResult) -> tuple[np.ndarray, np.ndarray]:
+    """Our position after every fill (exact, not sampled): timestamps and positions, starting flat at the
+    first event and held to the last. Its largest absolute value is the summary's ``max_position``."""
+    ts = [res.first_ts]
+    pos = [0]
+    p = 0
+    for f in res.fills:
+        p += f.qty if f.side == 1 else -f.qty
+        ts.append(f.ts_ns)
+        pos.append(p)
+    if res.last_ts > ts[-1]:
+        ts.append(res.last_ts)
+        pos.append(p)
+    return np.asarray(ts, dtype=np.int64), np.asarray(pos, dtype=np.int64)
+
+
+def utc_offset_ns(ts_ns: int, timezone: str | None) -> int:
+    """The venue's UTC offset at ``ts_ns`` (``hft.timezone`` of the data; UTC when unknown or invalid)."""
+    if not timezone:
+        return 0
+    import datetime as dt
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return 0
+    off = dt.datetime.fromtimestamp(ts_ns / 1e9, zone).utcoffset()
+    return round(off.total_seconds() * 1e9) if off is not None else 0
+
+
+def pnl_by_hour(res: BacktestResult, timezone: str | None = None) -> list[tuple[str, float]]:
+    """Realised P&L (dollars, before fees) per clock hour of the venue (``"10:00"``; with the date when the
+    run spans days), every hour from the first event's to the last one's, empty hours included."""
+    off = utc_offset_ns(res.first_ts, timezone)
+    hour = 3_600_000_000_000
+    pnls, _, pts = trade_pnls(res)
+    first = (res.first_ts + off) // hour
+    last = (max([res.first_ts, res.last_ts, *pts]) + off) // hour
+    sums = dict.fromkeys(range(first, last + 1), 0.0)
+    for p, t in zip(pnls, pts, strict=True):
+        sums[(t + off) // hour] += p / 1e4
+    days = {h // 24 for h in sums}
+    import datetime as dt
+
+    def label(h: int) -> str:
+        d = dt.datetime.fromtimestamp(h * 3600, dt.UTC)
+        return d.strftime("%m-%d %H:00") if len(days) > 1 else d.strftime("%H:00")
+
+    return [(label(h), v) for h, v in sums.items()]
+
+
+def html_report(res: BacktestResult, summ: dict[str, Any], title: str = "Backtest", events: Any = None,
+                timezone: str | None = None) -> str:
+    """The self-contained HTML report. Times on the x axes are the venue's clock (``timezone``, the data's
+    ``hft.timezone``; UTC when None). Position and fills are exact (every fill); equity, drawdown and the
+    mid are the periodic samples (``backtest.record_every_ns``); ``events`` (the replayed
+    :class:`EventArrays`) adds the market's trade prints at full resolution to the price plot."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    t0 = res.first_ts
-    hrs = (np.asarray(res.samples_ts, dtype=np.float64) - t0) / 3.6e12
+    off = utc_offset_ns(res.first_ts, timezone)
+    zone = timezone or "UTC"
+
+    def clock(ts: Any) -> np.ndarray:
+        return (np.asarray(ts, dtype=np.int64) + off).astype("datetime64[ns]")
+
+    st = clock(res.samples_ts)
     mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
     eq = (np.asarray(res.samples_cash, dtype=np.float64) + np.asarray(res.samples_pos) * mid2 / 2.0) / 1e6 \
         - np.asarray(res.samples_fees, dtype=np.float64) / 100.0  # dollars, net
+    period_s = float(np.median(np.diff(res.samples_ts))) / 1e9 if len(res.samples_ts) > 2 else 0.0
+    every = f"sampled every {period_s:g} s" if period_s else "sampled"
     imgs: list[tuple[str, str]] = []
 
-    def plot(name: str, fn: Any) -> None:
+    def plot(name: str, fn: Any, times: bool = True) -> None:
         fig, ax = plt.subplots(figsize=(8, 3))
         fn(ax)
         ax.set_title(name)
         ax.grid(alpha=0.3)
+        if times:
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+            ax.set_xlabel(f"time ({zone})")
         imgs.append((name, _png(fig)))
         plt.close(fig)
 
-    plot("Equity (net, $)", lambda ax: (ax.plot(hrs, eq), ax.set_xlabel("hours")))
+    plot("Equity (net, $)", lambda ax: ax.plot(st, eq, label=every))
     dd = np.maximum.accumulate(eq) - eq if len(eq) else eq
-    plot("Drawdown ($)", lambda ax: (ax.fill_between(hrs, -dd, color="tab:red", alpha=0.5),
-                                     ax.set_xlabel("hours")))
-    plot("Position (shares)",
-         lambda ax: (ax.step(hrs, res.samples_pos, where="post"), ax.set_xlabel("hours")))
-    fx = np.asarray([(f.ts_ns - t0) / 3.6e12 for f in res.fills])
+    plot("Drawdown ($)", lambda ax: ax.fill_between(st, -dd, color="tab:red", alpha=0.5))
+    pts, pos = position_series(res)
+    plot("Position (shares)", lambda ax: ax.step(clock(pts), pos, where="post", label="after every fill"))
+    fx = clock([f.ts_ns for f in res.fills])
     fp = np.asarray([f.price / 1e4 for f in res.fills])
     buys = np.asarray([f.side == 1 for f in res.fills], dtype=bool)
 
     def fills(ax: Any) -> None:
+        if events is not None and len(events):
+            tr = np.flatnonzero(events.kind == 2)
+            if tr.size > 100_000:  # enough for a plot's width
+                tr = tr[:: tr.size // 100_000 + 1]
+            if tr.size:
+                ax.plot(clock(events.ts_exch[tr]), events.price[tr] / 1e4, color="lightsteelblue", lw=0.6,
+                        label="market trades")
         ok = mid2 > 0
-        ax.plot(hrs[ok], mid2[ok] / 2e4, color="grey", lw=0.8, label="mid")
+        ax.plot(st[ok], mid2[ok] / 2e4, color="grey", lw=0.8, label=f"mid ({every})")
         if len(fx):
-            ax.scatter(fx[buys], fp[buys], s=6, color="tab:green", label="buy")
-            ax.scatter(fx[~buys], fp[~buys], s=6, color="tab:red", label="sell")
-        ax.legend(loc="best")
-        ax.set_xlabel("hours")
+            ax.scatter(fx[buys], fp[buys], s=6, color="tab:green", label="buy", zorder=3)
+            ax.scatter(fx[~buys], fp[~buys], s=6, color="tab:red", label="sell", zorder=3)
+        ax.legend(loc="best", fontsize="small")
 
     plot("Fills over price ($)", fills)
-    pnls, _, pts = trade_pnls(res)
-    by_hour: dict[int, float] = {}
-    for p, t in zip(pnls, pts, strict=True):
-        h = int((t - t0) // 3_600_000_000_000)
-        by_hour[h] = by_hour.get(h, 0.0) + p / 1e4
-    plot("Realised P&L by hour ($, gross)", lambda ax: ax.bar(list(by_hour), list(by_hour.values())))
-    plot("Trade P&L distribution ($, gross)", lambda ax: ax.hist([p / 1e4 for p in pnls] or [0.0], bins=40))
+    hours = pnl_by_hour(res, timezone)
+
+    def by_hour(ax: Any) -> None:
+        ax.bar([h for h, _ in hours], [v for _, v in hours])
+        ax.set_xlabel(f"hour starting ({zone})")
+        if len(hours) > 12:
+            ax.tick_params(axis="x", labelrotation=90)
+
+    plot("Realised P&L by hour ($, gross)", by_hour, times=False)
+    pnls, _, _ = trade_pnls(res)
+    plot("Trade P&L distribution ($, gross)", lambda ax: ax.hist([p / 1e4 for p in pnls] or [0.0], bins=40),
+         times=False)
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in summ.items())
     body = "".join(f"<h2>{html.escape(n)}</h2><img alt='{html.escape(n)}' src='{src}'>" for n, src in imgs)
