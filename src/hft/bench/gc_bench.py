@@ -38,7 +38,7 @@ POLICIES = ("default", "freeze", "freeze_thresholds", "disabled_idle")
 
 
 def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300,
-               idle_every: int = 1000) -> dict[str, Any]:
+               idle_every: int = 1000, order_history: int | None = None) -> dict[str, Any]:
     from hft.bench.hotpath import InProcessHotPath
 
     if policy not in POLICIES:
@@ -47,7 +47,7 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
     saved_enabled = gc.isenabled()
     gc.enable()
     gc.collect()
-    h = InProcessHotPath(fraction)
+    h = InProcessHotPath(fraction, order_history=order_history)
     in_tick = [False]
     hot: list[int] = [0, 0, 0]
     total: list[int] = [0, 0, 0]
@@ -151,19 +151,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-every", type=int, default=1000,
                    help="disabled_idle: GcController.idle() collects generation 0 between ticks once N "
                         "allocations are pending (default 1000)")
+    p.add_argument("--order-history", type=int, default=None, metavar="N",
+                   help="engine.order_history: finished orders the order manager keeps (default: the "
+                        "engine's, 10000); below --ticks the run shows the steady state")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.ticks <= 0 or not 0.0 < args.fraction <= 1.0 or args.idle_every <= 0:
-        print("hft bench gc: --ticks and --idle-every must be positive, --fraction in (0, 1]",
+    if (args.ticks <= 0 or not 0.0 < args.fraction <= 1.0 or args.idle_every <= 0
+            or (args.order_history is not None and args.order_history < 0)):
+        print("hft bench gc: --ticks and --idle-every must be positive, --fraction in (0, 1], "
+              "--order-history >= 0",
               file=sys.stderr)
         return 2
     policies = POLICIES if args.policy == "all" else (args.policy,)
     load = [round(x, 2) for x in os.getloadavg()]
-    runs = [run_policy(p, args.ticks, args.fraction, idle_every=args.idle_every) for p in policies]
+    runs = [run_policy(p, args.ticks, args.fraction, idle_every=args.idle_every,
+                       order_history=args.order_history) for p in policies]
     res = {"benchmark": "gc", "python": sys.version.split()[0],
            "gc_thresholds_default": list(gc.get_threshold()), "load": load, "runs": runs}
     if args.json:

@@ -61,7 +61,7 @@ class ProbeOrderGateway(FixOrderGateway):
 
 
 def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 1, md_port: int = 1,
-                 loop: str = "asyncio") -> Config:
+                 loop: str = "asyncio", order_history: int | None = None) -> Config:
     """A paper config for the benchmark: one symbol, the latency probe, risk limits that never bind at
     benchmark rates (the checks still run in full), no metrics, zero fees."""
     return config_from_dict({
@@ -74,7 +74,8 @@ def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 
                  "max_rejects": 1_000_000},
         "fees": {"model": "zero"},
         "metrics": {"enabled": False},
-        "engine": {"loop": loop, "max_pending_new": 1000, "max_pending_cancel": 1000},
+        "engine": {"loop": loop, "max_pending_new": 1000, "max_pending_cancel": 1000,
+                   **({} if order_history is None else {"order_history": order_history})},
         "sim": {"embedded": False},
     }, "<bench>")
 
@@ -293,10 +294,10 @@ class InProcessHotPath:
     execution report. Nothing blocks: all four sockets are non-blocking.
     """
 
-    def __init__(self, fraction: float = 1.0, mode: str = "ioc") -> None:
+    def __init__(self, fraction: float = 1.0, mode: str = "ioc", order_history: int | None = None) -> None:
         from hft.engine.busyloop import BusyConnection
 
-        self.config = bench_config(fraction, mode=mode)
+        self.config = bench_config(fraction, mode=mode, order_history=order_history)
         self.parts = EngineParts(self.config)
         vo_cfg, vm_cfg = venue_session_configs(self.config)
         self.venue_md = StubVenueMd()
