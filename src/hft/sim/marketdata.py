@@ -145,22 +145,26 @@ class MarketDataApp(SessionApplication):
                 s.disconnect_reason = f"slow consumer: {n} bytes unsent"
             self._transport.abort()  # type: ignore[union-attr]
 
-    def write_x(self, tick: int, shared: bytes, shared_sum: int, ring: list[int]) -> bool:
+    def write_x(self, tick: int, shared: bytes, shared_sum: int, ring: list[int],
+                sending_time: bytes = b"") -> bool:
         """Write one 35=X whose body after 6001 (83, 268, entries) is ``shared`` (the same bytes for every
         subscriber, encoded once). The frame is stored with a placeholder SimSendNs; the stamp is taken
         and put in (CheckSum adjusted) right before the bytes go to the socket. While the publisher is
         held the frame waits (with its sequence number taken) and goes out with the others of the batch
-        in one write, stamped then (:meth:`flush_x`). False if not logged on."""
+        in one write, stamped then (:meth:`flush_x`). ``sending_time``: SendingTime (52) already formatted
+        in this session's precision (the publisher formats it once for all subscribers), else now.
+        False if not logged on."""
         s = self.session
-        if s is None or s.state != SessionState.ACTIVE or self._raw is None:
+        if s is None or s.state is not SessionState.ACTIVE or self._raw is None:
             return False
         store = s.store
         seq = store.next_sender_seq
-        pre = b"%s%d\x0152=%s\x016000=" % (self.x_head, seq, s.encoder.format_timestamp(time.time_ns()))
+        pre = b"%s%d\x0152=%s\x016000=" % (self.x_head, seq,
+                                            sending_time or s.encoder.format_timestamp(time.time_ns()))
         mid = b"\x016001=%d" % tick
         post = mid + shared
         pre = b"%s%d\x01%s" % (self.begin, len(pre) + 19 + len(post), pre)
-        partial = byte_sum(pre) + byte_sum(mid) + shared_sum
+        partial = byte_sum(pre + mid) + shared_sum
         if type(store) is NoRetainStore:
             store.store_sent(seq, b"")  # keeps no frame: only the sequence number moves
         else:
@@ -179,7 +183,7 @@ class MarketDataApp(SessionApplication):
         ns = time.monotonic_ns()
         digits = b"%019d" % ns
         ring[tick & _MASK] = ns
-        self._write(b"%s%s%s10=%03d\x01" % (pre, digits, post, (partial + sum(digits)) & 0xFF))
+        self._write(b"%s%s%s10=%03d\x01" % (pre, digits, post, (partial + byte_sum(digits)) & 0xFF))
         return True
 
     def flush_x(self) -> None:
@@ -193,7 +197,7 @@ class MarketDataApp(SessionApplication):
             return  # gone meanwhile: a feed is not resent (the client re-requests a snapshot)
         ns = time.monotonic_ns()
         digits = b"%019d" % ns
-        dsum = sum(digits)
+        dsum = byte_sum(digits)
         ring = self.publisher._tick_ns
         frames = []
         for pre, post, partial, tick in held:
@@ -410,12 +414,28 @@ class MarketDataPublisher:
         self.counters["entries"] += n
         shared = b"\x0183=%d\x01268=%d%s\x01" % (seq, n, b"".join(parts))
         shared_sum = byte_sum(shared)
+        tick = self._tick
+        ring = self._tick_ns
+        now = 0
+        st = b""
+        prec = -1
         for app in subs:
             line = app.delay
-            if line is not None:
+            if line is not None:  # injected latency: written (and stamped) when it is due
                 line.put(self._write_x, app, shared, shared_sum)
-            else:
-                self._write_x(app, shared, shared_sum)
+                continue
+            s = app.session
+            if s is None:
+                continue
+            enc = s.encoder
+            if enc.timestamp_precision != prec:  # one SendingTime for every subscriber of this 35=X
+                if not now:
+                    now = time.time_ns()
+                prec = enc.timestamp_precision
+                st = enc.format_timestamp(now)
+            if app.write_x(tick + 1, shared, shared_sum, ring, st):
+                tick += 1
+        self._tick = tick
 
     @staticmethod
     def _top_of(side: Any, depth: int) -> dict[int, int]:
