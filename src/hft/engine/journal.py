@@ -17,7 +17,7 @@ Reading stops at the first short, zero-length, oversize, CRC-invalid or non-JSON
 record follows it anywhere in the file, it is a torn tail (a write cut by ``kill -9`` or power loss):
 :class:`Journal` truncates the file there when it opens it for append (logged). If valid records follow
 (mid-file damage), :class:`Journal` and :func:`recover` refuse with :class:`JournalDamaged` naming the
-offset and what follows, and the file is not touched (see :mod:`hft.engine.journal_check`).
+offset and what follows, and the file is not touched (see :mod:`hft.records`).
 :func:`read_journal` only reports it.
 
 Durability policy (``fsync``):
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hft.engine.journal_check import AfterDamage, describe, scan_after
+from hft.records import AfterDamage, describe, scan_after
 
 if TYPE_CHECKING:
     from hft.asx.fees import FeeModel

@@ -15,7 +15,7 @@ follows it anywhere in the file it is a torn tail (a write cut by ``kill -9`` or
 truncated there (logged with the bytes dropped), so nothing after a torn record is ever accepted. When
 valid records follow it (mid-file damage: sequence numbers and sent messages that were durable),
 opening raises :class:`StoreDamaged` naming the offset and what follows, and the file is left as it is
-(see :mod:`hft.engine.journal_check`).
+(see :mod:`hft.records`).
 A sequence reset writes a fresh file next to the old one and atomically renames it over.
 
 Durability (``fsync`` policy):
@@ -44,7 +44,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Literal, Protocol
 
-from hft.engine.journal_check import describe, scan_after
+from hft.records import describe, scan_after
 
 log = logging.getLogger(__name__)
 

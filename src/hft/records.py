@@ -1,4 +1,4 @@
-"""Tell a torn tail from mid-file damage in an append-only record file (trading journal, FIX store).
+"""Append-only CRC record files (trading journal, FIX session store): tell a torn tail from mid-file damage.
 
 Both files are read record by record and reading stops at the first bad record (short, bad length, bad
 CRC). What that means depends on what follows it:
