@@ -46,7 +46,7 @@ def test_defaults_are_a_paper_config() -> None:
     assert isinstance(c.fees.build(), IbkrAsxFixed)
 
 
-@pytest.mark.parametrize("name", ["paper.toml", "live.example.toml"])
+@pytest.mark.parametrize("name", ["paper.toml", "paper_sim.toml", "live.example.toml"])
 def test_shipped_configs_load_and_validate(name: str) -> None:
     c = load_config(ROOT / "config" / name, strategy_params=REGISTRY)
     assert c.source.endswith(name) and c.strategy.params_obj == RefParams()
@@ -57,6 +57,7 @@ def test_shipped_configs_load_and_validate(name: str) -> None:
         require_live(c, True)
     else:
         assert c.mode == "paper" and c.market_data.source == "fix"
+        assert c.sim.embedded is (name == "paper.toml")
 
 
 @pytest.mark.parametrize(("text", "message"), [
