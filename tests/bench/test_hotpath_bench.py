@@ -1,0 +1,30 @@
+"""python -m hft.bench.hotpath: in-process tick p50 (fresh processes), A/B against another tree, split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hft.bench import hotpath
+
+SRC = Path(hotpath.__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(120)
+def test_ab_rounds_and_split(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hotpath.main(["--ticks", "200", "--rounds", "1", "--baseline-src", str(SRC), "--split",
+                         "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rounds"] == 1 and len(out["after"]["p50_us_rounds"]) == 1
+    assert out["before"]["median"] > 0 and out["after"]["median"] > 0 and out["ratio_median"] > 0
+    assert set(out["split_us"]) == set(hotpath.SPLIT_POINTS)
+    assert all(v > 0 for v in out["split_us"].values())
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        hotpath.main(["--baseline-src", str(tmp_path)])  # no hft package there
+    with pytest.raises(SystemExit):
+        hotpath.main(["--rounds", "0"])
