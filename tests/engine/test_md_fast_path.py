@@ -192,3 +192,24 @@ def test_write_stamp_taken_before_the_transport_write() -> None:
     s = FixSession(cfg, MemoryStore())
     s.connection_made(lambda data: stamps.append(s.last_write_ns), lambda r: None)
     assert stamps and stamps[0] > 0 and s.last_write_ns == stamps[0]
+
+
+def test_an_error_in_the_application_consumes_the_message_as_on_the_general_path() -> None:
+    results = []
+    for fast in (True, False):
+        sd = Side(fast)
+        sd.md.subscribe(["BHP"])
+        v = Venue()
+        reads = scenario(v)
+        sd.feed(reads[0])
+        sd.feed(reads[1])
+
+        def boom(*a: object) -> None:
+            raise RuntimeError("strategy bug")
+
+        sd.md.level_sink = boom
+        with pytest.raises(RuntimeError, match="strategy bug"):
+            sd.feed(reads[2])
+        results.append((sd.s.store.next_target_seq, sd.s.counters.msgs_in, sd.s.counters.app_in,
+                        sd.s.parser.frames_ok, sd.md.insts["BHP"].expected_seq))
+    assert results[0] == results[1]

@@ -311,14 +311,23 @@ class FixSession:
             if fr is not None:
                 store = self.store
                 expected = store.next_target_seq
-                if fr(frame, expected):  # the application took it whole (see fast_reader)
-                    parser._base += len(frame)
-                    parser.frames_ok += 1
-                    c = self.counters
-                    c.msgs_in += 1
-                    c.app_in += 1
-                    self._last_recv_ns = self.clock()
-                    store.set_next_target(expected + 1)
+                try:
+                    took = fr(frame, expected)  # True: checked and handled whole (see fast_reader)
+                except BaseException:
+                    # the application raised while handling an accepted message (its checks cannot
+                    # raise): the frame is consumed, as on the general path, before the error propagates
+                    took = True
+                    raise
+                finally:
+                    if took:
+                        parser._base += len(frame)
+                        parser.frames_ok += 1
+                        c = self.counters
+                        c.msgs_in += 1
+                        c.app_in += 1
+                        self._last_recv_ns = self.clock()
+                        store.set_next_target(expected + 1)
+                if took:
                     return
             msg = parser.take_frame(frame)
             if msg is not None:
