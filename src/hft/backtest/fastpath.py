@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,11 +55,16 @@ class Plan:
     amin: list[int]  # ask level price range
     amax: list[int]
     errors: list[int]  # deletes of unknown levels in the run
-    off: list[int]  # net changes of run r: rows off[r]..off[r + 1] of ns/np/nq/nst
-    ns: list[int]
-    np_: list[int]
-    nq: list[int]
-    nst: list[int]
+    off: list[int]  # groups of run r (its quiet events at one side and price): off[r]..off[r + 1]
+    gs: list[int]  # per group: side, price, quantity before its first event and after its last
+    gp: list[int]
+    gst: list[int]
+    gq: list[int]
+    gerr: list[int]  # deletes of unknown levels in the group
+    ge0: list[int]  # its events: evs[ge0[g]:ge1[g]] (event indices, in order)
+    ge1: list[int]
+    evs: list[int]
+    roomy: bool  # fewer live levels than the book holds on each side, always (a level can be added)
     quiet: int  # quiet events (not stops)
 
 
@@ -77,6 +82,7 @@ def plan(kind: np.ndarray, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
         return "level events with a non-positive price or a negative quantity"
     touched = np.zeros(n, dtype=bool)
     prev = np.zeros(n, dtype=np.int64)
+    max_live = 0
     best = [np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)]  # best bid / ask after event, ffill
     for si, s in enumerate((1, 2)):
         idx = np.flatnonzero(lvl & (side == s))
@@ -121,7 +127,8 @@ def plan(kind: np.ndarray, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
             pv[1:] = val[ar[:-1], c[1:]]
             live = val > 0
             cnt = live.sum(axis=1)
-            if int(cnt.max()) > cap:
+            max_live = max(max_live, int(cnt.max()))
+            if max_live > cap:
                 return f"more than {cap} live levels on a side"
             cs = np.cumsum(live, axis=1)
             if s == 1:
@@ -181,29 +188,35 @@ def plan(kind: np.ndarray, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
         ranges += [mn.tolist(), mx.tolist()]
     qq = qty[qi]
     errors = np.bincount(rid, weights=(qq == 0) & (prev[qi] == 0), minlength=nr).astype(np.int64)
-    # net changes per (run, side, price): the first event's prev, the last event's quantity
+    # groups: the quiet events of one run at one (side, price), in event order; per group the quantity
+    # before its first event and after its last; per run, deletes first (the book never holds more
+    # levels than at the run's start or end)
     sq = side[qi].astype(np.int64)
     pq = price[qi]
-    order = np.lexsort((qi, pq, sq, rid))
-    r_o, s_o, p_o = rid[order], sq[order], pq[order]
+    _, pu = np.unique(pq, return_inverse=True)
+    npu = int(pu.max()) + 1 if len(pu) else 1
+    key = (rid * 2 + (sq - 1)) * npu + pu
+    order = np.argsort(key, kind="stable")
+    ko = key[order]
     if len(order):
-        first = np.flatnonzero(np.r_[True, (r_o[1:] != r_o[:-1]) | (s_o[1:] != s_o[:-1])
-                                     | (p_o[1:] != p_o[:-1])])
+        first = np.flatnonzero(np.r_[True, ko[1:] != ko[:-1]])
         lastk = np.r_[first[1:] - 1, len(order) - 1]
-        g_r = r_o[first]
-        g_s = s_o[first]
-        g_p = p_o[first]
-        g_st = prev[qi[order[first]]]
+        g_r = rid[order[first]]
         g_q = qq[order[lastk]]
-        keep = g_q != g_st
-        g_r, g_s, g_p, g_st, g_q = g_r[keep], g_s[keep], g_p[keep], g_st[keep], g_q[keep]
-        o2 = np.lexsort((g_q > 0, g_r))  # per run: deletes first, then inserts and size changes
-        g_r, g_s, g_p, g_st, g_q = g_r[o2], g_s[o2], g_p[o2], g_st[o2], g_q[o2]
+        o2 = np.lexsort((g_q > 0, g_r))
+        first, lastk, g_r, g_q = first[o2], lastk[o2], g_r[o2], g_q[o2]
+        g_s = sq[order[first]]
+        g_p = pq[order[first]]
+        g_st = prev[qi[order[first]]]
+        err_o = ((qq == 0) & (prev[qi] == 0))[order].astype(np.int64)
+        g_err = np.add.reduceat(err_o, np.sort(first))[np.argsort(np.argsort(first))]
+        e0, e1 = first, lastk + 1
     else:
-        g_r = g_s = g_p = g_st = g_q = np.zeros(0, dtype=np.int64)
+        g_r = g_s = g_p = g_st = g_q = g_err = e0 = e1 = np.zeros(0, dtype=np.int64)
     off = np.searchsorted(g_r, np.arange(nr + 1)).tolist()
     return Plan(stops, ranges[0], ranges[1], ranges[2], ranges[3], errors.tolist(), off, g_s.tolist(),
-                g_p.tolist(), g_q.tolist(), g_st.tolist(), len(qi))
+                g_p.tolist(), g_st.tolist(), g_q.tolist(), g_err.tolist(), e0.tolist(), e1.tolist(),
+                qi[order].tolist(), max_live < cap, len(qi))
 
 
 def run_fast(bt: Backtester, pl: Plan, chunk: int, t0: float,
@@ -248,16 +261,15 @@ def run_fast(bt: Backtester, pl: Plan, chunk: int, t0: float,
     wask = self._wask
     stops = pl.stops
     bmin, bmax, amin, amax, errs, off = pl.bmin, pl.bmax, pl.amin, pl.amax, pl.errors, pl.off
-    nsd, npx, nqt, nst = pl.ns, pl.np_, pl.nq, pl.nst
+    gs, gp, gst, gq, gerr, ge0, ge1, evs = pl.gs, pl.gp, pl.gst, pl.gq, pl.gerr, pl.ge0, pl.ge1, pl.evs
+    roomy = pl.roomy
     r = 0  # run / stop number
     for c0 in range(0, n, chunk):
         c1 = min(n, c0 + chunk)
         te_l = ev.ts_exch[c0:c1].tolist()
         tl_l = ev.ts_local[c0:c1].tolist()
-        k_l = ev.kind[c0:c1].tolist()
-        s_l = ev.side[c0:c1].tolist()
-        p_l = ev.price[c0:c1].tolist()
-        q_l = ev.qty[c0:c1].tolist()
+        rows = list(zip(te_l, tl_l, ev.kind[c0:c1].tolist(), ev.side[c0:c1].tolist(),
+                        ev.price[c0:c1].tolist(), ev.qty[c0:c1].tolist(), strict=True))
         r1 = int(np.searchsorted(stops, c1))  # stops of this chunk: r..r1 - 1 (stops[r1] >= c1)
         st_l = (stops[r:r1 + 1] - c0).tolist()
         prev_st = 0  # local index after the previous stop (the chunk's first row is a stop)
@@ -268,42 +280,70 @@ def run_fast(bt: Backtester, pl: Plan, chunk: int, t0: float,
             if tail:
                 st = clen
             a = prev_st
+            seq: Any = None
             if a < st:  # the quiet run [a, st)
                 b = st - 1
-                if (te_l[b] < due_e and tl_l[b] < due_l and bmax[r] < ask_lo and amin[r] > bid_hi
-                        and (not wbid or not any(bmin[r] <= w <= bmax[r] for w in wbid))
-                        and (not wask or not any(amin[r] <= w <= amax[r] for w in wask))):
+                if te_l[b] < due_e and tl_l[b] < due_l and bmax[r] < ask_lo and amin[r] > bid_hi:
                     te = te_l[b]
-                    for y in range(off[r], off[r + 1]):
-                        p = npx[y]
-                        q = nqt[y]
-                        if nsd[y] == 1:
-                            if nst[y] and q:
-                                bqt[bpx.index(p)] = q
-                            else:
-                                set_level(1, p, q, te)
-                        elif nst[y] and q:
-                            aqt[apx.index(p)] = q
-                        else:
-                            set_level(2, p, q, te)
-                    if errs[r]:
-                        res.book_errors += errs[r]
-                    last_tl = tl_l[b]
-                    a = st
+                    if ((not wbid or not any(bmin[r] <= w <= bmax[r] for w in wbid))
+                            and (not wask or not any(amin[r] <= w <= amax[r] for w in wask))):
+                        # nothing at our prices: the whole run in bulk
+                        for y in range(off[r], off[r + 1]):
+                            q = gq[y]
+                            if q != gst[y]:
+                                p = gp[y]
+                                if gs[y] == 1:
+                                    if q and gst[y]:
+                                        bqt[bpx.index(p)] = q
+                                    else:
+                                        set_level(1, p, q, te)
+                                elif q and gst[y]:
+                                    aqt[apx.index(p)] = q
+                                else:
+                                    set_level(2, p, q, te)
+                        if errs[r]:
+                            res.book_errors += errs[r]
+                        last_tl = tl_l[b]
+                        a = st
+                    elif roomy:
+                        # the events at our prices one by one (queue positions), the other levels in bulk
+                        steps: list[int] = []
+                        for y in range(off[r], off[r + 1]):
+                            p = gp[y]
+                            if p in (wbid if gs[y] == 1 else wask):
+                                if steps:
+                                    steps += evs[ge0[y]:ge1[y]]
+                                    steps.sort()
+                                else:
+                                    steps = evs[ge0[y]:ge1[y]]
+                                continue
+                            q = gq[y]
+                            if q != gst[y]:
+                                if gs[y] == 1:
+                                    if q and gst[y]:
+                                        bqt[bpx.index(p)] = q
+                                    else:
+                                        set_level(1, p, q, te)
+                                elif q and gst[y]:
+                                    aqt[apx.index(p)] = q
+                                else:
+                                    set_level(2, p, q, te)
+                            if gerr[y]:
+                                res.book_errors += gerr[y]
+                        seq = [v - c0 for v in steps]
+                        if not tail:
+                            seq.append(st)
             if tail:
                 end = st
             else:
                 r += 1
                 end = st + 1
             prev_st = end
-            for li in range(a, end):
+            if seq is None:
+                seq = range(a, end)
+            for li in seq:
                 i = c0 + li
-                te = te_l[li]
-                tl = tl_l[li]
-                k = k_l[li]
-                s = s_l[li]
-                p = p_l[li]
-                q = q_l[li]
+                te, tl, k, s, p, q = rows[li]
                 # ---- from here: the body of Backtester.run's loop (keep the two in step)
                 if tl != last_tl:
                     if dirty:
