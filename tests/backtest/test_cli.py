@@ -349,7 +349,7 @@ def test_fixed_tick_rule_must_be_the_asx_step(tmp_path: Path, capsys: pytest.Cap
     assert f"{coarse}: metadata hft.tick_rule" in err and "fixed tick is 1000 units" in err
 
 
-BINANCE = ROOT.parent / "shared" / "data" / "binance" / "usdm_btcusdt_20240808.gz"
+BINANCE = sample_path("binance", "usdm_btcusdt_20240808.gz")
 
 
 @pytest.mark.timeout(120)
