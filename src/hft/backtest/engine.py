@@ -26,7 +26,8 @@ Model (details, assumptions and measured speed in docs/backtest.md):
 Speed: the replay loop does no work per event beyond applying the level to the book and a few integer
 comparisons; order bookkeeping runs only for levels where we rest (or that cross our prices) and for
 trades that can reach our prices; timers, samples and venue answers are checked against one "next due"
-time each.
+time each. ``backtest.replay = "fast"`` runs :mod:`hft.backtest.fastpath` instead (the same results,
+slower on the days measured: docs/backtest.md, Speed).
 """
 
 from __future__ import annotations
