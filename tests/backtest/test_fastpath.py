@@ -4,7 +4,9 @@ give identical strategy calls, orders, fills and P&L."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ from hft.backtest.config import backtest_config
 from hft.backtest.engine import CHUNK, BacktestConfig, Backtester, make_events
 from hft.backtest.synth import generate
 from hft.book.l2 import L2Book
-from hft.data.format import DataError, EventArrays
+from hft.data.format import DataError, EventArrays, write_events
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdType, TimeInForce, Trade
 from hft.strategies import make_strategy
@@ -265,3 +267,24 @@ def test_replay_option_is_validated() -> None:
     assert backtest_config({"replay": "fast"}).replay == "fast"
     with pytest.raises(ValueError, match=r"backtest\.replay"):
         backtest_config({"replay": "turbo"}, "x.toml")
+
+
+@pytest.mark.timeout(120)
+def test_cli_replay_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hft.backtest.cli import main
+
+    day = tmp_path / "day.parquet"
+    write_events(day, generate(15_000, seed=11))
+    cfg = Path(__file__).resolve().parents[2] / "config" / "backtest_market_maker.toml"
+    out = {}
+    for mode in ("plain", "fast"):
+        argv = ["--config", str(cfg), "--data", str(day), "--json", "--no-progress", "--replay", mode]
+        assert main(argv) == 0
+        s = json.loads(capsys.readouterr().out)
+        s.pop("wall_s", None)
+        s.pop("events_per_s", None)
+        out[mode] = s
+    assert out["plain"] == out["fast"]
+    assert out["plain"]["trades"] > 0
+    with pytest.raises(SystemExit):
+        main(["--config", str(cfg), "--data", str(day), "--replay", "turbo"])
