@@ -171,8 +171,6 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--report", default=None, help="write a self-contained HTML report (plots) here")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     ap.add_argument("--seed", type=int, default=None, help="override backtest.seed")
-    ap.add_argument("--replay", choices=("plain", "fast"), default=None,
-                    help="override backtest.replay: the replay loop (docs/backtest.md, Speed)")
     ap.add_argument("--repair", action="store_true",
                     help="apply the data repair policy of docs/data.md instead of refusing bad rows")
     ap.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
@@ -189,9 +187,7 @@ def main(argv: list[str]) -> int:
         print(f"hft backtest: {a.config}: {e}", file=err)
         return 2
     try:
-        overrides: dict[str, Any] = {"seed": a.seed} if a.seed is not None else {}
-        if a.replay is not None:
-            overrides["replay"] = a.replay
+        overrides = {"seed": a.seed} if a.seed is not None else {}
         table = cfg.get("backtest", {})
         # a bad [backtest] table is refused before the data is read
         backtest_config({**table, **overrides} if isinstance(table, dict) else table, a.config)

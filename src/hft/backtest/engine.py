@@ -26,8 +26,7 @@ Model (details, assumptions and measured speed in docs/backtest.md):
 Speed: the replay loop does no work per event beyond applying the level to the book and a few integer
 comparisons; order bookkeeping runs only for levels where we rest (or that cross our prices) and for
 trades that can reach our prices; timers, samples and venue answers are checked against one "next due"
-time each. ``backtest.replay = "fast"`` runs :mod:`hft.backtest.fastpath` instead (the same results,
-slower on the days measured: docs/backtest.md, Speed).
+time each.
 """
 
 from __future__ import annotations
@@ -53,7 +52,6 @@ S = OrdStatus
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
 _NEVER = 1 << 62
 CHUNK = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
-REPLAY_MODES = ("plain", "fast")
 
 __all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]
 
@@ -117,9 +115,6 @@ class BacktestConfig:
     queue_power: float = 3.0
     book_depth: int = 20
     record_every_ns: int = 60_000_000_000  # equity sample period (per minute)
-    # "plain": one Python iteration per event; "fast": quiet runs of events applied in bulk
-    # (hft.backtest.fastpath; identical results, falls back to plain where it does not apply)
-    replay: str = "plain"
 
     def __post_init__(self) -> None:
         for k in ("entry_latency_ns", "response_latency_ns", "latency_jitter_ns"):
@@ -127,9 +122,6 @@ class BacktestConfig:
                 raise ValueError(f"backtest.{k}: must be >= 0, got {getattr(self, k)}")
         if self.queue_power < 0:
             raise ValueError(f"backtest.queue_power: must be >= 0, got {self.queue_power}")
-        if self.replay not in REPLAY_MODES:
-            raise ValueError(f"backtest.replay: expected one of {', '.join(REPLAY_MODES)}, "
-                             f"got {self.replay!r}")
         if self.book_depth < 1 or self.record_every_ns < 1:
             raise ValueError("backtest.book_depth and backtest.record_every_ns must be positive")
 
@@ -256,8 +248,6 @@ class Backtester(StrategyContext):
         self.strategy = make(self)
         self._depth_interest = int(getattr(self.strategy, "book_depth", 0))
         self._wants_trades = type(self.strategy).on_trade is not Strategy.on_trade
-        self.replay_used = ""  # "plain" or "fast" once run() has run
-        self.replay_note = ""  # why backtest.replay = "fast" ran the plain loop
 
     # ------------------------------------------------------------------ StrategyContext
     def now(self) -> int:
@@ -649,24 +639,6 @@ class Backtester(StrategyContext):
 
     # ------------------------------------------------------------------ main loop
     def run(self, progress: Callable[[int], None] | None = None) -> BacktestResult:
-        """Replay every event (``backtest.replay`` chooses the loop; ``replay_used`` says which ran and
-        ``replay_note`` why "fast" fell back to "plain")."""
-        if self.cfg.replay == "fast":
-            from hft.backtest import fastpath
-
-            ev = self.ev
-            t0 = time.perf_counter()  # the plan counts as replay time
-            pl = fastpath.plan(ev.kind, ev.side, ev.price, ev.qty, ev.ts_local, self._depth_interest,
-                               self._book.depth, self._book._cap, CHUNK)
-            if isinstance(pl, str):
-                self.replay_note = pl
-            else:
-                self.replay_used = "fast"
-                return fastpath.run_fast(self, pl, CHUNK, t0, progress)
-        self.replay_used = "plain"
-        return self._run_plain(progress)
-
-    def _run_plain(self, progress: Callable[[int], None] | None) -> BacktestResult:
         ev = self.ev
         n = len(ev)
         book = self._book
@@ -824,16 +796,7 @@ class Backtester(StrategyContext):
             self._now = last_tl
             calls += 1
             on_book(inst, book)
-        self._finish(last_tl, calls, t0, progress)
-        return res
-
-    def _finish(self, last_tl: int, calls: int, t0: float, progress: Callable[[int], None] | None) -> None:
-        """After the last event: drain what is in flight, the last sample, the result's counters."""
-        ev = self.ev
-        n = len(ev)
-        res = self.res
-        book = self._book
-        strat = self.strategy
+        # drain what is in flight after the last event
         last_te = int(ev.ts_exch[-1]) if n else 0
         c = self.cfg
         worst = max(c.entry_latency_ns + c.latency_jitter_ns, max(self._entry_samples or [0]))
@@ -852,3 +815,4 @@ class Backtester(StrategyContext):
         res.last_ts = last_te
         if progress is not None:
             progress(n)
+        return res

@@ -165,22 +165,19 @@ def baseline_src(arg: str) -> Path:
 
 
 def bench(n: int, cache: Path, hbt_python: str | None, repeats: int,
-          baseline: Path | None = None, replay: str | None = None) -> dict[str, Any]:
+          baseline: Path | None = None) -> dict[str, Any]:
     parquet, gen_s = dataset(n, cache)
     cfg = cache / "bench_market_maker.toml"
     cfg.write_text(MM_CONFIG)
     ours_cmd = [sys.executable, "-m", "hft.cli", "backtest", "--config", str(cfg), "--data", str(parquet),
                 "--json", "--no-progress"]
-    base_cmd = list(ours_cmd)  # the baseline tree may not know --replay
-    if replay is not None:
-        ours_cmd += ["--replay", replay]
     hbt_cmd = None
     if hbt_python is not None:
         npz = hbt_events(parquet)
         hbt_cmd = [hbt_python, str(Path(__file__).with_name("_hbt_child.py")), str(npz), str(ENTRY_NS),
                    str(RESPONSE_NS)]
     best: dict[str, tuple[dict[str, Any], dict[str, float]]] = {}
-    runs = (("hft", ours_cmd), ("baseline", base_cmd if baseline is not None else None),
+    runs = (("hft", ours_cmd), ("baseline", ours_cmd if baseline is not None else None),
             ("hftbacktest", hbt_cmd))
     for _ in range(repeats):
         for name, cmd in runs:
@@ -242,9 +239,6 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--baseline-src", default=None, metavar="DIR",
                     help="also run another version of this project side by side: a tree with src/hft (e.g. "
                          "'git archive REV src | tar -x -C DIR'); adds 'baseline' and 'baseline_ratios'")
-    ap.add_argument("--replay", choices=("plain", "fast"), default=None,
-                    help="our side runs with 'hft backtest --replay MODE' (the baseline with its default); "
-                         "'--replay fast --baseline-src .' measures fast against plain side by side")
     a = ap.parse_args(argv)
     if a.events < 100 or a.repeats < 1:
         ap.error("--events must be >= 100 and --repeats >= 1")
@@ -252,7 +246,7 @@ def main(argv: list[str]) -> int:
     hbt = None if a.no_hftbacktest else find_hbt_python(a.hftbacktest_python)
     try:
         base = baseline_src(a.baseline_src) if a.baseline_src else None
-        out = bench(a.events, cache, hbt, a.repeats, base, a.replay)
+        out = bench(a.events, cache, hbt, a.repeats, base)
     except (RuntimeError, OSError) as e:
         print(f"hft bench backtest: {e}", file=sys.stderr)
         return 1
