@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 # (command words) -> (module, one-line help)
@@ -52,6 +53,16 @@ def _usage(prefix: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
@@ -68,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         # e.g. hft.sim and hft.fix, ~0.1 s on each start)
         if key in COMMANDS and key in _available((key,)):
             module = importlib.import_module(COMMANDS[key][0])
-            rc = module.main(args[n:])
+            try:
+                rc = module.main(args[n:])
+            except BrokenPipeError:  # `hft ... | head`: the reader left; not an error, no traceback
+                _quiet_stdout()
+                return 0
             return int(rc or 0)
     available = _available()
     prefix = (args[0],)

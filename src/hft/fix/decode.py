@@ -110,6 +110,8 @@ def main(argv: list[str]) -> int:
         else:
             with open(args.file, "rb") as f:
                 _good, bad = decode_stream(_chunks(f), sys.stdout)
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): the hft command ends quietly
     except OSError as e:
         print(f"hft fix decode: {e}", file=sys.stderr)
         return 2
