@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/hft: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fast]'
 	@touch $(BIN)/hft
 
 install: $(BIN)/hft
