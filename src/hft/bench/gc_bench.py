@@ -87,6 +87,8 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
         if policy == "freeze_thresholds":
             gc.set_threshold(50_000, 50, 100)
         tracked_before = len(gc.get_objects())
+        orders_before = h.parts.engine.stats.orders_sent  # warm-up ticks sent orders too
+        answered_before = h.parts.strategy.answered
         gc.callbacks.append(cb)
         conn = h.e_md_conn
         blocks = sys.getallocatedblocks
@@ -111,7 +113,7 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
         elapsed = time.perf_counter() - t_start
         gc.disable()  # count without a collection changing what we count
         tracked_after = len(gc.get_objects())
-        orders = h.parts.engine.stats.orders_sent
+        orders = h.parts.engine.stats.orders_sent - orders_before
         strategy = h.parts.strategy
         if ctl is not None:
             ctl.restore()
@@ -127,7 +129,7 @@ def run_policy(policy: str, ticks: int, fraction: float = 1.0, warmup: int = 300
         "policy": policy,
         "ticks": ticks,
         "orders": orders,
-        "answered": strategy.answered,
+        "answered": strategy.answered - answered_before,
         "collections_in_hot_path": hot,
         "collections_total": total,
         "idle_collections": idle_collections,

@@ -560,6 +560,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     summary["sessions"] = {"order": order_session.stats(), "marketdata": md_session.stats()}
     summary["journal"] = str(jpath)
     summary["venue"] = f"{vc.host}:{venue_port}"
+    summary["market_data"] = f"{mc.host}:{md_port}"
     summary["runtime"] = runtime_report
     summary["gc_policy"] = gc_report
     summary["gc"] = gcc.stats.as_dict()

@@ -766,6 +766,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
         still = latched_kill(jpath)
         if still and opts.reset_kill_by:
             engine.risk.kill.tripped = True  # recorded as tripped, then reset by the operator
+            engine.risk.kill.reason = still
             engine.kill_reason = still
             engine.reset_kill(opts.reset_kill_by)
             log.warning("kill switch (%s) reset by %s at start-up", still, opts.reset_kill_by)
