@@ -94,3 +94,4 @@ embedded = false
     assert r.returncode == 2, r.stderr
     msg = " ".join(r.stderr.split())
     assert f"{p} line 8" in msg and "truncated" in msg and "Traceback" not in msg
+    assert f"config error: {cfg}: market_data.file:" in msg, msg  # the config file is named too

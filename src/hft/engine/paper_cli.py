@@ -116,8 +116,11 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
             summary: dict[str, Any] = run_busy(cfg, opts)
         else:
             summary = asyncio.run(run_trading(cfg, opts))
-    except ConfigError as e:
-        err.print(f"config error: {e}", markup=False)
+    except ConfigError as e:  # found while starting (e.g. a bad replay recording): name the config file too
+        msg = str(e)
+        if cfg.source and not msg.startswith(cfg.source):
+            msg = f"{cfg.source}: {msg}"
+        err.print(f"config error: {msg}", markup=False)
         return EXIT_CONFIG
     except (JournalError, StoreError) as e:  # mid-file damage: never trade on a silently shortened history
         err.print(f"{title}: refusing to start: {e}", markup=False)
