@@ -182,18 +182,14 @@ def test_config_instrument_chooses_the_symbol(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_risk_limits_mapping_is_the_paper_engines() -> None:
-    from hft.backtest.cli import risk_limits
-    from hft.engine.config import config_from_dict
-    from hft.engine.runner import risk_limits as engine_risk_limits
+    import hft.backtest.cli as bt_cli
+    import hft.engine.runner as runner
 
-    cfg = config_from_dict({"instruments": {"symbols": ["BHP", "CBA"]}, "risk": {
-        "max_daily_loss": 1234, "price_band_pct": 2.5, "reference": "last", "require_reference": True,
-        "max_order_qty": 777, "max_order_value": 55_555, "max_position": 4_321, "max_gross_position": 9_999,
-        "max_open_orders": 17, "max_orders_per_sec": 9, "burst": 3, "max_rejects": 4, "reject_window_s": 2.5,
-        "kill_on_disconnect": False}})
-    assert risk_limits(cfg) == engine_risk_limits(cfg)
-    default = config_from_dict({})
-    assert risk_limits(default) == engine_risk_limits(default)
+    assert bt_cli.risk_limits is runner.risk_limits  # one mapping (values: test_runner.py)
+    # and the backtest does not pay for the asyncio/FIX/simulator runtime to get it
+    code = "import sys, hft.backtest.cli; print('hft.engine.runner' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 LOBSTER = sample_path("lobster")

@@ -23,7 +23,7 @@ import numpy as np
 from hft.backtest.config import backtest_config, file_units
 from hft.backtest.engine import Backtester
 from hft.data.format import DataError, EventArrays
-from hft.engine.risk import RiskLimits
+from hft.engine.risk import risk_limits
 
 DEFAULT_RISK = {"max_daily_loss": 1_000_000}  # dollars: a backtest shows the whole day unless [risk] says so
 
@@ -56,22 +56,6 @@ def load_data(path: str, symbol: str | None, repair: bool = False,
         ev.symbol_id[:] = 0
         ev.symbols = [symbol]
     return ev, rows
-
-
-def risk_limits(config: Any) -> RiskLimits:
-    """The paper engine's ``[risk]`` -> :class:`RiskLimits` mapping (``hft.engine.runner.risk_limits``),
-    repeated here so that a backtest does not import the asyncio/FIX/simulator runtime (~0.13 s CPU per
-    process); tests/backtest/test_cli.py asserts both give equal limits."""
-    r = config.risk
-    return RiskLimits(allowed_instruments=frozenset(config.instruments.symbols),
-                      price_band_bp=round(r.price_band_pct * 100), reference=r.reference,
-                      require_reference=r.require_reference, max_order_qty=r.max_order_qty,
-                      max_order_notional_cents=r.max_order_value * 100, max_position=r.max_position,
-                      max_gross_position=r.max_gross_position, max_open_orders=r.max_open_orders,
-                      max_orders_per_sec=r.max_orders_per_sec, burst=r.burst or r.max_orders_per_sec,
-                      max_daily_loss_cents=r.max_daily_loss_cents, max_rejects=r.max_rejects,
-                      reject_window_ns=round(r.reject_window_s * 1e9),
-                      kill_on_disconnect=r.kill_on_disconnect)
 
 
 def build(cfg: dict[str, Any], events: EventArrays, source: str = "<config>", path: str = "<events>",

@@ -27,11 +27,14 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hft.asx.ticks import is_valid_price
 from hft.book.l2 import L2Book
 from hft.engine.types import Order, OrdType, Side
+
+if TYPE_CHECKING:
+    from hft.engine.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -290,3 +293,18 @@ class RiskManager:
             return RATE_LIMIT
         self._tokens_x -= 1_000_000_000
         return ACCEPTED
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    """RiskLimits from the ``[risk]`` table (dollars -> cents, percent -> basis points, s -> ns); the one
+    mapping used by paper/live (``hft.engine.runner``) and the backtester."""
+    r = config.risk
+    return RiskLimits(allowed_instruments=frozenset(config.instruments.symbols),
+                      price_band_bp=round(r.price_band_pct * 100), reference=r.reference,
+                      require_reference=r.require_reference, max_order_qty=r.max_order_qty,
+                      max_order_notional_cents=r.max_order_value * 100, max_position=r.max_position,
+                      max_gross_position=r.max_gross_position, max_open_orders=r.max_open_orders,
+                      max_orders_per_sec=r.max_orders_per_sec, burst=r.burst or r.max_orders_per_sec,
+                      max_daily_loss_cents=r.max_daily_loss_cents, max_rejects=r.max_rejects,
+                      reject_window_ns=round(r.reject_window_s * 1e9),
+                      kill_on_disconnect=r.kill_on_disconnect)

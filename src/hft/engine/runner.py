@@ -46,7 +46,7 @@ from hft.engine.gateway import (
 from hft.engine.journal import Journal, JournalError, RecoveryState, recover
 from hft.engine.orders import OrderManager
 from hft.engine.positions import PositionTracker
-from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager
+from hft.engine.risk import ACCEPTED, RiskManager, risk_limits
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 from hft.metrics.stats import EngineStats, SessionStats
@@ -79,20 +79,6 @@ def latched_kill(path: Path) -> str:
         elif r["t"] == T_KILL_RESET:
             reason = ""
     return reason
-
-
-def risk_limits(config: Config) -> RiskLimits:
-    """RiskLimits from the ``[risk]`` table (dollars -> cents, percent -> basis points, s -> ns)."""
-    r = config.risk
-    return RiskLimits(allowed_instruments=frozenset(config.instruments.symbols),
-                      price_band_bp=round(r.price_band_pct * 100), reference=r.reference,
-                      require_reference=r.require_reference, max_order_qty=r.max_order_qty,
-                      max_order_notional_cents=r.max_order_value * 100, max_position=r.max_position,
-                      max_gross_position=r.max_gross_position, max_open_orders=r.max_open_orders,
-                      max_orders_per_sec=r.max_orders_per_sec, burst=r.burst or r.max_orders_per_sec,
-                      max_daily_loss_cents=r.max_daily_loss_cents, max_rejects=r.max_rejects,
-                      reject_window_ns=round(r.reject_window_s * 1e9),
-                      kill_on_disconnect=r.kill_on_disconnect)
 
 
 class TradingEngine(StrategyContext):
