@@ -29,10 +29,9 @@ import time
 from collections.abc import Callable, Iterable
 from zlib import adler32 as _adler32
 
-from hft.asx.ticks import PRICE_SCALE
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
 from hft.engine.types import Side, Trade
-from hft.fix.parser import _MD_CANON, FixMessage, FixValueError, byte_sum
+from hft.fix.parser import _MD_CANON, FixMessage, FixValueError, byte_sum, plain_price
 from hft.fix.session import FixSession, SessionApplication, SessionError, SessionState
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,6 @@ _BID = Side.BUY
 _ASK = Side.SELL
 _SIDE_OF = {b"0": _BID, b"1": _ASK}
 side_of = _SIDE_OF.__getitem__
-_SCALE_BY_FRAC = (PRICE_SCALE, PRICE_SCALE // 10, PRICE_SCALE // 100, PRICE_SCALE // 1000, 1)
 
 
 def _noop_sink(_: object) -> None:
@@ -255,17 +253,9 @@ class FixMarketData(SessionApplication):
                 or (((_adler32(frame) & 0xFFFF) - 1 if n <= 256 else byte_sum(frame))  # byte_sum inlined
                     - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF != int(ck)):
             return False
-        d = pxb.find(b".")
-        if d < 0:
-            if not pxb.isdigit():
-                return False
-            px = int(pxb) * PRICE_SCALE
-        else:
-            fl = len(pxb) - d - 1
-            digits = pxb.replace(b".", b"", 1)
-            if fl > 4 or not digits.isdigit():
-                return False
-            px = int(digits) * _SCALE_BY_FRAC[fl]
+        px = plain_price(pxb)
+        if px < 0:
+            return False
         if sym is None:
             s0 = mid.find(b"\x0155=")
             if s0 >= 0:
@@ -328,17 +318,9 @@ class FixMarketData(SessionApplication):
             return False
         if not qb.isdigit() or (pos and not pos.isdigit()):
             return False
-        d = pxb.find(b".")
-        if d < 0:
-            if not pxb.isdigit():
-                return False
-            px = int(pxb) * PRICE_SCALE
-        else:
-            fl = len(pxb) - d - 1
-            digits = pxb.replace(b".", b"", 1)
-            if fl > 4 or not digits.isdigit():
-                return False
-            px = int(digits) * _SCALE_BY_FRAC[fl]
+        px = plain_price(pxb)
+        if px < 0:
+            return False
         if not sym:
             s0 = raw.find(b"\x0155=", 0, c0)
             sym = raw[s0 + 4 : raw.find(b"\x01", s0 + 4)] if s0 >= 0 else b""

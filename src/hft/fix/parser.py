@@ -148,19 +148,24 @@ def parse_utc_timestamp(v: bytes) -> int:
 _SCALE_BY_FRAC = (PRICE_SCALE, PRICE_SCALE // 10, PRICE_SCALE // 100, PRICE_SCALE // 1000, 1)
 
 
-def _price(v: bytes) -> int:
-    """Fast exact decimal -> price units; falls back to :func:`parse_price` for unusual forms."""
+def plain_price(v: bytes) -> int:
+    """A plain decimal (digits, optionally ``.`` and up to 4 decimals) -> price units, exactly; -1 for any
+    other form (sign, exponent, more decimals, spaces): the caller falls back or declines."""
     i = v.find(b".")
     if i < 0:
-        if v.isdigit():
-            return int(v) * PRICE_SCALE
-    else:
-        fl = len(v) - i - 1
-        if fl <= 4:
-            d = v.replace(b".", b"", 1)
-            if d.isdigit():
-                return int(d) * _SCALE_BY_FRAC[fl]
-    return parse_price(v)
+        return int(v) * PRICE_SCALE if v.isdigit() else -1
+    fl = len(v) - i - 1
+    if fl <= 4:
+        d = v.replace(b".", b"", 1)
+        if d.isdigit():
+            return int(d) * _SCALE_BY_FRAC[fl]
+    return -1
+
+
+def _price(v: bytes) -> int:
+    """Fast exact decimal -> price units; falls back to :func:`parse_price` for unusual forms."""
+    p = plain_price(v)
+    return p if p >= 0 else parse_price(v)
 
 
 def byte_sum(b: bytes) -> int:
