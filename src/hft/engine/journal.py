@@ -245,24 +245,7 @@ class Journal:
         fields["q"] = seq
         fields["t"] = rtype
         fields["ns"] = time.time_ns()
-        payload = json.dumps(fields, separators=(",", ":")).encode()
-        if len(payload) > MAX_PAYLOAD:
-            raise JournalError(f"record too large ({len(payload)} bytes)")
-        buf = _REC.pack(len(payload), zlib.crc32(payload)) + payload
-        view = memoryview(buf)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self.last_seq = seq
-        if self.fsync == "always":
-            os.fsync(self._fd)
-            self.syncs += 1
-        elif self.fsync == "batch":
-            self._dirty += 1
-            if (self._dirty >= self._batch_max_records
-                    or time.monotonic_ns() - self._last_sync_ns >= self._batch_max_ns):
-                self.flush()
-        return seq
+        return self._write(seq, json.dumps(fields, separators=(",", ":")).encode())
 
     def append_prefix(self, rtype_q: bytes, prefix: bytes) -> int:
         """:meth:`append` for a payload whose fields are already JSON text: ``prefix`` is the object up to
@@ -270,12 +253,15 @@ class Journal:
         The record is byte-for-byte what :meth:`append` writes for the same fields (same key order,
         ``q``/``t``/``ns`` last); the hot path's order record, without building and serialising a dict."""
         seq = self.last_seq + 1
-        payload = b'%s,"q":%d,"t":%s,"ns":%d}' % (prefix, seq, rtype_q, time.time_ns())
+        return self._write(seq, b'%s,"q":%d,"t":%s,"ns":%d}' % (prefix, seq, rtype_q, time.time_ns()))
+
+    def _write(self, seq: int, payload: bytes) -> int:
+        """Frame ``payload`` as record ``seq`` (length, CRC), write it whole, apply the fsync policy."""
         if len(payload) > MAX_PAYLOAD:
             raise JournalError(f"record too large ({len(payload)} bytes)")
         buf = _REC.pack(len(payload), zlib.crc32(payload)) + payload
         n = os.write(self._fd, buf)
-        if n < len(buf):
+        if n < len(buf):  # a short write (signal, full disk): write the rest
             view = memoryview(buf)[n:]
             while view:
                 view = view[os.write(self._fd, view):]
