@@ -48,8 +48,8 @@ from hft.sim.matching import (
     ExecType,
     MatchingEngine,
     RejReason,
-    SimOrder,
     TradeEvent,
+    exec_event,
 )
 
 log = logging.getLogger("hft.sim.gateway")
@@ -114,29 +114,6 @@ def _field_map(raw: bytes) -> dict[bytes, bytes]:
 
 _ID_TAGS = ((b"11", 11), (b"1", 1), (b"55", 55))  # ClOrdID, Account (may be empty), Symbol
 MAX_REMEMBERED_ORDERS = 200_000  # client orders whose last state a 35=H can still be answered with
-
-
-def _event_of(o: SimOrder) -> ExecEvent:
-    """A live engine order as an ExecEvent (for a status answer)."""
-    e = ExecEvent()
-    e.exec_id = 0
-    e.exec_type = ExecType.NEW
-    e.ord_status = o.status
-    e.order_id = o.order_id
-    e.cl_ord_id = o.cl_ord_id
-    e.session = o.session
-    e.account = o.account
-    e.instrument = o.instrument
-    e.side = o.side
-    e.ord_type = o.ord_type
-    e.tif = o.tif
-    e.price = o.price
-    e.order_qty = o.order_qty
-    e.cum_qty = o.cum_qty
-    e.leaves_qty = o.leaves_qty
-    e.avg_px_num = o.notional
-    e.avg_px_den = o.cum_qty
-    return e
 
 
 def _no_ts(ns: int) -> bytes:
@@ -527,7 +504,7 @@ class OrderGateway:
         if e is None:
             live = self.engine.find(app.name, cl)
             if live is not None:  # live but no longer remembered here: its state straight from the book
-                e = _event_of(live)
+                e = exec_event(live, 0, ExecType.NEW)
         s = app.session
         if s is None or not s.is_active:
             return

@@ -155,6 +155,35 @@ class ExecEvent:
                 f"leaves={self.leaves_qty} {self.text})")
 
 
+def exec_event(o: SimOrder, exec_id: int, et: ExecType, last_px: int = 0, last_qty: int = 0, text: str = "",
+               orig: str = "", trade_id: int = 0) -> ExecEvent:
+    """The ExecEvent describing ``o`` as it stands now (exec id 0 for a status answer, 35=H)."""
+    e = ExecEvent()
+    e.exec_id = exec_id
+    e.exec_type = et
+    e.ord_status = o.status
+    e.order_id = o.order_id
+    e.cl_ord_id = o.cl_ord_id
+    e.orig_cl_ord_id = orig
+    e.session = o.session
+    e.account = o.account
+    e.instrument = o.instrument
+    e.side = o.side
+    e.ord_type = o.ord_type
+    e.tif = o.tif
+    e.price = o.price
+    e.order_qty = o.order_qty
+    e.last_px = last_px
+    e.last_qty = last_qty
+    e.cum_qty = o.cum_qty
+    e.leaves_qty = o.leaves_qty
+    e.avg_px_num = o.notional
+    e.avg_px_den = o.cum_qty
+    e.text = text
+    e.trade_id = trade_id
+    return e
+
+
 class TradeEvent:
     __slots__ = (
         "aggressor",
@@ -360,31 +389,8 @@ class MatchingEngine:
 
     def _exec(self, out: list[Event], o: SimOrder, et: ExecType, last_px: int = 0, last_qty: int = 0,
               text: str = "", orig: str = "", trade_id: int = 0) -> None:
-        e = ExecEvent()
-        e.exec_id = self._next_exec_id
+        out.append(exec_event(o, self._next_exec_id, et, last_px, last_qty, text, orig, trade_id))
         self._next_exec_id += 1
-        e.exec_type = et
-        e.ord_status = o.status
-        e.order_id = o.order_id
-        e.cl_ord_id = o.cl_ord_id
-        e.orig_cl_ord_id = orig
-        e.session = o.session
-        e.account = o.account
-        e.instrument = o.instrument
-        e.side = o.side
-        e.ord_type = o.ord_type
-        e.tif = o.tif
-        e.price = o.price
-        e.order_qty = o.order_qty
-        e.last_px = last_px
-        e.last_qty = last_qty
-        e.cum_qty = o.cum_qty
-        e.leaves_qty = o.order_qty - o.cum_qty if not o.status.is_terminal else 0
-        e.avg_px_num = o.notional
-        e.avg_px_den = o.cum_qty
-        e.text = text
-        e.trade_id = trade_id
-        out.append(e)
 
     def _reject(self, out: list[Event], o: SimOrder, reason: RejReason, text: str) -> list[Event]:
         o.status = OrdStatus.REJECTED
