@@ -341,6 +341,31 @@ class InProcessHotPath:
             self.e_order_conn.poll()
             self.v_md_conn.poll()
 
+    def warm_and_freeze(self, warmup: int = 300) -> None:
+        """Run ``warmup`` whole cycles, then collect and freeze what start-up left (gc.unfreeze to undo)."""
+        import gc
+
+        for _ in range(warmup):
+            self.tick()
+            self.drain()
+        gc.collect()
+        gc.freeze()
+
+    def time_ticks(self, ticks: int) -> list[int]:
+        """Un-instrumented engine ticks: ns from the first poll that finds the 35=X to the order written."""
+        pc = time.perf_counter_ns
+        conn = self.e_md_conn
+        tick, drain = self.venue_md.tick, self.drain
+        out: list[int] = []
+        for _ in range(ticks):
+            tick()
+            t0 = pc()
+            while not conn.poll():
+                t0 = pc()
+            out.append(pc() - t0)
+            drain()
+        return out
+
     def close(self) -> None:
         for c in self.conns:
             c.close("done")
@@ -355,21 +380,8 @@ def tick_p50_us(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> 
 
     h = InProcessHotPath(fraction)
     try:
-        for _ in range(warmup):
-            h.tick()
-            h.drain()
-        gc.collect()
-        gc.freeze()
-        pc = time.perf_counter_ns
-        conn = h.e_md_conn
-        out: list[int] = []
-        for _ in range(ticks):
-            h.venue_md.tick()
-            t0 = pc()
-            while not conn.poll():
-                t0 = pc()
-            out.append(pc() - t0)
-            h.drain()
+        h.warm_and_freeze(warmup)
+        out = h.time_ticks(ticks)
     finally:
         gc.unfreeze()
         h.close()
@@ -377,6 +389,7 @@ def tick_p50_us(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> 
     return round(out[len(out) // 2] / 1000, 2)
 
 
+# standalone on purpose: it also runs against --baseline-src trees that predate time_ticks()
 _CHILD = """
 import gc, time
 from hft.bench.hotpath import InProcessHotPath

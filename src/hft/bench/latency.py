@@ -671,22 +671,11 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
 
     h = InProcessHotPath(fraction)
     try:
-        for _ in range(warmup):
-            h.tick()
-            h.drain()
-        gc.collect()
-        gc.freeze()
+        h.warm_and_freeze(warmup)
         # 1) plain: the md connection's poll (read -> ... -> order written), no wrappers
-        plain: list[int] = []
+        plain = h.time_ticks(ticks)
         pc = time.perf_counter_ns
         conn = h.e_md_conn
-        for _ in range(ticks):
-            h.venue_md.tick()
-            t0 = pc()
-            while not conn.poll():
-                t0 = pc()
-            plain.append(pc() - t0)
-            h.drain()
         # 2) instrumented
         st = _StageTimer()
         p = h.parts
