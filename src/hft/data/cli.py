@@ -29,6 +29,7 @@ from hft.data.format import (
     file_format,
     iter_event_chunks,
     load_events,
+    metadata_scale,
     read_metadata,
     write_events,
 )
@@ -169,20 +170,6 @@ def info(path: str | Path, chunk_rows: int = 1_000_000) -> dict[str, Any]:
     return out
 
 
-def _scale(md: dict[str, str], key: str, default: int) -> int:
-    """A positive integer scale from the metadata (``default`` when absent); DataError naming the key."""
-    v = md.get(key)
-    if v is None:
-        return default
-    try:
-        n = int(v)
-    except ValueError:
-        n = 0
-    if n <= 0:
-        raise ValueError(f"metadata {key} = {v!r}: expected a positive integer")
-    return n
-
-
 def _qty_text(q: int, qscale: int) -> str:
     """``q`` quantity units as traded units, exactly: 214,959 (shares) or 1,234.567 (qty_scale 1000)."""
     whole, frac = divmod(q, qscale)
@@ -201,8 +188,8 @@ def cmd_info(a: argparse.Namespace) -> int:
     if "first_ts_local" in d:
         lines.append(f"  time (ts_local, UTC): {d['first_ts_local']} .. {d['last_ts_local']} "
                      f"({d['seconds']} s)")
-    scale = _scale(d["metadata"], "hft.price_scale", 10_000)
-    qscale = _scale(d["metadata"], "hft.qty_scale", 1)
+    scale = metadata_scale(d["metadata"], "hft.price_scale", 10_000, a.file)
+    qscale = metadata_scale(d["metadata"], "hft.qty_scale", 1, a.file)
     unit = "shares" if qscale == 1 else "units traded"
     for name, s in d["symbols"].items():
         rng = ""
