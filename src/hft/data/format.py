@@ -852,14 +852,20 @@ class EventWriter:
                 f"{a},{b},{c},{d},{e},{f},{g}\n" for a, b, c, d, e, f, g in zip(*lists, syms, strict=True)
             )
 
-    def abort(self) -> None:
-        """Close and delete the partial file."""
+    def _close_files(self) -> bool:
+        """Close the open writer, if any; True when there was one (the temporary file holds the data)."""
+        opened = self._pq is not None or self._csv is not None
         if self._pq is not None:
             self._pq.close()
             self._pq = None
         if self._csv is not None:
             self._csv.close()
             self._csv = None
+        return opened
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        self._close_files()
         self._tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -870,14 +876,7 @@ class EventWriter:
         except DataError:
             self.abort()
             raise
-        done = self._pq is not None or self._csv is not None
-        if self._pq is not None:
-            self._pq.close()
-            self._pq = None
-        if self._csv is not None:
-            self._csv.close()
-            self._csv = None
-        if done:
+        if self._close_files():
             os.replace(self._tmp, self.path)
 
     def __enter__(self) -> EventWriter:
