@@ -5,12 +5,10 @@ the books, events, counters, sequence numbers and frames sent must be identical.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from hft.engine import fix_md
 from hft.engine.fix_md import FixMarketData
 from hft.engine.gateway import MarketEvent
 from hft.fix.encoder import FixEncoder
@@ -142,9 +140,10 @@ def scenario(v: Venue) -> list[bytes]:
 
 
 @pytest.mark.timeout(60)
-def test_fast_path_matches_general_path_read_by_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fix_md, "time", SimpleNamespace(time_ns=lambda: NOW))  # read stamps
+def test_fast_path_matches_general_path_read_by_read() -> None:
     fast, slow = Side(True), Side(False)
+    for sd in (fast, slow):
+        sd.md.read_clock = lambda: NOW  # read stamps
     for sd in (fast, slow):
         sd.md.subscribe(["BHP"])
     took_fast = 0

@@ -506,7 +506,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     gcc = engine_gc_controller(ec)
     gc_started = False
     gc_report: dict[str, Any] = {}
-    old_handlers: list[tuple[int, Any]] = []
+    old_handlers: list[tuple[Any, Any]] = []
     try:
         order_ini = loop.add_initiator(order_session, vc.host, venue_port)
         md_ini = loop.add_initiator(md_session, mc.host, md_port)
@@ -531,10 +531,15 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
         gc_report = gcc.after_startup()
         gc_started = True
         if opts.install_signals:
+            def on_stop_signal(signum: int, frame: Any) -> None:
+                stop[0] = True
+
+            def on_kill_signal(signum: int, frame: Any) -> None:
+                engine.kill("manual (SIGUSR1)")
+
             for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers.append((sig, signal.signal(sig, lambda *_: stop.__setitem__(0, True))))
-            old_handlers.append((signal.SIGUSR1, signal.signal(
-                signal.SIGUSR1, lambda *_: engine.kill("manual (SIGUSR1)"))))
+                old_handlers.append((sig, signal.signal(sig, on_stop_signal)))
+            old_handlers.append((signal.SIGUSR1, signal.signal(signal.SIGUSR1, on_kill_signal)))
         if on_started is not None:
             on_started(host)
         deadline = None if opts.duration is None else time.monotonic() + opts.duration

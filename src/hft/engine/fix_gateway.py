@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from hft.asx.ticks import PRICE_SCALE, format_price
 from hft.engine.gateway import CancelReject, CancelRejectSink, ExecReport, ExecSink, ExecType
 from hft.engine.types import Order, OrdStatus, OrdType, Side
@@ -69,6 +71,7 @@ def _fmt_ts(ns: int) -> bytes:
     return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(secs)).encode() + b".%06d" % (frac // 1000)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by interpreted code (see setup.py)
 class FixOrderGateway(SessionApplication):
     """:class:`~hft.engine.gateway.OrderGateway` over one FIX initiator session.
 

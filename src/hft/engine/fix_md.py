@@ -77,6 +77,7 @@ class FixMarketData(SessionApplication):
         self._req_n = 0
         self._resend_stale = False
         self.recv_ns = 0  # read timestamp of the message being processed
+        self.read_clock: Callable[[], int] = time.time_ns  # the wall clock of those read stamps
         self.tick = b""  # 6001 SimTickId of the 35=X being processed (the simulator stamps it), or b""
         self.counters: dict[str, int] = {"messages": 0, "snapshots": 0, "incrementals": 0, "trades": 0,
                                          "levels": 0, "gaps": 0, "seq_gaps": 0, "inconsistent": 0,
@@ -98,13 +99,11 @@ class FixMarketData(SessionApplication):
                 + rb"\x0134=(\d{1,18})\x0152=[^\x01]+((?:\x01\d+=[^\x01]*)*?)\x01268=1\x01279=([0-2])"
                 rb"\x01269=([01])(?:\x0155=([^\x01]+))?\x01270=([^\x01]+)\x01271=(\d+)\x0110=(\d{3})\x01\Z")
             session.fast_reader = self._fast_x
-        orig = session.on_data
+        session.on_read = self._stamp_read
 
-        def on_data(data: bytes | bytearray | memoryview) -> None:
-            self.recv_ns = time.time_ns()
-            orig(data)
-
-        session.on_data = on_data  # type: ignore[method-assign]
+    def _stamp_read(self) -> None:
+        """The session read bytes: tick-to-trade starts here (before the session parses them)."""
+        self.recv_ns = self.read_clock()
 
     # -- MarketDataSource -------------------------------------------------------------------------
     def set_sink(self, sink: MarketSink) -> None:
@@ -379,8 +378,8 @@ class FixMarketData(SessionApplication):
             seq = msg.get_int(83, 0) or 0
         except FixValueError:
             self.counters["inconsistent"] += 1
-            for st in self.insts.values():
-                self._go_stale(st, "bad incremental")
+            for ist in self.insts.values():
+                self._go_stale(ist, "bad incremental")
             return
         sink = self._sink
         level = self.level_sink

@@ -651,6 +651,7 @@ class OrderManager:
     def replay(self, rec: dict[str, Any]) -> None:
         """Apply one journal record (no journaling, no gateway calls). Used by :func:`journal.recover`."""
         t = rec["t"]
+        o: Order | None
         if t == T_NEW:
             o = _order_from(rec, S.PENDING_NEW)
             self._place(o)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from hft.book.l2 import L2Book
 from hft.engine.config import Config
 from hft.engine.gateway import (
@@ -564,6 +566,7 @@ class HostOptions:
 
 
 @dataclass
+@mypyc_attr(native_class=False)  # an ordinary Python class: hosts set request_stop per instance
 class Host:
     """What :func:`run_trading` built (reachable from tests through ``on_started``)."""
 

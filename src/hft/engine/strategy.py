@@ -9,7 +9,7 @@ clock, so the same strategy object runs unchanged in backtest, paper and live.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.engine.types import Fill, Order, OrdType, Side, TimeInForce, Trade
 
@@ -74,7 +74,9 @@ class StrategyContext(ABC):
 class Strategy(ABC):
     """Base class of every strategy. Parameters come from ``[strategy.params]`` in the config."""
 
-    name: str = "strategy"
+    # class-level declarations (ClassVar: compiled subclasses keep them on the class, not per instance)
+    name: ClassVar[str] = "strategy"
+    book_depth: ClassVar[int] = 0  # levels a side the strategy observes (0: any level update)
 
     def __init__(self, ctx: StrategyContext, instruments: list[str], **params: Any) -> None:
         self.ctx = ctx

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 from zlib import adler32 as _adler32
 
 from hft.asx.ticks import format_price
@@ -78,7 +79,7 @@ def price_field(price: int) -> bytes:
     return format_price(price).encode("ascii")
 
 
-def _value(tag: int, v: bytes | str | int) -> bytes:
+def _value(tag: int, v: Any) -> bytes:
     if isinstance(v, bytes):
         b = v
     elif isinstance(v, str):
@@ -174,13 +175,14 @@ class FixEncoder:
     def encode(
         self,
         msg_type: bytes | str,
-        body: Sequence[tuple[int, bytes | str | int]],
+        body: Sequence[tuple[int, Any]],
         seq_num: int,
         sending_time_ns: int | None = None,
         poss_dup: bool = False,
         orig_sending_time_ns: int | None = None,
     ) -> bytes:
-        """One complete frame. Body values: bytes, str (ASCII) or int; use :func:`price_field` for prices."""
+        """One complete frame. Body values: bytes, str (ASCII) or int (anything else is refused with
+        FixEncodeError); use :func:`price_field` for prices."""
         head = self._header(msg_type, seq_num, sending_time_ns, poss_dup, orig_sending_time_ns)
         parts = [head]
         append = parts.append
@@ -198,7 +200,7 @@ class FixEncoder:
         self,
         buf: bytearray,
         msg_type: bytes | str,
-        body: Sequence[tuple[int, bytes | str | int]],
+        body: Sequence[tuple[int, Any]],
         seq_num: int,
         sending_time_ns: int | None = None,
         poss_dup: bool = False,

@@ -216,6 +216,8 @@ class FixSession:
         # message type allowed) and handling the message; the session then counts it and consumes the
         # sequence number. False: nothing changed, the general path runs.
         self.fast_reader: Callable[[bytes, int], bool] | None = None
+        # called first thing on every read (before any parsing): an application's receive stamp
+        self.on_read: Callable[[], None] | None = None
         self.last_write_ns = 0  # wall clock right before the last frame was handed to the transport
 
     # ------------------------------------------------------------------------------ properties
@@ -301,6 +303,9 @@ class FixSession:
 
     def on_data(self, data: bytes | bytearray | memoryview) -> None:
         """Bytes from the socket, any chunking."""
+        hook = self.on_read
+        if hook is not None:
+            hook()
         self.counters.bytes_in += len(data)
         parser = self.parser
         if (self.state is _ACTIVE and not self._queue and not self._resend_target

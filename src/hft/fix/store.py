@@ -44,6 +44,8 @@ import zlib
 from collections.abc import Iterator
 from typing import Literal, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from hft.records import describe, scan_after
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,7 @@ def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
     return _REC.pack(kind, len(payload), value, crc) + payload
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by interpreted code (see setup.py)
 class MemoryStore:
     """Same interface, nothing on disk (tests, throwaway sessions)."""
 

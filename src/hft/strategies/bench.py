@@ -16,7 +16,7 @@ import json
 import random
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from hft.book.l2 import ASK, BID, L2Book
 from hft.engine.strategy import Strategy, StrategyContext
@@ -84,7 +84,7 @@ class _InstantContext(StrategyContext):
 
 
 class _Noop(Strategy):
-    name = "noop"
+    name: ClassVar[str] = "noop"
 
     def on_book(self, instrument: str, book: Any) -> None:
         pass

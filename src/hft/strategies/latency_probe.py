@@ -16,12 +16,12 @@ the tick-to-trade path it is there to measure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.asx.ticks import tick_down
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Order, TimeInForce
+from hft.strategies.params import LatencyProbeParams
 
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
@@ -30,28 +30,10 @@ _IOC = TimeInForce.IOC
 _DAY = TimeInForce.DAY
 
 
-@dataclass(frozen=True, slots=True)
-class LatencyProbeParams:
-    fraction: float = 0.1  # share of book updates answered with an order, 0 < fraction <= 1
-    qty: int = 1
-    offset_ticks: int = 5  # ticks below the best bid (must stay inside the risk price band)
-    mode: Literal["ioc", "rest"] = "ioc"
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
-        if self.qty <= 0:
-            raise ValueError(f"qty must be positive, got {self.qty}")
-        if self.offset_ticks < 0:
-            raise ValueError(f"offset_ticks must be >= 0, got {self.offset_ticks}")
-        if self.mode not in ("ioc", "rest"):
-            raise ValueError(f"mode must be 'ioc' or 'rest', got {self.mode!r}")
-
-
 class LatencyProbe(Strategy):
-    name = "latency_probe"
-    params_cls = LatencyProbeParams
-    book_depth = 1
+    name: ClassVar[str] = "latency_probe"
+    params_cls: ClassVar[type] = LatencyProbeParams
+    book_depth: ClassVar[int] = 1
 
     def __init__(self, ctx: StrategyContext, instruments: list[str],
                  params: LatencyProbeParams | None = None, **kw: Any) -> None:

@@ -28,14 +28,14 @@ Per instrument, on every top-of-book change (``book_depth = 1``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, Side
 from hft.strategies import _util as u
-from hft.strategies._util import RateLimiter, RollingStd, check_fields
+from hft.strategies._util import RateLimiter, RollingStd
+from hft.strategies.params import MarketMakerParams
 
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
@@ -46,26 +46,6 @@ _BAND2 = 20_000  # $2.00: from here up the ASX step is 100 units
 _FAST_FLOOR = 20_200  # prices above it are in the 100-unit band with a margin (the fast quote path)
 _EPS = 1e-6  # as hft.strategies._util: absorbs float noise before floor/ceil onto the grid
 _NEVER = 1 << 62  # retry time meaning "nothing deferred" (or "wait for the venue's answer")
-
-
-@dataclass(frozen=True, slots=True)
-class MarketMakerParams:
-    quote_size: int = 100  # shares per side
-    max_position: int = 1_000  # shares, absolute; also the skew's normaliser
-    base_spread_ticks: float = 0.5  # half spread floor, ticks
-    vol_window: int = 100  # top-of-book updates in the rolling volatility
-    vol_multiplier: float = 1.0  # ticks of half spread per tick of volatility
-    skew_ticks: float = 2.0  # shift of both quotes at a full position, ticks
-    max_orders_per_sec: int = 20  # new + replace + cancel requests, sliding second
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive=("quote_size", "max_position", "max_orders_per_sec", "vol_window"),
-                     non_negative=("base_spread_ticks", "vol_multiplier", "skew_ticks"),
-                     ints=("quote_size", "max_position", "vol_window", "max_orders_per_sec"))
-        if self.vol_window < 2:
-            raise ValueError(f"vol_window must be >= 2, got {self.vol_window}")
-        if self.quote_size > self.max_position:
-            raise ValueError(f"quote_size ({self.quote_size}) must be <= max_position ({self.max_position})")
 
 
 def microprice(bid: int, bid_qty: int, ask: int, ask_qty: int) -> float:
@@ -161,9 +141,9 @@ class _State:
 
 
 class MarketMaker(Strategy):
-    name = "market_maker"
-    params_cls = MarketMakerParams
-    book_depth = 1  # observes the top of book only
+    name: ClassVar[str] = "market_maker"
+    params_cls: ClassVar[type] = MarketMakerParams
+    book_depth: ClassVar[int] = 1  # observes the top of book only
 
     def __init__(self, ctx: StrategyContext, instruments: list[str], params: MarketMakerParams | None = None,
                  **kw: Any) -> None:

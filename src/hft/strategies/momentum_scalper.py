@@ -20,7 +20,7 @@ Per instrument, on every update within the top ``imbalance_levels`` levels (``bo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.asx.ticks import tick_size
 from hft.engine.strategy import Strategy, StrategyContext
@@ -69,9 +69,9 @@ class _State:
 
 
 class MomentumScalper(Strategy):
-    name = "momentum_scalper"
-    params_cls = MomentumScalperParams
-    book_depth = 5
+    name: ClassVar[str] = "momentum_scalper"
+    params_cls: ClassVar[type] = MomentumScalperParams
+    book_depth: ClassVar[int] = 5
 
     def __init__(self, ctx: StrategyContext, instruments: list[str],
                  params: MomentumScalperParams | None = None, **kw: Any) -> None:

@@ -25,7 +25,7 @@ Per instrument, on every update within the top ``levels`` levels (``book_depth =
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
@@ -88,9 +88,9 @@ class _State:
 
 
 class OrderFlow(Strategy):
-    name = "order_flow"
-    params_cls = OrderFlowParams
-    book_depth = 5
+    name: ClassVar[str] = "order_flow"
+    params_cls: ClassVar[type] = OrderFlowParams
+    book_depth: ClassVar[int] = 5
 
     def __init__(self, ctx: StrategyContext, instruments: list[str], params: OrderFlowParams | None = None,
                  **kw: Any) -> None:

@@ -7,7 +7,7 @@ an order still open ``cancel_after`` book updates after it was sent is cancelled
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Order
@@ -29,9 +29,9 @@ class ReferenceParams:
 
 
 class Reference(Strategy):
-    name = "reference"
-    params_cls = ReferenceParams
-    book_depth = 1
+    name: ClassVar[str] = "reference"
+    params_cls: ClassVar[type] = ReferenceParams
+    book_depth: ClassVar[int] = 1
 
     def __init__(self, ctx: StrategyContext, instruments: list[str], params: ReferenceParams | None = None,
                  **kw: Any) -> None:
