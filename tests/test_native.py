@@ -20,12 +20,16 @@ STATUS = ("import json, importlib, sys\nfrom hft import _native\n"
           "for m in sys.argv[1:]:\n    importlib.import_module(m)\nprint(json.dumps(_native.status()))\n")
 
 
-def _status(pure: bool) -> dict:
+def _env(pure: bool) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(_native.PURE_ENV, None)
     if pure:
         env[_native.PURE_ENV] = "1"
-    out = subprocess.run([sys.executable, "-c", STATUS, *HOT], env=env, capture_output=True, text=True,
+    return env
+
+
+def _status(pure: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", STATUS, *HOT], env=_env(pure), capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout)
 
@@ -71,13 +75,9 @@ def test_compiled_and_interpreted_backtests_are_identical(tmp_path: Path) -> Non
                    'model = "ibkr_fixed"\n')
     out = {}
     for pure in (False, True):
-        env = dict(os.environ)
-        env.pop(_native.PURE_ENV, None)
-        if pure:
-            env[_native.PURE_ENV] = "1"
         cmd = [sys.executable, "-m", "hft.cli", "backtest", "--config", str(cfg), "--data", str(day),
                "--json", "--no-progress"]
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        r = subprocess.run(cmd, env=_env(pure), capture_output=True, text=True, check=True)
         s = json.loads(r.stdout)
         for k in ("wall_s", "events_per_s"):
             s.pop(k, None)

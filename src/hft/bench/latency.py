@@ -681,14 +681,11 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         hc = InProcessHotPath(fraction)
         try:
             hc.warm_and_freeze(warmup)
-            plain_c = sorted(hc.time_ticks(ticks))
+            plain_c = hc.time_ticks(ticks)
         finally:
             gc.unfreeze()
             hc.close()
-        res["tick_plain_us"] = {"p50": round(plain_c[len(plain_c) // 2] / 1000, 2),
-                                "p90": round(plain_c[int(len(plain_c) * 0.9)] / 1000, 2),
-                                "p99": round(plain_c[int(len(plain_c) * 0.99)] / 1000, 2),
-                                "mean": round(sum(plain_c) / len(plain_c) / 1000, 2)}
+        res["tick_plain_us"] = _tick_us(plain_c)
         return res
     h = InProcessHotPath(fraction)
     try:
@@ -750,18 +747,23 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         gc.unfreeze()
         h.close()
 
-    def pct(v: list[int], q: float) -> float:
-        s = sorted(v)
-        return round(s[min(len(s) - 1, int(q / 100 * len(s)))] / 1000, 2)
-
-    stages = {k: {"p50_us": pct(v, 50), "mean_us": round(sum(v) / len(v) / 1000, 2), "p99_us": pct(v, 99)}
+    stages = {k: {"p50_us": _pct(v, 50), "mean_us": round(sum(v) / len(v) / 1000, 2), "p99_us": _pct(v, 99)}
               for k, v in per_stage.items()}
-    return {"ticks": ticks, "fraction": fraction,
-            "tick_plain_us": {"p50": pct(plain, 50), "p90": pct(plain, 90), "p99": pct(plain, 99),
-                              "mean": round(sum(plain) / len(plain) / 1000, 2)},
-            "tick_instrumented_us": {"p50": pct(totals, 50), "p99": pct(totals, 99),
+    return {"ticks": ticks, "fraction": fraction, "tick_plain_us": _tick_us(plain),
+            "tick_instrumented_us": {"p50": _pct(totals, 50), "p99": _pct(totals, 99),
                                      "mean": round(sum(totals) / len(totals) / 1000, 2)},
             "stages": stages, "stages_build": "interpreted", "load": _load()}
+
+
+def _pct(v: list[int], q: float) -> float:
+    s = sorted(v)
+    return round(s[min(len(s) - 1, int(q / 100 * len(s)))] / 1000, 2)
+
+
+def _tick_us(v: list[int]) -> dict[str, float]:
+    """p50/p90/p99/mean in us of per-tick ns times."""
+    return {"p50": _pct(v, 50), "p90": _pct(v, 90), "p99": _pct(v, 99),
+            "mean": round(sum(v) / len(v) / 1000, 2)}
 
 
 # ---------------------------------------------------------------------------------------------- plot
