@@ -46,11 +46,10 @@ from hft.data.format import DataError, EventArrays, file_format
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager, reason_text
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
+from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, terminal
 
-S = OrdStatus
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
-_NEVER = 1 << 62
+_NEVER = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)
 CHUNK = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
 
 __all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]
@@ -140,10 +139,6 @@ class _OpenView:
         if instrument is None or instrument == self._inst:
             return self._open.values()
         return ()
-
-
-_NOT_REPLACEABLE = frozenset((S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.REPLACED, S.PENDING_CANCEL,
-                              S.PENDING_REPLACE))  # terminal, or a cancel/replace already in flight
 
 
 _NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
@@ -272,7 +267,7 @@ class Backtester(StrategyContext):
             self._refuse(code)
             return None
         self._ids += 1
-        o = Order(f"B{self._ids}", instrument, side, price, qty, tif, ord_type, S.PENDING_NEW,
+        o = Order(f"B{self._ids}", instrument, side, price, qty, tif, ord_type, OrdStatus.PENDING_NEW,
                   created_ns=self._now, updated_ns=self._now, tag=tag)
         self._open[o.cl_ord_id] = o
         self.res.orders_sent += 1
@@ -298,16 +293,17 @@ class Backtester(StrategyContext):
 
     def cancel(self, order: Order) -> bool:
         st = order.status
-        if st.is_terminal or st is S.PENDING_CANCEL or st is S.PENDING_REPLACE:
+        if terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE:
             return False
-        order.status = S.PENDING_CANCEL
+        order.status = OrdStatus.PENDING_CANCEL
         self.res.cancels_sent += 1
         self._push(1, order, st)
         return True
 
     def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> Order | None:
         st = order.status
-        if st in _NOT_REPLACEABLE:
+        if terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE:
+            # terminal, or a cancel/replace already in flight
             return None
         price = order.price if price is None else price
         qty = order.qty if qty is None else qty
@@ -322,9 +318,9 @@ class Backtester(StrategyContext):
             return None
         self._ids += 1
         new = Order(f"B{self._ids}", order.instrument, order.side, price, qty, order.tif, order.ord_type,
-                    S.PENDING_REPLACE, cum_qty=order.cum_qty, avg_px_num=order.avg_px_num,
+                    OrdStatus.PENDING_REPLACE, cum_qty=order.cum_qty, avg_px_num=order.avg_px_num,
                     orig_cl_ord_id=order.cl_ord_id, created_ns=self._now, updated_ns=self._now, tag=order.tag)
-        order.status = S.PENDING_REPLACE
+        order.status = OrdStatus.PENDING_REPLACE
         self._open[new.cl_ord_id] = new
         self.res.orders_sent += 1
         self.res.qty_sent += qty - order.cum_qty
@@ -372,18 +368,28 @@ class Backtester(StrategyContext):
         """Recompute the prices where we rest (called whenever the set of resting orders changes)."""
         wb: dict[int, list[_Live]] = {}
         wa: dict[int, list[_Live]] = {}
+        hi = 0
+        lo = _NEVER
         for lv in self._live.values():
             if lv.resting:
-                d = wb if lv.side == 1 else wa
-                at = d.get(lv.price)
+                px = lv.price
+                if lv.side == 1:
+                    d = wb
+                    if px > hi:
+                        hi = px
+                else:
+                    d = wa
+                    if px < lo:
+                        lo = px
+                at = d.get(px)
                 if at is None:
-                    d[lv.price] = [lv]
+                    d[px] = [lv]
                 else:
                     at.append(lv)
         self._wbid = wb  # new dicts: a caller iterating the old lists is not disturbed
         self._wask = wa
-        self._bid_hi = max(wb) if wb else 0
-        self._ask_lo = min(wa) if wa else _NEVER
+        self._bid_hi = hi
+        self._ask_lo = lo
 
     def _fill(self, lv: _Live, price: int, qty: int, maker: bool) -> None:
         fee = self.fees.fill_fee(lv.value, price * qty)
@@ -394,8 +400,9 @@ class Backtester(StrategyContext):
         self._xpos += sign * qty
         self._cash -= sign * price * qty
         self._fee_total += fee
-        f = Fill(o.cl_ord_id, o.instrument, Side(lv.side), price, qty, fee, self._te,
-                 f"E{len(self.res.fills) + 1}", "A" if maker else "R")
+        side = Side.BUY if lv.side == 1 else Side.SELL  # (not Side(lv.side): an interpreted enum call)
+        f = Fill(o.cl_ord_id, o.instrument, side, price, qty, fee, self._te, f"E{len(self.res.fills) + 1}",
+                 "A" if maker else "R")
         self.res.fills.append(f)
         self.res.fill_maker.append(maker)
         self._answer(3, o, f)
@@ -447,7 +454,7 @@ class Backtester(StrategyContext):
             self._te = t
             if action == 0:  # new order
                 self._answer(0, o, None)
-                self._arrive(_Live(o, int(o.side), o.price, o.qty))
+                self._arrive(_Live(o, 1 if o.side is Side.BUY else 2, o.price, o.qty))
             elif action == 1:  # cancel
                 lv = self._live.pop(o.cl_ord_id, None)
                 self._answer(4 if lv is not None else 5, o, extra)
@@ -481,10 +488,10 @@ class Backtester(StrategyContext):
                 o.avg_px_num += f.price * f.qty
                 self._pos += f.qty if f.side is Side.BUY else -f.qty
                 if o.cum_qty >= o.qty:
-                    o.status = S.FILLED
+                    o.status = OrdStatus.FILLED
                     self._open.pop(o.cl_ord_id, None)
-                elif o.status in (S.NEW, S.PENDING_NEW):
-                    o.status = S.PARTIALLY_FILLED
+                elif o.status is OrdStatus.NEW or o.status is OrdStatus.PENDING_NEW:
+                    o.status = OrdStatus.PARTIALLY_FILLED
                 o.updated_ns = t
                 pt = self.positions
                 pt.on_fill(f)
@@ -496,28 +503,28 @@ class Backtester(StrategyContext):
                 strat.on_order_update(o)
                 continue
             if kind == 0:  # ack
-                if o.status is S.PENDING_NEW:
-                    o.status = S.NEW
+                if o.status is OrdStatus.PENDING_NEW:
+                    o.status = OrdStatus.NEW
             elif kind == 4:  # cancelled (by request or IOC remainder)
-                if not o.status.is_terminal:
-                    o.status = S.CANCELED
+                if not terminal(o.status):
+                    o.status = OrdStatus.CANCELED
                     self._open.pop(o.cl_ord_id, None)
             elif kind == 5:  # cancel reject: the order had already finished
-                if o.status is S.PENDING_CANCEL:
-                    o.status = extra if o.cum_qty < o.qty else S.FILLED
+                if o.status is OrdStatus.PENDING_CANCEL:
+                    o.status = extra if o.cum_qty < o.qty else OrdStatus.FILLED
             elif kind == 6:  # replace reject
                 new, prev = extra
-                new.status = S.REJECTED
+                new.status = OrdStatus.REJECTED
                 new.reject_reason = "too late to replace"
                 self._open.pop(new.cl_ord_id, None)
-                if o.status is S.PENDING_REPLACE:
-                    o.status = prev if o.cum_qty < o.qty else S.FILLED
+                if o.status is OrdStatus.PENDING_REPLACE:
+                    o.status = prev if o.cum_qty < o.qty else OrdStatus.FILLED
                 strat.on_order_update(new)
             elif kind == 7:  # replaced
                 new = extra
-                o.status = S.REPLACED
+                o.status = OrdStatus.REPLACED
                 self._open.pop(o.cl_ord_id, None)
-                new.status = S.NEW if new.cum_qty == o.cum_qty else S.PARTIALLY_FILLED
+                new.status = OrdStatus.NEW if new.cum_qty == o.cum_qty else OrdStatus.PARTIALLY_FILLED
                 new.cum_qty = max(new.cum_qty, o.cum_qty)
                 strat.on_order_update(new)
             o.updated_ns = t
@@ -677,12 +684,23 @@ class Backtester(StrategyContext):
         ask_lo = self._ask_lo
         wbid = self._wbid
         wask = self._wask
+        cap = len(bpx)  # the book's lists hold 0 past its last level (prices are positive)
         for c0 in range(0, n, CHUNK):
             c1 = min(n, c0 + CHUNK)
-            rows = zip(range(c0, c1), ev.ts_exch[c0:c1].tolist(), ev.ts_local[c0:c1].tolist(),
-                       ev.kind[c0:c1].tolist(), ev.side[c0:c1].tolist(), ev.price[c0:c1].tolist(),
-                       ev.qty[c0:c1].tolist(), strict=True)
-            for i, te, tl, k, s, p, q in rows:
+            # typed per-chunk columns: the compiled loop below reads them as machine integers
+            tes: list[int] = ev.ts_exch[c0:c1].tolist()
+            tls: list[int] = ev.ts_local[c0:c1].tolist()
+            ks: list[int] = ev.kind[c0:c1].tolist()
+            ss: list[int] = ev.side[c0:c1].tolist()
+            ps: list[int] = ev.price[c0:c1].tolist()
+            qs: list[int] = ev.qty[c0:c1].tolist()
+            for r in range(c1 - c0):
+                te: int = tes[r]
+                tl: int = tls[r]
+                k: int = ks[r]
+                s: int = ss[r]
+                p: int = ps[r]
+                q: int = qs[r]
                 if tl != last_tl:
                     if dirty:  # the previous timestamp's message is complete: show it to the strategy
                         dirty = False
@@ -709,13 +727,15 @@ class Backtester(StrategyContext):
                     wask = self._wask
                 if k == 1:
                     if s == 1:
-                        if p == bpx[0] or p in bpx:  # a level we hold: size change in place, or delete
-                            j = 0 if p == bpx[0] else bpx.index(p)
+                        j = 0  # bids: descending, then zeros
+                        while j < cap and bpx[j] > p:
+                            j += 1
+                        if j < cap and bpx[j] == p:  # a level we hold: size change in place, or delete
                             prev = bqt[j]
                             if q > 0:
                                 bqt[j] = q
                             elif not set_level(1, p, 0, te):
-                                self._book_error(i, s, p, q)
+                                self._book_error(c0 + r, s, p, q)
                             touched = depth == 0 or (j <= dm1 and q != prev)
                         else:  # a new level (or the delete of one we never saw)
                             prev = 0
@@ -724,10 +744,11 @@ class Backtester(StrategyContext):
                             else:
                                 touched = depth == 0 or (q > 0 and (book.n_bids <= dm1 or p > bpx[dm1]))
                             if not set_level(1, p, q, te):
-                                self._book_error(i, s, p, q)
-                        lvs = wbid.get(p)
-                        if lvs is not None:  # our bids rest at this level: queue positions
-                            on_queue(lvs, prev, q)
+                                self._book_error(c0 + r, s, p, q)
+                        if wbid:
+                            lvs = wbid.get(p)
+                            if lvs is not None:  # our bids rest at this level: queue positions
+                                on_queue(lvs, prev, q)
                         if p >= ask_lo:  # at or through our ask: it is hit
                             self._te = te
                             self._now = tl
@@ -738,13 +759,15 @@ class Backtester(StrategyContext):
                             wbid = self._wbid
                             wask = self._wask
                     else:
-                        if p == apx[0] or p in apx:
-                            j = 0 if p == apx[0] else apx.index(p)
+                        j = 0  # asks: ascending, then zeros
+                        while j < cap and 0 < apx[j] < p:
+                            j += 1
+                        if j < cap and apx[j] == p:
                             prev = aqt[j]
                             if q > 0:
                                 aqt[j] = q
                             elif not set_level(2, p, 0, te):
-                                self._book_error(i, s, p, q)
+                                self._book_error(c0 + r, s, p, q)
                             touched = depth == 0 or (j <= dm1 and q != prev)
                         else:
                             prev = 0
@@ -754,10 +777,11 @@ class Backtester(StrategyContext):
                             else:
                                 touched = depth == 0 or (q > 0 and (book.n_asks <= dm1 or p < apx[dm1]))
                             if not set_level(2, p, q, te):
-                                self._book_error(i, s, p, q)
-                        lvs = wask.get(p)
-                        if lvs is not None:
-                            on_queue(lvs, prev, q)
+                                self._book_error(c0 + r, s, p, q)
+                        if wask:
+                            lvs = wask.get(p)
+                            if lvs is not None:
+                                on_queue(lvs, prev, q)
                         if p <= bid_hi:
                             self._te = te
                             self._now = tl

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 BID = 1
 ASK = 2
 _NO_BID_EDGE = -1  # bid prices <= edge are unknown; -1 = none (prices are positive)
-_NO_ASK_EDGE = 1 << 62  # ask prices >= edge are unknown
+_NO_ASK_EDGE = (1 << 62) - 1  # ask prices >= edge are unknown (the largest unboxed int when compiled)
 
 
 class L2Book:

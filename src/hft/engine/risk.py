@@ -234,7 +234,7 @@ class RiskManager:
             ref = self.last_trade.get(instrument, 0) or mid
         else:
             ref = mid or self.last_trade.get(instrument, 0)
-        if ord_type == OrdType.MARKET and price == 0:
+        if price == 0 and ord_type == OrdType.MARKET:
             if not ref:
                 return NO_REFERENCE_PRICE
             eff_px = ref
@@ -262,15 +262,24 @@ class RiskManager:
                 n_open += 1
         if n_open >= lim.max_open_orders:
             return MAX_OPEN_ORDERS
-        is_buy = side == Side.BUY
+        is_buy = side == 1  # Side.BUY
+        # the members themselves, so the loop compares identities (an IntEnum compared with an int is a
+        # generic comparison in the compiled build); an order whose side is a plain int falls back to ==
+        same: Side | None = None
+        other: Side | None = None
+        if is_buy:
+            same, other = Side.BUY, Side.SELL
+        elif side == 2:
+            same, other = Side.SELL, Side.BUY
         same_leaves = 0
         for o in self._open_view(instrument):
             leaves = o.leaves_qty
             if leaves <= 0:
                 continue
-            if o.side == side:
+            o_side = o.side
+            if o_side is same or (o_side is not other and o_side == side):
                 same_leaves += leaves
-            elif o.ord_type == OrdType.LIMIT and (
+            elif (o.ord_type is OrdType.LIMIT or o.ord_type == OrdType.LIMIT) and (
                 (is_buy and price >= o.price) or (not is_buy and price <= o.price) or price == 0
             ):
                 return SELF_CROSS

@@ -52,15 +52,31 @@ class OrdStatus(IntEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in _TERMINAL
+        return terminal(self)
 
     @property
     def fix_char(self) -> str:
         return _FIX_CHAR[self]
 
 
-_TERMINAL = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED,
-                       OrdStatus.REPLACED})
+def terminal(status: OrdStatus) -> bool:
+    """``status.is_terminal`` as a function: identity tests against the members, which the compiled build
+    reads as C statics (the property is a generic attribute lookup on the enum class there)."""
+    return (status is OrdStatus.FILLED or status is OrdStatus.CANCELED or status is OrdStatus.REPLACED
+            or status is OrdStatus.REJECTED or status is OrdStatus.EXPIRED)
+
+
+def working(status: OrdStatus) -> bool:
+    """Live at the venue with no request in flight (NEW or PARTIALLY_FILLED)."""
+    return status is OrdStatus.NEW or status is OrdStatus.PARTIALLY_FILLED
+
+
+def in_flight(status: OrdStatus) -> bool:
+    """A new, cancel or replace request is waiting for the venue's answer."""
+    return (status is OrdStatus.PENDING_NEW or status is OrdStatus.PENDING_CANCEL
+            or status is OrdStatus.PENDING_REPLACE)
+
+
 _FIX_CHAR = {
     OrdStatus.NEW: "0",
     OrdStatus.PARTIALLY_FILLED: "1",
@@ -96,15 +112,39 @@ class Order:
     reject_reason: str = ""
     tag: str = ""  # free label the strategy may set (e.g. "bid", "ask")
 
+    # written out (the dataclass keeps the fields, eq and repr): the generated __init__ would be interpreted
+    # code even in the compiled build, and an order is made on every new order and replace
+    def __init__(self, cl_ord_id: str, instrument: str, side: Side, price: int, qty: int,
+                 tif: TimeInForce = TimeInForce.DAY, ord_type: OrdType = OrdType.LIMIT,
+                 status: OrdStatus = OrdStatus.PENDING_NEW, cum_qty: int = 0, avg_px_num: int = 0,
+                 order_id: str = "", orig_cl_ord_id: str = "", created_ns: int = 0, updated_ns: int = 0,
+                 reject_reason: str = "", tag: str = "") -> None:
+        self.cl_ord_id = cl_ord_id
+        self.instrument = instrument
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.tif = tif
+        self.ord_type = ord_type
+        self.status = status
+        self.cum_qty = cum_qty
+        self.avg_px_num = avg_px_num
+        self.order_id = order_id
+        self.orig_cl_ord_id = orig_cl_ord_id
+        self.created_ns = created_ns
+        self.updated_ns = updated_ns
+        self.reject_reason = reject_reason
+        self.tag = tag
+
     @property
     def leaves_qty(self) -> int:
-        if self.status.is_terminal:
+        if terminal(self.status):
             return 0
         return self.qty - self.cum_qty
 
     @property
     def is_open(self) -> bool:
-        return not self.status.is_terminal
+        return not terminal(self.status)
 
     @property
     def avg_px(self) -> float:

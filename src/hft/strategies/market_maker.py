@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, Side
+from hft.engine.types import Fill, Order, Side, in_flight, terminal, working
 from hft.strategies import _util as u
 from hft.strategies._util import RateLimiter, RollingStd
 from hft.strategies.params import MarketMakerParams
@@ -40,12 +40,12 @@ from hft.strategies.params import MarketMakerParams
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
-_IN_FLIGHT = (OrdStatus.PENDING_NEW, OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
-_WORKING = frozenset((OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED))  # live, no request in flight
 _BAND2 = 20_000  # $2.00: from here up the ASX step is 100 units
 _FAST_FLOOR = 20_200  # prices above it are in the 100-unit band with a margin (the fast quote path)
 _EPS = 1e-6  # as hft.strategies._util: absorbs float noise before floor/ceil onto the grid
-_NEVER = 1 << 62  # retry time meaning "nothing deferred" (or "wait for the venue's answer")
+# retry time meaning "nothing deferred" (or "wait for the venue's answer"); the largest int the compiled build
+# keeps unboxed (1 << 62 would be a heap int, every comparison with it a slow generic one)
+_NEVER = (1 << 62) - 1
 
 
 def microprice(bid: int, bid_qty: int, ask: int, ask_qty: int) -> float:
@@ -99,10 +99,10 @@ def _lowest(q: _Quote) -> int:
     order, and while a replace is in flight the order it replaces."""
     lo = _NEVER
     o = q.order
-    if o is not None and not o.status.is_terminal:
+    if o is not None and not terminal(o.status):
         lo = o.price
     o = q.prev
-    if o is not None and not o.status.is_terminal and o.price < lo:
+    if o is not None and not terminal(o.status) and o.price < lo:
         lo = o.price
     return lo
 
@@ -111,10 +111,10 @@ def _highest(q: _Quote) -> int:
     """The highest price at which one of the quote's orders may still rest (0 if none)."""
     hi = 0
     o = q.order
-    if o is not None and not o.status.is_terminal:
+    if o is not None and not terminal(o.status):
         hi = o.price
     o = q.prev
-    if o is not None and not o.status.is_terminal and o.price > hi:
+    if o is not None and not terminal(o.status) and o.price > hi:
         hi = o.price
     return hi
 
@@ -243,8 +243,8 @@ class MarketMaker(Strategy):
         ob = qb.order
         oa = qa.order
         if (ob is not None and oa is not None and ob.price == bid and oa.price == ask
-                and qb.sent_size == bid_size and qa.sent_size == ask_size and ob.status in _WORKING
-                and oa.status in _WORKING and ob.qty - ob.cum_qty <= bid_size
+                and qb.sent_size == bid_size and qa.sent_size == ask_size and working(ob.status)
+                and working(oa.status) and ob.qty - ob.cum_qty <= bid_size
                 and oa.qty - oa.cum_qty <= ask_size):
             qb.price = bid
             qb.size = bid_size
@@ -273,16 +273,16 @@ class MarketMaker(Strategy):
         cur = q.order
         if cur is not None:
             st = cur.status
-            if st.is_terminal:
+            if terminal(st):
                 cur = q.order = None
                 prev = q.prev
-                if prev is not None and not prev.status.is_terminal:
+                if prev is not None and not terminal(prev.status):
                     # the venue refused our replace: the original order still works, keep managing it
                     cur = q.order = prev
                     q.sent_size = -1  # its size is re-checked against the target below
                     st = prev.status
                 q.prev = None
-            if cur is not None and st in _IN_FLIGHT:
+            if cur is not None and in_flight(st):
                 return _NEVER  # wait for the venue's answer before touching it again
         if size <= 0:
             if cur is None:
@@ -298,7 +298,7 @@ class MarketMaker(Strategy):
             # our own order on the other side is still in the way: wait for it to move (its answer
             # resets the retry time) or retry on the next update
             o = other.order
-            return _NEVER if o is not None and o.status in _IN_FLIGHT else 0
+            return _NEVER if o is not None and in_flight(o.status) else 0
         now = self.ctx.now()
         if not self._rate.allow(now):
             self.rate_limited += 1
@@ -306,7 +306,7 @@ class MarketMaker(Strategy):
         if cur is None:
             o = self.ctx.submit(instrument, q.side, price, size, tag="mm")
         else:
-            o = self.ctx.replace(cur, price=price, qty=cur.cum_qty + size)
+            o = self.ctx.replace(cur, price, cur.cum_qty + size)  # (positional: no keyword dict per call)
         if o is None:
             return 0
         q.prev = cur
