@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -49,8 +49,8 @@ from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, terminal
 
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
-_NEVER = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)
-CHUNK = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
+_NEVER: Final = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)
+CHUNK: Final = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
 
 __all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]
 

@@ -23,11 +23,12 @@ only :meth:`apply_snapshot` or :meth:`clear` clears the flag.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
-BID = 1
-ASK = 2
-_NO_BID_EDGE = -1  # bid prices <= edge are unknown; -1 = none (prices are positive)
-_NO_ASK_EDGE = (1 << 62) - 1  # ask prices >= edge are unknown (the largest unboxed int when compiled)
+BID: Final = 1
+ASK: Final = 2
+_NO_BID_EDGE: Final = -1  # bid prices <= edge are unknown; -1 = none (prices are positive)
+_NO_ASK_EDGE: Final = (1 << 62) - 1  # ask prices >= edge are unknown (the largest unboxed int when compiled)
 
 
 class L2Book:

@@ -27,7 +27,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from hft.asx.ticks import is_valid_price
 from hft.book.l2 import L2Book
@@ -38,20 +38,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = 0
-KILL_SWITCH = 1
-UNKNOWN_INSTRUMENT = 2
-BAD_QTY = 3
-BAD_TICK = 4
-PRICE_BAND = 5
-NO_REFERENCE_PRICE = 6
-MAX_ORDER_QTY = 7
-MAX_ORDER_NOTIONAL = 8
-MAX_OPEN_ORDERS = 9
-SELF_CROSS = 10
-MAX_POSITION = 11
-MAX_GROSS_POSITION = 12
-RATE_LIMIT = 13
+ACCEPTED: Final = 0
+KILL_SWITCH: Final = 1
+UNKNOWN_INSTRUMENT: Final = 2
+BAD_QTY: Final = 3
+BAD_TICK: Final = 4
+PRICE_BAND: Final = 5
+NO_REFERENCE_PRICE: Final = 6
+MAX_ORDER_QTY: Final = 7
+MAX_ORDER_NOTIONAL: Final = 8
+MAX_OPEN_ORDERS: Final = 9
+SELF_CROSS: Final = 10
+MAX_POSITION: Final = 11
+MAX_GROSS_POSITION: Final = 12
+RATE_LIMIT: Final = 13
 
 _TEXT = {
     ACCEPTED: "accepted",

@@ -11,12 +11,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from hft.engine.types import Fill, Order, OrdType, Side, TimeInForce, Trade
 
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
 
+# Compiled in the native build (setup.py) so that compiled strategies call a compiled context (the
+# backtester, the trading engine) through C method tables; strategies and contexts written in plain Python
+# (user strategies, test doubles) subclass them as before.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StrategyContext(ABC):
     """What a strategy may do. Implemented by the live/paper engine and by the backtester."""
 
@@ -71,6 +77,7 @@ class StrategyContext(ABC):
         raise NotImplementedError
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Strategy(ABC):
     """Base class of every strategy. Parameters come from ``[strategy.params]`` in the config."""
 

@@ -7,13 +7,13 @@ on the market-data-to-order path.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 from hft.asx.ticks import tick_size
 
-_BAND1 = 1_000  # $0.10: below it the step is 10 units ($0.001)
-_BAND2 = 20_000  # $2.00: from it the step is 100 units ($0.01); between, 50 units ($0.005)
-_EPS = 1e-6  # price units; absorbs float noise before floor/ceil onto the grid
+_BAND1: Final = 1_000  # $0.10: below it the step is 10 units ($0.001)
+_BAND2: Final = 20_000  # $2.00: from it the step is 100 units ($0.01); between, 50 units ($0.005)
+_EPS: Final = 1e-6  # price units; absorbs float noise before floor/ceil onto the grid
 
 
 class RateLimiter:

@@ -28,7 +28,7 @@ Per instrument, on every top-of-book change (``book_depth = 1``):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
@@ -40,12 +40,12 @@ from hft.strategies.params import MarketMakerParams
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
-_BAND2 = 20_000  # $2.00: from here up the ASX step is 100 units
-_FAST_FLOOR = 20_200  # prices above it are in the 100-unit band with a margin (the fast quote path)
-_EPS = 1e-6  # as hft.strategies._util: absorbs float noise before floor/ceil onto the grid
+_BAND2: Final = 20_000  # $2.00: from here up the ASX step is 100 units
+_FAST_FLOOR: Final = 20_200  # prices above it are in the 100-unit band with a margin (the fast quote path)
+_EPS: Final = 1e-6  # as hft.strategies._util: absorbs float noise before floor/ceil onto the grid
 # retry time meaning "nothing deferred" (or "wait for the venue's answer"); the largest int the compiled build
 # keeps unboxed (1 << 62 would be a heap int, every comparison with it a slow generic one)
-_NEVER = (1 << 62) - 1
+_NEVER: Final = (1 << 62) - 1
 
 
 def microprice(bid: int, bid_qty: int, ask: int, ask_qty: int) -> float:
