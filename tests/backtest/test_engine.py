@@ -243,6 +243,10 @@ def test_replace_down_in_size_keeps_queue_place_and_price_change_loses_it() -> N
     # after the cancel ahead = 300; shrinking 200 -> 100 at the same price keeps it
     bt, _ = run(base + ticks(T0 + 6_000, 5), {0: buy(B1, 200), 6: rep(B1, 100)})
     assert queue_ahead(bt) == pytest.approx(300.0)
+    # ... and the kept place goes on moving: 100 cancelled at the level later (nobody behind us) -> 200
+    bt, _ = run([*base, *ticks(T0 + 6_000, 5), (T0 + 20_000, LEVEL, BID, B1, 200)],
+                {0: buy(B1, 200), 6: rep(B1, 100)})
+    assert queue_ahead(bt) == pytest.approx(200.0)
     # growing the order sends it to the back (ahead = the level's 300 visible shares)
     bt, _ = run([*base, (T0 + 5500, LEVEL, BID, B1, 700), *ticks(T0 + 6000, 5)],
                 {0: buy(B1, 200), 7: rep(B1, 300)})

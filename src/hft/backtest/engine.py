@@ -32,6 +32,7 @@ time each.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 import time
 from collections.abc import Callable
@@ -144,18 +145,20 @@ class _OpenView:
 _NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
 
 
-@dataclass(slots=True)
 class _Live:
     """Exchange-side state of one of our orders."""
 
-    order: Order  # the strategy's object (its fields change only when answers arrive)
-    side: int
-    price: int
-    leaves: int
-    value: int = 0  # filled value (price units x qty), for the per-order fee minimum
-    ahead: float = 0.0
-    trade_qty: int = 0  # queue advance by trades since the last level update at our price
-    resting: bool = False
+    __slots__ = ("ahead", "leaves", "order", "price", "resting", "side", "trade_qty", "value")
+
+    def __init__(self, order: Order, side: int, price: int, leaves: int, value: int = 0) -> None:
+        self.order = order  # the strategy's object (its fields change only when answers arrive)
+        self.side = side
+        self.price = price
+        self.leaves = leaves
+        self.value = value  # filled value (price units x qty), for the per-order fee minimum
+        self.ahead = 0.0
+        self.trade_qty = 0  # queue advance by trades since the last level update at our price
+        self.resting = False
 
 
 @dataclass(slots=True)
@@ -205,6 +208,7 @@ class Backtester(StrategyContext):
         self.inst = self.cfg.instrument
         self._book = L2Book(self.inst, depth=self.cfg.book_depth)
         self._rng = random.Random(self.cfg.seed)
+        self._qpow: float = float(self.cfg.queue_power)
         c = self.cfg
         self._entry_samples = load_latencies(c.entry_latency_file) if c.entry_latency_file else None
         self._resp_samples = load_latencies(c.response_latency_file) if c.response_latency_file else None
@@ -212,8 +216,8 @@ class Backtester(StrategyContext):
         self._te = 0
         self._seq = 0
         self._ids = 0
-        self._pending: list[tuple[int, int, int, Any, Any]] = []  # (exch time, seq, action, order, extra)
-        self._answers: list[tuple[int, int, int, Any, Any]] = []  # (local time, seq, kind, order, extra)
+        self._pending: list[tuple[int, int, int, Order, Any]] = []  # (exch time, seq, action, order, extra)
+        self._answers: list[tuple[int, int, int, Order, Any]] = []  # (local time, seq, kind, order, extra)
         self._live: dict[str, _Live] = {}  # exchange-side live orders by cl_ord_id
         self._open: dict[str, Order] = {}  # strategy-side open orders
         self._pos = 0  # position as the strategy knows it (updated when fills arrive)
@@ -225,8 +229,10 @@ class Backtester(StrategyContext):
         # our resting prices, for the replay loop's "does this event concern us" test
         self._wbid: dict[int, list[_Live]] = {}  # price -> our resting orders there (in _live order)
         self._wask: dict[int, list[_Live]] = {}
-        self._bid_hi = 0
-        self._ask_lo = _NEVER
+        self._bid_hi = 0  # highest and lowest price of our resting bids (0 and _NEVER when none)
+        self._bid_lo = _NEVER
+        self._ask_lo = _NEVER  # lowest and highest of our resting asks (_NEVER and 0 when none)
+        self._ask_hi = 0
         self.res = BacktestResult()
         self._cash = 0  # exchange-side, price units
         self._xpos = 0  # exchange-side position
@@ -369,7 +375,9 @@ class Backtester(StrategyContext):
         wb: dict[int, list[_Live]] = {}
         wa: dict[int, list[_Live]] = {}
         hi = 0
+        b_lo = _NEVER
         lo = _NEVER
+        a_hi = 0
         for lv in self._live.values():
             if lv.resting:
                 px = lv.price
@@ -377,10 +385,14 @@ class Backtester(StrategyContext):
                     d = wb
                     if px > hi:
                         hi = px
+                    if px < b_lo:
+                        b_lo = px
                 else:
                     d = wa
                     if px < lo:
                         lo = px
+                    if px > a_hi:
+                        a_hi = px
                 at = d.get(px)
                 if at is None:
                     d[px] = [lv]
@@ -389,7 +401,9 @@ class Backtester(StrategyContext):
         self._wbid = wb  # new dicts: a caller iterating the old lists is not disturbed
         self._wask = wa
         self._bid_hi = hi
+        self._bid_lo = b_lo
         self._ask_lo = lo
+        self._ask_hi = a_hi
 
     def _fill(self, lv: _Live, price: int, qty: int, maker: bool) -> None:
         fee = self.fees.fill_fee(lv.value, price * qty)
@@ -472,7 +486,8 @@ class Backtester(StrategyContext):
                 self._answer(7, o, new)
                 if new.price == lv.price and nl.leaves <= lv.leaves:
                     nl.ahead, nl.trade_qty, nl.resting = lv.ahead, lv.trade_qty, True  # keeps its place
-                    self._live[new.cl_ord_id] = nl  # same side and price: the watched prices are unchanged
+                    self._live[new.cl_ord_id] = nl
+                    self._rewatch()  # same prices, but the watched lists must hold the new order's state
                 elif not self._arrive(nl):  # (when it rests, _arrive recomputed the watched prices)
                     self._rewatch()
 
@@ -562,15 +577,19 @@ class Backtester(StrategyContext):
                 if new < lv.ahead:
                     lv.ahead = float(new)
                 continue
-            front = lv.ahead
-            back = prev - front
+            # float arithmetic written out (math.pow is the C pow that float ** float calls; the compiled
+            # build does mixed int/float operators and ** generically)
+            fchg = float(chg)
+            front: float = lv.ahead
+            back = float(prev) - front
             if back < 0.0:
                 back = 0.0
-            n = self.cfg.queue_power
-            fb = back ** n
-            ff = front ** n
-            p = fb / (fb + ff) if fb + ff > 0 else 1.0
-            est = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
+            n = self._qpow
+            fb = math.pow(back, n)
+            ff = math.pow(front, n)
+            p = fb / (fb + ff) if fb + ff > 0.0 else 1.0
+            rest = back - p * fchg
+            est = front - (1.0 - p) * fchg + (rest if rest < 0.0 else 0.0)
             lv.ahead = 0.0 if est < 0.0 else (est if est < new else float(new))
 
     def _on_cross(self, side: int, price: int, new: int) -> None:
@@ -681,7 +700,9 @@ class Backtester(StrategyContext):
         due_e = self._due_e
         due_l = self._due_l
         bid_hi = self._bid_hi
+        bid_lo = self._bid_lo
         ask_lo = self._ask_lo
+        ask_hi = self._ask_hi
         wbid = self._wbid
         wask = self._wask
         cap = len(bpx)  # the book's lists hold 0 past its last level (prices are positive)
@@ -722,7 +743,9 @@ class Backtester(StrategyContext):
                     due_e = self._due_e
                     due_l = self._due_l
                     bid_hi = self._bid_hi
+                    bid_lo = self._bid_lo
                     ask_lo = self._ask_lo
+                    ask_hi = self._ask_hi
                     wbid = self._wbid
                     wask = self._wask
                 if k == 1:
@@ -745,7 +768,7 @@ class Backtester(StrategyContext):
                                 touched = depth == 0 or (q > 0 and (book.n_bids <= dm1 or p > bpx[dm1]))
                             if not set_level(1, p, q, te):
                                 self._book_error(c0 + r, s, p, q)
-                        if wbid:
+                        if bid_lo <= p <= bid_hi:  # (a dict lookup only inside our bids' price range)
                             lvs = wbid.get(p)
                             if lvs is not None:  # our bids rest at this level: queue positions
                                 on_queue(lvs, prev, q)
@@ -755,7 +778,9 @@ class Backtester(StrategyContext):
                             self._on_cross(1, p, q)
                             due_l = self._due_l  # fills answer; filled orders stop being watched
                             bid_hi = self._bid_hi
+                            bid_lo = self._bid_lo
                             ask_lo = self._ask_lo
+                            ask_hi = self._ask_hi
                             wbid = self._wbid
                             wask = self._wask
                     else:
@@ -778,7 +803,7 @@ class Backtester(StrategyContext):
                                 touched = depth == 0 or (q > 0 and (book.n_asks <= dm1 or p < apx[dm1]))
                             if not set_level(2, p, q, te):
                                 self._book_error(c0 + r, s, p, q)
-                        if wask:
+                        if ask_lo <= p <= ask_hi:
                             lvs = wask.get(p)
                             if lvs is not None:
                                 on_queue(lvs, prev, q)
@@ -788,7 +813,9 @@ class Backtester(StrategyContext):
                             self._on_cross(2, p, q)
                             due_l = self._due_l
                             bid_hi = self._bid_hi
+                            bid_lo = self._bid_lo
                             ask_lo = self._ask_lo
+                            ask_hi = self._ask_hi
                             wbid = self._wbid
                             wask = self._wask
                     if touched and not in_snapshot:
@@ -805,7 +832,9 @@ class Backtester(StrategyContext):
                     due_e = self._due_e
                     due_l = self._due_l
                     bid_hi = self._bid_hi
+                    bid_lo = self._bid_lo
                     ask_lo = self._ask_lo
+                    ask_hi = self._ask_hi
                     wbid = self._wbid
                     wask = self._wask
                 elif k == 3:
