@@ -670,14 +670,12 @@ class Backtester(StrategyContext):
         book = self._book
         bpx, bqt, apx, aqt = book.bid_px, book.bid_qty, book.ask_px, book.ask_qty
         strat = self.strategy
-        on_book = strat.on_book
         depth = self._depth_interest
         dm1 = depth - 1
         wants_trades = self._wants_trades
         on_queue = self._on_queue
         inst = self.inst
         set_level = book.set_level
-        on_trade = strat.on_trade
         risk_trade = self.risk.last_trade
         res = self.res
         calls = 0
@@ -727,7 +725,7 @@ class Backtester(StrategyContext):
                         dirty = False
                         self._now = last_tl
                         calls += 1
-                        on_book(inst, book)
+                        strat.on_book(inst, book)  # (method-table call; a bound-method local is generic)
                         m = bpx[0] + apx[0]
                         if m != mid2:
                             mid2 = m
@@ -828,7 +826,8 @@ class Backtester(StrategyContext):
                         self._on_trade(p, q, s)
                     if wants_trades:
                         self._now = tl
-                        on_trade(Trade(inst, p, q, tl, Side(s) if s == 1 or s == 2 else None))
+                        aggr = Side.BUY if s == 1 else (Side.SELL if s == 2 else None)
+                        strat.on_trade(Trade(inst, p, q, tl, aggr))
                     due_e = self._due_e
                     due_l = self._due_l
                     bid_hi = self._bid_hi
@@ -848,7 +847,7 @@ class Backtester(StrategyContext):
         if dirty:
             self._now = last_tl
             calls += 1
-            on_book(inst, book)
+            strat.on_book(inst, book)
         # drain what is in flight after the last event
         last_te = int(ev.ts_exch[-1]) if n else 0
         c = self.cfg
