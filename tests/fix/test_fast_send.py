@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hft.fix.encoder import FixEncoder, format_utc_timestamp
-from hft.fix.parser import parse_one
-from hft.fix.session import FixSession, SessionConfig, SessionError, SessionState
+from hft.fix.parser import FixMessage, parse_one
+from hft.fix.session import FixSession, SessionApplication, SessionConfig, SessionError, SessionState
 from hft.fix.store import MemoryStore
 
 T0 = 1_732_700_000_123_456_000
@@ -59,7 +59,12 @@ def test_send_built_is_stored_sequenced_and_accepted_by_the_peer() -> None:
     frame = wire[-1]
     assert parse_one(frame).seq_num == seq
     got: list[bytes] = []
-    b.app.on_app_message = lambda s, m: got.append(m.raw)  # type: ignore[method-assign]
+
+    class Collect(SessionApplication):
+        def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+            got.append(msg.raw)
+
+    b.app = Collect()
     b.on_data(frame)
     assert got == [frame] and b.next_target_seq == seq + 1 and b.counters.rejects_sent == 0
     # a resend request for it returns the same bytes (PossDup), i.e. it was stored

@@ -258,14 +258,12 @@ class StubVenueOrders(SessionApplication):
 
     def wrap_reader(self, session: FixSession) -> None:
         """Stamp arrival when the bytes are handed to the session (before parsing)."""
-        inner = session.on_data
         clock = self.clock
 
-        def on_data(data: bytes | bytearray | memoryview) -> None:
+        def stamp() -> None:
             self.recv_ns = clock()
-            inner(data)
 
-        session.on_data = on_data  # type: ignore[method-assign]
+        session.on_read = stamp  # the session's hook, first thing on every read
 
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
         mt = msg.msg_type
