@@ -23,6 +23,7 @@ COMPILED = [
     "hft/book/l2.py",
     "hft/fix/encoder.py",
     "hft/fix/store.py",
+    "hft/fix/fastnum.py",
     "hft/fix/session.py",
     "hft/engine/types.py",
     "hft/engine/positions.py",

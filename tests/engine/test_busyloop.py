@@ -146,3 +146,42 @@ def test_run_busy_refuses_the_embedded_simulator(tmp_path: Path) -> None:
                                "journal": {"path": str(tmp_path / "j.bin")}}, "<test>")
     with pytest.raises(RuntimeError, match="another process"):
         run_busy(config, HostOptions(duration=0.1, install_signals=False))
+
+
+@pytest.mark.timeout(60)
+def test_rx_timestamped_reads_deliver_the_bytes_and_the_kernel_stamp() -> None:
+    """With ``rx_timestamps`` the connection reads with ``recvmsg_into`` (compiled) and leaves the kernel's
+    receive stamp in ``rx.ts_ns`` / ``rx.source``, as ``RxTimestamper.recv_into`` does."""
+    from hft.fix.parser import FixMessage
+    from hft.fix.session import SessionApplication
+
+    a, b = tcp_pair()
+    got: list[bytes] = []
+
+    class Collect(SessionApplication):
+        def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+            got.append(msg.raw)
+
+    rx_sess = FixSession(SessionConfig(sender_comp_id="B", target_comp_id="A", initiator=False),
+                         MemoryStore(), Collect())
+    tx_sess = FixSession(SessionConfig(sender_comp_id="A", target_comp_id="B"), MemoryStore())
+    rx = BusyConnection(rx_sess, a, busy_poll_us=0, rx_timestamps=True)
+    tx = BusyConnection(tx_sess, b, busy_poll_us=0)
+    end = time.monotonic() + 10
+    while not (rx_sess.is_active and tx_sess.is_active) and time.monotonic() < end:
+        rx.poll()
+        tx.poll()
+    assert rx_sess.is_active and tx_sess.is_active
+    assert rx.rx is not None and rx.sockopts["rx_timestamps"] == rx.rx.mode
+    before = time.time_ns()
+    tx_sess.send(b"D", [(21, b"1"), (11, b"C1"), (55, b"BHP"), (54, 1), (38, 5), (40, b"1"),
+                        (60, b"20260101-00:00:00.000")])
+    while not got and time.monotonic() < end:
+        rx.poll()
+    assert len(got) == 1 and b"\x0111=C1\x01" in got[0]
+    after = time.time_ns()
+    if rx.rx.mode in ("software", "hardware", "timestampns"):
+        assert rx.rx.source in ("software", "hardware", "timestampns")
+    assert before - 1_000_000_000 <= rx.rx.ts_ns <= after + 1_000_000_000
+    rx.close("done")
+    tx.close("done")

@@ -76,3 +76,27 @@ def test_send_built_refused_when_not_logged_on() -> None:
     s = FixSession(SessionConfig(), MemoryStore())
     with pytest.raises(SessionError):
         s.send_built(lambda seq, now: b"")
+
+
+def test_send_new_order_t_equals_send_built_of_the_template_path() -> None:
+    clock = [T0]
+    frames: list[list[bytes]] = []
+    for direct in (False, True):
+        a, _b, wire = _active_pair()
+        a.clock = lambda: clock[0]
+        t = a.encoder.d_template(b"BHP", 1, ord_type=b"2", tif=b"3", account=b"PAPER", exdest=b"ASX",
+                                 tail=b"\x0115=AUD")
+        if direct:
+            seq = a.send_new_order_t(t, b"C9", 25, 449_500, b"\x016001=7")
+        else:
+            def build(s: int, now: int, enc: FixEncoder = a.encoder, t: tuple[bytes, ...] = t) -> bytes:
+                return enc.new_order_single_t(s, now, t, b"C9", 25, 449_500, b"\x016001=7")
+
+            seq = a.send_built(build)
+        assert a.counters.app_out == 1 and a.next_sender_seq == seq + 1
+        assert dict(a.store.get_sent(seq, seq))[seq] == wire[-1]
+        frames.append(wire)
+    assert frames[0][-1] == frames[1][-1]
+    s = FixSession(SessionConfig(), MemoryStore())
+    with pytest.raises(SessionError):
+        s.send_new_order_t((b"",) * 5, b"X", 1, None)

@@ -75,14 +75,15 @@ class ProbeOrderGateway(FixOrderGateway):
     internal: dict[int, tuple[int, int, int]] | None = None
     rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current market data read
 
-    def send_new(self, order: Any) -> bool:
-        tick = self.echo_tick
-        ok = super().send_new(order)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_sent = self._stamp  # after the 35=D's write (FixOrderGateway.send_new): off the measured path
+
+    def _stamp(self, tick: bytes) -> None:
         internal = self.internal
-        if ok and tick and internal is not None and self.md is not None:
+        if tick and internal is not None and self.md is not None:
             rc = self.rx_clock
             internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.last_write_ns)
-        return ok
 
 
 def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 1, md_port: int = 1,
@@ -144,7 +145,7 @@ class EngineParts:
             self.md.level_sink = self.engine.on_level  # the host's allocation-free level path
         self.md.on_message_end = self.engine.on_md_message_end
         self.engine.md_request_snapshot = self.md.request_snapshot
-        self.engine.md_tick = lambda: self.md.tick  # the production echo of 6001 (as runner.run_trading)
+        self.engine.md_tick = self.md.current_tick  # the production echo of 6001 (as runner.run_trading)
 
     def start(self) -> None:
         self.md.subscribe(self.engine.instruments)
@@ -474,7 +475,8 @@ def tick_split_us(ticks: int = 3000, warmup: int = 300) -> dict[str, float]:
         p.engine.risk.check = at(SPLIT_POINTS[4], p.engine.risk.check)  # type: ignore[method-assign]
         p.engine.om.submit = at(SPLIT_POINTS[5], p.engine.om.submit)  # type: ignore[method-assign]
         p.gateway.send_new = at(SPLIT_POINTS[6], p.gateway.send_new)  # type: ignore[method-assign]
-        p.order_session.send_built = at(SPLIT_POINTS[7], p.order_session.send_built)  # type: ignore[method-assign]
+        p.order_session.send_new_order_t = at(  # type: ignore[method-assign]
+            SPLIT_POINTS[7], p.order_session.send_new_order_t)
         p.order_session._send_bytes = at(SPLIT_POINTS[8], p.order_session._send_bytes)
         gc.collect()
         gc.freeze()

@@ -102,6 +102,11 @@ class FixMarketData(SessionApplication):
             session.fast_reader = self._fast_x
         session.on_read = self._stamp_read
 
+    def current_tick(self) -> bytes:
+        """The 6001 SimTickId of the 35=X being processed (``TradingEngine.md_tick``: a compiled bound method,
+        no interpreted lambda on the order path)."""
+        return self.tick
+
     def _stamp_read(self) -> None:
         """The session read bytes: tick-to-trade starts here (before the session parses them)."""
         self.recv_ns = self.read_clock()

@@ -440,6 +440,21 @@ class FixSession:
         self._write(frame, now)
         return seq
 
+    def send_new_order_t(self, t: tuple[bytes, ...], cl_ord_id: bytes, qty: int, price: int | None,
+                         extra: bytes = b"") -> int:
+        """:meth:`send_built` of ``encoder.new_order_single_t(seq, now, t, cl_ord_id, qty, price, extra)``
+        (a 35=D from a ``d_template``) without a build callable: the order gateway's per-order path."""
+        if self.state != SessionState.ACTIVE:
+            raise SessionError(f"cannot send: session is {self.state.name}")
+        self.counters.app_out += 1
+        store = self.store
+        seq = store.next_sender_seq
+        now = self.clock()
+        frame = self.encoder.new_order_single_t(seq, now, t, cl_ord_id, qty, price, extra)
+        store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
+        self._write(frame, now)
+        return seq
+
     def logout(self, text: str = "") -> None:
         """Start the Logout handshake (the transport closes after the peer answers or on timeout)."""
         if self.state == SessionState.ACTIVE:
