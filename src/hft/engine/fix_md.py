@@ -254,7 +254,7 @@ class FixMarketData(SessionApplication):
             return False
         bl, sv, mid, action, ty, sym, pxb, qb, ck = m.groups()
         n = len(frame)
-        if (int(sv) != expected or int(bl) != n - 8 - m.end(1) or b"\x0143=" in mid
+        if (int(sv) != expected or int(bl) != n - 8 - m.end(1) or mid.find(b"\x0143=") >= 0
                 or (((_adler32(frame) & 0xFFFF) - 1 if n <= 256 else byte_sum(frame))  # byte_sum inlined
                     - 159 - frame[-4] - frame[-3] - frame[-2]) & 0xFF != int(ck)):
             return False

@@ -617,7 +617,7 @@ class FixSession:
         raw = msg.raw
         needles = self._needles.get(mt)
         if (needles is None or self.config.validate_types or mt in _ADMIN_TYPES or mt == b"4"
-                or b"\x0143=" in raw or not raw.startswith(self._begin_b, 2)
+                or raw.find(b"\x0143=") >= 0 or not raw.startswith(self._begin_b, 2)
                 or raw[len(self._begin_b) + 2] != 1):
             return False
         i = raw.find(b"\x0134=")
@@ -635,7 +635,7 @@ class FixSession:
         if i < 0 or raw[i + 4 : raw.find(b"\x01", i + 4)] != self._our_id:
             return False
         for _tag, needle in needles:
-            if needle not in raw:
+            if raw.find(needle) < 0:  # (not `in`: bytes.__contains__ formats a TypeError first, 3.11)
                 return False
         allowed = self.config.app_msg_types
         if allowed is not None and mt not in allowed:
@@ -733,9 +733,9 @@ class FixSession:
             if needles is None:
                 needles = self._needles[mt] = tuple((t, b"\x01%d=" % t) for t, _ in req)
             for tag, needle in needles:
-                if needle not in raw:
+                if raw.find(needle) < 0:
                     return (fixdict.REJECT_REQUIRED_TAG_MISSING, tag, "Required tag missing", False)
-        if b"\x0143=" in raw and msg.poss_dup and b"\x01122=" not in raw and mt != b"4":
+        if raw.find(b"\x0143=") >= 0 and msg.poss_dup and raw.find(b"\x01122=") < 0 and mt != b"4":
             return (fixdict.REJECT_REQUIRED_TAG_MISSING, 122, "Required tag missing", False)
         if validate_types:
             bad = self._check_types(msg, pairs)
