@@ -318,7 +318,7 @@ def _instrument_internal(parts: Any) -> dict[int, tuple[int, int, int]]:
     """tick id -> recv (wall clock at the read of the 35=X) to write (wall clock right before the 35=D's
     send syscall)."""
     internal: dict[int, tuple[int, int, int]] = {}
-    parts.gateway.internal = internal
+    parts.stamps.internal = internal
     return internal
 
 
@@ -449,7 +449,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
             c = mi.conn
             return c.rx.ts_ns if c is not None and c.rx is not None and c.rx.source != "clock" else 0
 
-        parts.gateway.rx_clock = rx_clock
+        parts.stamps.rx_clock = rx_clock
         parts.start()
         loop.call_every(100_000_000, parts.engine.on_timer)
         if not loop.wait_for(ready, 10):
