@@ -33,6 +33,7 @@ COMPILED = [
     "hft/engine/fix_gateway.py",
     "hft/engine/runner.py",
     "hft/engine/busyloop.py",
+    "hft/metrics/latency.py",
     "hft/backtest/engine.py",
     "hft/strategies/_util.py",
     "hft/strategies/market_maker.py",
