@@ -111,3 +111,16 @@ def test_uvloop_host(capsys: pytest.CaptureFixture[str]) -> None:
                  "--warmup", "0.2", "--breakdown-ticks", "0", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)["runs"][0]
     assert r["loop"] == "uvloop" and r["wire_to_wire_us"]["count"] > 0 and r["orders_unmatched"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_busy_without_rx_stamps_reads_like_the_paper_host(capsys: pytest.CaptureFixture[str]) -> None:
+    # --no-rx-stamps: the busy engine reads with plain recv_into (as run_busy does): no kernel stamps, so
+    # no four-part split, and the same bookkeeping
+    assert main(["bench", "latency", "--loop", "busy", "--no-rx-stamps", "--duration", "0.8", "--rate",
+                 "500", "--warmup", "0.2", "--breakdown-ticks", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    r = out["runs"][0]
+    assert out["rx_stamps"] is False and r["rx_stamps"] is False
+    assert r["wire_to_wire_us"]["count"] > 0 and r["orders_unmatched"] == 0 and r["segments"] == {}
+    assert "rx_timestamps" not in r["engine"]["sockopts"][1]

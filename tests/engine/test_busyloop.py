@@ -146,3 +146,48 @@ def test_run_busy_refuses_the_embedded_simulator(tmp_path: Path) -> None:
                                "journal": {"path": str(tmp_path / "j.bin")}}, "<test>")
     with pytest.raises(RuntimeError, match="another process"):
         run_busy(config, HostOptions(duration=0.1, install_signals=False))
+
+
+@pytest.mark.timeout(60)
+def test_rx_timestamped_reads_deliver_the_bytes_and_the_kernel_stamp() -> None:
+    """With ``rx_timestamps`` the connection reads with ``recvmsg_into`` (compiled) and leaves the kernel's
+    receive stamp in ``rx.ts_ns`` / ``rx.source``, as ``RxTimestamper.recv_into`` does."""
+    from hft.fix.parser import FixMessage
+    from hft.fix.session import SessionApplication
+
+    a, b = tcp_pair()
+    got: list[bytes] = []
+
+    class Collect(SessionApplication):
+        def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+            got.append(msg.raw)
+
+    rx_sess = FixSession(SessionConfig(sender_comp_id="B", target_comp_id="A", initiator=False),
+                         MemoryStore(), Collect())
+    tx_sess = FixSession(SessionConfig(sender_comp_id="A", target_comp_id="B"), MemoryStore())
+    rx = BusyConnection(rx_sess, a, busy_poll_us=0, rx_timestamps=True)
+    tx = BusyConnection(tx_sess, b, busy_poll_us=0)
+    end = time.monotonic() + 10
+    while not (rx_sess.is_active and tx_sess.is_active) and time.monotonic() < end:
+        rx.poll()
+        tx.poll()
+    assert rx_sess.is_active and tx_sess.is_active
+    assert rx.rx is not None and rx.sockopts["rx_timestamps"] == rx.rx.mode
+    # the kernel may deliver the first packets after enabling timestamps without a stamp (the read then
+    # falls back to the clock, as RxTimestamper.recv_into does): send until a read carries one
+    stamped = ("software", "hardware", "timestampns")
+    for k in range(50):
+        before = time.time_ns()
+        tx_sess.send(b"D", [(21, b"1"), (11, b"C%d" % k), (55, b"BHP"), (54, 1), (38, 5), (40, b"1"),
+                            (60, b"20260101-00:00:00.000")])
+        while len(got) <= k and time.monotonic() < end:
+            rx.poll()
+        assert len(got) == k + 1 and b"\x0111=C%d\x01" % k in got[k]
+        after = time.time_ns()
+        assert before - 1_000_000_000 <= rx.rx.ts_ns <= after + 1_000_000_000
+        if rx.rx.source in stamped:
+            break
+    if rx.rx.mode in stamped:
+        assert rx.rx.source in stamped
+    rx.close("done")
+    tx.close("done")

@@ -30,8 +30,8 @@ class Side:
         self.md.attach(self.s)
         if not fast:
             self.s.fast_reader = None
-            self.s._fast_app = lambda msg: False  # type: ignore[method-assign]
-            self.md._fast_incremental = lambda raw: False  # type: ignore[method-assign]
+            self.s.fast_app = False
+            self.md.fast_incremental = False
         self.levels: list[tuple[Any, ...]] = []
         self.events: list[MarketEvent] = []
         self.ends: list[tuple[int, bytes]] = []
@@ -46,7 +46,7 @@ class Side:
         self.s.on_data(memoryview(bytearray(data)))
 
     def state(self) -> dict[str, Any]:
-        c = vars(self.s.counters).copy()
+        c = self.s.counters.as_dict()
         return {"levels": list(self.levels), "events": list(self.events), "ends": list(self.ends),
                 "sent": [self._strip(f) for f in self.sent], "closed": list(self.closed),
                 "md": dict(self.md.counters), "tick": self.md.tick, "counters": c,

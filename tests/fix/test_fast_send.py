@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hft.fix.encoder import FixEncoder, format_utc_timestamp
-from hft.fix.parser import parse_one
-from hft.fix.session import FixSession, SessionConfig, SessionError, SessionState
+from hft.fix.parser import FixMessage, parse_one
+from hft.fix.session import FixSession, SessionApplication, SessionConfig, SessionError, SessionState
 from hft.fix.store import MemoryStore
 
 T0 = 1_732_700_000_123_456_000
@@ -59,7 +59,12 @@ def test_send_built_is_stored_sequenced_and_accepted_by_the_peer() -> None:
     frame = wire[-1]
     assert parse_one(frame).seq_num == seq
     got: list[bytes] = []
-    b.app.on_app_message = lambda s, m: got.append(m.raw)  # type: ignore[method-assign]
+
+    class Collect(SessionApplication):
+        def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
+            got.append(msg.raw)
+
+    b.app = Collect()
     b.on_data(frame)
     assert got == [frame] and b.next_target_seq == seq + 1 and b.counters.rejects_sent == 0
     # a resend request for it returns the same bytes (PossDup), i.e. it was stored
@@ -71,3 +76,27 @@ def test_send_built_refused_when_not_logged_on() -> None:
     s = FixSession(SessionConfig(), MemoryStore())
     with pytest.raises(SessionError):
         s.send_built(lambda seq, now: b"")
+
+
+def test_send_new_order_t_equals_send_built_of_the_template_path() -> None:
+    clock = [T0]
+    frames: list[list[bytes]] = []
+    for direct in (False, True):
+        a, _b, wire = _active_pair()
+        a.clock = lambda: clock[0]
+        t = a.encoder.d_template(b"BHP", 1, ord_type=b"2", tif=b"3", account=b"PAPER", exdest=b"ASX",
+                                 tail=b"\x0115=AUD")
+        if direct:
+            seq = a.send_new_order_t(t, b"C9", 25, 449_500, b"\x016001=7")
+        else:
+            def build(s: int, now: int, enc: FixEncoder = a.encoder, t: tuple[bytes, ...] = t) -> bytes:
+                return enc.new_order_single_t(s, now, t, b"C9", 25, 449_500, b"\x016001=7")
+
+            seq = a.send_built(build)
+        assert a.counters.app_out == 1 and a.next_sender_seq == seq + 1
+        assert dict(a.store.get_sent(seq, seq))[seq] == wire[-1]
+        frames.append(wire)
+    assert frames[0][-1] == frames[1][-1]
+    s = FixSession(SessionConfig(), MemoryStore())
+    with pytest.raises(SessionError):
+        s.send_new_order_t((b"",) * 5, b"X", 1, None)

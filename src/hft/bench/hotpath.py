@@ -4,9 +4,9 @@ Shared by ``hft bench latency`` (wire-to-wire across processes + in-process stag
 ``hft bench gc`` (GC runs and allocations per tick). Everything on the engine side is the production
 code: :class:`~hft.fix.session.FixSession` (parser, validation, encoder),
 :class:`~hft.engine.fix_md.FixMarketData`, :class:`~hft.engine.runner.TradingEngine` (L2Book, strategy,
-risk, order manager), :class:`ProbeOrderGateway` (the production
-:class:`~hft.engine.fix_gateway.FixOrderGateway`, which echoes the venue's tick id 6001 on the 35=D
-it causes, plus a recv->write stamp), the ``latency_probe`` strategy, and real loopback TCP sockets.
+risk, order manager), :class:`~hft.engine.fix_gateway.FixOrderGateway` (which echoes the venue's tick
+id 6001 on the 35=D it causes; :class:`OrderStamps` records a recv->write stamp per order after the
+write), the ``latency_probe`` strategy, and real loopback TCP sockets.
 
 The venue side here (:class:`StubVenueMd`, :class:`StubVenueOrders`) is a deliberately small FIX
 acceptor application: it publishes a 10-level book for one symbol, then 35=X incrementals (one level
@@ -65,24 +65,25 @@ def run_interpreted(module: str, func: str, kwargs: dict[str, Any]) -> Any:
 
 
 # ------------------------------------------------------------------------------------- engine side
-class ProbeOrderGateway(FixOrderGateway):
-    """The production FixOrderGateway (which echoes the tick id 6001 of the market data message that caused
-    an order: ``TradingEngine.md_tick`` -> ``echo_tick``), plus a per-order stamp: read time of the 35=X
-    bytes, kernel receive stamp (when the loop has one) and the time right before the 35=D's write."""
+class OrderStamps:
+    """The benchmark's per-order stamp, hooked on the production gateway (``FixOrderGateway.on_sent``, called
+    after the 35=D's write, so off the measured path): for each order that echoes a tick id 6001
+    (``TradingEngine.md_tick`` -> ``echo_tick``), the kernel receive stamp of the 35=X read (when the loop
+    has one), its read time, and the time right before the 35=D's write. The gateway itself is the plain
+    compiled :class:`~hft.engine.fix_gateway.FixOrderGateway`, as in paper/live trading."""
 
-    md: FixMarketData | None = None
-    # tick id -> (kernel rx ns of the 35=X read or 0, recv ns, pre-write ns of the 35=D), when set
-    internal: dict[int, tuple[int, int, int]] | None = None
-    rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current market data read
+    def __init__(self, gateway: FixOrderGateway, md: FixMarketData) -> None:
+        self.gateway = gateway
+        self.md = md
+        # tick id -> (kernel rx ns of the 35=X read or 0, recv ns, pre-write ns of the 35=D), when set
+        self.internal: dict[int, tuple[int, int, int]] | None = None
+        self.rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current md read
 
-    def send_new(self, order: Any) -> bool:
-        tick = self.echo_tick
-        ok = super().send_new(order)
+    def __call__(self, tick: bytes) -> None:
         internal = self.internal
-        if ok and tick and internal is not None and self.md is not None:
+        if tick and internal is not None:
             rc = self.rx_clock
-            internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.last_write_ns)
-        return ok
+            internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.gateway.last_write_ns)
 
 
 def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 1, md_port: int = 1,
@@ -127,8 +128,8 @@ class EngineParts:
     def __init__(self, config: Config) -> None:
         vc = config.venue
         self.config = config
-        self.gateway = ProbeOrderGateway(account=vc.account, ex_destination=vc.ex_destination,
-                                         currency=vc.currency)
+        self.gateway = FixOrderGateway(account=vc.account, ex_destination=vc.ex_destination,
+                                       currency=vc.currency)
         self.order_session = FixSession(order_session_config(config), MemoryStore(), self.gateway)
         self.gateway.attach(self.order_session)
         # the write stamp (gateway.last_write_ns) is FixSession.last_write_ns, taken right before the socket
@@ -137,14 +138,15 @@ class EngineParts:
         self.md = FixMarketData()
         self.md_session = FixSession(md_session_config(config), MemoryStore(), self.md)
         self.md.attach(self.md_session)
-        self.gateway.md = self.md
+        self.stamps = OrderStamps(self.gateway, self.md)
+        self.gateway.on_sent = self.stamps
         self.engine = TradingEngine(config, self.gateway)
         self.md.set_sink(self.engine.on_market_event)
         if hasattr(self.engine, "on_level") and hasattr(self.md, "level_sink"):
             self.md.level_sink = self.engine.on_level  # the host's allocation-free level path
         self.md.on_message_end = self.engine.on_md_message_end
         self.engine.md_request_snapshot = self.md.request_snapshot
-        self.engine.md_tick = lambda: self.md.tick  # the production echo of 6001 (as runner.run_trading)
+        self.engine.md_tick = self.md.current_tick  # the production echo of 6001 (as runner.run_trading)
 
     def start(self) -> None:
         self.md.subscribe(self.engine.instruments)
@@ -258,14 +260,12 @@ class StubVenueOrders(SessionApplication):
 
     def wrap_reader(self, session: FixSession) -> None:
         """Stamp arrival when the bytes are handed to the session (before parsing)."""
-        inner = session.on_data
         clock = self.clock
 
-        def on_data(data: bytes | bytearray | memoryview) -> None:
+        def stamp() -> None:
             self.recv_ns = clock()
-            inner(data)
 
-        session.on_data = on_data  # type: ignore[method-assign]
+        session.on_read = stamp  # the session's hook, first thing on every read
 
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
         mt = msg.msg_type
@@ -476,7 +476,8 @@ def tick_split_us(ticks: int = 3000, warmup: int = 300) -> dict[str, float]:
         p.engine.risk.check = at(SPLIT_POINTS[4], p.engine.risk.check)  # type: ignore[method-assign]
         p.engine.om.submit = at(SPLIT_POINTS[5], p.engine.om.submit)  # type: ignore[method-assign]
         p.gateway.send_new = at(SPLIT_POINTS[6], p.gateway.send_new)  # type: ignore[method-assign]
-        p.order_session.send_built = at(SPLIT_POINTS[7], p.order_session.send_built)  # type: ignore[method-assign]
+        p.order_session.send_new_order_t = at(  # type: ignore[method-assign]
+            SPLIT_POINTS[7], p.order_session.send_new_order_t)
         p.order_session._send_bytes = at(SPLIT_POINTS[8], p.order_session._send_bytes)
         gc.collect()
         gc.freeze()

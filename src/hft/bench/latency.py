@@ -288,7 +288,8 @@ def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ())
 
 # ======================================================================================= engine process
 def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
-                 spin_us: float = 100.0, cores: tuple[int, ...] = (), rt_priority: int = 0) -> None:
+                 spin_us: float = 100.0, cores: tuple[int, ...] = (), rt_priority: int = 0,
+                 rx_stamps: bool = True) -> None:
     try:
         tuning: dict[str, Any] = {}
         if cores or rt_priority:
@@ -299,7 +300,7 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
         if loop_kind == "floor":
             _engine_floor(pipe, order_port, md_port, fraction, tuning)
         else:
-            _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning)
+            _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning, rx_stamps)
     except Exception as e:
         with contextlib.suppress(Exception):
             pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
@@ -318,7 +319,7 @@ def _instrument_internal(parts: Any) -> dict[int, tuple[int, int, int]]:
     """tick id -> recv (wall clock at the read of the 35=X) to write (wall clock right before the 35=D's
     send syscall)."""
     internal: dict[int, tuple[int, int, int]] = {}
-    parts.gateway.internal = internal
+    parts.stamps.internal = internal
     return internal
 
 
@@ -425,7 +426,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
 
 
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
-            tuning: dict[str, Any]) -> None:
+            tuning: dict[str, Any], rx_stamps: bool = True) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
@@ -441,7 +442,9 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
 
         loop = BusyLoop(spin_us=spin_us if loop_kind == "hybrid" else None)
         loop.add_initiator(parts.order_session, "127.0.0.1", order_port)
-        mi = loop.add_initiator(parts.md_session, "127.0.0.1", md_port, rx_timestamps=True)
+        # rx_stamps: read the market data socket with recvmsg + SO_TIMESTAMPING (the four-part split of
+        # each sample); without, the plain recv_into of the paper/live host (run_busy)
+        mi = loop.add_initiator(parts.md_session, "127.0.0.1", md_port, rx_timestamps=rx_stamps)
         if not loop.wait_for(lambda: parts.order_session.is_active and parts.md_session.is_active, 10):
             raise RuntimeError("busy loop: sessions did not log on")
 
@@ -449,7 +452,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
             c = mi.conn
             return c.rx.ts_ns if c is not None and c.rx is not None and c.rx.source != "clock" else 0
 
-        parts.gateway.rx_clock = rx_clock
+        parts.stamps.rx_clock = rx_clock
         parts.start()
         loop.call_every(100_000_000, parts.engine.on_timer)
         if not loop.wait_for(ready, 10):
@@ -556,8 +559,10 @@ class VenueProcess:
 
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
              venue: str = "stub", warmup: float = 0.5, spin_us: float = 100.0,
-             pin: bool = False, rt_priority: int = 0) -> dict[str, Any]:
-    """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured."""
+             pin: bool = False, rt_priority: int = 0, rx_stamps: bool = True) -> dict[str, Any]:
+    """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured.
+    ``rx_stamps=False``: the busy/hybrid engine reads like the paper/live host (no kernel stamps, no
+    segments)."""
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
     ncpu = os.cpu_count() or 1
@@ -567,7 +572,7 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
     try:
         pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, v.ports["order_port"],
                                                     v.ports["md_port"], fraction, spin_us,
-                                                    engine_cores, rt_priority),
+                                                    engine_cores, rt_priority, rx_stamps),
                          daemon=True,
                          name="bench-engine")
         pe.start()
@@ -610,6 +615,7 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
     out = {
         "loop": loop_kind,
         "venue": venue,
+        "rx_stamps": rx_stamps and loop_kind in ("busy", "hybrid"),
         "duration_s": round(elapsed, 2),
         "wire_to_wire_us": summarize(lat),
         "venue_userspace_arrival_us": summarize(vres.get("venue_user_latencies_ns") or []),
@@ -818,6 +824,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "floor: a spinning real-time process would starve its core)")
     p.add_argument("--venue", choices=("stub", "sim"), default="stub",
                    help="stub: minimal FIX venue with kernel rx timestamps (default); sim: hft.sim.server")
+    p.add_argument("--no-rx-stamps", dest="rx_stamps", action="store_false",
+                   help="busy/hybrid: read market data with the plain recv_into of the paper/live host "
+                        "instead of recvmsg + SO_TIMESTAMPING (no wire_in/kernel_to_read split; ~1 us less)")
     p.add_argument("--warmup", type=float, default=0.5,
                    help="unmeasured seconds before each run (default 0.5)")
     p.add_argument("--breakdown-ticks", type=int, default=3000,
@@ -841,9 +850,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                                                                   [args.loop])
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
                      warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
-                     rt_priority=args.rt if lk in ("asyncio", "uvloop", "hybrid") else 0) for lk in loops]
+                     rt_priority=args.rt if lk in ("asyncio", "uvloop", "hybrid") else 0,
+                     rx_stamps=args.rx_stamps) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
-                           "venue": args.venue, "pin": args.pin, "rt": args.rt,
+                           "venue": args.venue, "pin": args.pin, "rt": args.rt, "rx_stamps": args.rx_stamps,
                            "python": sys.version.split()[0],
                            "cpus": os.cpu_count(), "runs": runs}
     by = {r["loop"]: r["wire_to_wire_us"]["p50"] for r in runs}

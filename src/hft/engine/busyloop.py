@@ -33,15 +33,23 @@ import os
 import select
 import signal
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
 from hft.fix.session import FixSession, SessionState
+from hft.runtime.timestamps import SCM_TIMESTAMPING, SCM_TIMESTAMPNS
 
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_NS = 50_000_000
+# kernel receive stamps (hft.runtime.timestamps: SCM_TIMESTAMPING = 3 x timespec, SCM_TIMESTAMPNS = 1)
+_SOL_SOCKET = socket.SOL_SOCKET
+_SCM_TIMESTAMPING: int = SCM_TIMESTAMPING
+_SCM_TIMESTAMPNS: int = SCM_TIMESTAMPNS
+_TS3_UNPACK = struct.Struct("=6q").unpack_from
+_TS1_UNPACK = struct.Struct("=2q").unpack_from
 
 
 def tune_socket(sock: socket.socket, busy_poll_us: int = 50) -> dict[str, Any]:
@@ -57,8 +65,8 @@ def tune_socket(sock: socket.socket, busy_poll_us: int = 50) -> dict[str, Any]:
 class BusyConnection:
     """One connected non-blocking socket driving one :class:`FixSession`."""
 
-    __slots__ = ("_buf", "_mv", "_pending", "_recv_into", "bytes_in", "closed", "reads", "rx", "session",
-                 "sock", "sockopts")
+    __slots__ = ("_anc_size", "_buf", "_bufs", "_mv", "_pending", "_recv_into", "_stamped", "bytes_in",
+                 "closed", "reads", "rx", "session", "sock", "sockopts")
 
     def __init__(self, session: FixSession, sock: socket.socket, *, busy_poll_us: int = 50,
                  recv_size: int = 1 << 16, rx_timestamps: bool = False) -> None:
@@ -69,13 +77,19 @@ class BusyConnection:
         self.sockopts = tune_socket(sock, busy_poll_us)
         self.rx: Any = None
         self._recv_into: Callable[[Any], int] = sock.recv_into
+        self._buf = bytearray(recv_size)
+        self._bufs: list[bytearray] = [self._buf]
+        self._stamped = False  # kernel stamps read here (compiled) rather than by RxTimestamper.recv_into
+        self._anc_size = 0
         if rx_timestamps:
-            from hft.runtime.timestamps import RxTimestamper
+            from hft.runtime.timestamps import _ANC_SIZE, RxTimestamper
 
             self.rx = RxTimestamper(sock)
             self._recv_into = self.rx.recv_into
             self.sockopts["rx_timestamps"] = self.rx.mode
-        self._buf = bytearray(recv_size)
+            if self.rx.mode in ("software", "hardware"):
+                self._stamped = True
+                self._anc_size = _ANC_SIZE
         self._mv = memoryview(self._buf)
         self._pending = bytearray()
         self.closed = False
@@ -119,7 +133,7 @@ class BusyConnection:
         if self.closed:
             return 0
         try:
-            n = self._recv_into(self._buf)
+            n = self._recv_stamped() if self._stamped else self._recv_into(self._buf)
         except BlockingIOError:
             if self._pending:
                 self.flush()
@@ -136,6 +150,36 @@ class BusyConnection:
         if self._pending:
             self.flush()
         return n
+
+    def _recv_stamped(self) -> int:
+        """``RxTimestamper.recv_into`` for SO_TIMESTAMPING (software/hardware modes) in compiled code, same
+        result: the byte count, and the kernel's stamp in ``rx.ts_ns`` / ``rx.source`` (hardware if present,
+        else software, else the clock right after the read)."""
+        n, anc, _flags, _addr = self.sock.recvmsg_into(self._bufs, self._anc_size)
+        ts = 0
+        src = "clock"
+        for level, kind, data in anc:
+            if level == _SOL_SOCKET and kind == _SCM_TIMESTAMPING and len(data) >= 48:
+                s0, n0, _s1, _n1, s2, n2 = _TS3_UNPACK(data)
+                if s2 or n2:
+                    ts = s2 * 1_000_000_000 + n2
+                    src = "hardware"
+                    break
+                if s0 or n0:
+                    ts = s0 * 1_000_000_000 + n0
+                    src = "software"
+                    break
+            elif level == _SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(data) >= 16:
+                s1, n1 = _TS1_UNPACK(data)
+                ts = s1 * 1_000_000_000 + n1
+                src = "timestampns"
+                break
+        if ts == 0 and src == "clock":
+            ts = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        rx = self.rx
+        rx.ts_ns = ts
+        rx.source = src
+        return int(n)
 
     def close(self, reason: str = "") -> None:
         """The session decided to disconnect: flush what is queued (e.g. a Logout), close."""
@@ -477,7 +521,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     md.on_message_end = engine.on_md_message_end
     engine.md_request_snapshot = md.request_snapshot
     if hasattr(md, "tick"):
-        engine.md_tick = lambda: md.tick  # echo the venue's tick id (6001) on orders it causes
+        engine.md_tick = md.current_tick  # echo the venue's tick id (6001) on orders it causes
     order_ss = stats.sessions.setdefault("order", SessionStats("order"))
     md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
     host = Host(engine, order_session, md_session, gateway, md)

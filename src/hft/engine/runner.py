@@ -768,7 +768,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     md.on_message_end = engine.on_md_message_end
     engine.md_request_snapshot = md.request_snapshot
     if md_session is not None:
-        engine.md_tick = lambda: md.tick
+        engine.md_tick = md.current_tick
     order_ss = stats.sessions.setdefault("order", SessionStats("order"))
     md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
     host = Host(engine, order_session, md_session, gateway, md, sim=sim)

@@ -95,7 +95,7 @@ def _value(tag: int, v: Any) -> bytes:
         b = bytes(v)
     else:
         raise FixEncodeError(f"tag {tag}: unsupported value type {type(v).__name__} (floats are not allowed)")
-    if _SOH in b:
+    if b.find(_SOH) >= 0:  # (`in` on bytes formats and clears a TypeError first in CPython 3.11)
         raise FixEncodeError(f"tag {tag}: value contains SOH")
     if not b:
         raise FixEncodeError(f"tag {tag}: empty value")
@@ -188,7 +188,7 @@ class FixEncoder:
         append = parts.append
         for tag, v in body:
             append(_PFX[tag] if 0 < tag < 10_000 else b"\x01%d=" % tag)
-            append(v if type(v) is bytes and v and _SOH not in v else _value(tag, v))
+            append(v if type(v) is bytes and v and v.find(_SOH) < 0 else _value(tag, v))
         append(_SOH)
         return self._finish(b"".join(parts))
 

@@ -21,8 +21,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from mypy_extensions import mypyc_attr
 
 from hft.fix import dictionary as fixdict
 from hft.fix.encoder import FixEncoder
@@ -109,6 +111,7 @@ class SessionConfig:
         return (self.begin_string, self.sender_comp_id, self.target_comp_id)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by interpreted code (see setup.py)
 class SessionApplication:
     """Callbacks; subclass and override what you need (all optional)."""
 
@@ -151,6 +154,16 @@ class SessionCounters:
     disconnects: int = 0
     garbled_frames: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        """Every counter by name (``extra`` merged in); a compiled class has no ``vars()``."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        d.update(self.extra)
+        return d
+
+
+TransportFilter = Callable[[Callable[[bytes], None], Callable[[str], None]],
+                           tuple[Callable[[bytes], None], Callable[[str], None]]]
 
 
 def _noop_send(data: bytes) -> None:
@@ -218,6 +231,14 @@ class FixSession:
         self.fast_reader: Callable[[bytes, int], bool] | None = None
         # called first thing on every read (before any parsing): an application's receive stamp
         self.on_read: Callable[[], None] | None = None
+        # called when on_data returns or raises (e.g. the simulator flushes the answers to one read)
+        self.after_read: Callable[[], None] | None = None
+        # transport_filter(send_bytes, close) -> (send_bytes, close), applied by connection_made: lets an
+        # application put its own writer/closer between the session and the transport (the simulator's
+        # write coalescing and slow-consumer check). Hooks, not per-instance method patching: the module
+        # is compiled (a compiled instance's methods cannot be replaced)
+        self.transport_filter: TransportFilter | None = None
+        self.fast_app = True  # False: every message that is not taken by fast_reader goes through on_message
         self.last_write_ns = 0  # wall clock right before the last frame was handed to the transport
 
     # ------------------------------------------------------------------------------ properties
@@ -240,8 +261,7 @@ class FixSession:
     def stats(self) -> dict[str, Any]:
         """A snapshot for metrics (cold path)."""
         c = self.counters
-        d = {k: v for k, v in vars(c).items() if k != "extra"}
-        d.update(c.extra)
+        d: dict[str, Any] = dict(c.as_dict())
         d.update(
             state=self.state.name,
             next_sender_seq=self.next_sender_seq,
@@ -262,6 +282,9 @@ class FixSession:
     # ------------------------------------------------------------------------------ transport API
     def connection_made(self, send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
         """The transport is connected. An initiator sends its Logon now."""
+        f = self.transport_filter
+        if f is not None:
+            send_bytes, close = f(send_bytes, close)
         self._send_bytes = send_bytes
         self._close = close
         self.counters.garbled_frames += self.parser.frames_bad  # keep the total across connections
@@ -306,6 +329,16 @@ class FixSession:
         hook = self.on_read
         if hook is not None:
             hook()
+        after = self.after_read
+        if after is None:
+            self._on_data(data)
+            return
+        try:
+            self._on_data(data)
+        finally:
+            after()
+
+    def _on_data(self, data: bytes | bytearray | memoryview) -> None:
         self.counters.bytes_in += len(data)
         parser = self.parser
         if (self.state is _ACTIVE and not self._queue and not self._resend_target
@@ -336,7 +369,7 @@ class FixSession:
                     return
             msg = parser.take_frame(frame)
             if msg is not None:
-                if not self._fast_app(msg):
+                if not (self.fast_app and self._fast_app(msg)):
                     self.on_message(msg)
                 return
         parser.feed(data)
@@ -403,6 +436,21 @@ class FixSession:
         seq = store.next_sender_seq
         now = self.clock()
         frame = build(seq, now)
+        store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
+        self._write(frame, now)
+        return seq
+
+    def send_new_order_t(self, t: tuple[bytes, ...], cl_ord_id: bytes, qty: int, price: int | None,
+                         extra: bytes = b"") -> int:
+        """:meth:`send_built` of ``encoder.new_order_single_t(seq, now, t, cl_ord_id, qty, price, extra)``
+        (a 35=D from a ``d_template``) without a build callable: the order gateway's per-order path."""
+        if self.state != SessionState.ACTIVE:
+            raise SessionError(f"cannot send: session is {self.state.name}")
+        self.counters.app_out += 1
+        store = self.store
+        seq = store.next_sender_seq
+        now = self.clock()
+        frame = self.encoder.new_order_single_t(seq, now, t, cl_ord_id, qty, price, extra)
         store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
         self._write(frame, now)
         return seq
@@ -569,7 +617,7 @@ class FixSession:
         raw = msg.raw
         needles = self._needles.get(mt)
         if (needles is None or self.config.validate_types or mt in _ADMIN_TYPES or mt == b"4"
-                or b"\x0143=" in raw or not raw.startswith(self._begin_b, 2)
+                or raw.find(b"\x0143=") >= 0 or not raw.startswith(self._begin_b, 2)
                 or raw[len(self._begin_b) + 2] != 1):
             return False
         i = raw.find(b"\x0134=")
@@ -587,7 +635,7 @@ class FixSession:
         if i < 0 or raw[i + 4 : raw.find(b"\x01", i + 4)] != self._our_id:
             return False
         for _tag, needle in needles:
-            if needle not in raw:
+            if raw.find(needle) < 0:  # (not `in`: bytes.__contains__ formats a TypeError first, 3.11)
                 return False
         allowed = self.config.app_msg_types
         if allowed is not None and mt not in allowed:
@@ -685,9 +733,9 @@ class FixSession:
             if needles is None:
                 needles = self._needles[mt] = tuple((t, b"\x01%d=" % t) for t, _ in req)
             for tag, needle in needles:
-                if needle not in raw:
+                if raw.find(needle) < 0:
                     return (fixdict.REJECT_REQUIRED_TAG_MISSING, tag, "Required tag missing", False)
-        if b"\x0143=" in raw and msg.poss_dup and b"\x01122=" not in raw and mt != b"4":
+        if raw.find(b"\x0143=") >= 0 and msg.poss_dup and raw.find(b"\x01122=") < 0 and mt != b"4":
             return (fixdict.REJECT_REQUIRED_TAG_MISSING, 122, "Required tag missing", False)
         if validate_types:
             bad = self._check_types(msg, pairs)

@@ -180,8 +180,6 @@ class OrderEntryApp(SessionApplication):
             self._head = b"35=8\x0149=%s\x0156=%s\x0134=" % (enc.sender_comp_id.encode(),
                                                                enc.target_comp_id.encode())
             self._fmt_ts = enc.format_timestamp
-        orig_on_data = session.on_data
-        orig_made = session.connection_made
         out: list[bytes] = []
         batching = False
         write: Callable[[bytes], None] | None = None
@@ -202,7 +200,7 @@ class OrderEntryApp(SessionApplication):
 
         counters = self.gateway.counters
 
-        def on_data(data: bytes | bytearray | memoryview) -> None:
+        def before_read() -> None:  # the session's on_read hook: first thing on every read
             nonlocal batching
             self.arrival_ns = time.monotonic_ns()
             counters["reads"] += 1
@@ -210,20 +208,21 @@ class OrderEntryApp(SessionApplication):
             begin = gateway.on_read_begin
             if begin is not None:
                 begin()
-            try:
-                orig_on_data(data)
-            finally:
-                batching = False
-                # the read's market data first, then the client's reports (the order they went out in
-                # when each 35=X was written as soon as it was made and only the reports were coalesced)
-                end = gateway.on_read_end
-                try:
-                    if end is not None:
-                        end()
-                finally:
-                    flush()
 
-        def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
+        def after_read() -> None:  # the session's after_read hook: on_data returned or raised
+            nonlocal batching
+            batching = False
+            # the read's market data first, then the client's reports (the order they went out in
+            # when each 35=X was written as soon as it was made and only the reports were coalesced)
+            end = gateway.on_read_end
+            try:
+                if end is not None:
+                    end()
+            finally:
+                flush()
+
+        def transport_filter(send_bytes: Callable[[bytes], None], close: Callable[[str], None]
+                             ) -> tuple[Callable[[bytes], None], Callable[[str], None]]:
             nonlocal write
             write = send_bytes
             out.clear()
@@ -232,10 +231,11 @@ class OrderEntryApp(SessionApplication):
                 flush()
                 close(reason)
 
-            orig_made(send, close_after_flush)
+            return send, close_after_flush
 
-        session.on_data = on_data  # type: ignore[method-assign]
-        session.connection_made = connection_made  # type: ignore[method-assign]
+        session.on_read = before_read
+        session.after_read = after_read
+        session.transport_filter = transport_filter
 
     # -- SessionApplication ------------------------------------------------------------------------
     def on_logon(self, session: FixSession) -> None:

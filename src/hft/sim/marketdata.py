@@ -102,14 +102,14 @@ class MarketDataApp(SessionApplication):
         the publisher writes 35=X frames it encoded itself through :meth:`write_x`."""
         self.session = session
         session.app = self
-        orig_made = session.connection_made
         cfg = session.config
         # per-client constant part of a 35=X header (35, 49, 56, 34=)
         self.x_head = b"35=X\x0149=%s\x0156=%s\x0134=" % (cfg.sender_comp_id.encode(),
                                                             cfg.target_comp_id.encode())
         self.begin = b"8=%s\x019=" % cfg.begin_string.encode()
 
-        def connection_made(send_bytes: Callable[[bytes], None], close: Callable[[str], None]) -> None:
+        def transport_filter(send_bytes: Callable[[bytes], None], close: Callable[[str], None]
+                             ) -> tuple[Callable[[bytes], None], Callable[[str], None]]:
             transport = getattr(send_bytes, "__self__", None)
             self._transport = transport
             sndbuf = self.publisher.config.sndbuf_kb
@@ -119,9 +119,9 @@ class MarketDataApp(SessionApplication):
             self._raw = send_bytes
             self._pending = getattr(transport, "get_write_buffer_size", None)
             self._kicked = False
-            orig_made(self._write, close)
+            return self._write, close
 
-        session.connection_made = connection_made  # type: ignore[method-assign]
+        session.transport_filter = transport_filter  # applied by session.connection_made
 
     def _write(self, data: bytes) -> None:
         if self._held:  # a frame that is not a held 35=X (snapshot, admin) never overtakes them
