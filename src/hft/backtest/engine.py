@@ -31,12 +31,12 @@ time each.
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 from typing import Any, Final
 
 import numpy as np
@@ -285,7 +285,7 @@ class Backtester(StrategyContext):
         self._seq += 1
         lat = self._ent_ns
         t = self._now + (lat if lat >= 0 else self._lat(self.cfg.entry_latency_ns, self._entry_samples))
-        heapq.heappush(self._pending, (t, self._seq, action, o, extra))
+        heappush(self._pending, (t, self._seq, action, o, extra))
         if t < self._due_e:
             self._due_e = t
 
@@ -366,7 +366,7 @@ class Backtester(StrategyContext):
         self._seq += 1
         lat = self._resp_ns
         t = self._te + (lat if lat >= 0 else self._lat(self.cfg.response_latency_ns, self._resp_samples))
-        heapq.heappush(self._answers, (t, self._seq, kind, o, extra))
+        heappush(self._answers, (t, self._seq, kind, o, extra))
         if t < self._due_l:
             self._due_l = t
 
@@ -464,7 +464,7 @@ class Backtester(StrategyContext):
     def _process_pending(self, te: int) -> None:
         pend = self._pending
         while pend and pend[0][0] <= te:
-            t, _, action, o, extra = heapq.heappop(pend)
+            t, _, action, o, extra = heappop(pend)
             self._te = t
             if action == 0:  # new order
                 self._answer(0, o, None)
@@ -472,10 +472,11 @@ class Backtester(StrategyContext):
             elif action == 1:  # cancel
                 lv = self._live.pop(o.cl_ord_id, None)
                 self._answer(4 if lv is not None else 5, o, extra)
-                if lv is not None:
+                if lv is not None and lv.resting:
                     self._rewatch()
             else:  # replace
-                new, prev = extra
+                new: Order = extra[0]  # (typed: native attribute access on the new order)
+                prev = extra[1]
                 lv = self._live.get(o.cl_ord_id)
                 ex_cum = o.qty - lv.leaves if lv is not None else 0
                 if lv is None or new.qty <= ex_cum:
@@ -495,7 +496,7 @@ class Backtester(StrategyContext):
         ans = self._answers
         strat = self.strategy
         while ans and ans[0][0] <= tl:
-            t, _, kind, o, extra = heapq.heappop(ans)
+            t, _, kind, o, extra = heappop(ans)
             self._now = t
             if kind == 3:  # fill
                 f: Fill = extra
@@ -528,20 +529,22 @@ class Backtester(StrategyContext):
                 if o.status is OrdStatus.PENDING_CANCEL:
                     o.status = extra if o.cum_qty < o.qty else OrdStatus.FILLED
             elif kind == 6:  # replace reject
-                new, prev = extra
-                new.status = OrdStatus.REJECTED
-                new.reject_reason = "too late to replace"
-                self._open.pop(new.cl_ord_id, None)
+                nw: Order = extra[0]  # (typed: native attribute access)
+                prev = extra[1]
+                nw.status = OrdStatus.REJECTED
+                nw.reject_reason = "too late to replace"
+                self._open.pop(nw.cl_ord_id, None)
                 if o.status is OrdStatus.PENDING_REPLACE:
                     o.status = prev if o.cum_qty < o.qty else OrdStatus.FILLED
-                strat.on_order_update(new)
+                strat.on_order_update(nw)
             elif kind == 7:  # replaced
-                new = extra
+                nw = extra
                 o.status = OrdStatus.REPLACED
                 self._open.pop(o.cl_ord_id, None)
-                new.status = OrdStatus.NEW if new.cum_qty == o.cum_qty else OrdStatus.PARTIALLY_FILLED
-                new.cum_qty = max(new.cum_qty, o.cum_qty)
-                strat.on_order_update(new)
+                nw.status = OrdStatus.NEW if nw.cum_qty == o.cum_qty else OrdStatus.PARTIALLY_FILLED
+                if o.cum_qty > nw.cum_qty:
+                    nw.cum_qty = o.cum_qty
+                strat.on_order_update(nw)
             o.updated_ns = t
             strat.on_order_update(o)
 
@@ -673,9 +676,7 @@ class Backtester(StrategyContext):
         depth = self._depth_interest
         dm1 = depth - 1
         wants_trades = self._wants_trades
-        on_queue = self._on_queue
         inst = self.inst
-        set_level = book.set_level
         risk_trade = self.risk.last_trade
         res = self.res
         calls = 0
@@ -755,7 +756,7 @@ class Backtester(StrategyContext):
                             prev = bqt[j]
                             if q > 0:
                                 bqt[j] = q
-                            elif not set_level(1, p, 0, te):
+                            elif not book.set_level(1, p, 0, te):
                                 self._book_error(c0 + r, s, p, q)
                             touched = depth == 0 or (j <= dm1 and q != prev)
                         else:  # a new level (or the delete of one we never saw)
@@ -764,12 +765,12 @@ class Backtester(StrategyContext):
                                 touched = q > 0 and p > bpx[0]
                             else:
                                 touched = depth == 0 or (q > 0 and (book.n_bids <= dm1 or p > bpx[dm1]))
-                            if not set_level(1, p, q, te):
+                            if not book.set_level(1, p, q, te):
                                 self._book_error(c0 + r, s, p, q)
                         if bid_lo <= p <= bid_hi:  # (a dict lookup only inside our bids' price range)
                             lvs = wbid.get(p)
                             if lvs is not None:  # our bids rest at this level: queue positions
-                                on_queue(lvs, prev, q)
+                                self._on_queue(lvs, prev, q)
                         if p >= ask_lo:  # at or through our ask: it is hit
                             self._te = te
                             self._now = tl
@@ -789,7 +790,7 @@ class Backtester(StrategyContext):
                             prev = aqt[j]
                             if q > 0:
                                 aqt[j] = q
-                            elif not set_level(2, p, 0, te):
+                            elif not book.set_level(2, p, 0, te):
                                 self._book_error(c0 + r, s, p, q)
                             touched = depth == 0 or (j <= dm1 and q != prev)
                         else:
@@ -799,12 +800,12 @@ class Backtester(StrategyContext):
                                 touched = q > 0 and (a0 == 0 or p < a0)
                             else:
                                 touched = depth == 0 or (q > 0 and (book.n_asks <= dm1 or p < apx[dm1]))
-                            if not set_level(2, p, q, te):
+                            if not book.set_level(2, p, q, te):
                                 self._book_error(c0 + r, s, p, q)
                         if ask_lo <= p <= ask_hi:
                             lvs = wask.get(p)
                             if lvs is not None:
-                                on_queue(lvs, prev, q)
+                                self._on_queue(lvs, prev, q)
                         if p <= bid_hi:
                             self._te = te
                             self._now = tl

@@ -166,6 +166,21 @@ class Fill:
     exec_id: str = ""
     liquidity: str = ""  # "A" added (maker), "R" removed (taker), "" unknown
 
+    # written out for the compiled build (the generated one is interpreted code there); frozen, so the
+    # fields are set through object.__setattr__ as the generated one does
+    def __init__(self, cl_ord_id: str, instrument: str, side: Side, price: int, qty: int, fee_cents: int,
+                 ts_ns: int, exec_id: str = "", liquidity: str = "") -> None:
+        s = object.__setattr__
+        s(self, "cl_ord_id", cl_ord_id)
+        s(self, "instrument", instrument)
+        s(self, "side", side)
+        s(self, "price", price)
+        s(self, "qty", qty)
+        s(self, "fee_cents", fee_cents)
+        s(self, "ts_ns", ts_ns)
+        s(self, "exec_id", exec_id)
+        s(self, "liquidity", liquidity)
+
 
 @dataclass(slots=True, frozen=True)
 class Trade:
