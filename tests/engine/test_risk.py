@@ -179,3 +179,38 @@ def test_stale_book_has_no_mid_reference() -> None:
     book.apply_snapshot([(450_000, 1)], [(450_200, 1)])
     book.set_level(ASK, 450_200, 0)
     assert rm.reference_price("BHP") == 0  # one-sided book: no mid
+
+
+class DictOrders(Orders):
+    """The same orders offered the way the order manager and the backtester offer them (``open_dict``)."""
+
+    def open_dict(self, instrument: str) -> dict[str, Order]:
+        return {o.cl_ord_id: o for o in self.orders if o.is_open and o.instrument == instrument}
+
+
+def test_open_dict_source_answers_like_the_open_orders_source() -> None:
+    answers = []
+    for src in (Orders(), DictOrders()):
+        pt = PositionTracker(IbkrAsxFixed())
+        book = L2Book("BHP")
+        book.apply_snapshot([(450_000, 100)], [(450_200, 100)])
+        lim = R.RiskLimits(max_position=1000, max_order_qty=10_000)
+        rm = R.RiskManager(lim, pt, src, books={"BHP": book})
+        assert (rm._open_dict is not None) is isinstance(src, DictOrders)
+        pt.on_fill(Fill("x", "BHP", Side.BUY, 450_000, 500, 0, 0))
+        src.add(Side.BUY, 449_000, 300)
+        src.add(Side.SELL, 450_200, 200)
+        done = src.add(Side.BUY, 449_900, 400)
+        done.status = OrdStatus.FILLED  # finished: neither counted nor crossed
+        src.add(Side.SELL, 450_100, 50, inst="CBA")  # another instrument: ignored
+        got = [rm.check("BHP", side, px, qty, ot, 0) for side, px, qty, ot in (
+            (Side.BUY, 449_000, 200, OrdType.LIMIT),  # 500 + 300 + 200 = 1000: accepted
+            (Side.BUY, 449_000, 201, OrdType.LIMIT),  # 1001: max position
+            (Side.BUY, 450_200, 1, OrdType.LIMIT),  # reaches our ask: self cross
+            (Side.BUY, 0, 1, OrdType.MARKET),  # a market order crosses any resting ask of ours
+            (Side.SELL, 449_000, 10, OrdType.LIMIT),  # reaches our bid: self cross
+            (Side.SELL, 450_300, 2300, OrdType.LIMIT),  # 500 - 200 - 2300 = -2000: max position
+        )]
+        answers.append(got)
+    assert answers[0] == answers[1] == [R.ACCEPTED, R.MAX_POSITION, R.SELF_CROSS, R.SELF_CROSS, R.SELF_CROSS,
+                                        R.MAX_POSITION]

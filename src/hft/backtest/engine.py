@@ -141,7 +141,12 @@ class _OpenView:
             return self._open.values()
         return ()
 
+    def open_dict(self, instrument: str) -> dict[str, Order]:
+        """The risk manager's preferred form: the dict itself (read only)."""
+        return self._open if instrument == self._inst else _NO_ORDERS
 
+
+_NO_ORDERS: dict[str, Order] = {}  # open_dict of another instrument (never written)
 _NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
 
 
@@ -708,15 +713,20 @@ class Backtester(StrategyContext):
         for c0 in range(0, n, CHUNK):
             c1 = min(n, c0 + CHUNK)
             # typed per-chunk columns: the compiled loop below reads them as machine integers
-            tes: list[int] = ev.ts_exch[c0:c1].tolist()
-            tls: list[int] = ev.ts_local[c0:c1].tolist()
+            # exchange time as a small offset from local time: a feed latency that varies little gives
+            # small ints (CPython's cached ones below 257), not a new int object per event
+            tl_a = ev.ts_local[c0:c1]
+            d_a = ev.ts_exch[c0:c1] - tl_a
+            dmin = int(d_a.min())
+            tes: list[int] = (d_a - dmin).tolist()
+            tls: list[int] = tl_a.tolist()
             ks: list[int] = ev.kind[c0:c1].tolist()
             ss: list[int] = ev.side[c0:c1].tolist()
             ps: list[int] = ev.price[c0:c1].tolist()
             qs: list[int] = ev.qty[c0:c1].tolist()
             for r in range(c1 - c0):
-                te: int = tes[r]
                 tl: int = tls[r]
+                te: int = tl + dmin + tes[r]
                 k: int = ks[r]
                 s: int = ss[r]
                 p: int = ps[r]

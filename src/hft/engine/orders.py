@@ -104,6 +104,7 @@ def _order_fields(o: Order) -> dict[str, Any]:
             "created_ns": o.created_ns, "cum_qty": o.cum_qty, "avg_px_num": o.avg_px_num}
 
 
+_NO_ORDERS: dict[str, Order] = {}  # open_dict of an instrument without open orders (never written)
 _JS_CACHE: dict[str, bytes] = {}
 
 
@@ -241,6 +242,12 @@ class OrderManager:
         order manager while iterating it). The risk check's allocation-free view."""
         d = self._open.get(instrument)
         return d.values() if d else ()
+
+    def open_dict(self, instrument: str) -> dict[str, Order]:
+        """The open orders of one instrument as the order manager's own dict (ClOrdID -> order; read only,
+        do not keep it): the risk check iterates it without a view object."""
+        d = self._open.get(instrument)
+        return d if d is not None else _NO_ORDERS
 
     def open_count(self) -> int:
         """Number of open orders, all instruments (no list built)."""

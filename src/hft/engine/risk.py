@@ -164,6 +164,8 @@ class RiskManager:
         # per-instrument open orders without a list copy when the order source offers it
         self._open_view: Callable[[str], Iterable[Order]] = (getattr(orders, "open_view", None)
                                                              or orders.open_orders)
+        # preferred when offered: the open orders of an instrument as the source's dict (read only)
+        self._open_dict: Callable[[str], dict[str, Order]] | None = getattr(orders, "open_dict", None)
         self._valid_px = 0  # last price that passed the tick-grid check (the grid never changes)
         self.kill = KillSwitch(on_trip=on_trip)
         self.last_trade: dict[str, int] = {}
@@ -272,17 +274,19 @@ class RiskManager:
         elif side == 2:
             same, other = Side.SELL, Side.BUY
         same_leaves = 0
-        for o in self._open_view(instrument):
-            leaves = o.leaves_qty
-            if leaves <= 0:
-                continue
-            o_side = o.side
-            if o_side is same or (o_side is not other and o_side == side):
-                same_leaves += leaves
-            elif (o.ord_type is OrdType.LIMIT or o.ord_type == OrdType.LIMIT) and (
-                (is_buy and price >= o.price) or (not is_buy and price <= o.price) or price == 0
-            ):
-                return SELF_CROSS
+        od = self._open_dict
+        if od is not None:  # the order source's own dict: iterated without a view or iterator object
+            for o in od(instrument).values():
+                r = _own_order(o, same, other, side, is_buy, price)
+                if r < 0:
+                    return SELF_CROSS
+                same_leaves += r
+        else:
+            for o in self._open_view(instrument):
+                r = _own_order(o, same, other, side, is_buy, price)
+                if r < 0:
+                    return SELF_CROSS
+                same_leaves += r
         net = self.positions.position(instrument)
         potential = net + same_leaves + qty if is_buy else net - same_leaves - qty
         if potential > lim.max_position or potential < -lim.max_position:
@@ -302,6 +306,23 @@ class RiskManager:
             return RATE_LIMIT
         self._tokens_x -= 1_000_000_000
         return ACCEPTED
+
+
+def _own_order(o: Order, same: Side | None, other: Side | None, side: int, is_buy: bool, price: int) -> int:
+    """One of our open orders against a new one at ``price``: its leaves when on the same side (0 on the
+    other side or when finished), -1 when the new order would cross it. Sides are compared by identity
+    first (``same``/``other`` are the members; an order whose side is a plain int falls back to ==)."""
+    leaves = o.leaves_qty
+    if leaves <= 0:
+        return 0
+    o_side = o.side
+    if o_side is same or (o_side is not other and o_side == side):
+        return leaves
+    if (o.ord_type is OrdType.LIMIT or o.ord_type == OrdType.LIMIT) and (
+        (is_buy and price >= o.price) or (not is_buy and price <= o.price) or price == 0
+    ):
+        return -1
+    return 0
 
 
 def risk_limits(config: Config) -> RiskLimits:
