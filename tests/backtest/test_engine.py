@@ -449,3 +449,54 @@ def test_timer_fires_on_local_time() -> None:
     assert isinstance(s, Timer)
     # set at local T0 + 500; events every 1,000 ns: fires at the first event at or after each deadline
     assert s.timers == [T0 + 10_500, T0 + 20_500, T0 + 30_500, T0 + 40_500]
+
+
+class _Watching(Strategy):
+    """The market maker, plus a check at every call that the backtester's watched prices (kept up to date
+    one order at a time) are exactly what its resting orders say."""
+
+    name = "watching"
+    book_depth = 1
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        from hft.strategies import make_strategy
+
+        super().__init__(ctx, ["BHP"])
+        self.inner = make_strategy("market_maker", ctx, ["BHP"])
+        self.checks = 0
+
+    def _check(self) -> None:
+        bt = self.ctx
+        assert isinstance(bt, Backtester)
+        want: dict[int, dict[int, list[int]]] = {1: {}, 2: {}}
+        for lv in bt._live.values():
+            assert lv.resting
+            want[lv.side].setdefault(lv.price, []).append(id(lv))
+        for side, got in ((1, bt._wbid), (2, bt._wask)):
+            assert {p: [id(x) for x in lvs] for p, lvs in got.items()} == want[side]
+        bids, asks = want[1], want[2]
+        assert (bt._bid_hi, bt._bid_lo) == ((max(bids), min(bids)) if bids else (0, (1 << 62) - 1))
+        assert (bt._ask_lo, bt._ask_hi) == ((min(asks), max(asks)) if asks else ((1 << 62) - 1, 0))
+        self.checks += 1
+
+    def on_book(self, instrument: str, book: L2Book) -> None:
+        self._check()
+        self.inner.on_book(instrument, book)
+
+    def on_fill(self, fill: Fill) -> None:
+        self._check()
+        self.inner.on_fill(fill)
+
+    def on_order_update(self, order: Order) -> None:
+        self.inner.on_order_update(order)
+
+
+@pytest.mark.parametrize("jitter", [0, 3_000_000])
+def test_watched_prices_follow_the_resting_orders(jitter: int) -> None:
+    # replaces (same price smaller, new price), cancels, partial and full fills, with and without jitter
+    bt = Backtester(generate(60_000, seed=11), _Watching, BacktestConfig(seed=2, latency_jitter_ns=jitter))
+    r = bt.run()
+    s = bt.strategy
+    assert isinstance(s, _Watching)
+    assert s.checks > 1_000 and r.orders_sent > 100 and len(r.fills) > 5
+    s._check()

@@ -375,40 +375,54 @@ class Backtester(StrategyContext):
         if t < self._due_l:
             self._due_l = t
 
-    def _rewatch(self) -> None:
-        """Recompute the prices where we rest (called whenever the set of resting orders changes)."""
-        wb: dict[int, list[_Live]] = {}
-        wa: dict[int, list[_Live]] = {}
+    def _watch(self, lv: _Live) -> None:
+        """``lv`` now rests: add it to the watched prices (the replay loop's "does this event concern us")."""
+        px = lv.price
+        if lv.side == 1:
+            d = self._wbid
+            if px > self._bid_hi:
+                self._bid_hi = px
+            if px < self._bid_lo:
+                self._bid_lo = px
+        else:
+            d = self._wask
+            if px < self._ask_lo:
+                self._ask_lo = px
+            if px > self._ask_hi:
+                self._ask_hi = px
+        at = d.get(px)
+        if at is None:
+            d[px] = [lv]
+        else:
+            at.append(lv)  # (resting order, as in _live)
+
+    def _unwatch(self, lv: _Live) -> None:
+        """``lv`` no longer rests (filled, cancelled, replaced): remove it from the watched prices."""
+        px = lv.price
+        d = self._wbid if lv.side == 1 else self._wask
+        at = d.get(px)
+        if at is None:
+            return
+        for k in range(len(at)):
+            if at[k] is lv:
+                del at[k]
+                break
+        if at:
+            return
+        del d[px]  # the last of ours at this price: the price range may shrink
         hi = 0
-        b_lo = _NEVER
         lo = _NEVER
-        a_hi = 0
-        for lv in self._live.values():
-            if lv.resting:
-                px = lv.price
-                if lv.side == 1:
-                    d = wb
-                    if px > hi:
-                        hi = px
-                    if px < b_lo:
-                        b_lo = px
-                else:
-                    d = wa
-                    if px < lo:
-                        lo = px
-                    if px > a_hi:
-                        a_hi = px
-                at = d.get(px)
-                if at is None:
-                    d[px] = [lv]
-                else:
-                    at.append(lv)
-        self._wbid = wb  # new dicts: a caller iterating the old lists is not disturbed
-        self._wask = wa
-        self._bid_hi = hi
-        self._bid_lo = b_lo
-        self._ask_lo = lo
-        self._ask_hi = a_hi
+        for q in d:
+            if q > hi:
+                hi = q
+            if q < lo:
+                lo = q
+        if lv.side == 1:
+            self._bid_hi = hi
+            self._bid_lo = lo
+        else:
+            self._ask_lo = lo
+            self._ask_hi = hi
 
     def _fill(self, lv: _Live, price: int, qty: int, maker: bool) -> None:
         fee = self.fees.fill_fee(lv.value, price * qty)
@@ -426,11 +440,11 @@ class Backtester(StrategyContext):
         self.res.fill_maker.append(maker)
         self._answer(3, o, f)
         if lv.leaves == 0 and self._live.pop(o.cl_ord_id, None) is not None and lv.resting:
-            self._rewatch()
+            self._unwatch(lv)
 
     def _arrive(self, lv: _Live) -> bool:
         """An order reaches the exchange: take what crosses, then rest (or cancel the IOC remainder).
-        True when it rests (the watched prices were recomputed)."""
+        True when it rests (and is then watched)."""
         b = self._book
         o = lv.order
         limit = lv.price if o.ord_type is OrdType.LIMIT else 0
@@ -463,7 +477,7 @@ class Backtester(StrategyContext):
             lv.ahead = float(b.ask_qty[lst.index(px)]) if px in lst else 0.0
         lv.trade_qty = 0
         self._live[o.cl_ord_id] = lv
-        self._rewatch()
+        self._watch(lv)
         return True
 
     def _process_pending(self, te: int) -> None:
@@ -478,7 +492,7 @@ class Backtester(StrategyContext):
                 lv = self._live.pop(o.cl_ord_id, None)
                 self._answer(4 if lv is not None else 5, o, extra)
                 if lv is not None and lv.resting:
-                    self._rewatch()
+                    self._unwatch(lv)
             else:  # replace
                 new: Order = extra[0]  # (typed: native attribute access on the new order)
                 prev = extra[1]
@@ -488,14 +502,16 @@ class Backtester(StrategyContext):
                     self._answer(6, o, (new, prev))
                     continue
                 del self._live[o.cl_ord_id]
+                if lv.resting:
+                    self._unwatch(lv)
                 nl = _Live(new, lv.side, new.price, new.qty - ex_cum, lv.value)
                 self._answer(7, o, new)
                 if new.price == lv.price and nl.leaves <= lv.leaves:
                     nl.ahead, nl.trade_qty, nl.resting = lv.ahead, lv.trade_qty, True  # keeps its place
                     self._live[new.cl_ord_id] = nl
-                    self._rewatch()  # same prices, but the watched lists must hold the new order's state
-                elif not self._arrive(nl):  # (when it rests, _arrive recomputed the watched prices)
-                    self._rewatch()
+                    self._watch(nl)
+                else:
+                    self._arrive(nl)  # (watched when it rests)
 
     def _deliver(self, tl: int) -> None:
         ans = self._answers
