@@ -36,14 +36,14 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from hft.fix.session import FixSession, SessionState
 from hft.runtime.timestamps import SCM_TIMESTAMPING, SCM_TIMESTAMPNS
 
 log = logging.getLogger(__name__)
 
-TIMER_INTERVAL_NS = 50_000_000
+TIMER_INTERVAL_NS: Final = 50_000_000
 # kernel receive stamps (hft.runtime.timestamps: SCM_TIMESTAMPING = 3 x timespec, SCM_TIMESTAMPNS = 1)
 _SOL_SOCKET = socket.SOL_SOCKET
 _SCM_TIMESTAMPING: int = SCM_TIMESTAMPING

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -53,9 +53,9 @@ _EXEC_TYPE: dict[bytes, str] = {
     b"8": ExecType.REJECTED, b"A": ExecType.PENDING_NEW, b"C": ExecType.EXPIRED,
     b"E": ExecType.PENDING_REPLACE, b"F": ExecType.TRADE, b"I": ExecType.ORDER_STATUS,
 }
-_SIDE = {b"1": Side.BUY, b"2": Side.SELL}
-_ORD_TYPE = {OrdType.MARKET: b"1", OrdType.LIMIT: b"2"}
-_TIF = {0: b"0", 1: b"1", 3: b"3", 4: b"4"}
+_SIDE: Final = {b"1": Side.BUY, b"2": Side.SELL}
+_ORD_TYPE: Final = {OrdType.MARKET: b"1", OrdType.LIMIT: b"2"}
+_TIF: Final = {0: b"0", 1: b"1", 3: b"3", 4: b"4"}
 
 
 def _noop_exec(_: ExecReport) -> None:

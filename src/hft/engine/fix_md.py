@@ -27,6 +27,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import Final
 from zlib import adler32 as _adler32
 
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
@@ -36,9 +37,9 @@ from hft.fix.session import FixSession, SessionApplication, SessionError, Sessio
 
 log = logging.getLogger(__name__)
 
-_BID = Side.BUY
-_ASK = Side.SELL
-_SIDE_OF = {b"0": _BID, b"1": _ASK}
+_BID: Final = Side.BUY
+_ASK: Final = Side.SELL
+_SIDE_OF: Final = {b"0": _BID, b"1": _ASK}
 side_of = _SIDE_OF.__getitem__
 
 

@@ -58,7 +58,7 @@ from hft.engine.journal import (
     T_SESSION,
     Journal,
 )
-from hft.engine.types import Fill, Order, OrderRequest, OrdStatus, OrdType, Side, TimeInForce
+from hft.engine.types import Fill, Order, OrderRequest, OrdStatus, OrdType, Side, TimeInForce, terminal
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class OrderManager:
 
     def _set_status(self, o: Order, new: OrdStatus, now: int) -> bool:
         old = o.status
-        if new is old and new is not S.PARTIALLY_FILLED:
+        if new is old and new is not OrdStatus.PARTIALLY_FILLED:
             return True
         if new not in TRANSITIONS[old]:
             self.counters["illegal_transitions"] += 1
@@ -281,7 +281,7 @@ class OrderManager:
         self._leave(o, old)
         o.status = new
         o.updated_ns = now
-        if new.is_terminal:
+        if terminal(new):
             self._unindex(o)
             self._prev_status.pop(o.cl_ord_id, None)
             done = self._done
@@ -289,25 +289,26 @@ class OrderManager:
             if len(done) > self.history:  # bounded history of finished orders
                 old_id = done.popleft()
                 old_o = self.orders.get(old_id)
-                if old_o is not None and old_o.status.is_terminal and old_id not in self._replaced_by:
+                if old_o is not None and terminal(old_o.status) and old_id not in self._replaced_by:
                     del self.orders[old_id]
-            if new is not S.REPLACED and o.cl_ord_id in self._replacing:
-                self._drop_replace(o, S.CANCELED if new is not S.FILLED else S.REJECTED, now)
+            if new is not OrdStatus.REPLACED and o.cl_ord_id in self._replacing:
+                gone = OrdStatus.CANCELED if new is not OrdStatus.FILLED else OrdStatus.REJECTED
+                self._drop_replace(o, gone, now)
             else:
                 prior = self._replaced_by.get(o.cl_ord_id)
                 if prior is not None:  # the not-yet-live replacement ended: so did the chain (or not)
-                    if new is S.REJECTED:
+                    if new is OrdStatus.REJECTED:
                         self._restore(prior, o.cl_ord_id, now)
                     else:
-                        self._drop_replace(prior, S.REPLACED, now)  # keeps o's own status
+                        self._drop_replace(prior, OrdStatus.REPLACED, now)  # keeps o's own status
                         self._set_status(prior, new, now)
                     self.on_order_update(prior)
         return True
 
     def _leave(self, o: Order, old: OrdStatus) -> None:
-        if old is S.PENDING_NEW:
+        if old is OrdStatus.PENDING_NEW:
             self.pending_new -= 1
-        elif old is S.PENDING_CANCEL:
+        elif old is OrdStatus.PENDING_CANCEL:
             self.pending_cancel -= 1
 
     def _drop_replace(self, old: Order, new_status: OrdStatus, now: int) -> Order | None:
@@ -317,7 +318,7 @@ class OrderManager:
             return None
         self._replaced_by.pop(new.cl_ord_id, None)
         self.pending_replace -= 1
-        if new_status is not S.REPLACED:
+        if new_status is not OrdStatus.REPLACED:
             new.status = new_status
             new.updated_ns = now
         return new
@@ -337,7 +338,7 @@ class OrderManager:
         now = self.clock()
         self._seq += 1  # next_cl_ord_id, _place and _index_open inlined (the engine's per-order path)
         cl = self._prefix + str(self._seq)
-        o = Order(cl, instrument, side, price, qty, tif, ord_type, S.PENDING_NEW, created_ns=now,
+        o = Order(cl, instrument, side, price, qty, tif, ord_type, OrdStatus.PENDING_NEW, created_ns=now,
                   updated_ns=now, tag=tag)
         self.orders[cl] = o
         d = self._open.get(instrument)
@@ -365,7 +366,7 @@ class OrderManager:
         """Journal and send a cancel. False if the order is not open, already pending cancel/replace, or
         the in-flight cancel limit is reached."""
         st = order.status
-        if (st.is_terminal or st is S.PENDING_CANCEL or st is S.PENDING_REPLACE
+        if (terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE
                 or self.pending_cancel >= self.max_pending_cancel):
             if self.pending_cancel >= self.max_pending_cancel:
                 self.counters["inflight_refused"] += 1
@@ -383,13 +384,13 @@ class OrderManager:
     def _apply_cancel(self, order: Order, cxl_id: str, now: int) -> None:
         self._prev_status[order.cl_ord_id] = order.status
         self._cancel_ids[cxl_id] = order
-        self._set_status(order, S.PENDING_CANCEL, now)
+        self._set_status(order, OrdStatus.PENDING_CANCEL, now)
         self.pending_cancel += 1
 
     def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> Order | None:
         """Journal and send a cancel/replace; returns the replacement (PENDING_REPLACE) or None."""
         st = order.status
-        if st.is_terminal or st is S.PENDING_CANCEL or st is S.PENDING_REPLACE:
+        if terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE:
             return None
         if self.pending_replace >= self.max_pending_replace:
             self.counters["inflight_refused"] += 1
@@ -397,9 +398,9 @@ class OrderManager:
         now = self.clock()
         new = Order(self.next_cl_ord_id(), order.instrument, order.side,
                     order.price if price is None else price, order.qty if qty is None else qty, order.tif,
-                    order.ord_type, S.PENDING_REPLACE, cum_qty=order.cum_qty, avg_px_num=order.avg_px_num,
-                    order_id=order.order_id, orig_cl_ord_id=order.cl_ord_id, created_ns=now,
-                    updated_ns=now, tag=order.tag)
+                    order.ord_type, OrdStatus.PENDING_REPLACE, cum_qty=order.cum_qty,
+                    avg_px_num=order.avg_px_num, order_id=order.order_id, orig_cl_ord_id=order.cl_ord_id,
+                    created_ns=now, updated_ns=now, tag=order.tag)
         if self.journal is not None:
             self.journal.append(T_REPLACE, {"id": order.cl_ord_id, "new": _order_fields(new)})
         self._apply_replace(order, new, now)
@@ -411,7 +412,7 @@ class OrderManager:
 
     def _apply_replace(self, order: Order, new: Order, now: int) -> None:
         self._prev_status[order.cl_ord_id] = order.status
-        self._set_status(order, S.PENDING_REPLACE, now)
+        self._set_status(order, OrdStatus.PENDING_REPLACE, now)
         self._replacing[order.cl_ord_id] = new
         self._replaced_by[new.cl_ord_id] = order
         self.orders[new.cl_ord_id] = new
@@ -427,18 +428,18 @@ class OrderManager:
     def _restore(self, order: Order, req_id: str, now: int) -> None:
         """Undo a pending cancel (req_id = cancel id) or replace (req_id = replacement id)."""
         new = self._replacing.get(order.cl_ord_id)
-        if order.status is S.PENDING_REPLACE and (new is None or new.cl_ord_id != req_id):
+        if order.status is OrdStatus.PENDING_REPLACE and (new is None or new.cl_ord_id != req_id):
             return  # not the pending request of this order
-        prev = self._prev_status.pop(order.cl_ord_id, S.NEW)
+        prev = self._prev_status.pop(order.cl_ord_id, OrdStatus.NEW)
         self._cancel_ids.pop(req_id, None)
         if new is not None and new.cl_ord_id == req_id:
-            self._drop_replace(order, S.REJECTED, now)
-        if order.status is S.PENDING_CANCEL or order.status is S.PENDING_REPLACE:
-            if order.status is S.PENDING_CANCEL:
+            self._drop_replace(order, OrdStatus.REJECTED, now)
+        if order.status is OrdStatus.PENDING_CANCEL or order.status is OrdStatus.PENDING_REPLACE:
+            if order.status is OrdStatus.PENDING_CANCEL:
                 self._leave(order, order.status)
-            order.status = S.NEW if prev is S.PENDING_NEW else prev
-            if order.cum_qty and order.status is S.NEW:
-                order.status = S.PARTIALLY_FILLED
+            order.status = OrdStatus.NEW if prev is OrdStatus.PENDING_NEW else prev
+            if order.cum_qty and order.status is OrdStatus.NEW:
+                order.status = OrdStatus.PARTIALLY_FILLED
             order.updated_ns = now
 
     def _local_reject(self, o: Order, cmd: str, reason: str) -> None:
@@ -447,7 +448,7 @@ class OrderManager:
             self.journal.append(T_LOCAL_REJECT, {"id": o.cl_ord_id, "req": o.cl_ord_id, "cmd": cmd,
                                                  "reason": reason})
         o.reject_reason = reason
-        self._set_status(o, S.REJECTED, self.clock())
+        self._set_status(o, OrdStatus.REJECTED, self.clock())
 
     def request_status(self, orders: list[Order] | None = None) -> int:
         """Send an order status request (FIX 35=H) for each of ``orders`` (default: every open order,
@@ -517,18 +518,18 @@ class OrderManager:
         elif er.last_qty > 0 or et == ExecType.TRADE:
             self._on_fill(o, er, now)
         elif et == ExecType.NEW or et == ExecType.PENDING_NEW:
-            if o.status is S.PENDING_NEW:
+            if o.status is OrdStatus.PENDING_NEW:
                 if et == ExecType.NEW:
-                    self._set_status(o, S.NEW, now)
+                    self._set_status(o, OrdStatus.NEW, now)
             else:
                 c["out_of_order"] += 1
         elif et == ExecType.CANCELED:
-            if o.status is not S.PENDING_CANCEL and o.status is not S.PENDING_REPLACE:
+            if o.status is not OrdStatus.PENDING_CANCEL and o.status is not OrdStatus.PENDING_REPLACE:
                 c["unsolicited_cancels"] += 1
                 log.warning("unsolicited cancel of %s", o.cl_ord_id)
             self._cancel_ids.pop(er.cl_ord_id, None)
             # (a pending replacement dies with the order: _set_status drops it)
-            self._set_status(o, S.CANCELED, now)
+            self._set_status(o, OrdStatus.CANCELED, now)
         elif et == ExecType.REJECTED:
             old = self._replaced_by.get(o.cl_ord_id)
             if old is not None:  # a replace refused through an exec report
@@ -537,9 +538,9 @@ class OrderManager:
                 self.on_order_update(old)
             else:
                 o.reject_reason = er.text
-                self._set_status(o, S.REJECTED, now)
+                self._set_status(o, OrdStatus.REJECTED, now)
         elif et == ExecType.EXPIRED or et == ExecType.DONE_FOR_DAY:
-            self._set_status(o, S.EXPIRED, now)
+            self._set_status(o, OrdStatus.EXPIRED, now)
         # PENDING_CANCEL / PENDING_REPLACE acks: nothing to change
         self.on_order_update(o)
 
@@ -550,7 +551,7 @@ class OrderManager:
         live = self._replacing.get(o.cl_ord_id)
         prev_value = o.avg_px_num
         fee = self.fee_model.fill_fee(prev_value, px * qty)
-        if o.status.is_terminal:
+        if terminal(o.status):
             c["late_fills"] += 1
         o.cum_qty += qty
         o.avg_px_num += px * qty
@@ -558,23 +559,23 @@ class OrderManager:
         if live is not None:  # mirror onto the pending replacement (FIX CumQty carries over)
             live.cum_qty = o.cum_qty
             live.avg_px_num = o.avg_px_num
-        elif o.cl_ord_id in self._replaced_by and o.status is S.PENDING_REPLACE:
+        elif o.cl_ord_id in self._replaced_by and o.status is OrdStatus.PENDING_REPLACE:
             old = self._replaced_by[o.cl_ord_id]
             old.cum_qty = o.cum_qty
             old.avg_px_num = o.avg_px_num
         if o.cum_qty > o.qty:
             c["overfills"] += 1
             log.warning("overfill on %s: cum %d > qty %d", o.cl_ord_id, o.cum_qty, o.qty)
-        if not o.status.is_terminal:
-            if o.cum_qty >= o.qty or er.ord_status is S.FILLED:
-                if o.status is S.PENDING_REPLACE and live is not None:
+        if not terminal(o.status):
+            if o.cum_qty >= o.qty or er.ord_status is OrdStatus.FILLED:
+                if o.status is OrdStatus.PENDING_REPLACE and live is not None:
                     self._restore(o, live.cl_ord_id, now)
                     self.on_order_update(live)
-                elif o.status is S.PENDING_CANCEL:
+                elif o.status is OrdStatus.PENDING_CANCEL:
                     self._prev_status.pop(o.cl_ord_id, None)
-                self._set_status(o, S.FILLED, now)
-            elif o.status is S.PENDING_NEW or o.status is S.NEW:
-                self._set_status(o, S.PARTIALLY_FILLED, now)
+                self._set_status(o, OrdStatus.FILLED, now)
+            elif o.status is OrdStatus.PENDING_NEW or o.status is OrdStatus.NEW:
+                self._set_status(o, OrdStatus.PARTIALLY_FILLED, now)
         c["fills"] += 1
         self.on_fill(Fill(o.cl_ord_id, o.instrument, o.side, px, qty, fee, now, er.exec_id, er.liquidity))
 
@@ -588,16 +589,16 @@ class OrderManager:
             self.counters["out_of_order"] += 1
             log.warning("Replaced report for %s without a pending replace", o.cl_ord_id)
             return
-        self._drop_replace(old, S.REPLACED, now)
-        self._set_status(old, S.REPLACED, now)
+        self._drop_replace(old, OrdStatus.REPLACED, now)
+        self._set_status(old, OrdStatus.REPLACED, now)
         if er.order_id:
             new.order_id = er.order_id
         new.cum_qty = old.cum_qty
         new.avg_px_num = old.avg_px_num
-        new.status = S.FILLED if new.cum_qty >= new.qty else (
-            S.PARTIALLY_FILLED if new.cum_qty else S.NEW)
+        new.status = OrdStatus.FILLED if new.cum_qty >= new.qty else (
+            OrdStatus.PARTIALLY_FILLED if new.cum_qty else OrdStatus.NEW)
         new.updated_ns = now
-        if not new.status.is_terminal:
+        if not terminal(new.status):
             self._index_open(new)
         self.on_order_update(old)
         if new is not o:
@@ -615,15 +616,16 @@ class OrderManager:
                                er.ord_status, o.side, o.instrument, px, missing, er.cum_qty, er.leaves_qty,
                                er.avg_px, "reconciled", now)
             self._on_fill(o, synth, now)
-        if er.ord_status is not o.status and er.ord_status.is_terminal and not o.status.is_terminal:
+        if er.ord_status is not o.status and terminal(er.ord_status) and not terminal(o.status):
             self.counters["status_mismatches"] += 1
-            if o.status is S.PENDING_CANCEL or o.status is S.PENDING_REPLACE:
+            if o.status is OrdStatus.PENDING_CANCEL or o.status is OrdStatus.PENDING_REPLACE:
                 self._prev_status.pop(o.cl_ord_id, None)
             if not self._set_status(o, er.ord_status, now):
                 self._leave(o, o.status)
                 o.status = er.ord_status
                 self._unindex(o)
-        elif o.status is S.PENDING_NEW and er.ord_status in (S.NEW, S.PARTIALLY_FILLED):
+        elif o.status is OrdStatus.PENDING_NEW and (er.ord_status is OrdStatus.NEW
+                                                    or er.ord_status is OrdStatus.PARTIALLY_FILLED):
             self._set_status(o, er.ord_status, now)
 
     def _apply_cxl_reject(self, cr: CancelReject) -> None:
@@ -641,16 +643,16 @@ class OrderManager:
         req = cr.cl_ord_id
         if req not in self._cancel_ids and req not in self._replaced_by:
             # the venue echoed an id we do not know: match by the order's pending request, if any
-            if o.status is S.PENDING_REPLACE and o.cl_ord_id in self._replacing:
+            if o.status is OrdStatus.PENDING_REPLACE and o.cl_ord_id in self._replacing:
                 req = self._replacing[o.cl_ord_id].cl_ord_id
-            elif o.status is not S.PENDING_CANCEL:
+            elif o.status is not OrdStatus.PENDING_CANCEL:
                 req = ""
         if req:
             self._restore(o, req, now)
         else:
             self.counters["out_of_order"] += 1
             log.warning("cancel reject %s for %s with no pending request", cr.cl_ord_id, o.cl_ord_id)
-        if cr.ord_status is not None and cr.ord_status.is_terminal and not o.status.is_terminal:
+        if cr.ord_status is not None and terminal(cr.ord_status) and not terminal(o.status):
             self._set_status(o, cr.ord_status, now)  # "too late to cancel": the venue says it is done
         self.on_order_update(o)
         new = self.orders.get(cr.cl_ord_id)
@@ -663,19 +665,19 @@ class OrderManager:
         t = rec["t"]
         o: Order | None
         if t == T_NEW:
-            o = _order_from(rec, S.PENDING_NEW)
+            o = _order_from(rec, OrdStatus.PENDING_NEW)
             self._place(o)
             self._bump_seq(o.cl_ord_id)
         elif t == T_CANCEL:
             o = self.orders.get(rec["id"])
             self._bump_seq(rec["cxl"])
-            if o is not None and not o.status.is_terminal:
+            if o is not None and not terminal(o.status):
                 self._apply_cancel(o, rec["cxl"], rec.get("ns", 0))
         elif t == T_REPLACE:
             o = self.orders.get(rec["id"])
-            new = _order_from(rec["new"], S.PENDING_REPLACE)
+            new = _order_from(rec["new"], OrdStatus.PENDING_REPLACE)
             self._bump_seq(new.cl_ord_id)
-            if o is not None and not o.status.is_terminal:
+            if o is not None and not terminal(o.status):
                 new.order_id = o.order_id
                 self._apply_replace(o, new, rec.get("ns", 0))
         elif t == T_LOCAL_REJECT:
@@ -684,7 +686,7 @@ class OrderManager:
                 return
             if rec["cmd"] == "new":
                 o.reject_reason = rec["reason"]
-                self._set_status(o, S.REJECTED, rec.get("ns", 0))
+                self._set_status(o, OrdStatus.REJECTED, rec.get("ns", 0))
             else:
                 self._restore(o, rec["req"], rec.get("ns", 0))
         elif t == T_EXEC:
@@ -701,18 +703,20 @@ class OrderManager:
         """Take over the state a previous process left (a :class:`~hft.engine.journal.RecoveryState`)."""
         for o in st.orders.values():  # re-link pending replaces (old PENDING_REPLACE <- new)
             old = st.orders.get(o.orig_cl_ord_id) if o.orig_cl_ord_id else None
-            if o.status is S.PENDING_REPLACE and old is not None and old.status is S.PENDING_REPLACE:
+            if (o.status is OrdStatus.PENDING_REPLACE and old is not None
+                    and old.status is OrdStatus.PENDING_REPLACE):
                 self._replacing[old.cl_ord_id] = o
                 self._replaced_by[o.cl_ord_id] = old
-                self._prev_status[old.cl_ord_id] = S.PARTIALLY_FILLED if old.cum_qty else S.NEW
+                self._prev_status[old.cl_ord_id] = (OrdStatus.PARTIALLY_FILLED if old.cum_qty
+                                                    else OrdStatus.NEW)
                 self.pending_replace += 1
         for o in st.orders.values():
             self.orders[o.cl_ord_id] = o
             if o.is_open and o.cl_ord_id not in self._replaced_by:
                 self._index_open(o)
-            if o.status is S.PENDING_NEW:
+            if o.status is OrdStatus.PENDING_NEW:
                 self.pending_new += 1
-            elif o.status is S.PENDING_CANCEL:
+            elif o.status is OrdStatus.PENDING_CANCEL:
                 self.pending_cancel += 1
-                self._prev_status[o.cl_ord_id] = S.PARTIALLY_FILLED if o.cum_qty else S.NEW
+                self._prev_status[o.cl_ord_id] = OrdStatus.PARTIALLY_FILLED if o.cum_qty else OrdStatus.NEW
         self.exec_ids |= st.exec_ids

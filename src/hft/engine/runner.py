@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -56,8 +56,8 @@ from hft.runtime import GcController, GcPolicy, apply_process_config
 
 log = logging.getLogger(__name__)
 
-_BUY = Side.BUY
-_SELL = Side.SELL
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
 
 
 def _noop() -> None:

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -31,11 +31,11 @@ from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixStreamParser, FixValueError
 from hft.fix.store import MemoryStore, SessionStore
 
-NS = 1_000_000_000
-_HEADER_TAGS = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
-_INFINITY_42 = 999_999
+NS: Final = 1_000_000_000
+_HEADER_TAGS: Final = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
+_INFINITY_42: Final = 999_999
 _FIELD_RE = re.compile(rb"\x01(\d+)=([^\x01]*)")
-_ADMIN_TYPES = frozenset({b"0", b"1", b"2", b"3", b"5", b"A"})  # handled by the session (4 earlier)
+_ADMIN_TYPES: Final = frozenset({b"0", b"1", b"2", b"3", b"5", b"A"})  # handled by the session (4 earlier)
 _TAG_RE = re.compile(rb"\x01(\d+)=")
 _INT_RE = re.compile(rb"-?\d+\Z")
 _DEC_RE = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)\Z")
@@ -67,7 +67,7 @@ class SessionState(enum.IntEnum):
     LOGOUT_SENT = 4
 
 
-_ACTIVE = SessionState.ACTIVE
+_ACTIVE: Final = SessionState.ACTIVE
 
 class SessionError(Exception):
     """Misuse of the session (e.g. sending an application message while not logged on)."""

@@ -16,7 +16,7 @@ the tick-to-trade path it is there to measure.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from hft.asx.ticks import tick_down
 from hft.engine.strategy import Strategy, StrategyContext
@@ -26,8 +26,8 @@ from hft.strategies.params import LatencyProbeParams
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book
 
-_IOC = TimeInForce.IOC
-_DAY = TimeInForce.DAY
+_IOC: Final = TimeInForce.IOC
+_DAY: Final = TimeInForce.DAY
 
 
 class LatencyProbe(Strategy):
