@@ -429,29 +429,29 @@ class FixSession:
         """Fast path of :meth:`send`: ``build(seq_num, sending_time_ns)`` returns the complete frame (e.g.
         from one of ``self.encoder``'s tuple-free fast paths such as ``new_order_single``); it is stored
         and written exactly like a :meth:`send` frame. Raises SessionError when not logged on."""
-        if self.state != SessionState.ACTIVE:
-            raise SessionError(f"cannot send: session is {self.state.name}")
-        self.counters.app_out += 1
-        store = self.store
-        seq = store.next_sender_seq
+        seq = self._next_app_seq()
         now = self.clock()
-        frame = build(seq, now)
-        store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
-        self._write(frame, now)
-        return seq
+        return self._store_and_write(seq, now, build(seq, now))
 
     def send_new_order_t(self, t: tuple[bytes, ...], cl_ord_id: bytes, qty: int, price: int | None,
                          extra: bytes = b"") -> int:
         """:meth:`send_built` of ``encoder.new_order_single_t(seq, now, t, cl_ord_id, qty, price, extra)``
         (a 35=D from a ``d_template``) without a build callable: the order gateway's per-order path."""
+        seq = self._next_app_seq()
+        now = self.clock()
+        return self._store_and_write(seq, now, self.encoder.new_order_single_t(seq, now, t, cl_ord_id, qty,
+                                                                               price, extra))
+
+    def _next_app_seq(self) -> int:
+        """The MsgSeqNum of the application message about to be sent (counted); SessionError when not
+        logged on."""
         if self.state != SessionState.ACTIVE:
             raise SessionError(f"cannot send: session is {self.state.name}")
         self.counters.app_out += 1
-        store = self.store
-        seq = store.next_sender_seq
-        now = self.clock()
-        frame = self.encoder.new_order_single_t(seq, now, t, cl_ord_id, qty, price, extra)
-        store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
+        return self.store.next_sender_seq
+
+    def _store_and_write(self, seq: int, now: int, frame: bytes) -> int:
+        self.store.store_sent(seq, frame)  # durable (per policy) before the bytes go out
         self._write(frame, now)
         return seq
 
