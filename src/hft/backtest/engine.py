@@ -143,10 +143,9 @@ class _OpenView:
 
     def open_dict(self, instrument: str) -> dict[str, Order]:
         """The risk manager's preferred form: the dict itself (read only)."""
-        return self._open if instrument == self._inst else _NO_ORDERS
+        return self._open if instrument == self._inst else {}  # (risk refuses other instruments first)
 
 
-_NO_ORDERS: dict[str, Order] = {}  # open_dict of another instrument (never written)
 _NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
 
 
@@ -442,9 +441,9 @@ class Backtester(StrategyContext):
         if lv.leaves == 0 and self._live.pop(o.cl_ord_id, None) is not None and lv.resting:
             self._unwatch(lv)
 
-    def _arrive(self, lv: _Live) -> bool:
-        """An order reaches the exchange: take what crosses, then rest (or cancel the IOC remainder).
-        True when it rests (and is then watched)."""
+    def _arrive(self, lv: _Live) -> None:
+        """An order reaches the exchange: take what crosses, then rest and be watched (or cancel the IOC
+        remainder)."""
         b = self._book
         o = lv.order
         limit = lv.price if o.ord_type is OrdType.LIMIT else 0
@@ -461,10 +460,10 @@ class Backtester(StrategyContext):
                     break
                 self._fill(lv, pxs[i], min(lv.leaves, qs[i]), False)
         if lv.leaves == 0:
-            return False
+            return
         if o.tif in _NO_REST or o.ord_type is OrdType.MARKET:
             self._answer(4, o, None)  # remainder cancelled
-            return False
+            return
         lv.resting = True
         # the level's quantity (b.qty_at without its Python loop: the lists hold 0 past the last level and
         # our price is positive)
@@ -478,7 +477,6 @@ class Backtester(StrategyContext):
         lv.trade_qty = 0
         self._live[o.cl_ord_id] = lv
         self._watch(lv)
-        return True
 
     def _process_pending(self, te: int) -> None:
         pend = self._pending

@@ -237,12 +237,6 @@ class OrderManager:
             return list(d.values()) if d else []
         return [o for d in self._open.values() for o in d.values()]
 
-    def open_view(self, instrument: str) -> Any:
-        """The open orders of one instrument as a live, read-only iterable (no copy: do not change the
-        order manager while iterating it). The risk check's allocation-free view."""
-        d = self._open.get(instrument)
-        return d.values() if d else ()
-
     def open_dict(self, instrument: str) -> dict[str, Order]:
         """The open orders of one instrument as the order manager's own dict (ClOrdID -> order; read only,
         do not keep it): the risk check iterates it without a view object."""

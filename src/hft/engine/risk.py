@@ -161,10 +161,9 @@ class RiskManager:
         if open_order_count is None:
             open_order_count = getattr(orders, "open_count", None)  # the order manager's (no list built)
         self._open_count = open_order_count
-        # per-instrument open orders without a list copy when the order source offers it
-        self._open_view: Callable[[str], Iterable[Order]] = (getattr(orders, "open_view", None)
-                                                             or orders.open_orders)
-        # preferred when offered: the open orders of an instrument as the source's dict (read only)
+        # an instrument's open orders: as the source's own dict when it offers one (the order manager and
+        # the backtester do: no view, no copy), else its open_orders
+        self._open_view: Callable[[str], Iterable[Order]] = orders.open_orders
         self._open_dict: Callable[[str], dict[str, Order]] | None = getattr(orders, "open_dict", None)
         self._valid_px = 0  # last price that passed the tick-grid check (the grid never changes)
         self.kill = KillSwitch(on_trip=on_trip)
