@@ -399,17 +399,23 @@ class InProcessHotPath:
 
 
 # ------------------------------------------------------------------------------- tick timing / A/B
-def tick_p50_us(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> float:
-    """Median un-instrumented engine tick (read -> ... -> 35=D written) in-process, microseconds."""
+def plain_ticks_ns(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> list[int]:
+    """Un-instrumented engine ticks (read -> ... -> 35=D written) in-process on a fresh hot path, ns each
+    (warmed and frozen first; unfrozen and closed after)."""
     import gc
 
     h = InProcessHotPath(fraction)
     try:
         h.warm_and_freeze(warmup)
-        out = h.time_ticks(ticks)
+        return h.time_ticks(ticks)
     finally:
         gc.unfreeze()
         h.close()
+
+
+def tick_p50_us(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> float:
+    """Median un-instrumented engine tick (read -> ... -> 35=D written) in-process, microseconds."""
+    out = plain_ticks_ns(ticks, warmup, fraction)
     out.sort()
     return round(out[len(out) // 2] / 1000, 2)
 

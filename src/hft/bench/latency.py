@@ -676,7 +676,7 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
     On the compiled build (``hft._native``) the stages are timed on the interpreted build of the same
     tree in a child process (per-instance method wrappers need interpreted classes): ``stages_build`` says
     which, and ``tick_plain_us`` stays the compiled build's un-instrumented tick, measured here."""
-    from hft.bench.hotpath import InProcessHotPath, compiled_hot_path, run_interpreted
+    from hft.bench.hotpath import InProcessHotPath, compiled_hot_path, plain_ticks_ns, run_interpreted
     from hft.fix.parser import FixMessage
 
     if compiled_hot_path():
@@ -684,14 +684,7 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
                                               {"ticks": ticks, "fraction": fraction, "warmup": warmup})
         res["stages_build"] = "interpreted"
         res["tick_plain_interpreted_us"] = res["tick_plain_us"]
-        hc = InProcessHotPath(fraction)
-        try:
-            hc.warm_and_freeze(warmup)
-            plain_c = hc.time_ticks(ticks)
-        finally:
-            gc.unfreeze()
-            hc.close()
-        res["tick_plain_us"] = _tick_us(plain_c)
+        res["tick_plain_us"] = _tick_us(plain_ticks_ns(ticks, warmup, fraction))
         return res
     h = InProcessHotPath(fraction)
     try:
