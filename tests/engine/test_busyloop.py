@@ -174,9 +174,13 @@ def test_rx_timestamped_reads_deliver_the_bytes_and_the_kernel_stamp() -> None:
     assert rx_sess.is_active and tx_sess.is_active
     assert rx.rx is not None and rx.sockopts["rx_timestamps"] == rx.rx.mode
     # the kernel may deliver the first packets after enabling timestamps without a stamp (the read then
-    # falls back to the clock, as RxTimestamper.recv_into does): send until a read carries one
+    # falls back to the clock, as RxTimestamper.recv_into does; it switches receive stamping on through
+    # deferred work that needs the CPU this loop spins on): send, pausing 1 ms between messages, until a
+    # read carries one
     stamped = ("software", "hardware", "timestampns")
-    for k in range(50):
+    for k in range(200):
+        if k:
+            time.sleep(0.001)
         before = time.time_ns()
         tx_sess.send(b"D", [(21, b"1"), (11, b"C%d" % k), (55, b"BHP"), (54, 1), (38, 5), (40, b"1"),
                             (60, b"20260101-00:00:00.000")])
