@@ -430,6 +430,17 @@ def test_orders_and_replaces_pass_the_paper_risk_manager() -> None:
     assert bt.res.refusals == {R.reason_text(R.MAX_POSITION): 2, R.reason_text(R.SELF_CROSS): 1}
 
 
+def test_max_open_orders_counts_the_backtesters_open_orders() -> None:
+    def cancel_first(ctx: StrategyContext, book: L2Book) -> None:
+        ctx.cancel(ctx.open_orders("BHP")[0])
+
+    bt, s = run(book_rows() + ticks(T0 + 1_000, 6),
+                {0: buy(B2, 100), 1: buy(B2 - 100, 100), 2: buy(B2 - 200, 100), 3: cancel_first,
+                 5: buy(B2 - 300, 100)}, risk=RiskLimits(max_open_orders=2))
+    assert [o.price for o in s.orders] == [B2, B2 - 100, B2 - 300]  # the third waits for a cancel
+    assert bt.risk.counts[R.MAX_OPEN_ORDERS] == 1 and bt.res.orders_sent == 3
+
+
 def test_kill_switch_trips_on_daily_loss_and_cancels_resting_orders() -> None:
     # a taker buy pays the AUD 6 minimum fee: net P&L -6.00 - half the spread trips a AUD 5 loss limit
     bt, s = run(book_rows() + ticks(T0 + 1_000, 10), {0: buy(B2, 100), 1: buy(A1, 100), 5: buy(B2, 100)},

@@ -214,3 +214,46 @@ def test_open_dict_source_answers_like_the_open_orders_source() -> None:
         answers.append(got)
     assert answers[0] == answers[1] == [R.ACCEPTED, R.MAX_POSITION, R.SELF_CROSS, R.SELF_CROSS, R.SELF_CROSS,
                                         R.MAX_POSITION]
+
+
+class PlainPositions:
+    """A PositionView that is not a PositionTracker: the check's generic path."""
+
+    def __init__(self, pt: PositionTracker) -> None:
+        self.pt = pt
+
+    @property
+    def gross_qty(self) -> int:
+        return self.pt.gross_qty
+
+    def position(self, instrument: str) -> int:
+        return self.pt.position(instrument)
+
+    def net_pnl_cents(self) -> int:
+        return self.pt.net_pnl_cents()
+
+
+@pytest.mark.parametrize("plain_positions", [False, True])
+@pytest.mark.parametrize("proxy_books", [False, True])
+def test_typed_and_generic_position_and_book_sources_answer_alike(plain_positions: bool,
+                                                                 proxy_books: bool) -> None:
+    from types import MappingProxyType
+
+    pt = PositionTracker(IbkrAsxFixed())
+    pt.on_fill(Fill("x", "BHP", Side.BUY, 450_000, 500, 0, 0))
+    pt.on_fill(Fill("y", "CBA", Side.SELL, 1_200_000, 300, 0, 0))  # gross 800
+    book = L2Book("BHP")
+    book.apply_snapshot([(450_000, 100)], [(450_200, 100)])  # mid 450_100
+    books = {"BHP": book}
+    lim = R.RiskLimits(max_position=1000, max_gross_position=1200, max_order_qty=10_000, price_band_bp=100)
+    rm = R.RiskManager(lim, PlainPositions(pt) if plain_positions else pt, Orders(),
+                       books=MappingProxyType(books) if proxy_books else books)
+    assert (rm._tracker is None) is plain_positions and (rm._book_dict is None) is proxy_books
+    got = [rm.check("BHP", side, px, qty, OrdType.LIMIT, 0) for side, px, qty in (
+        (Side.BUY, 449_000, 400),  # 900, gross 1200: accepted
+        (Side.BUY, 449_000, 401),  # gross 1201
+        (Side.SELL, 450_300, 1600),  # -1100: max position
+        (Side.BUY, 440_000, 1),  # 2.2% from the book's mid: price band
+        (Side.SELL, 450_300, 900),  # -400, gross 700: accepted
+    )]
+    assert got == [R.ACCEPTED, R.MAX_GROSS_POSITION, R.MAX_POSITION, R.PRICE_BAND, R.ACCEPTED]

@@ -216,6 +216,10 @@ class _OpenView:
         """The risk manager's preferred form: the dict itself (read only)."""
         return self._open if instrument == self._inst else {}  # (risk refuses other instruments first)
 
+    def open_count(self) -> int:
+        """Open orders, all instruments (the risk manager's open-order limit; no iteration)."""
+        return len(self._open)
+
 
 _NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
 

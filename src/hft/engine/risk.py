@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from hft.asx.ticks import is_valid_price
 from hft.book.l2 import L2Book
+from hft.engine.positions import PositionTracker
 from hft.engine.types import Order, OrdType, Side
 
 if TYPE_CHECKING:
@@ -158,6 +159,10 @@ class RiskManager:
         self.positions = positions
         self.orders = orders
         self.books: Mapping[str, L2Book] = books if books is not None else {}
+        # the engine's and the backtester's own types, read by the check through typed fields (in the
+        # compiled build a Protocol or Mapping attribute is a generic attribute lookup and call)
+        self._tracker: PositionTracker | None = positions if isinstance(positions, PositionTracker) else None
+        self._book_dict: dict[str, L2Book] | None = self.books if isinstance(self.books, dict) else None
         if open_order_count is None:
             open_order_count = getattr(orders, "open_count", None)  # the order manager's (no list built)
         self._open_count = open_order_count
@@ -227,7 +232,8 @@ class RiskManager:
         if qty <= 0:
             return BAD_QTY
         # reference price (reference_price inlined: it runs on every order)
-        book = self.books.get(instrument)
+        bd = self._book_dict
+        book = bd.get(instrument) if bd is not None else self.books.get(instrument)
         mid = 0
         if book is not None and not book.stale:
             mid = book.mid_x2() // 2
@@ -286,13 +292,19 @@ class RiskManager:
                 if r < 0:
                     return SELF_CROSS
                 same_leaves += r
-        net = self.positions.position(instrument)
+        pt = self._tracker
+        if pt is not None:
+            net = pt.position(instrument)
+            gross = pt.gross_qty
+        else:
+            net = self.positions.position(instrument)
+            gross = self.positions.gross_qty
         potential = net + same_leaves + qty if is_buy else net - same_leaves - qty
         if potential > lim.max_position or potential < -lim.max_position:
             return MAX_POSITION
         a_net = net if net >= 0 else -net
         a_pot = potential if potential >= 0 else -potential
-        if self.positions.gross_qty - a_net + a_pot > lim.max_gross_position:
+        if gross - a_net + a_pot > lim.max_gross_position:
             return MAX_GROSS_POSITION
         # token bucket on engine time, tokens scaled by 1e9 so refill is exact integer arithmetic
         cap = lim.burst * 1_000_000_000
