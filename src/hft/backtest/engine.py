@@ -34,12 +34,13 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import Any, Final
 
 import numpy as np
+from librt.strings import read_i64_le
 
 from hft.asx.fees import FeeModel, IbkrAsxFixed
 from hft.book.l2 import L2Book
@@ -52,7 +53,7 @@ from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce,
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
 _NEVER: Final = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)
 CHUNK: Final = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
-_FIT: Final = 62  # bits of a packed value: the compiled build keeps ints below 2**62 unboxed
+_I64: Final = np.dtype("<i8")  # the replay reads its columns as little-endian int64 bytes
 
 __all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]
 
@@ -67,74 +68,26 @@ def make_events(ts_exch: Any, ts_local: Any, kind: Any, side: Any, price: Any, q
                        np.zeros(len(te), dtype=np.int32), [symbol])
 
 
-class _Packed:
-    """Rows ``c0 .. c0 + len(xs)`` of an event file as two lists of Python ints (the replay loop's input).
-
-    Converting numpy columns to Python ints costs an int object per value (and its release), so each row
-    is packed into two ints below 2**62 instead of six: ``ts[r] = (ts_local - t0) << dbits | (ts_exch -
-    ts_local - dmin)`` and ``xs[r] = ((qty << pbits | price - pmin) << 5) | side << 3 | kind``, with
-    ``t0``, ``dmin``, ``pmin`` and the bit widths taken from the chunk's own ranges.
-    """
-
-    def __init__(self, c0: int, ts: list[int], xs: list[int], t0: int, dmin: int, dbits: int, pmin: int,
-                 pbits: int) -> None:
-        self.c0 = c0
-        self.ts = ts
-        self.xs = xs
-        self.t0 = t0
-        self.dmin = dmin
-        self.dbits = dbits
-        self.pmin = pmin
-        self.pbits = pbits
-
-
-def _pack(ev: EventArrays, c0: int, c1: int, path: str, file_rows: np.ndarray | None) -> _Packed | None:
-    """Rows ``c0:c1`` packed (see :class:`_Packed`), or None when their ranges need more than 62 bits."""
-
-    def error(i: int, problem: str) -> DataError:
-        row = i if file_rows is None else int(file_rows[i])
-        return DataError(path, problem, row=row, line=row + 2 if file_format(path) == "csv" else None)
-
-    tl = ev.ts_local[c0:c1]
-    d = ev.ts_exch[c0:c1] - tl
-    t0 = int(tl.min())
-    dmin = int(d.min())
-    dbits = (int(d.max()) - dmin).bit_length()
-    p = ev.price[c0:c1]
-    pmin = int(p.min())
-    pbits = (int(p.max()) - pmin).bit_length()
-    qty = ev.qty[c0:c1]
+def _columns(ev: EventArrays, c0: int, c1: int, path: str, file_rows: np.ndarray | None,
+             ) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+    """Rows ``c0:c1`` as raw column bytes for the replay loop: ``ts_local``, ``ts_exch``, ``price``, ``qty``
+    as little-endian int64 (read with ``librt.strings.read_i64_le``: a machine load in the compiled build,
+    no int object per value), ``kind`` and ``side`` as one byte each. A row the loop cannot read (kind
+    outside 1-4, side outside 0-2, a negative qty) is refused naming the row."""
     kind = ev.kind[c0:c1]
     side = ev.side[c0:c1]
+    qty = ev.qty[c0:c1]
     bad = np.flatnonzero((qty < 0) | (kind < 1) | (kind > 4) | (side < 0) | (side > 2))
     if len(bad):
-        i = int(bad[0])
-        raise error(c0 + i, f"invalid row for the replay (kind 1-4, side 0-2, qty >= 0): kind={int(kind[i])} "
-                            f"side={int(side[i])} qty={int(qty[i])}")
-    if (int(tl.max()) - t0).bit_length() + dbits > _FIT or pbits + int(qty.max()).bit_length() + 5 > _FIT:
-        if c1 - c0 == 1:
-            raise error(c0, f"qty {int(qty[0])} is too large to replay (at most 2**57 - 1)")
-        return None
-    ts = ((tl - t0) << dbits) | (d - dmin)
-    xs = (((qty << pbits) | (p - pmin)) << 5) | (side.astype(np.int64) << 3) | kind.astype(np.int64)
-    return _Packed(c0, ts.tolist(), xs.tolist(), t0, dmin, dbits, pmin, pbits)
-
-
-def _packed_chunks(ev: EventArrays, path: str, file_rows: np.ndarray | None) -> Iterator[_Packed]:
-    """The events as :class:`_Packed` chunks of up to CHUNK rows, in order (a chunk whose ranges do not
-    fit is halved until they do; one row always fits, quantities below 2**57 given)."""
-    n = len(ev)
-    todo: list[tuple[int, int]] = [(c0, min(n, c0 + CHUNK)) for c0 in range(0, n, CHUNK)]
-    todo.reverse()
-    while todo:
-        c0, c1 = todo.pop()
-        pk = _pack(ev, c0, c1, path, file_rows)
-        if pk is None:
-            m = (c0 + c1) // 2
-            todo.append((m, c1))
-            todo.append((c0, m))
-        else:
-            yield pk
+        i = c0 + int(bad[0])
+        row = i if file_rows is None else int(file_rows[i])
+        raise DataError(path, f"invalid row for the replay (kind 1-4, side 0-2, qty >= 0): "
+                              f"kind={int(ev.kind[i])} side={int(ev.side[i])} qty={int(ev.qty[i])}",
+                        row=row, line=row + 2 if file_format(path) == "csv" else None)
+    return (ev.ts_local[c0:c1].astype(_I64, copy=False).tobytes(),
+            ev.ts_exch[c0:c1].astype(_I64, copy=False).tobytes(),
+            ev.price[c0:c1].astype(_I64, copy=False).tobytes(), qty.astype(_I64, copy=False).tobytes(),
+            kind.astype(np.uint8).tobytes(), side.astype(np.uint8).tobytes())
 
 
 def check_sorted(ev: EventArrays, path: str = "<events>", file_rows: np.ndarray | None = None) -> None:
@@ -799,28 +752,19 @@ class Backtester(StrategyContext):
         wbid = self._wbid
         wask = self._wask
         cap = len(bpx)  # the book's lists hold 0 past its last level (prices are positive)
-        for pk in _packed_chunks(ev, self.path, self.file_rows):
-            # two packed ints a row (see _Packed): the compiled loop unpacks them as machine integers
-            c0 = pk.c0
-            tss = pk.ts
-            xs = pk.xs
-            tbase = pk.t0
-            dmin = pk.dmin
-            dsh = pk.dbits
-            dmask = (1 << dsh) - 1
-            pmin = pk.pmin
-            pmask = (1 << pk.pbits) - 1
-            qsh = pk.pbits + 5
-            nr = len(xs)
+        for c0 in range(0, n, CHUNK):
+            c1 = min(n, c0 + CHUNK)
+            # raw column bytes (see _columns): the compiled loop loads each value as a machine integer
+            btl, bte, bpx_, bq_, bk, bs = _columns(ev, c0, c1, self.path, self.file_rows)
+            nr = c1 - c0
             for r in range(nr):
-                v: int = tss[r]
-                tl: int = tbase + (v >> dsh)
-                te: int = tl + dmin + (v & dmask)
-                x: int = xs[r]
-                k: int = x & 7
-                s: int = (x >> 3) & 3
-                p: int = pmin + ((x >> 5) & pmask)
-                q: int = x >> qsh
+                o = r * 8
+                tl: int = read_i64_le(btl, o)
+                te: int = read_i64_le(bte, o)
+                k: int = bk[r]
+                s: int = bs[r]
+                p: int = read_i64_le(bpx_, o)
+                q: int = read_i64_le(bq_, o)
                 if tl != last_tl:
                     if dirty:  # the previous timestamp's message is complete: show it to the strategy
                         dirty = False
@@ -944,7 +888,7 @@ class Backtester(StrategyContext):
                     in_snapshot = False
                     dirty = True
             if progress is not None:
-                progress(c0 + nr)
+                progress(c1)
         if dirty:
             self._now = last_tl
             calls += 1
