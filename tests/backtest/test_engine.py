@@ -318,6 +318,33 @@ def test_unsorted_timestamps_are_refused_naming_the_row() -> None:
         Backtester(events(rows), lambda ctx: Script(ctx, {}))
 
 
+def test_message_heap_pops_in_heapq_order() -> None:
+    import heapq
+    import random
+
+    from hft.backtest import engine
+
+    rng = random.Random(5)
+    ours: list[Any] = []
+    ref: list[tuple[int, int]] = []
+    out: list[tuple[int, int]] = []
+    want: list[tuple[int, int]] = []
+    o = Order("x", "BHP", Side.BUY, B1, 1)
+    for seq in range(3_000):
+        t = rng.randrange(50)  # many ties in time: seq breaks them
+        engine._hpush(ours, engine._Msg(t, seq, 0, o, None, None))
+        heapq.heappush(ref, (t, seq))
+        while ref and rng.random() < 0.45:
+            m = engine._hpop(ours)
+            out.append((m.t, m.seq))
+            want.append(heapq.heappop(ref))
+    while ref:
+        m = engine._hpop(ours)
+        out.append((m.t, m.seq))
+        want.append(heapq.heappop(ref))
+    assert out == want and not ours
+
+
 def test_replay_with_wide_value_ranges_sees_the_exact_values() -> None:
     # the replay reads raw int64 columns: values past 2**62 (heap ints in the compiled build) come through
     far = (1 << 62) + 12_345

@@ -36,7 +36,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from typing import Any, Final
 
 import numpy as np
@@ -177,6 +176,63 @@ class _OpenView:
 _NO_REST = frozenset((TimeInForce.IOC, TimeInForce.FOK))  # time in force whose remainder is cancelled
 
 
+class _Msg:
+    """An order message in flight: to the exchange (``_pending``, exchange time) or back to the strategy
+    (``_answers``, local time). ``new`` is the replacement order of a replace and its answers."""
+
+    __slots__ = ("extra", "kind", "new", "order", "seq", "t")
+
+    def __init__(self, t: int, seq: int, kind: int, order: Order, extra: Any, new: Order | None) -> None:
+        self.t = t
+        self.seq = seq  # unique: ties in time go in sending order
+        self.kind = kind
+        self.order = order
+        self.extra = extra
+        self.new = new
+
+
+def _hpush(a: list[_Msg], m: _Msg) -> None:
+    """Push onto the binary min-heap ``a`` ordered by (t, seq) (heapq's order for these keys, without a
+    tuple per message and a generic call)."""
+    a.append(m)
+    i = len(a) - 1
+    t = m.t
+    while i > 0:
+        j = (i - 1) >> 1
+        up = a[j]
+        if up.t < t or (up.t == t and up.seq < m.seq):
+            break
+        a[i] = up
+        i = j
+    a[i] = m
+
+
+def _hpop(a: list[_Msg]) -> _Msg:
+    """Remove and return the least (t, seq) message of the non-empty heap ``a``."""
+    last = a.pop()
+    n = len(a)
+    if n == 0:
+        return last
+    top = a[0]
+    t = last.t
+    i = 0
+    c = 1
+    while c < n:
+        ch = a[c]
+        if c + 1 < n:
+            c2 = a[c + 1]
+            if c2.t < ch.t or (c2.t == ch.t and c2.seq < ch.seq):
+                c += 1
+                ch = c2
+        if t < ch.t or (t == ch.t and last.seq < ch.seq):
+            break
+        a[i] = ch
+        i = c
+        c = 2 * i + 1
+    a[i] = last
+    return top
+
+
 class _Live:
     """Exchange-side state of one of our orders."""
 
@@ -248,8 +304,8 @@ class Backtester(StrategyContext):
         self._te = 0
         self._seq = 0
         self._ids = 0
-        self._pending: list[tuple[int, int, int, Order, Any]] = []  # (exch time, seq, action, order, extra)
-        self._answers: list[tuple[int, int, int, Order, Any]] = []  # (local time, seq, kind, order, extra)
+        self._pending: list[_Msg] = []  # heap by (exchange time, seq): kind 0 new, 1 cancel, 2 replace
+        self._answers: list[_Msg] = []  # heap by (local time, seq): kinds in _deliver
         self._live: dict[str, _Live] = {}  # exchange-side live orders by cl_ord_id
         self._open: dict[str, Order] = {}  # strategy-side open orders
         self._pos = 0  # position as the strategy knows it (updated when fills arrive)
@@ -313,11 +369,11 @@ class Backtester(StrategyContext):
         self._push(0, o, None)
         return o
 
-    def _push(self, action: int, o: Order, extra: Any) -> None:
+    def _push(self, action: int, o: Order, extra: Any, new: Order | None = None) -> None:
         self._seq += 1
         lat = self._ent_ns
         t = self._now + (lat if lat >= 0 else self._lat(self.cfg.entry_latency_ns, self._entry_samples))
-        heappush(self._pending, (t, self._seq, action, o, extra))
+        _hpush(self._pending, _Msg(t, self._seq, action, o, extra, new))
         if t < self._due_e:
             self._due_e = t
 
@@ -362,7 +418,7 @@ class Backtester(StrategyContext):
         self._open[new.cl_ord_id] = new
         self.res.orders_sent += 1
         self.res.qty_sent += qty - order.cum_qty
-        self._push(2, order, (new, st))
+        self._push(2, order, st, new)
         return new
 
     def cancel_all(self, instrument: str | None = None) -> int:
@@ -394,11 +450,11 @@ class Backtester(StrategyContext):
         self.cancel_all()
 
     # ------------------------------------------------------------------ exchange side
-    def _answer(self, kind: int, o: Order, extra: Any) -> None:
+    def _answer(self, kind: int, o: Order, extra: Any, new: Order | None = None) -> None:
         self._seq += 1
         lat = self._resp_ns
         t = self._te + (lat if lat >= 0 else self._lat(self.cfg.response_latency_ns, self._resp_samples))
-        heappush(self._answers, (t, self._seq, kind, o, extra))
+        _hpush(self._answers, _Msg(t, self._seq, kind, o, extra, new))
         if t < self._due_l:
             self._due_l = t
 
@@ -508,9 +564,12 @@ class Backtester(StrategyContext):
 
     def _process_pending(self, te: int) -> None:
         pend = self._pending
-        while pend and pend[0][0] <= te:
-            t, _, action, o, extra = heappop(pend)
-            self._te = t
+        while pend and pend[0].t <= te:
+            m = _hpop(pend)
+            self._te = m.t
+            action = m.kind
+            o = m.order
+            extra = m.extra
             if action == 0:  # new order
                 self._answer(0, o, None)
                 self._arrive(_Live(o, 1 if o.side is Side.BUY else 2, o.price, o.qty))
@@ -520,18 +579,18 @@ class Backtester(StrategyContext):
                 if lv is not None and lv.resting:
                     self._unwatch(lv)
             else:  # replace
-                new: Order = extra[0]  # (typed: native attribute access on the new order)
-                prev = extra[1]
+                new = m.new
+                assert new is not None  # (a replace carries its new order)
                 lv = self._live.get(o.cl_ord_id)
                 ex_cum = o.qty - lv.leaves if lv is not None else 0
                 if lv is None or new.qty <= ex_cum:
-                    self._answer(6, o, (new, prev))
+                    self._answer(6, o, extra, new)  # extra: the status to go back to
                     continue
                 del self._live[o.cl_ord_id]
                 if lv.resting:
                     self._unwatch(lv)
                 nl = _Live(new, lv.side, new.price, new.qty - ex_cum, lv.value)
-                self._answer(7, o, new)
+                self._answer(7, o, None, new)
                 if new.price == lv.price and nl.leaves <= lv.leaves:
                     nl.ahead, nl.trade_qty, nl.resting = lv.ahead, lv.trade_qty, True  # keeps its place
                     self._live[new.cl_ord_id] = nl
@@ -542,8 +601,12 @@ class Backtester(StrategyContext):
     def _deliver(self, tl: int) -> None:
         ans = self._answers
         strat = self.strategy
-        while ans and ans[0][0] <= tl:
-            t, _, kind, o, extra = heappop(ans)
+        while ans and ans[0].t <= tl:
+            m = _hpop(ans)
+            t = m.t
+            kind = m.kind
+            o = m.order
+            extra = m.extra
             self._now = t
             if kind == 3:  # fill
                 f: Fill = extra
@@ -576,8 +639,9 @@ class Backtester(StrategyContext):
                 if o.status is OrdStatus.PENDING_CANCEL:
                     o.status = extra if o.cum_qty < o.qty else OrdStatus.FILLED
             elif kind == 6:  # replace reject
-                nw: Order = extra[0]  # (typed: native attribute access)
-                prev = extra[1]
+                nw = m.new
+                assert nw is not None
+                prev = extra
                 nw.status = OrdStatus.REJECTED
                 nw.reject_reason = "too late to replace"
                 self._open.pop(nw.cl_ord_id, None)
@@ -585,7 +649,8 @@ class Backtester(StrategyContext):
                     o.status = prev if o.cum_qty < o.qty else OrdStatus.FILLED
                 strat.on_order_update(nw)
             elif kind == 7:  # replaced
-                nw = extra
+                nw = m.new
+                assert nw is not None
                 o.status = OrdStatus.REPLACED
                 self._open.pop(o.cl_ord_id, None)
                 nw.status = OrdStatus.NEW if nw.cum_qty == o.cum_qty else OrdStatus.PARTIALLY_FILLED
@@ -663,7 +728,7 @@ class Backtester(StrategyContext):
     def _exch_due(self, te: int) -> None:
         """Orders reaching the exchange by ``te`` and the periodic sample (exchange time)."""
         pend = self._pending
-        if pend and pend[0][0] <= te:
+        if pend and pend[0].t <= te:
             self._process_pending(te)
         if te >= self._next_sample:
             self._sample(self._next_sample)
@@ -674,7 +739,7 @@ class Backtester(StrategyContext):
     def _local_due(self, tl: int) -> None:
         """Answers reaching the strategy by ``tl`` and its timer (local time)."""
         ans = self._answers
-        if ans and ans[0][0] <= tl:
+        if ans and ans[0].t <= tl:
             self._deliver(tl)
         if tl >= self._next_timer:
             self._next_timer = tl + self._timer_ns
@@ -683,9 +748,9 @@ class Backtester(StrategyContext):
         self._refresh_due()
 
     def _refresh_due(self) -> None:
-        e = self._pending[0][0] if self._pending else _NEVER
+        e = self._pending[0].t if self._pending else _NEVER
         self._due_e = e if e < self._next_sample else self._next_sample
-        a = self._answers[0][0] if self._answers else _NEVER
+        a = self._answers[0].t if self._answers else _NEVER
         self._due_l = a if a < self._next_timer else self._next_timer
 
     def _sample(self, ts: int) -> None:
