@@ -233,6 +233,12 @@ def _hpop(a: list[_Msg]) -> _Msg:
     return top
 
 
+def _drop(d: dict[str, Order], key: str) -> None:
+    """``d.pop(key, None)`` without the generic method call (the compiled build has no dict.pop primitive)."""
+    if key in d:
+        del d[key]  # noqa: RUF051 (dict.pop is a generic method call when compiled)
+
+
 class _Live:
     """Exchange-side state of one of our orders."""
 
@@ -247,6 +253,14 @@ class _Live:
         self.ahead = 0.0
         self.trade_qty = 0  # queue advance by trades since the last level update at our price
         self.resting = False
+
+
+def _take(d: dict[str, _Live], key: str) -> _Live | None:
+    """``d.pop(key, None)`` as native dict operations."""
+    lv = d.get(key)
+    if lv is not None:
+        del d[key]
+    return lv
 
 
 @dataclass(slots=True)
@@ -522,7 +536,7 @@ class Backtester(StrategyContext):
         self.res.fills.append(f)
         self.res.fill_maker.append(maker)
         self._answer(3, o, f)
-        if lv.leaves == 0 and self._live.pop(o.cl_ord_id, None) is not None and lv.resting:
+        if lv.leaves == 0 and _take(self._live, o.cl_ord_id) is not None and lv.resting:
             self._unwatch(lv)
 
     def _arrive(self, lv: _Live) -> None:
@@ -574,7 +588,7 @@ class Backtester(StrategyContext):
                 self._answer(0, o, None)
                 self._arrive(_Live(o, 1 if o.side is Side.BUY else 2, o.price, o.qty))
             elif action == 1:  # cancel
-                lv = self._live.pop(o.cl_ord_id, None)
+                lv = _take(self._live, o.cl_ord_id)
                 self._answer(4 if lv is not None else 5, o, extra)
                 if lv is not None and lv.resting:
                     self._unwatch(lv)
@@ -615,7 +629,7 @@ class Backtester(StrategyContext):
                 self._pos += f.qty if f.side is Side.BUY else -f.qty
                 if o.cum_qty >= o.qty:
                     o.status = OrdStatus.FILLED
-                    self._open.pop(o.cl_ord_id, None)
+                    _drop(self._open, o.cl_ord_id)
                 elif o.status is OrdStatus.NEW or o.status is OrdStatus.PENDING_NEW:
                     o.status = OrdStatus.PARTIALLY_FILLED
                 o.updated_ns = t
@@ -634,7 +648,7 @@ class Backtester(StrategyContext):
             elif kind == 4:  # cancelled (by request or IOC remainder)
                 if not terminal(o.status):
                     o.status = OrdStatus.CANCELED
-                    self._open.pop(o.cl_ord_id, None)
+                    _drop(self._open, o.cl_ord_id)
             elif kind == 5:  # cancel reject: the order had already finished
                 if o.status is OrdStatus.PENDING_CANCEL:
                     o.status = extra if o.cum_qty < o.qty else OrdStatus.FILLED
@@ -644,7 +658,7 @@ class Backtester(StrategyContext):
                 prev = extra
                 nw.status = OrdStatus.REJECTED
                 nw.reject_reason = "too late to replace"
-                self._open.pop(nw.cl_ord_id, None)
+                _drop(self._open, nw.cl_ord_id)
                 if o.status is OrdStatus.PENDING_REPLACE:
                     o.status = prev if o.cum_qty < o.qty else OrdStatus.FILLED
                 strat.on_order_update(nw)
@@ -652,7 +666,7 @@ class Backtester(StrategyContext):
                 nw = m.new
                 assert nw is not None
                 o.status = OrdStatus.REPLACED
-                self._open.pop(o.cl_ord_id, None)
+                _drop(self._open, o.cl_ord_id)
                 nw.status = OrdStatus.NEW if nw.cum_qty == o.cum_qty else OrdStatus.PARTIALLY_FILLED
                 if o.cum_qty > nw.cum_qty:
                     nw.cum_qty = o.cum_qty
