@@ -188,15 +188,23 @@ class DictOrders(Orders):
         return {o.cl_ord_id: o for o in self.orders if o.is_open and o.instrument == instrument}
 
 
+class SourceOrders(DictOrders, R.OpenOrderSource):
+    """The same orders through the native base the backtester's view derives from."""
+
+    def open_count(self) -> int:
+        return sum(1 for o in self.orders if o.is_open)
+
+
 def test_open_dict_source_answers_like_the_open_orders_source() -> None:
     answers = []
-    for src in (Orders(), DictOrders()):
+    for src in (Orders(), DictOrders(), SourceOrders()):
         pt = PositionTracker(IbkrAsxFixed())
         book = L2Book("BHP")
         book.apply_snapshot([(450_000, 100)], [(450_200, 100)])
         lim = R.RiskLimits(max_position=1000, max_order_qty=10_000)
         rm = R.RiskManager(lim, pt, src, books={"BHP": book})
         assert (rm._open_dict is not None) is isinstance(src, DictOrders)
+        assert (rm._source is not None) is isinstance(src, SourceOrders)
         pt.on_fill(Fill("x", "BHP", Side.BUY, 450_000, 500, 0, 0))
         src.add(Side.BUY, 449_000, 300)
         src.add(Side.SELL, 450_200, 200)
@@ -212,8 +220,8 @@ def test_open_dict_source_answers_like_the_open_orders_source() -> None:
             (Side.SELL, 450_300, 2300, OrdType.LIMIT),  # 500 - 200 - 2300 = -2000: max position
         )]
         answers.append(got)
-    assert answers[0] == answers[1] == [R.ACCEPTED, R.MAX_POSITION, R.SELF_CROSS, R.SELF_CROSS, R.SELF_CROSS,
-                                        R.MAX_POSITION]
+    assert answers[0] == answers[1] == answers[2] == [R.ACCEPTED, R.MAX_POSITION, R.SELF_CROSS, R.SELF_CROSS,
+                                                      R.SELF_CROSS, R.MAX_POSITION]
 
 
 class PlainPositions:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -45,7 +45,7 @@ from hft.asx.fees import FeeModel, IbkrAsxFixed
 from hft.book.l2 import L2Book
 from hft.data.format import DataError, EventArrays, file_format
 from hft.engine.positions import PositionTracker
-from hft.engine.risk import ACCEPTED, RiskLimits, RiskManager, reason_text
+from hft.engine.risk import ACCEPTED, OpenOrderSource, RiskLimits, RiskManager, reason_text
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, terminal
 
@@ -149,7 +149,7 @@ class BacktestConfig:
             raise ValueError("backtest.book_depth and backtest.record_every_ns must be positive")
 
 
-class _OpenView:
+class _OpenView(OpenOrderSource):
     """The backtester's open orders as the risk manager reads them, without a list copy per check (the
     strategy-facing ``open_orders`` returns a fresh list)."""
 
@@ -159,7 +159,7 @@ class _OpenView:
         self._open = open_orders
         self._inst = instrument
 
-    def open_orders(self, instrument: str | None = None) -> Any:
+    def open_orders(self, instrument: str | None = None) -> Iterable[Order]:
         if instrument is None or instrument == self._inst:
             return self._open.values()
         return ()

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from hft.asx.ticks import is_valid_price
 from hft.book.l2 import L2Book
 from hft.engine.positions import PositionTracker
@@ -97,6 +99,23 @@ class RiskLimits:
 
 class OpenOrders(Protocol):
     def open_orders(self, instrument: str | None = None) -> Iterable[Order]: ...
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class OpenOrderSource:
+    """Base of the order sources the check reads through native calls in the compiled build (a source
+    that is not one is read through its ``open_count`` / ``open_dict`` attributes, or ``open_orders``)."""
+
+    def open_orders(self, instrument: str | None = None) -> Iterable[Order]:
+        raise NotImplementedError
+
+    def open_dict(self, instrument: str) -> dict[str, Order]:
+        """An instrument's open orders as the source's own dict (ClOrdID -> order; read only)."""
+        raise NotImplementedError
+
+    def open_count(self) -> int:
+        """Open orders, all instruments."""
+        raise NotImplementedError
 
 
 class PositionView(Protocol):
@@ -170,6 +189,7 @@ class RiskManager:
         # the backtester do: no view, no copy), else its open_orders
         self._open_view: Callable[[str], Iterable[Order]] = orders.open_orders
         self._open_dict: Callable[[str], dict[str, Order]] | None = getattr(orders, "open_dict", None)
+        self._source: OpenOrderSource | None = orders if isinstance(orders, OpenOrderSource) else None
         self._valid_px = 0  # last price that passed the tick-grid check (the grid never changes)
         self.kill = KillSwitch(on_trip=on_trip)
         self.last_trade: dict[str, int] = {}
@@ -194,9 +214,11 @@ class RiskManager:
 
     def on_pnl(self, now_ns: int = 0) -> bool:
         """Call after every fill/mark: trips on the daily loss limit. True if tripped now."""
-        if not self.kill.tripped and self.positions.net_pnl_cents() <= -self.limits.max_daily_loss_cents:
+        pt = self._tracker
+        net = pt.net_pnl_cents() if pt is not None else self.positions.net_pnl_cents()
+        if not self.kill.tripped and net <= -self.limits.max_daily_loss_cents:
             return self.kill.trip(f"daily loss limit {self.limits.max_daily_loss_cents} cents reached "
-                                  f"(net {self.positions.net_pnl_cents()})", now_ns)
+                                  f"(net {net})", now_ns)
         return False
 
     def on_disconnect(self, now_ns: int = 0) -> bool:
@@ -261,7 +283,10 @@ class RiskManager:
             return MAX_ORDER_QTY
         if eff_px * qty > lim.max_order_notional_cents * 100:
             return MAX_ORDER_NOTIONAL
-        if self._open_count is not None:
+        src = self._source
+        if src is not None:
+            n_open = src.open_count()
+        elif self._open_count is not None:
             n_open = self._open_count()
         else:
             n_open = 0
@@ -281,7 +306,7 @@ class RiskManager:
         same_leaves = 0
         od = self._open_dict
         if od is not None:  # the order source's own dict: iterated without a view or iterator object
-            for o in od(instrument).values():
+            for o in (src.open_dict(instrument) if src is not None else od(instrument)).values():
                 r = _own_order(o, same, other, side, is_buy, price)
                 if r < 0:
                     return SELF_CROSS
