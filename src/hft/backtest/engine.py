@@ -73,12 +73,12 @@ def _columns(ev: EventArrays, c0: int, c1: int, path: str, file_rows: np.ndarray
     as little-endian int64 (read with ``librt.strings.read_i64_le``: a machine load in the compiled build,
     no int object per value), ``kind`` and ``side`` as one byte each. A row the loop cannot read (kind
     outside 1-4, side outside 0-2, a negative qty) is refused naming the row."""
-    kind = ev.kind[c0:c1]
-    side = ev.side[c0:c1]
+    kind = ev.kind[c0:c1].astype(np.uint8)  # (int8 -> uint8: a negative value reads as >= 128)
+    side = ev.side[c0:c1].astype(np.uint8)
     qty = ev.qty[c0:c1]
-    bad = np.flatnonzero((qty < 0) | (kind < 1) | (kind > 4) | (side < 0) | (side > 2))
-    if len(bad):
-        i = c0 + int(bad[0])
+    bad = ((kind - np.uint8(1)) > 3) | (side > 2) | (qty < 0)  # kind 0 wraps to 255
+    if bad.any():
+        i = c0 + int(np.flatnonzero(bad)[0])
         row = i if file_rows is None else int(file_rows[i])
         raise DataError(path, f"invalid row for the replay (kind 1-4, side 0-2, qty >= 0): "
                               f"kind={int(ev.kind[i])} side={int(ev.side[i])} qty={int(ev.qty[i])}",
@@ -86,7 +86,7 @@ def _columns(ev: EventArrays, c0: int, c1: int, path: str, file_rows: np.ndarray
     return (ev.ts_local[c0:c1].astype(_I64, copy=False).tobytes(),
             ev.ts_exch[c0:c1].astype(_I64, copy=False).tobytes(),
             ev.price[c0:c1].astype(_I64, copy=False).tobytes(), qty.astype(_I64, copy=False).tobytes(),
-            kind.astype(np.uint8).tobytes(), side.astype(np.uint8).tobytes())
+            kind.tobytes(), side.tobytes())
 
 
 def check_sorted(ev: EventArrays, path: str = "<events>", file_rows: np.ndarray | None = None) -> None:
