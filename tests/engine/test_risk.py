@@ -108,6 +108,9 @@ def test_max_open_orders_and_rate_bucket_on_engine_time() -> None:
     # refused orders do not consume tokens; a long pause refills to the burst only
     assert rm.check("BHP", Side.BUY, 440_050, 1, now_ns=t + 100 * SEC) == R.BAD_TICK
     assert [rm.check("BHP", Side.BUY, 440_000, 1, now_ns=t + 100 * SEC) for _ in range(4)] == [0, 0, 0, 13]
+    # a burst changed on the live limits: the next refill fills to the new capacity
+    rm.limits.burst = 5
+    assert [rm.check("BHP", Side.BUY, 440_000, 1, now_ns=t + 200 * SEC) for _ in range(6)] == [0] * 5 + [13]
 
 
 def test_kill_switch_manual_trip_blocks_everything_until_reset() -> None:

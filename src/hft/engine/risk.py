@@ -194,6 +194,10 @@ class RiskManager:
         self.kill = KillSwitch(on_trip=on_trip)
         self.last_trade: dict[str, int] = {}
         self._tokens_x = limits.burst * 1_000_000_000  # tokens scaled by 1e9 (exact integer refill)
+        # the bucket's capacity, scaled, kept for the check (a product with a factor >= 2**30 is a generic
+        # multiply in the compiled build); recomputed when the limit changes
+        self._burst = limits.burst
+        self._cap_x = self._tokens_x
         self._last_ns = -1
         self._rejects: deque[int] = deque()
         self.counts = [0] * (max(_TEXT) + 1)  # checks per reason code
@@ -332,7 +336,10 @@ class RiskManager:
         if gross - a_net + a_pot > lim.max_gross_position:
             return MAX_GROSS_POSITION
         # token bucket on engine time, tokens scaled by 1e9 so refill is exact integer arithmetic
-        cap = lim.burst * 1_000_000_000
+        if lim.burst != self._burst:
+            self._burst = lim.burst
+            self._cap_x = lim.burst * 1_000_000_000
+        cap = self._cap_x
         if self._last_ns >= 0 and now_ns > self._last_ns:
             t = self._tokens_x + (now_ns - self._last_ns) * lim.max_orders_per_sec
             self._tokens_x = t if t < cap else cap
