@@ -225,7 +225,7 @@ def test_busy_loop_runs_warmers_only_while_idle_and_drops_one_that_raises(
 
 
 def test_engine_config_busy_warm_us() -> None:
-    assert config_from_dict({}, "<t>").engine.busy_warm_us == 100.0
+    assert config_from_dict({}, "<t>").engine.busy_warm_us == 200.0
     assert config_from_dict({"engine": {"busy_warm_us": 0}}, "<t>").engine.busy_warm_us == 0.0
     with pytest.raises(Exception, match="busy_warm_us"):
         config_from_dict({"engine": {"busy_warm_us": -1}}, "<t>")

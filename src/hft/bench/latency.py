@@ -565,7 +565,7 @@ class VenueProcess:
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
              venue: str = "stub", warmup: float = 0.5, spin_us: float = 100.0,
              pin: bool = False, rt_priority: int = 0, rx_stamps: bool = True,
-             warm_us: float = 100.0) -> dict[str, Any]:
+             warm_us: float = 200.0) -> dict[str, Any]:
     """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured.
     ``rx_stamps=False``: the busy/hybrid engine reads like the paper/live host (no kernel stamps, no
     segments)."""
@@ -827,10 +827,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rx-stamps", dest="rx_stamps", action="store_false",
                    help="busy/hybrid: read market data with the plain recv_into of the paper/live host "
                         "instead of recvmsg + SO_TIMESTAMPING (no wire_in/kernel_to_read split; ~1 us less)")
-    p.add_argument("--warm-us", type=float, default=100.0, metavar="US",
+    p.add_argument("--warm-us", type=float, default=200.0, metavar="US",
                    help="busy/hybrid: cache warming every US microseconds while idle (BusyLoop.add_warmer: "
                         "the tick path runs again without side effects; engine.busy_warm_us); 0 = off "
-                        "(default 100, as engine.busy_warm_us)")
+                        "(default 200, as engine.busy_warm_us)")
     p.add_argument("--warmup", type=float, default=0.5,
                    help="unmeasured seconds before each run (default 0.5)")
     p.add_argument("--breakdown-ticks", type=int, default=3000,
