@@ -215,7 +215,8 @@ def test_busy_loop_runs_warmers_only_while_idle_and_drops_one_that_raises(
     with caplog.at_level(logging.ERROR, logger="hft.engine.busyloop"):
         assert loop.wait_for(lambda: calls.count("a") >= 5, 5)
     assert calls.count("bad") == 1 and "warmer" in caplog.text  # dropped after raising once
-    assert loop.warms >= 5
+    assert loop.warms >= 5 and loop.warm_socket_bytes > 0  # (the loop's own socket warmer, in turn)
+    loop.shutdown(0.1)
     off = BusyLoop()  # warm_interval_us = 0: off
     n: list[int] = []
     off.add_warmer(lambda: n.append(1))
@@ -229,3 +230,21 @@ def test_engine_config_busy_warm_us() -> None:
     assert config_from_dict({"engine": {"busy_warm_us": 0}}, "<t>").engine.busy_warm_us == 0.0
     with pytest.raises(Exception, match="busy_warm_us"):
         config_from_dict({"engine": {"busy_warm_us": -1}}, "<t>")
+
+
+def test_socket_warmer_uses_its_own_loopback_connection(hp: InProcessHotPath) -> None:
+    """The loop's socket warmer writes and reads one byte on a private connection: the trading connections
+    and everything else stay as they were; shutdown closes it."""
+    _run(hp, 4)
+    loop = BusyLoop(warm_interval_us=1.0)
+    assert loop._wsock is not None and loop.warm_socket in loop._warmers
+    before = snapshot(hp)
+    for _ in range(100):
+        loop.warm_socket()
+    assert snapshot(hp) == before
+    assert 90 <= loop.warm_socket_bytes <= 100  # (a byte not yet delivered is read by the next pass)
+    a, b = loop._wsock
+    loop.shutdown(0.1)
+    assert loop._wsock is None and a.fileno() == -1 and b.fileno() == -1
+    assert BusyLoop(warm_interval_us=1.0, warm_socket=False)._wsock is None
+    assert BusyLoop()._wsock is None  # no warming, no socket

@@ -266,16 +266,23 @@ class BusyLoop:
     """The spin loop: poll every connection, run due periodic callbacks, repeat."""
 
     def __init__(self, *, timer_interval_ns: int = TIMER_INTERVAL_NS, spin_us: float | None = None,
-                 warm_interval_us: float = 0.0) -> None:
+                 warm_interval_us: float = 0.0, warm_socket: bool = True) -> None:
         """``spin_us``: None = spin forever (a dedicated core); a number = spin that long after the last
         read, then block in ``select`` (a shared machine: see :meth:`run`). ``warm_interval_us``: cache
-        warming, see :meth:`add_warmer` (0 = off)."""
+        warming, see :meth:`add_warmer` (0 = off); with it and ``warm_socket``, the loop's own warmer sends
+        one byte over a private loopback TCP connection (:meth:`warm_socket`: the kernel's send and receive
+        path, never the trading connections)."""
         self.initiators: list[BusyInitiator] = []
         self.spin_us = spin_us
         self.warm_interval_ns = int(warm_interval_us * 1000)
         self._warmers: list[Callable[[], object]] = []
         self._next_warm = 0
         self._warm_i = 0  # the warmer of the next pass
+        self._wsock: tuple[socket.socket, socket.socket] | None = None  # warm_socket's private pair
+        self._wbuf = bytearray(4096)
+        self.warm_socket_bytes = 0
+        if self.warm_interval_ns > 0 and warm_socket:
+            self._open_warm_socket()
         self.warms = 0
         self.warm_ns = 0  # time spent in warm-up passes (a tick that arrives meanwhile waits for the pass)
         self.blocks = 0
@@ -306,6 +313,48 @@ class BusyLoop:
         a pass waits for it: one warmer, 3-4 us, rather than all of them). A warmer must change nothing
         observable; one that raises is logged and dropped."""
         self._warmers.append(fn)
+
+    def _open_warm_socket(self) -> None:
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(1)
+            a = socket.create_connection(ls.getsockname(), timeout=1.0)
+            b, _ = ls.accept()
+        except OSError as e:
+            log.warning("busy loop: no loopback connection for the socket warmer (%s); warming without it", e)
+            return
+        finally:
+            ls.close()
+        for x in (a, b):
+            x.setblocking(False)
+            x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._wsock = (a, b)
+        self._warmers.append(self.warm_socket)
+
+    def warm_socket(self) -> None:
+        """The socket warmer: one byte over the loop's private loopback connection and read back (the system
+        calls and the kernel's TCP send/receive path of the order's write, on this core). The trading
+        connections are not touched."""
+        p = self._wsock
+        if p is None:
+            return
+        try:
+            p[0].send(b"x")
+            self.warm_socket_bytes += p[1].recv_into(self._wbuf)
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            log.warning("busy loop: socket warmer failed (%s); dropped", e)
+            self._close_warm_socket()
+
+    def _close_warm_socket(self) -> None:
+        p = self._wsock
+        if p is not None:
+            self._wsock = None
+            for x in p:
+                with contextlib.suppress(OSError):
+                    x.close()
 
     def _warm(self, mono: int) -> None:
         ws = self._warmers
@@ -466,6 +515,7 @@ class BusyLoop:
             self._ep.close()
             self._ep = None
             self._ep_poll = lambda timeout: []
+        self._close_warm_socket()
         self.stopped = True
 
 
