@@ -28,3 +28,13 @@ def test_bad_arguments(tmp_path: Path) -> None:
         hotpath.main(["--baseline-src", str(tmp_path)])  # no hft package there
     with pytest.raises(SystemExit):
         hotpath.main(["--rounds", "0"])
+
+
+@pytest.mark.timeout(120)
+def test_gap_ticks_cold_and_warmed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hotpath.main(["--ticks", "20", "--rounds", "1", "--gap-us", "300", "--warm-us", "50",
+                         "--json"]) == 0
+    gap = json.loads(capsys.readouterr().out)["gap"]
+    assert gap["gap_us"] == 300 and gap["warm_us"] == 50 and gap["ticks"] == 20
+    assert len(gap["cold"]) == 1 and len(gap["warmed"]) == 1
+    assert gap["cold_median"] > 0 and gap["warmed_median"] > 0

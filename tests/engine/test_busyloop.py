@@ -109,6 +109,7 @@ def test_run_busy_paper_session(venue: VenueProcess, tmp_path: Path) -> None:
     summary = run_busy(config, HostOptions(duration=1.0, install_signals=False),
                        on_started=lambda host: seen.append(host))
     assert seen and summary["loop"]["kind"] == "busy_poll"
+    assert summary["loop"]["warm_us"] == 200.0 and summary["loop"]["warms"] > 0  # engine.busy_warm_us default
     assert summary["market_data"].startswith("127.0.0.1:") and summary["venue"].startswith("127.0.0.1:")
     assert summary["orders"] > 10 and summary["md_messages"] > 100
     assert summary["open_orders"] == 0 and summary["kill_switch"]["tripped"] is False

@@ -391,6 +391,38 @@ class InProcessHotPath:
             drain()
         return out
 
+    def gap_ticks(self, ticks: int, gap_us: float, warm_us: float = 0.0) -> list[int]:
+        """:meth:`time_ticks` with an idle gap before each tick, as at 1000 ticks/s across processes: the
+        engine polls its two sockets (non-blocking reads that find nothing, as the busy loop's idle passes)
+        for ``gap_us``, and with ``warm_us`` > 0 calls the busy loop's warmers (``FixMarketData.warm``,
+        ``TradingEngine.warm``), each every ``warm_us``, one at a time as ``BusyLoop`` does. ns per tick,
+        read -> 35=D written."""
+        pc = time.perf_counter_ns
+        conn, oconn = self.e_md_conn, self.e_order_conn
+        warmers = (self.parts.md.warm, self.parts.engine.warm)
+        gap, every = int(gap_us * 1000), int(warm_us * 1000) // len(warmers)  # one per pass, in turn
+        out: list[int] = []
+        k = 0
+        for _ in range(ticks):
+            now = pc()
+            end = now + gap
+            next_warm = now + every
+            while now < end:
+                conn.poll()
+                oconn.poll()
+                now = pc()
+                if every and now >= next_warm:
+                    warmers[k % 2]()
+                    k += 1
+                    next_warm = pc() + every
+            self.venue_md.tick()
+            t0 = pc()
+            while not conn.poll():
+                t0 = pc()
+            out.append(pc() - t0)
+            self.drain()
+        return out
+
     def close(self) -> None:
         for c in self.conns:
             c.close("done")
@@ -411,6 +443,28 @@ def plain_ticks_ns(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) 
     finally:
         gc.unfreeze()
         h.close()
+
+
+def gap_tick_p50_us(ticks: int = 500, gap_us: float = 1000.0, warm_us: float = 200.0, rounds: int = 3,
+                    fraction: float = 1.0) -> dict[str, Any]:
+    """In-process tick p50 after an idle gap (:meth:`InProcessHotPath.gap_ticks`), without and with cache
+    warming, rounds alternating in one process: ``{"cold": [p50 us per round], "warmed": [...]}``."""
+    import gc
+
+    h = InProcessHotPath(fraction)
+    res: dict[str, Any] = {"gap_us": gap_us, "warm_us": warm_us, "ticks": ticks, "cold": [], "warmed": []}
+    try:
+        h.warm_and_freeze(300)
+        for _ in range(rounds):
+            for k, w in (("cold", 0.0), ("warmed", warm_us)):
+                v = sorted(h.gap_ticks(ticks, gap_us, w))
+                res[k].append(round(v[len(v) // 2] / 1000, 2))
+    finally:
+        gc.unfreeze()
+        h.close()
+    for k in ("cold", "warmed"):
+        res[k + "_median"] = sorted(res[k])[len(res[k]) // 2]
+    return res
 
 
 def tick_p50_us(ticks: int = 2000, warmup: int = 300, fraction: float = 1.0) -> float:
@@ -538,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
                          "between it (before) and this checkout (after)")
     ap.add_argument("--split", action="store_true",
                     help="also report where the tick goes (median gaps between stage-entry stamps)")
+    ap.add_argument("--gap-us", type=float, default=0.0, metavar="US",
+                    help="also time ticks after an idle gap of US microseconds (the engine polling its "
+                         "sockets, as the busy loop between ticks), without and with cache warming")
+    ap.add_argument("--warm-us", type=float, default=200.0, metavar="US",
+                    help="--gap-us: the busy loop's warmers every US microseconds of the gap (default 200)")
     ap.add_argument("--json", action="store_true", help="print JSON only")
     a = ap.parse_args(argv)
     if a.ticks <= 0 or a.rounds <= 0:
@@ -559,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         out[k] = {"p50_us_rounds": v, "min": s[0], "median": s[len(s) // 2]}
     if a.split:
         out["split_us"] = tick_split_us(max(a.ticks, 500))
+    if a.gap_us > 0:
+        out["gap"] = gap_tick_p50_us(min(a.ticks, 500), a.gap_us, a.warm_us, a.rounds)
     if "before" in res:
         out["ratio_median"] = round(out["after"]["median"] / out["before"]["median"], 3)  # type: ignore[index]
     print(json.dumps(out) if a.json else json.dumps(out, indent=2))

@@ -289,7 +289,7 @@ def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ())
 # ======================================================================================= engine process
 def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
                  spin_us: float = 100.0, cores: tuple[int, ...] = (), rt_priority: int = 0,
-                 rx_stamps: bool = True) -> None:
+                 rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     try:
         tuning: dict[str, Any] = {}
         if cores or rt_priority:
@@ -300,7 +300,7 @@ def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fract
         if loop_kind == "floor":
             _engine_floor(pipe, order_port, md_port, fraction, tuning)
         else:
-            _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning, rx_stamps)
+            _engine(pipe, loop_kind, order_port, md_port, fraction, spin_us, tuning, rx_stamps, warm_us)
     except Exception as e:
         with contextlib.suppress(Exception):
             pipe.send({"error": f"engine: {type(e).__name__}: {e}"})
@@ -426,7 +426,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
 
 
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
-            tuning: dict[str, Any], rx_stamps: bool = True) -> None:
+            tuning: dict[str, Any], rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
@@ -440,7 +440,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
     if loop_kind in ("busy", "hybrid"):
         from hft.engine.busyloop import BusyLoop
 
-        loop = BusyLoop(spin_us=spin_us if loop_kind == "hybrid" else None)
+        loop = BusyLoop(spin_us=spin_us if loop_kind == "hybrid" else None, warm_interval_us=warm_us)
         loop.add_initiator(parts.order_session, "127.0.0.1", order_port)
         # rx_stamps: read the market data socket with recvmsg + SO_TIMESTAMPING (the four-part split of
         # each sample); without, the plain recv_into of the paper/live host (run_busy)
@@ -454,6 +454,8 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
 
         parts.stamps.rx_clock = rx_clock
         parts.start()
+        loop.add_warmer(parts.md.warm)  # cache warming while idle (run_busy's warmers; warm_us = 0: off)
+        loop.add_warmer(parts.engine.warm)
         loop.call_every(100_000_000, parts.engine.on_timer)
         if not loop.wait_for(ready, 10):
             raise RuntimeError("busy loop: no market data snapshot")
@@ -466,6 +468,9 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         res = _engine_result(parts, internal, {"loop_iterations": loop.iterations,
                                                "busy_iterations": loop.busy_iterations,
                                                "blocks": loop.blocks, "spin_us": loop.spin_us,
+                                               "warm_us": warm_us, "warms": loop.warms,
+                                               "warm_pass_us": round(loop.warm_ns / loop.warms / 1000, 2)
+                                               if loop.warms else 0.0,
                                                "tuning": tuning,
                                                "sockopts": [i.conn.sockopts if i.conn else None
                                                             for i in loop.initiators]})
@@ -559,7 +564,8 @@ class VenueProcess:
 
 def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
              venue: str = "stub", warmup: float = 0.5, spin_us: float = 100.0,
-             pin: bool = False, rt_priority: int = 0, rx_stamps: bool = True) -> dict[str, Any]:
+             pin: bool = False, rt_priority: int = 0, rx_stamps: bool = True,
+             warm_us: float = 200.0) -> dict[str, Any]:
     """One wire-to-wire measurement: fresh venue and engine processes, ``warmup`` s unmeasured.
     ``rx_stamps=False``: the busy/hybrid engine reads like the paper/live host (no kernel stamps, no
     segments)."""
@@ -572,7 +578,7 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
     try:
         pe = ctx.Process(target=_engine_main, args=(e_child, loop_kind, v.ports["order_port"],
                                                     v.ports["md_port"], fraction, spin_us,
-                                                    engine_cores, rt_priority, rx_stamps),
+                                                    engine_cores, rt_priority, rx_stamps, warm_us),
                          daemon=True,
                          name="bench-engine")
         pe.start()
@@ -616,6 +622,7 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
         "loop": loop_kind,
         "venue": venue,
         "rx_stamps": rx_stamps and loop_kind in ("busy", "hybrid"),
+        "warm_us": warm_us if loop_kind in ("busy", "hybrid") else 0.0,
         "duration_s": round(elapsed, 2),
         "wire_to_wire_us": summarize(lat),
         "venue_userspace_arrival_us": summarize(vres.get("venue_user_latencies_ns") or []),
@@ -820,6 +827,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rx-stamps", dest="rx_stamps", action="store_false",
                    help="busy/hybrid: read market data with the plain recv_into of the paper/live host "
                         "instead of recvmsg + SO_TIMESTAMPING (no wire_in/kernel_to_read split; ~1 us less)")
+    p.add_argument("--warm-us", type=float, default=200.0, metavar="US",
+                   help="busy/hybrid: cache warming every US microseconds while idle (BusyLoop.add_warmer: "
+                        "the tick path runs again without side effects; engine.busy_warm_us); 0 = off "
+                        "(default 200, as engine.busy_warm_us)")
     p.add_argument("--warmup", type=float, default=0.5,
                    help="unmeasured seconds before each run (default 0.5)")
     p.add_argument("--breakdown-ticks", type=int, default=3000,
@@ -844,7 +855,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
                      warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
                      rt_priority=args.rt if lk in ("asyncio", "uvloop", "hybrid") else 0,
-                     rx_stamps=args.rx_stamps) for lk in loops]
+                     rx_stamps=args.rx_stamps, warm_us=args.warm_us) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
                            "venue": args.venue, "pin": args.pin, "rt": args.rt, "rx_stamps": args.rx_stamps,
                            "python": sys.version.split()[0],

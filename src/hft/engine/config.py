@@ -160,6 +160,8 @@ class EngineConfig:
     gc_idle_max_pending: int = _f(10_000, min=0, doc="gc_disable: or sooner once this many allocations pend")
     busy_spin_us: float = _f(0.0, min=0.0, max=10_000_000.0,
                              doc="busy_poll: 0 = spin forever; > 0 = spin this long after a read, then block")
+    busy_warm_us: float = _f(200.0, min=0.0, max=1_000_000.0,
+                             doc="busy_poll: cache warming every N us while idle (BusyLoop); 0 = off")
     timer_ms: int = _f(100, min=1, max=3_600_000)
     max_pending_new: int = _f(64, min=1)
     max_pending_cancel: int = _f(64, min=1)

@@ -185,6 +185,26 @@ class FixOrderGateway(SessionApplication):
             cb(tick)
         return True
 
+    def warm_new(self, order: Order) -> bool:
+        """Cache warming (``OrderManager.warm``): :meth:`send_new`'s template lookup and 35=D encoding for
+        ``order``, with the next MsgSeqNum, not taken: the frame is dropped (not stored, not written) and no
+        counter moves. False when the session is not logged on."""
+        s = self.session
+        if s is None or s.state != SessionState.ACTIVE:
+            return False
+        o = order
+        enc = s.encoder
+        ot = o.ord_type
+        key = (o.instrument, o.side, ot, o.tif, enc)
+        t = self._d_tmpl.get(key)
+        if t is None:
+            t = self._d_template(key)
+        tick = self.echo_tick
+        extra = b"\x016001=" + tick if tick else b""
+        px = o.price if ot is OrdType.LIMIT or o.price > 0 else None
+        enc.new_order_single_t(s.store.next_sender_seq, s.clock(), t, o.cl_ord_id.encode(), o.qty, px, extra)
+        return True
+
     def _d_template(self, key: tuple[str, Side, OrdType, int, FixEncoder]) -> tuple[bytes, ...]:
         instrument, side, ot, tif, enc = key
         if len(self._d_tmpl) >= 1024:  # bounded (instruments x sides x types x TIFs of this session)

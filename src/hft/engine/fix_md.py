@@ -81,6 +81,8 @@ class FixMarketData(SessionApplication):
         self.read_clock: Callable[[], int] = time.time_ns  # the wall clock of those read stamps
         self.tick = b""  # 6001 SimTickId of the 35=X being processed (the simulator stamps it), or b""
         self.fast_incremental = True  # False: every 35=X off fast_reader takes the general decoder (tests)
+        self._warm_frame = b""  # the last canonical 35=X taken by _fast_x and its MsgSeqNum (warm())
+        self._warm_expected = 0
         self.counters: dict[str, int] = {"messages": 0, "snapshots": 0, "incrementals": 0, "trades": 0,
                                          "levels": 0, "gaps": 0, "seq_gaps": 0, "inconsistent": 0,
                                          "snapshot_requests": 0, "rejects": 0, "dropped_stale": 0}
@@ -244,11 +246,22 @@ class FixMarketData(SessionApplication):
         if cb is not None:
             cb(self.recv_ns)
 
-    def _fast_x(self, frame: bytes, expected: int) -> bool:
+    def warm(self) -> bool:
+        """Cache warming (``hft.engine.busyloop.BusyLoop`` while idle): the checks and decoding of
+        :meth:`_fast_x` run again on the last canonical 35=X, read-only (``dry``): no book, counter,
+        sequence number, tick id or strategy is touched. True when a frame was there to check."""
+        f = self._warm_frame
+        if not f:
+            return False
+        self._fast_x(f, self._warm_expected, True)
+        return True
+
+    def _fast_x(self, frame: bytes, expected: int, dry: bool = False) -> bool:
         """``FixSession.fast_reader``: a whole canonical one-entry 35=X frame checked and applied in one
         pass (frame, header, RptSeq, decode, level sink, message end). False, with nothing changed, for
         anything else (other layouts, several entries, PossDup, gaps, stale or unknown instruments, trades,
-        unusual values): the session's general path then handles it exactly as before."""
+        unusual values): the session's general path then handles it exactly as before. ``dry`` (cache
+        warming, :meth:`warm`): every check and decode, then return before anything is changed."""
         level = self.level_sink
         m = self._x_re.match(frame)
         if m is None or level is None:
@@ -281,14 +294,18 @@ class FixMarketData(SessionApplication):
                 return False
             seq = int(sv)
             exp = st.expected_seq
-            if seq and exp and seq != exp:
+            if seq and exp and seq != exp and not dry:  # (dry: the frame's RptSeq is the one before exp)
                 return False
         i = mid.find(b"\x016001=")
+        tick = b""
         if i >= 0:
             j = mid.find(b"\x01", i + 6)
-            self.tick = mid[i + 6 : j] if j >= 0 else mid[i + 6 :]
-        else:
-            self.tick = b""
+            tick = mid[i + 6 : j] if j >= 0 else mid[i + 6 :]
+        q = 0 if action == b"2" else int(qb)
+        side = side_of(ty)
+        if dry:
+            return True
+        self.tick = tick
         if seq:
             st.expected_seq = seq + 1
         c = self.counters
@@ -297,10 +314,12 @@ class FixMarketData(SessionApplication):
         c["levels"] += 1
         ts = self.recv_ns
         self.last_msg_ns = ts
-        level(st.symbol, side_of(ty), px, 0 if action == b"2" else int(qb), ts)
+        level(st.symbol, side, px, q, ts)
         cb = self.on_message_end
         if cb is not None:
             cb(ts)
+        self._warm_frame = frame  # after the tick: what warm() checks again while the loop is idle
+        self._warm_expected = expected
         return True
 
     def _fast_incremental(self, raw: bytes) -> bool:

@@ -351,6 +351,22 @@ class OrderManager:
             self._local_reject(o, "new", "gateway refused")
         return o
 
+    def warm(self, like: Order) -> None:
+        """Cache warming (``TradingEngine.warm``): :meth:`submit`'s id and ``Order`` for an order shaped like
+        ``like``, then the gateway's encoding of it (``warm_new``, when the gateway has one). Nothing is
+        stored, counted, journalled, sent or consumed (the id is the next one, not taken)."""
+        now = self.clock()
+        cl = self._prefix + str(self._seq + 1)
+        o = Order(cl, like.instrument, like.side, like.price, like.qty, like.tif, like.ord_type,
+                  OrdStatus.PENDING_NEW, created_ns=now, updated_ns=now, tag=like.tag)
+        self.orders.get(cl)
+        self._open.get(like.instrument)
+        gw = self.gateway
+        if gw is not None:
+            wn = getattr(gw, "warm_new", None)
+            if wn is not None:
+                wn(o)
+
     def _place(self, o: Order) -> None:
         self.orders[o.cl_ord_id] = o
         self._index_open(o)

@@ -130,6 +130,7 @@ class TradingEngine(StrategyContext):
         self.venue_rejects = 0
         self.strategy_errors = 0
         self.last_risk_reason = ACCEPTED
+        self._warm_order: Order | None = None  # the last order sent (warm())
         self.killed = False
         self.kill_reason = ""
         self.kill_time_ns = 0
@@ -394,7 +395,33 @@ class TradingEngine(StrategyContext):
         if self._in_md and o.status is OrdStatus.PENDING_NEW:
             wc = self._write_clock
             st.tick_to_trade.record((wc() if wc is not None else time.time_ns()) - self._md_recv_ns)
+        self._warm_order = o  # the shape that warm() runs again, read-only, while the loop is idle
         return o
+
+    def warm(self) -> bool:
+        """Cache warming between ticks (``hft.engine.busyloop.BusyLoop``, ``engine.busy_warm_us``): the
+        order path of the last order sent runs again without side effects -- the book's best prices, the
+        risk check (its token bucket and tick-grid memo restored afterwards), the order manager's id and
+        ``Order`` (not stored: ``OrderManager.warm``), the gateway's 35=D encoding (not stored, not written:
+        ``FixOrderGateway.warm_new``). Nothing observable changes: no sequence number, order id, order,
+        position, risk count, journal record, metric or byte on the wire. False (nothing run) before the
+        first order, or when stopped, killed or the kill switch is tripped."""
+        o = self._warm_order
+        r = self.risk
+        if o is None or self.killed or self.stopped or r.kill.tripped:
+            return False
+        inst = o.instrument
+        book = self.books.get(inst)
+        if book is not None:
+            book.best_bid()
+            book.best_ask()
+        tokens, last_ns, valid_px = r._tokens_x, r._last_ns, r._valid_px
+        r._check(inst, o.side, o.price, o.qty, o.ord_type, self._now())  # (not check(): it counts)
+        r._tokens_x = tokens
+        r._last_ns = last_ns
+        r._valid_px = valid_px
+        self.om.warm(o)
+        return True
 
     def cancel(self, order: Order) -> bool:
         ok = self.om.cancel(order)
