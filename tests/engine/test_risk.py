@@ -268,3 +268,26 @@ def test_typed_and_generic_position_and_book_sources_answer_alike(plain_position
         (Side.SELL, 450_300, 900),  # -400, gross 700: accepted
     )]
     assert got == [R.ACCEPTED, R.MAX_GROSS_POSITION, R.MAX_POSITION, R.PRICE_BAND, R.ACCEPTED]
+
+
+def test_warm_answers_like_check_and_keeps_nothing() -> None:
+    rm, _, oo, _, _ = make(max_orders_per_sec=1, burst=2)
+    oo.add(Side.SELL, 450_200, 100)
+    cases = [(Side.BUY, 450_000, 10), (Side.BUY, 450_200, 10), (Side.BUY, 450_050, 10),
+             (Side.SELL, 449_000, 5)]
+
+    def state() -> tuple[object, ...]:
+        return rm._tokens_x, rm._last_ns, rm._valid_px, list(rm.counts), rm.kill.blocked
+
+    before = state()
+    warm = [rm.warm("BHP", side, px, qty, OrdType.LIMIT, 5 * SEC) for side, px, qty in cases]
+    assert state() == before
+    assert warm == [rm.check("BHP", side, px, qty, OrdType.LIMIT, 5 * SEC) for side, px, qty in cases]
+    assert warm == [R.ACCEPTED, R.SELF_CROSS, R.BAD_TICK, R.ACCEPTED]
+    # the bucket is empty now: warm still answers like check, and still takes nothing
+    before = state()
+    assert rm.warm("BHP", Side.BUY, 450_000, 10, OrdType.LIMIT, 5 * SEC) == R.RATE_LIMIT
+    assert state() == before
+    rm.kill.trip("test", 0)
+    before = state()
+    assert rm.warm("BHP", Side.BUY, 450_000, 10) == R.KILL_SWITCH and state() == before

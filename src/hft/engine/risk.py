@@ -248,6 +248,20 @@ class RiskManager:
         self.counts[code] += 1
         return code
 
+    def warm(self, instrument: str, side: int, price: int, qty: int, ord_type: int = OrdType.LIMIT,
+             now_ns: int = 0) -> int:
+        """The check's code run for cache warming between ticks (``TradingEngine.warm``): the same answer
+        as :meth:`check`, and nothing it would change is kept: the token bucket and the tick-grid memo are
+        restored, no reason is counted, a tripped kill switch answers without counting a blocked order."""
+        if self.kill.tripped:
+            return KILL_SWITCH
+        tokens, last_ns, valid_px = self._tokens_x, self._last_ns, self._valid_px
+        code = self._check(instrument, side, price, qty, ord_type, now_ns)
+        self._tokens_x = tokens
+        self._last_ns = last_ns
+        self._valid_px = valid_px
+        return code
+
     def _check(self, instrument: str, side: int, price: int, qty: int, ord_type: int, now_ns: int) -> int:
         lim = self.limits
         if self.kill.tripped:

@@ -415,11 +415,7 @@ class TradingEngine(StrategyContext):
         if book is not None:
             book.best_bid()
             book.best_ask()
-        tokens, last_ns, valid_px = r._tokens_x, r._last_ns, r._valid_px
-        r._check(inst, o.side, o.price, o.qty, o.ord_type, self._now())  # (not check(): it counts)
-        r._tokens_x = tokens
-        r._last_ns = last_ns
-        r._valid_px = valid_px
+        r.warm(inst, o.side, o.price, o.qty, o.ord_type, self._now())  # (check() without lasting effect)
         self.om.warm(o)
         return True
 
