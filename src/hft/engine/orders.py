@@ -58,6 +58,7 @@ from hft.engine.journal import (
     T_SESSION,
     Journal,
 )
+from hft.engine.risk import OpenOrderSource
 from hft.engine.types import Fill, Order, OrderRequest, OrdStatus, OrdType, Side, TimeInForce, terminal
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,11 @@ def _noop(_: Any) -> None:
     return None
 
 
-class OrderManager:
-    """Tracks our orders through their life; journals every command and report before acting on it."""
+class OrderManager(OpenOrderSource):
+    """Tracks our orders through their life; journals every command and report before acting on it.
+
+    An :class:`hft.engine.risk.OpenOrderSource`: the risk check counts and reads its open orders through
+    native calls in the compiled build."""
 
     def __init__(self, gateway: OrderGateway | None, journal: Journal | None,
                  fee_model: FeeModel | None = None, *, max_pending_new: int = 64,
