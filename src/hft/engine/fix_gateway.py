@@ -163,15 +163,10 @@ class FixOrderGateway(SessionApplication):
             self.sent["refused"] += 1
             return False
         o = order
-        enc = s.encoder
-        ot = o.ord_type
-        key = (o.instrument, o.side, ot, o.tif, enc)
-        t = self._d_tmpl.get(key)
-        if t is None:
-            t = self._d_template(key)
+        t = self._template_of(o, s.encoder)
         tick = self.echo_tick
         extra = b"\x016001=" + tick if tick else b""
-        px = o.price if ot is OrdType.LIMIT or o.price > 0 else None
+        px = o.price if o.ord_type is OrdType.LIMIT or o.price > 0 else None
         try:  # _deliver() inlined: the hot path's one order send (measured: +0.5 us per tick through it)
             s.send_new_order_t(t, o.cl_ord_id.encode(), o.qty, px, extra)  # = send_built(new_order_single_t)
         except (SessionError, OSError) as e:
@@ -194,16 +189,18 @@ class FixOrderGateway(SessionApplication):
             return False
         o = order
         enc = s.encoder
-        ot = o.ord_type
-        key = (o.instrument, o.side, ot, o.tif, enc)
-        t = self._d_tmpl.get(key)
-        if t is None:
-            t = self._d_template(key)
+        t = self._template_of(o, enc)
         tick = self.echo_tick
         extra = b"\x016001=" + tick if tick else b""
-        px = o.price if ot is OrdType.LIMIT or o.price > 0 else None
+        px = o.price if o.ord_type is OrdType.LIMIT or o.price > 0 else None
         enc.new_order_single_t(s.store.next_sender_seq, s.clock(), t, o.cl_ord_id.encode(), o.qty, px, extra)
         return True
+
+    def _template_of(self, o: Order, enc: FixEncoder) -> tuple[bytes, ...]:
+        """The 35=D template of ``o``'s shape (instrument, side, type, time in force) for ``enc``."""
+        key = (o.instrument, o.side, o.ord_type, o.tif, enc)
+        t = self._d_tmpl.get(key)
+        return t if t is not None else self._d_template(key)
 
     def _d_template(self, key: tuple[str, Side, OrdType, int, FixEncoder]) -> tuple[bytes, ...]:
         instrument, side, ot, tif, enc = key
