@@ -206,7 +206,7 @@ def test_open_dict_source_answers_like_the_open_orders_source() -> None:
         book.apply_snapshot([(450_000, 100)], [(450_200, 100)])
         lim = R.RiskLimits(max_position=1000, max_order_qty=10_000)
         rm = R.RiskManager(lim, pt, src, books={"BHP": book})
-        assert (rm._open_dict is not None) is isinstance(src, DictOrders)
+        assert (rm._open_dict is not None) is (type(src) is DictOrders)  # (a source reads natively)
         assert (rm._source is not None) is isinstance(src, SourceOrders)
         pt.on_fill(Fill("x", "BHP", Side.BUY, 450_000, 500, 0, 0))
         src.add(Side.BUY, 449_000, 300)
@@ -291,3 +291,14 @@ def test_warm_answers_like_check_and_keeps_nothing() -> None:
     rm.kill.trip("test", 0)
     before = state()
     assert rm.warm("BHP", Side.BUY, 450_000, 10) == R.KILL_SWITCH and state() == before
+
+
+def test_explicit_open_order_count_wins_over_the_sources_own() -> None:
+    pt = PositionTracker(IbkrAsxFixed())
+    book = L2Book("BHP")
+    book.apply_snapshot([(450_000, 100)], [(450_200, 100)])
+    lim = R.RiskLimits(max_open_orders=5)
+    src = SourceOrders()  # no open orders of its own
+    assert R.RiskManager(lim, pt, src, books={"BHP": book}).check("BHP", Side.BUY, 450_000, 1) == R.ACCEPTED
+    rm = R.RiskManager(lim, pt, src, books={"BHP": book}, open_order_count=lambda: 5)
+    assert rm.check("BHP", Side.BUY, 450_000, 1) == R.MAX_OPEN_ORDERS

@@ -346,8 +346,7 @@ class Backtester(StrategyContext):
                          else -1)
         self.risk = RiskManager(risk if risk is not None else RiskLimits(), self.positions,
                                 _OpenView(self._open, self.inst),
-                                books={self.inst: self._book}, open_order_count=self._open.__len__,
-                                on_trip=self._on_trip)
+                                books={self.inst: self._book}, on_trip=self._on_trip)
         self.strategy = make(self)
         self._depth_interest = int(getattr(self.strategy, "book_depth", 0))
         self._wants_trades = type(self.strategy).on_trade is not Strategy.on_trade

@@ -182,14 +182,15 @@ class RiskManager:
         # compiled build a Protocol or Mapping attribute is a generic attribute lookup and call)
         self._tracker: PositionTracker | None = positions if isinstance(positions, PositionTracker) else None
         self._book_dict: dict[str, L2Book] | None = self.books if isinstance(self.books, dict) else None
-        if open_order_count is None:
-            open_order_count = getattr(orders, "open_count", None)  # the order manager's (no list built)
-        self._open_count = open_order_count
-        # an instrument's open orders: as the source's own dict when it offers one (the order manager and
-        # the backtester do: no view, no copy), else its open_orders
-        self._open_view: Callable[[str], Iterable[Order]] = orders.open_orders
-        self._open_dict: Callable[[str], dict[str, Order]] | None = getattr(orders, "open_dict", None)
+        # the order manager and the backtester's view are OpenOrderSources: counted and read through native
+        # calls; another source through its open_count / open_dict when it has them, else open_orders
         self._source: OpenOrderSource | None = orders if isinstance(orders, OpenOrderSource) else None
+        if open_order_count is None and self._source is None:
+            open_order_count = getattr(orders, "open_count", None)
+        self._open_count = open_order_count  # (an explicit one wins over the source's own count)
+        self._open_view: Callable[[str], Iterable[Order]] = orders.open_orders
+        self._open_dict: Callable[[str], dict[str, Order]] | None = (
+            None if self._source is not None else getattr(orders, "open_dict", None))
         self._valid_px = 0  # last price that passed the tick-grid check (the grid never changes)
         self.kill = KillSwitch(on_trip=on_trip)
         self.last_trade: dict[str, int] = {}
@@ -302,10 +303,11 @@ class RiskManager:
         if eff_px * qty > lim.max_order_notional_cents * 100:
             return MAX_ORDER_NOTIONAL
         src = self._source
-        if src is not None:
+        oc = self._open_count
+        if oc is not None:
+            n_open = oc()
+        elif src is not None:
             n_open = src.open_count()
-        elif self._open_count is not None:
-            n_open = self._open_count()
         else:
             n_open = 0
             for _ in self.orders.open_orders(None):
@@ -323,8 +325,9 @@ class RiskManager:
             same, other = Side.SELL, Side.BUY
         same_leaves = 0
         od = self._open_dict
-        if od is not None:  # the order source's own dict: iterated without a view or iterator object
-            for o in (src.open_dict(instrument) if src is not None else od(instrument)).values():
+        mine = src.open_dict(instrument) if src is not None else (od(instrument) if od is not None else None)
+        if mine is not None:  # the order source's own dict: iterated without a view or iterator object
+            for o in mine.values():
                 r = _own_order(o, same, other, side, is_buy, price)
                 if r < 0:
                     return SELF_CROSS
