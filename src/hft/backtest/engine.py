@@ -729,14 +729,6 @@ class Backtester(StrategyContext):
             if lv.side != side and lv.resting and (price <= lv.price if side == 2 else price >= lv.price):
                 self._fill(lv, lv.price, min(lv.leaves, new), True)
 
-    def _on_level(self, side: int, price: int, prev: int, new: int) -> None:
-        """A level changed where we rest (queue update) or on the other side at/through our price (fill)."""
-        lvs = (self._wbid if side == 1 else self._wask).get(price)
-        if lvs is not None:
-            self._on_queue(lvs, prev, new)
-        if price >= self._ask_lo if side == 1 else price <= self._bid_hi:
-            self._on_cross(side, price, new)
-
     # ------------------------------------------------------------------ due work
     def _exch_due(self, te: int) -> None:
         """Orders reaching the exchange by ``te`` and the periodic sample (exchange time)."""
@@ -820,14 +812,15 @@ class Backtester(StrategyContext):
         dirty = False  # the strategy has a book change to see at the end of this timestamp
         mid2 = 0  # mid when the position was last marked
         last_tl = self._now
-        # local copies of the due times and watched prices, re-read after every call that may change them
+        # local copies of the due times and watched price ranges, re-read after every call that may change
+        # them
         due_e = self._due_e
         due_l = self._due_l
         bid_hi = self._bid_hi
         bid_lo = self._bid_lo
         ask_lo = self._ask_lo
         ask_hi = self._ask_hi
-        wbid = self._wbid
+        wbid = self._wbid  # (the same dicts for the whole run: _watch/_unwatch change them in place)
         wask = self._wask
         cap = len(bpx)  # the book's lists hold 0 past its last level (prices are positive)
         for c0 in range(0, n, CHUNK):
@@ -867,8 +860,6 @@ class Backtester(StrategyContext):
                     bid_lo = self._bid_lo
                     ask_lo = self._ask_lo
                     ask_hi = self._ask_hi
-                    wbid = self._wbid
-                    wask = self._wask
                 if k == 1:
                     if s == 1:
                         j = 0  # bids: descending, then zeros
@@ -902,8 +893,6 @@ class Backtester(StrategyContext):
                             bid_lo = self._bid_lo
                             ask_lo = self._ask_lo
                             ask_hi = self._ask_hi
-                            wbid = self._wbid
-                            wask = self._wask
                     else:
                         j = 0  # asks: ascending, then zeros
                         while j < cap and 0 < apx[j] < p:
@@ -937,8 +926,6 @@ class Backtester(StrategyContext):
                             bid_lo = self._bid_lo
                             ask_lo = self._ask_lo
                             ask_hi = self._ask_hi
-                            wbid = self._wbid
-                            wask = self._wask
                     if touched and not in_snapshot:
                         dirty = True
                 elif k == 2:
@@ -957,8 +944,6 @@ class Backtester(StrategyContext):
                     bid_lo = self._bid_lo
                     ask_lo = self._ask_lo
                     ask_hi = self._ask_hi
-                    wbid = self._wbid
-                    wask = self._wask
                 elif k == 3:
                     book.clear()
                     in_snapshot = True
