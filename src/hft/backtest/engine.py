@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 from librt.strings import read_i64_le
@@ -53,6 +53,8 @@ K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
 _NEVER: Final = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)
 CHUNK: Final = 1 << 16  # rows converted to Python lists at a time (bounded memory on 10M-row days)
 _I64: Final = np.dtype("<i8")  # the replay reads its columns as little-endian int64 bytes
+
+_T = TypeVar("_T")
 
 __all__ = ["BacktestConfig", "BacktestResult", "Backtester", "EventArrays", "check_sorted", "make_events"]
 
@@ -233,12 +235,6 @@ def _hpop(a: list[_Msg]) -> _Msg:
     return top
 
 
-def _drop(d: dict[str, Order], key: str) -> None:
-    """``d.pop(key, None)`` without the generic method call (the compiled build has no dict.pop primitive)."""
-    if key in d:
-        del d[key]  # noqa: RUF051 (dict.pop is a generic method call when compiled)
-
-
 class _Live:
     """Exchange-side state of one of our orders."""
 
@@ -255,12 +251,13 @@ class _Live:
         self.resting = False
 
 
-def _take(d: dict[str, _Live], key: str) -> _Live | None:
-    """``d.pop(key, None)`` as native dict operations."""
-    lv = d.get(key)
-    if lv is not None:
+def _take(d: dict[str, _T], key: str) -> _T | None:
+    """``d.pop(key, None)`` as native dict operations (the compiled build has no dict.pop primitive: a
+    generic method call)."""
+    v = d.get(key)
+    if v is not None:
         del d[key]
-    return lv
+    return v
 
 
 @dataclass(slots=True)
@@ -628,7 +625,7 @@ class Backtester(StrategyContext):
                 self._pos += f.qty if f.side is Side.BUY else -f.qty
                 if o.cum_qty >= o.qty:
                     o.status = OrdStatus.FILLED
-                    _drop(self._open, o.cl_ord_id)
+                    _take(self._open, o.cl_ord_id)
                 elif o.status is OrdStatus.NEW or o.status is OrdStatus.PENDING_NEW:
                     o.status = OrdStatus.PARTIALLY_FILLED
                 o.updated_ns = t
@@ -647,7 +644,7 @@ class Backtester(StrategyContext):
             elif kind == 4:  # cancelled (by request or IOC remainder)
                 if not terminal(o.status):
                     o.status = OrdStatus.CANCELED
-                    _drop(self._open, o.cl_ord_id)
+                    _take(self._open, o.cl_ord_id)
             elif kind == 5:  # cancel reject: the order had already finished
                 if o.status is OrdStatus.PENDING_CANCEL:
                     o.status = extra if o.cum_qty < o.qty else OrdStatus.FILLED
@@ -657,7 +654,7 @@ class Backtester(StrategyContext):
                 prev = extra
                 nw.status = OrdStatus.REJECTED
                 nw.reject_reason = "too late to replace"
-                _drop(self._open, nw.cl_ord_id)
+                _take(self._open, nw.cl_ord_id)
                 if o.status is OrdStatus.PENDING_REPLACE:
                     o.status = prev if o.cum_qty < o.qty else OrdStatus.FILLED
                 strat.on_order_update(nw)
@@ -665,7 +662,7 @@ class Backtester(StrategyContext):
                 nw = m.new
                 assert nw is not None
                 o.status = OrdStatus.REPLACED
-                _drop(self._open, o.cl_ord_id)
+                _take(self._open, o.cl_ord_id)
                 nw.status = OrdStatus.NEW if nw.cum_qty == o.cum_qty else OrdStatus.PARTIALLY_FILLED
                 if o.cum_qty > nw.cum_qty:
                     nw.cum_qty = o.cum_qty
