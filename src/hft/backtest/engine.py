@@ -47,7 +47,7 @@ from hft.data.format import DataError, EventArrays, file_format
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, OpenOrderSource, RiskLimits, RiskManager, reason_text
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, terminal
+from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, amendable, terminal
 
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
 _NEVER: Final = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)
@@ -397,7 +397,7 @@ class Backtester(StrategyContext):
 
     def cancel(self, order: Order) -> bool:
         st = order.status
-        if terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE:
+        if not amendable(st):
             return False
         order.status = OrdStatus.PENDING_CANCEL
         self.res.cancels_sent += 1
@@ -406,8 +406,7 @@ class Backtester(StrategyContext):
 
     def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> Order | None:
         st = order.status
-        if terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE:
-            # terminal, or a cancel/replace already in flight
+        if not amendable(st):  # terminal, or a cancel/replace already in flight
             return None
         price = order.price if price is None else price
         qty = order.qty if qty is None else qty

@@ -59,7 +59,17 @@ from hft.engine.journal import (
     Journal,
 )
 from hft.engine.risk import OpenOrderSource
-from hft.engine.types import Fill, Order, OrderRequest, OrdStatus, OrdType, Side, TimeInForce, terminal
+from hft.engine.types import (
+    Fill,
+    Order,
+    OrderRequest,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+    amendable,
+    terminal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +390,7 @@ class OrderManager(OpenOrderSource):
         """Journal and send a cancel. False if the order is not open, already pending cancel/replace, or
         the in-flight cancel limit is reached."""
         st = order.status
-        if (terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE
-                or self.pending_cancel >= self.max_pending_cancel):
+        if not amendable(st) or self.pending_cancel >= self.max_pending_cancel:
             if self.pending_cancel >= self.max_pending_cancel:
                 self.counters["inflight_refused"] += 1
             return False
@@ -404,7 +413,7 @@ class OrderManager(OpenOrderSource):
     def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> Order | None:
         """Journal and send a cancel/replace; returns the replacement (PENDING_REPLACE) or None."""
         st = order.status
-        if terminal(st) or st is OrdStatus.PENDING_CANCEL or st is OrdStatus.PENDING_REPLACE:
+        if not amendable(st):
             return None
         if self.pending_replace >= self.max_pending_replace:
             self.counters["inflight_refused"] += 1

@@ -71,6 +71,11 @@ def working(status: OrdStatus) -> bool:
     return status is OrdStatus.NEW or status is OrdStatus.PARTIALLY_FILLED
 
 
+def amendable(status: OrdStatus) -> bool:
+    """A cancel or replace may be sent: not finished, and no cancel or replace already in flight."""
+    return not (terminal(status) or status is OrdStatus.PENDING_CANCEL or status is OrdStatus.PENDING_REPLACE)
+
+
 def in_flight(status: OrdStatus) -> bool:
     """A new, cancel or replace request is waiting for the venue's answer."""
     return (status is OrdStatus.PENDING_NEW or status is OrdStatus.PENDING_CANCEL
