@@ -33,6 +33,7 @@ COMPILED = [
     "hft/engine/fix_gateway.py",
     "hft/engine/runner.py",
     "hft/engine/busyloop.py",
+    "hft/runtime/rxstamp.py",
     "hft/engine/strategy.py",
     "hft/metrics/latency.py",
     "hft/backtest/engine.py",

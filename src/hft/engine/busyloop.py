@@ -33,23 +33,16 @@ import os
 import select
 import signal
 import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from hft.fix.session import FixSession, SessionState
-from hft.runtime.timestamps import SCM_TIMESTAMPING, SCM_TIMESTAMPNS
+from hft.runtime.rxstamp import ANC_SIZE, parse_timestamping
 
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_NS: Final = 50_000_000
-# kernel receive stamps (hft.runtime.timestamps: SCM_TIMESTAMPING = 3 x timespec, SCM_TIMESTAMPNS = 1)
-_SOL_SOCKET = socket.SOL_SOCKET
-_SCM_TIMESTAMPING: int = SCM_TIMESTAMPING
-_SCM_TIMESTAMPNS: int = SCM_TIMESTAMPNS
-_TS3_UNPACK = struct.Struct("=6q").unpack_from
-_TS1_UNPACK = struct.Struct("=2q").unpack_from
 
 
 def tune_socket(sock: socket.socket, busy_poll_us: int = 50) -> dict[str, Any]:
@@ -82,14 +75,14 @@ class BusyConnection:
         self._stamped = False  # kernel stamps read here (compiled) rather than by RxTimestamper.recv_into
         self._anc_size = 0
         if rx_timestamps:
-            from hft.runtime.timestamps import _ANC_SIZE, RxTimestamper
+            from hft.runtime.timestamps import RxTimestamper
 
             self.rx = RxTimestamper(sock)
             self._recv_into = self.rx.recv_into
             self.sockopts["rx_timestamps"] = self.rx.mode
             if self.rx.mode in ("software", "hardware"):
                 self._stamped = True
-                self._anc_size = _ANC_SIZE
+                self._anc_size = ANC_SIZE
         self._mv = memoryview(self._buf)
         self._pending = bytearray()
         self.closed = False
@@ -156,26 +149,9 @@ class BusyConnection:
         result: the byte count, and the kernel's stamp in ``rx.ts_ns`` / ``rx.source`` (hardware if present,
         else software, else the clock right after the read)."""
         n, anc, _flags, _addr = self.sock.recvmsg_into(self._bufs, self._anc_size)
-        ts = 0
-        src = "clock"
-        for level, kind, data in anc:
-            if level == _SOL_SOCKET and kind == _SCM_TIMESTAMPING and len(data) >= 48:
-                s0, n0, _s1, _n1, s2, n2 = _TS3_UNPACK(data)
-                if s2 or n2:
-                    ts = s2 * 1_000_000_000 + n2
-                    src = "hardware"
-                    break
-                if s0 or n0:
-                    ts = s0 * 1_000_000_000 + n0
-                    src = "software"
-                    break
-            elif level == _SOL_SOCKET and kind == _SCM_TIMESTAMPNS and len(data) >= 16:
-                s1, n1 = _TS1_UNPACK(data)
-                ts = s1 * 1_000_000_000 + n1
-                src = "timestampns"
-                break
-        if ts == 0 and src == "clock":
-            ts = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        ts, src = parse_timestamping(anc)  # (compiled: hft.runtime.rxstamp)
+        if not src:  # EOF, or a read that carried no stamp: the clock
+            ts, src = time.clock_gettime_ns(time.CLOCK_REALTIME), "clock"
         rx = self.rx
         rx.ts_ns = ts
         rx.source = src

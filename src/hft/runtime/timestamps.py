@@ -17,8 +17,7 @@ the process's own receive latency, which user-space clocks cannot show.
 * Hardware stamping also needs the NIC switched on with ``SIOCSHWTSTAMP`` (:func:`enable_nic_hw_timestamps`,
   root, changes the NIC for every socket); loopback and most virtual NICs refuse it.
 
-Layout (Linux UAPI, 64-bit): ``SCM_TIMESTAMPING`` carries ``struct scm_timestamping { struct timespec
-ts[3]; }`` = 6 x int64: ``ts[0]`` software, ``ts[2]`` raw hardware (``ts[1]`` is deprecated and zero).
+Layout of the stamps and their parser: :mod:`hft.runtime.rxstamp`.
 """
 
 from __future__ import annotations
@@ -31,12 +30,18 @@ import struct
 import time
 from typing import Any, Literal
 
-__all__ = ["RxTimestamper", "TimestampMode", "enable_nic_hw_timestamps", "parse_timestamping"]
+from hft.runtime.rxstamp import (  # the parser is compiled (the busy loop's stamped read calls it)
+    ANC_SIZE,
+    SCM_TIMESTAMPING,
+    SCM_TIMESTAMPNS,
+    SO_TIMESTAMPING,
+    SO_TIMESTAMPNS,
+    parse_timestamping,
+)
 
-SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec with the 64-bit ABI
-SO_TIMESTAMPING = 37  # SO_TIMESTAMPING_OLD
-SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-SCM_TIMESTAMPING = SO_TIMESTAMPING
+__all__ = ["SCM_TIMESTAMPING", "SCM_TIMESTAMPNS", "SO_TIMESTAMPING", "SO_TIMESTAMPNS", "RxTimestamper",
+           "TimestampMode", "enable_nic_hw_timestamps", "parse_timestamping"]
+
 SOF_TIMESTAMPING_RX_HARDWARE = 1 << 2
 SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
 SOF_TIMESTAMPING_SOFTWARE = 1 << 4
@@ -46,26 +51,7 @@ HWTSTAMP_TX_OFF = 0
 HWTSTAMP_FILTER_ALL = 1
 
 TimestampMode = Literal["hardware", "software", "timestampns", "clock"]
-_TS3 = struct.Struct("=6q")
-_TS1 = struct.Struct("=2q")
-_ANC_SIZE = socket.CMSG_SPACE(_TS3.size) + socket.CMSG_SPACE(_TS1.size)
-
-
-def parse_timestamping(ancdata: list[tuple[int, int, bytes]]) -> tuple[int, str]:
-    """(ns, source) from ``recvmsg`` ancillary data: hardware if present, else software, else (0, "")."""
-    for level, kind, data in ancdata:
-        if level != socket.SOL_SOCKET:
-            continue
-        if kind == SCM_TIMESTAMPING and len(data) >= _TS3.size:
-            s0, n0, _s1, _n1, s2, n2 = _TS3.unpack_from(data)
-            if s2 or n2:
-                return s2 * 1_000_000_000 + n2, "hardware"
-            if s0 or n0:
-                return s0 * 1_000_000_000 + n0, "software"
-        elif kind == SCM_TIMESTAMPNS and len(data) >= _TS1.size:
-            s, n = _TS1.unpack_from(data)
-            return s * 1_000_000_000 + n, "timestampns"
-    return 0, ""
+_ANC_SIZE = ANC_SIZE
 
 
 def enable_nic_hw_timestamps(ifname: str) -> tuple[bool, str]:
