@@ -40,6 +40,10 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["engine_recv_to_write_us"]["count"] == w["count"] == r["outside_engine_us"]["count"]
         assert len(r["load_before"]) == 3
         assert "_latencies_ns" not in r
+        # the host's GC policy (engine.gc_disable by default): every collection after start-up is one the
+        # engine timer ran between ticks, none started by an allocation inside a tick
+        assert e["gc_policy"]["enabled"] is False
+        assert sum(e["gc_collections_while_measured"]) == e["gc_idle_collections"]
     assert "busy_vs_asyncio_p50_ratio" in out
     # the busy loop reads market data with kernel receive stamps: each sample splits into four parts
     busy = out["runs"][1]

@@ -61,3 +61,33 @@ def test_idle_is_a_noop_when_the_collector_is_enabled() -> None:
         ctl.after_startup()
         assert not ctl.idle()
         assert ctl.stats.as_dict()["idle_collections"] == 0
+
+
+def test_idle_collections_escalate_to_older_generations() -> None:
+    """With the collector off nothing else collects generations 1 and 2: every threshold1-th idle
+    collection takes generation 1, and cyclic garbage promoted out of generation 0 is freed."""
+    import weakref
+
+    pol = GcPolicy(freeze=False, disable_while_trading=True, idle_interval_ms=0, idle_max_pending=1)
+    with GcController(pol) as ctl:
+        ctl.after_startup()
+        gc.set_threshold(700, 3, 1000)
+        a = Node()  # a cycle: only the collector frees it
+        gone = weakref.ref(a)
+        gc.collect(0)  # as if it survived one young collection while still referenced: now in generation 1
+        del a
+        gens: list[int] = []
+
+        def cb(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gens.append(info["generation"])
+
+        gc.callbacks.append(cb)
+        try:
+            for _ in range(6):
+                Node()  # something pending, so idle() collects
+                assert ctl.idle()
+        finally:
+            gc.callbacks.remove(cb)
+        assert 1 in gens and gens.count(0) >= 3  # generation 1 once generation 0 ran threshold1 times
+        assert gone() is None  # the promoted cycle was collected

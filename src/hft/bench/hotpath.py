@@ -65,6 +65,43 @@ def run_interpreted(module: str, func: str, kwargs: dict[str, Any]) -> Any:
 
 
 # ------------------------------------------------------------------------------------- engine side
+class StampLog:
+    """Preallocated per-order stamps (a ring of ``capacity`` rows, oldest overwritten): recording one is
+    four int stores into lists allocated up front, so the benchmark's own bookkeeping allocates no
+    GC-tracked object while trading (a dict of tuples did, and set off young collections of its own)."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        if capacity <= 0 or capacity & (capacity - 1):
+            raise ValueError(f"StampLog capacity must be a power of two, got {capacity}")
+        self.mask = capacity - 1
+        self.count = 0
+        self.tick = [0] * capacity
+        self.kernel_rx = [0] * capacity
+        self.recv = [0] * capacity
+        self.pre_write = [0] * capacity
+
+    def record(self, tick: int, kernel_rx: int, recv: int, pre_write: int) -> None:
+        i = self.count & self.mask
+        self.tick[i] = tick
+        self.kernel_rx[i] = kernel_rx
+        self.recv[i] = recv
+        self.pre_write[i] = pre_write
+        self.count += 1
+
+    def __len__(self) -> int:
+        return min(self.count, self.mask + 1)
+
+    def as_dict(self) -> dict[int, tuple[int, int, int]]:
+        """tick id -> (kernel rx, recv, pre-write), oldest first (built after the run, off the hot path)."""
+        n = len(self)
+        first = self.count - n
+        out: dict[int, tuple[int, int, int]] = {}
+        for c in range(first, self.count):
+            i = c & self.mask
+            out[self.tick[i]] = (self.kernel_rx[i], self.recv[i], self.pre_write[i])
+        return out
+
+
 class OrderStamps:
     """The benchmark's per-order stamp, hooked on the production gateway (``FixOrderGateway.on_sent``, called
     after the 35=D's write, so off the measured path): for each order that echoes a tick id 6001
@@ -75,15 +112,15 @@ class OrderStamps:
     def __init__(self, gateway: FixOrderGateway, md: FixMarketData) -> None:
         self.gateway = gateway
         self.md = md
-        # tick id -> (kernel rx ns of the 35=X read or 0, recv ns, pre-write ns of the 35=D), when set
-        self.internal: dict[int, tuple[int, int, int]] | None = None
+        self.internal: StampLog | None = None  # set by the benchmark that wants the stamps
         self.rx_clock: Callable[[], int] | None = None  # kernel receive stamp of the current md read
 
     def __call__(self, tick: bytes) -> None:
         internal = self.internal
         if tick and internal is not None:
             rc = self.rx_clock
-            internal[int(tick)] = (rc() if rc is not None else 0, self.md.recv_ns, self.gateway.last_write_ns)
+            internal.record(int(tick), rc() if rc is not None else 0, self.md.recv_ns,
+                            self.gateway.last_write_ns)
 
 
 def bench_config(fraction: float = 1.0, *, mode: str = "ioc", venue_port: int = 1, md_port: int = 1,

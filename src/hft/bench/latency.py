@@ -315,21 +315,23 @@ def _count_gc(phase: str, info: dict[str, int]) -> None:
         _GC_SEEN[info["generation"]] += 1
 
 
-def _instrument_internal(parts: Any) -> dict[int, tuple[int, int, int]]:
-    """tick id -> recv (wall clock at the read of the 35=X) to write (wall clock right before the 35=D's
-    send syscall)."""
-    internal: dict[int, tuple[int, int, int]] = {}
+def _instrument_internal(parts: Any) -> Any:
+    """Per order: tick id, kernel rx of the 35=X read, recv (wall clock at the read) and write (wall clock
+    right before the 35=D's send syscall), in a preallocated :class:`~hft.bench.hotpath.StampLog`."""
+    from hft.bench.hotpath import StampLog
+
+    internal = StampLog()
     parts.stamps.internal = internal
     return internal
 
 
-def _engine_result(parts: Any, internal: dict[int, tuple[int, int, int]],
-                   extra: dict[str, Any]) -> dict[str, Any]:
+def _engine_result(parts: Any, internal: Any, extra: dict[str, Any]) -> dict[str, Any]:
     st = parts.strategy
     e = parts.engine
     return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
             "orders_sent": e.stats.orders_sent, "risk_rejected": e.stats.risk_rejected,
-            "md_messages": e.stats.md_messages, "internal_ns": internal, "gc_counts": list(gc.get_count()),
+            "md_messages": e.stats.md_messages, "internal_ns": internal.as_dict(),
+            "gc_counts": list(gc.get_count()),
             "gc_collections_while_measured": list(_GC_SEEN),
             **extra}
 
@@ -340,7 +342,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
     (``FixEncoder.new_order_single``, own sequence counter) echoing it; no session layer, no book, no
     strategy, no risk. What is left of wire-to-wire here is the machine (kernel, scheduler) plus a few
     microseconds of Python: the engine's number is best read as a multiple of this one."""
-    from hft.bench.hotpath import SYMBOL, bench_config
+    from hft.bench.hotpath import SYMBOL, StampLog, bench_config
     from hft.fix.encoder import FixEncoder
 
     cfg = bench_config(fraction)
@@ -375,7 +377,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
     gc.freeze()
     gc.callbacks.append(_count_gc)
     pipe.send({"ready": True})
-    internal: dict[int, tuple[int, int, int]] = {}
+    internal = StampLog()
     buf = bytearray(1 << 16)
     junk = bytearray(1 << 16)
     recv_into = sm.recv_into
@@ -414,11 +416,11 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
                 seq += 1
                 t_pre = time.time_ns()
                 so.send(frame)
-                internal[int(tick)] = (0, t_recv, t_pre)
+                internal.record(int(tick), 0, t_recv, t_pre)
             i = data.find(key, j)
     pipe.recv()
     pipe.send({"updates": n, "answered": len(internal), "refused": 0, "skipped": 0, "orders_sent": seq - 2,
-               "risk_rejected": 0, "md_messages": n, "internal_ns": internal,
+               "risk_rejected": 0, "md_messages": n, "internal_ns": internal.as_dict(),
                "gc_counts": list(gc.get_count()), "gc_collections_while_measured": list(_GC_SEEN),
                "tuning": tuning})
     for s_ in (so, sm):
@@ -428,6 +430,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
             tuning: dict[str, Any], rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
+    from hft.engine.runner import engine_gc_controller
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
                           loop="busy_poll" if loop_kind in ("busy", "hybrid") else "asyncio")
@@ -456,11 +459,16 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         parts.start()
         loop.add_warmer(parts.md.warm)  # cache warming while idle (run_busy's warmers; warm_us = 0: off)
         loop.add_warmer(parts.engine.warm)
-        loop.call_every(100_000_000, parts.engine.on_timer)
+        gcc = engine_gc_controller(config.engine)  # the paper/live host's GC policy (run_busy's)
+
+        def on_timer(now: int) -> None:
+            parts.engine.on_timer(now)
+            gcc.idle()  # engine.gc_disable (the default): young collections here, between ticks
+
+        loop.call_every(100_000_000, on_timer)
         if not loop.wait_for(ready, 10):
             raise RuntimeError("busy loop: no market data snapshot")
-        gc.collect()
-        gc.freeze()
+        gc_policy = gcc.after_startup()
         gc.callbacks.append(_count_gc)
         pipe.send({"ready": True})
         loop.run(until=pipe.poll)
@@ -471,7 +479,8 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
                                                "warm_us": warm_us, "warms": loop.warms,
                                                "warm_pass_us": round(loop.warm_ns / loop.warms / 1000, 2)
                                                if loop.warms else 0.0,
-                                               "tuning": tuning,
+                                               "tuning": tuning, "gc_policy": gc_policy,
+                                               "gc_idle_collections": gcc.stats.idle_collections,
                                                "sockopts": [i.conn.sockopts if i.conn else None
                                                             for i in loop.initiators]})
         pipe.send(res)
@@ -480,6 +489,8 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
     import asyncio
 
     from hft.fix.transport import AsyncInitiator
+
+    gcc = engine_gc_controller(config.engine)
 
     async def run() -> dict[str, Any]:
         aloop = asyncio.get_running_loop()
@@ -495,8 +506,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
             if time.monotonic() > end:
                 raise RuntimeError("asyncio: no market data snapshot")
             await asyncio.sleep(0.005)
-        gc.collect()
-        gc.freeze()
+        gc_policy = gcc.after_startup()
         gc.callbacks.append(_count_gc)
         stop = asyncio.Event()
         aloop.add_reader(pipe.fileno(), stop.set)
@@ -506,13 +516,15 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
             while True:
                 await asyncio.sleep(0.1)
                 parts.engine.on_timer(time.time_ns())
+                gcc.idle()
 
         t = aloop.create_task(timer())
         await stop.wait()
         aloop.remove_reader(pipe.fileno())
         pipe.recv()
         t.cancel()
-        res = _engine_result(parts, internal, {"tuning": tuning})
+        res = _engine_result(parts, internal, {"tuning": tuning, "gc_policy": gc_policy,
+                                               "gc_idle_collections": gcc.stats.idle_collections})
         pipe.send(res)
         await oi.stop(1.0)
         await mi.stop(1.0)

@@ -155,7 +155,7 @@ class EngineConfig:
     mlock: bool = False  # mlockall(MCL_CURRENT | MCL_FUTURE)
     gc_freeze: bool = True
     gc_thresholds: list[int] = field(default_factory=list, metadata={"min": 0, "max": 100_000_000})
-    gc_disable: bool = False  # collector off while trading; collections only between ticks (timer)
+    gc_disable: bool = True  # collector off while trading; collections only between ticks (timer)
     gc_idle_ms: int = _f(1000, min=0, max=3_600_000, doc="gc_disable: idle collection at most this often")
     gc_idle_max_pending: int = _f(10_000, min=0, doc="gc_disable: or sooner once this many allocations pend")
     busy_spin_us: float = _f(0.0, min=0.0, max=10_000_000.0,

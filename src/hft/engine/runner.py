@@ -654,7 +654,7 @@ def engine_gc_controller(ec: Any) -> GcController:
     thr = list(getattr(ec, "gc_thresholds", None) or [])
     return GcController(GcPolicy(freeze=bool(getattr(ec, "gc_freeze", True)),
                                  thresholds=tuple(thr) if thr else None,
-                                 disable_while_trading=bool(getattr(ec, "gc_disable", False)),
+                                 disable_while_trading=bool(getattr(ec, "gc_disable", True)),
                                  idle_interval_ms=int(getattr(ec, "gc_idle_ms", 1000)),
                                  idle_max_pending=int(getattr(ec, "gc_idle_max_pending", 10_000))))
 

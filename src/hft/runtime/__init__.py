@@ -40,5 +40,5 @@ def gc_controller_from_config(engine_cfg: Any) -> GcController:
     thr = getattr(engine_cfg, "gc_thresholds", None)
     policy = GcPolicy(freeze=bool(getattr(engine_cfg, "gc_freeze", True)),
                       thresholds=tuple(thr) if thr else None,
-                      disable_while_trading=bool(getattr(engine_cfg, "gc_disable", False)))
+                      disable_while_trading=bool(getattr(engine_cfg, "gc_disable", True)))
     return GcController(policy)

@@ -11,7 +11,9 @@ generation, which is a pause proportional to the heap. The policy here:
 2. Thresholds from config (``gc.set_threshold``): a larger ``threshold0`` makes young collections rarer.
 3. Optionally ``gc.disable()`` while trading and call :meth:`GcController.idle` from the loop when there is
    nothing to do (the engine timer, a quiet market): it collects generation 0 (or the configured one) only
-   when enough time has passed or enough allocations piled up, so the pause lands where it costs nothing.
+   when enough time has passed or enough allocations piled up, so the pause lands where it costs nothing;
+   every ``threshold1``-th idle collection takes generation 1 too, and every ``threshold2``-th of those
+   generation 2, as the interpreter's own schedule would.
 
 :class:`GcController` counts collections and their pause times through ``gc.callbacks`` so the benchmark
 and the start-up report can prove there were none on the hot path.
@@ -144,10 +146,25 @@ class GcController:
             return False
         if pending < p.idle_max_pending and now - self._last_idle_ns < p.idle_interval_ms * 1_000_000:
             return False
-        gc.collect(p.idle_generation)
+        gc.collect(self._idle_generation())
         self._last_idle_ns = now
         self.stats.idle_collections += 1
         return True
+
+    def _idle_generation(self) -> int:
+        """The generation an idle collection takes: ``idle_generation``, or older once the older
+        generation is due by the thresholds' own rule (``gc.get_count()[g]`` counts the collections of
+        generation g - 1 since the last one of g). With the collector disabled nothing else ever collects
+        generations 1 and 2, so cyclic garbage that survived one young collection would otherwise stay
+        for the life of the process."""
+        gen = self.policy.idle_generation
+        count = gc.get_count()
+        thr = gc.get_threshold()
+        if gen < 2 and thr[2] and count[2] >= thr[2]:
+            return 2
+        if gen < 1 and thr[1] and count[1] >= thr[1]:
+            return 1
+        return gen
 
     def restore(self) -> None:
         """Undo: unfreeze, the saved thresholds and enabled state, remove the callback."""
