@@ -12,6 +12,7 @@ import pytest
 from hft.runtime.timestamps import (
     SCM_TIMESTAMPING,
     RxTimestamper,
+    TxTimestamper,
     enable_nic_hw_timestamps,
     parse_timestamping,
 )
@@ -88,6 +89,40 @@ def test_tcp_software_rx_timestamps(tcp_pair: tuple[socket.socket, socket.socket
     _warm_up(ts, tx.sendall)
     for i in range(3):
         _check_stamp(ts, tx.sendall, b"tick %d" % i)
+
+
+@pytest.mark.timeout(60)
+def test_tcp_software_tx_timestamps_by_offset(tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+    """Each send's kernel transmit stamp comes back from the error queue keyed by the offset of its last
+    byte, lies inside the send call, and precedes the receiver's kernel receive stamp of the same bytes."""
+    rx, tx = tcp_pair
+    tx.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    txs = TxTimestamper(tx)
+    assert txs.enabled, txs.reason
+    rts = RxTimestamper(rx)
+    _warm_up(rts, tx.sendall)  # 1 byte: its stamp is key 0
+    first = txs.drain()
+    assert [k for k, _ in first] == [0]
+    total = 1
+    buf = bytearray(4096)
+    for i in range(5):
+        payload = b"8=FIX.4.2|35=X|6001=%d|" % i + b"x" * (50 * i)
+        r0 = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        tx.sendall(payload)
+        r1 = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        total += len(payload)
+        stamps = txs.drain()
+        assert [k for k, _ in stamps] == [txs.key_after(total)]  # one stamp per send, for its last byte
+        ts = stamps[0][1]
+        assert r0 <= ts <= r1
+        time.sleep(0.002)
+        n = rts.recv_into(buf)
+        assert bytes(buf[:n]) == payload and rts.source == "software"
+        assert ts <= rts.ts_ns <= r1  # loopback: the receive stamp is taken inside the same send call
+    assert txs.drain() == []  # drained: nothing left, the socket is not readable for select any more
+    assert TxTimestamper.key_after(2**32 + 5) == 4
+    assert tx.gettimeout() == 5  # the caller's socket keeps its timeout (stamps are read through a dup)
+    txs.close()
 
 
 @pytest.mark.timeout(60)

@@ -1,4 +1,5 @@
-"""Kernel receive timestamps on a socket (``SO_TIMESTAMPING``), with a clean fallback to the clock.
+"""Kernel receive (and transmit) timestamps on a socket (``SO_TIMESTAMPING``), with a clean fallback to
+the clock.
 
 The kernel stamps a packet when the network stack (software) or the NIC (hardware) receives it, before
 the process is scheduled; the difference between that stamp and the moment the strategy sees the data is
@@ -16,6 +17,9 @@ the process's own receive latency, which user-space clocks cannot show.
   asks, so the first packets after that may arrive unstamped; such reads report ``source == "clock"``.
 * Hardware stamping also needs the NIC switched on with ``SIOCSHWTSTAMP`` (:func:`enable_nic_hw_timestamps`,
   root, changes the NIC for every socket); loopback and most virtual NICs refuse it.
+
+* :class:`TxTimestamper` reads the kernel's transmit stamps of what a TCP socket sends (the latency
+  benchmark's venue stamps each tick where a capture on the interface would).
 
 Layout of the stamps and their parser: :mod:`hft.runtime.rxstamp`.
 """
@@ -40,7 +44,7 @@ from hft.runtime.rxstamp import (  # the parser is compiled (the busy loop's sta
 )
 
 __all__ = ["SCM_TIMESTAMPING", "SCM_TIMESTAMPNS", "SO_TIMESTAMPING", "SO_TIMESTAMPNS", "RxTimestamper",
-           "TimestampMode", "enable_nic_hw_timestamps", "parse_timestamping"]
+           "TimestampMode", "TxTimestamper", "enable_nic_hw_timestamps", "parse_timestamping"]
 
 SOF_TIMESTAMPING_RX_HARDWARE = 1 << 2
 SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
@@ -143,6 +147,90 @@ class RxTimestamper:
         self.ts_ns = ts
         self.source = src
         return n
+
+
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+SOF_TIMESTAMPING_OPT_ID = 1 << 7
+SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
+SO_EE_ORIGIN_TIMESTAMPING = 4
+SCM_TSTAMP_SND = 0
+IP_RECVERR = 11
+IPV6_RECVERR = 25
+_EE = struct.Struct("IBBBBII")  # struct sock_extended_err: errno, origin, type, code, pad, info, data
+
+
+class TxTimestamper:
+    """Kernel *transmit* stamps of what a TCP socket sends (``SO_TIMESTAMPING`` with
+    ``SOF_TIMESTAMPING_TX_SOFTWARE | OPT_ID | OPT_TSONLY``): the ``CLOCK_REALTIME`` ns at which the stack
+    handed each ``send``'s last byte to the network device (on loopback, the moment a packet capture on
+    ``lo`` would see it), read back from the socket's error queue.
+
+    Enable it right after ``connect``/``accept``, before the first byte is sent: each stamp is keyed by
+    the offset of the last byte of its ``send`` counted from that moment (``OPT_ID``), so a sender that
+    counts its bytes (:meth:`key_after`) can tell which message a stamp belongs to. :meth:`drain` reads
+    every queued stamp (non-blocking) and returns ``(key, ns)`` pairs; a socket whose error queue is not
+    drained stays readable for ``select``, so drain after each send. :attr:`enabled` is ``False`` (with
+    :attr:`reason`) where the kernel refuses; the caller then keeps its user-space send stamps.
+    """
+
+    __slots__ = ("_rd", "enabled", "reason", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.enabled = False
+        self.reason = ""
+        # a socket with a timeout would wait up to it on an empty error queue (Python retries EAGAIN until
+        # the timeout), so read through a duplicate with none: its descriptor is already non-blocking
+        # (that is how Python implements timeouts), and a blocking or non-blocking socket is used as is
+        t = sock.gettimeout()
+        self._rd = sock
+        if t is not None and t > 0:
+            self._rd = sock.dup()
+            self._rd.settimeout(0.0)
+        flags = (SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID
+                 | SOF_TIMESTAMPING_OPT_TSONLY)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, flags)
+        except OSError as e:
+            self.reason = f"SO_TIMESTAMPING (tx software) refused ({e.strerror})"
+        else:
+            self.enabled = True
+
+    @staticmethod
+    def key_after(bytes_sent: int) -> int:
+        """The key of the stamp of a ``send`` that ended after ``bytes_sent`` bytes in all (counted from
+        :meth:`__init__`): the offset of its last byte, modulo 2**32 as the kernel reports it."""
+        return (bytes_sent - 1) & 0xFFFFFFFF
+
+    def drain(self) -> list[tuple[int, int]]:
+        """Every transmit stamp queued so far: ``[(key, realtime ns), ...]`` oldest first."""
+        out: list[tuple[int, int]] = []
+        if not self.enabled:
+            return out
+        flags = socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+        while True:
+            try:
+                _data, anc, _flags, _addr = self._rd.recvmsg(0, 512, flags)
+            except OSError:  # EAGAIN: the queue is empty (or the socket is gone)
+                return out
+            ts = 0
+            key = -1
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPING and len(data) >= 16:
+                    sec, ns = struct.unpack_from("qq", data, 0)  # [0]: the software stamp
+                    ts = sec * 1_000_000_000 + ns
+                elif ((level == socket.SOL_IP and kind == IP_RECVERR)
+                      or (level == socket.IPPROTO_IPV6 and kind == IPV6_RECVERR)) and len(data) >= _EE.size:
+                    _errno, origin, _t, _c, _p, info, ee_data = _EE.unpack_from(data, 0)
+                    if origin == SO_EE_ORIGIN_TIMESTAMPING and info == SCM_TSTAMP_SND:
+                        key = ee_data
+            if ts and key >= 0:
+                out.append((key, ts))
+
+    def close(self) -> None:
+        """Close the duplicate read socket, if one was made (the socket itself stays the caller's)."""
+        if self._rd is not self.sock:
+            self._rd.close()
 
 
 # ------------------------------------------------------------------------------------------- benchmark
