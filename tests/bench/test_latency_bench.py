@@ -40,6 +40,15 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["engine_recv_to_write_us"]["count"] == w["count"] == r["outside_engine_us"]["count"]
         assert len(r["load_before"]) == 3
         assert "_latencies_ns" not in r
+        # the headline starts at the tick's kernel transmit stamp (where a capture on lo sees it): every
+        # measured tick has one, it follows the venue's own stamp before its write, so each sample (and so
+        # each percentile) is at most the write-based one
+        assert r["wire_to_wire_basis"] == "capture" and r["tx_stamps"]["mode"] == "software"
+        assert r["tx_stamps"]["stamped"] >= w["count"]
+        wv = r["wire_to_wire_from_venue_write_us"]
+        assert wv["count"] == w["count"]
+        assert all(w[k] <= wv[k] for k in ("p50", "p90", "p99", "max", "min"))
+        assert r["venue_send_us"]["count"] == w["count"] and r["venue_send_us"]["min"] >= 0
         # the host's GC policy (engine.gc_disable by default): every collection after start-up is one the
         # engine timer ran between ticks, none started by an allocation inside a tick
         assert e["gc_policy"]["enabled"] is False
@@ -106,6 +115,7 @@ def test_with_the_exchange_simulator(capsys: pytest.CaptureFixture[str]) -> None
     assert out["venue"] == "sim" and r["venue"] == "sim"
     assert r["ticks_sent"] > 50 and r["wire_to_wire_us"]["count"] > 0
     assert r["wire_to_wire_us"]["count"] <= r["engine"]["answered"] == r["engine"]["orders_sent"]
+    assert r["wire_to_wire_basis"] == "venue_write"  # the simulator's own stamps, no transmit stamps
 
 
 @pytest.mark.timeout(120)

@@ -4,11 +4,16 @@ Two processes, started fresh for each measured loop kind:
 
 - the **venue**: by default the stub venue of :mod:`hft.bench.hotpath` (a FIX market data session that
   publishes one 35=X incremental every ``1/rate`` seconds, and a FIX order-entry session that answers
-  every 35=D). It stamps each 35=X with the wall clock just before the ``send`` syscall (tag 6001
-  carries the tick id) and takes each 35=D's arrival time from the **kernel's receive timestamp**
-  (``SO_TIMESTAMPNS`` on the order-entry socket): tick-to-trade = rx timestamp of the 35=D that echoes
-  6001 - send stamp of that tick. The venue sleeps in ``select`` between events; its own wake-up delay
-  is outside the measurement (as with a packet capture). ``--venue sim`` runs the project's exchange
+  every 35=D). Each 35=X (tag 6001 carries the tick id) gets the **kernel's transmit stamp**
+  (:class:`hft.runtime.timestamps.TxTimestamper`: the moment its last byte reached the loopback device)
+  and each 35=D's arrival the **kernel's receive stamp** (``SO_TIMESTAMPNS`` on the order-entry socket):
+  tick-to-trade = rx stamp of the 35=D that echoes 6001 - tx stamp of that tick, the two points where a
+  packet capture on ``lo`` would see them (``wire_to_wire_basis: "capture"``). The venue's own stamp
+  right before its ``send`` syscall is kept too: ``wire_to_wire_from_venue_write_us`` measures from
+  there, and ``venue_send_us`` is the venue's send call up to the device (the exchange's side of the
+  wire, not the engine's; 5-6 us p50 here). Where the kernel gives no transmit stamp the headline falls
+  back to the write stamp (``"venue_write"``). The venue sleeps in ``select`` between events; its own
+  wake-up delay is outside the measurement. ``--venue sim`` runs the project's exchange
   simulator (``hft.sim.server.SimServer``) instead and reads its tick-to-trade histogram (its stamps:
   monotonic ns at its write and at its read, so its wake-up delay is inside).
 - the **engine**: the production wiring (FixSession x2, FixMarketData, TradingEngine with L2Book, the
@@ -16,7 +21,8 @@ Two processes, started fresh for each measured loop kind:
   transports (``--loop asyncio``) or by :mod:`hft.engine.busyloop` (``--loop busy``); the only
   benchmark additions are a recv->write stamp per order (the engine echoes 6001 itself) and, in the busy
   loops, kernel receive stamps on the market data socket (``hft.runtime.timestamps``), which split each
-  sample into wire in / kernel-to-read / engine / wire out (``segments``).
+  sample into wire in (tick's tx stamp -> engine's rx stamp) / kernel-to-read / engine / wire out
+  (``segments``).
 
 The headline is the wire-to-wire distribution (HdrHistogram: p50/p90/p99/p99.9/max/count) per loop.
 The **stage breakdown** runs the same engine objects in-process against the stub venue over real
@@ -135,6 +141,26 @@ def _venue_stub(pipe: Any, rate: float) -> None:
     pipe.send({"order_port": listeners["order"].getsockname()[1],
                "md_port": listeners["md"].getsockname()[1]})
     conns: dict[str, _Conn] = {}
+    # kernel transmit stamps of the ticks (TxTimestamper on the md connection): the moment each 35=X's
+    # last byte reached the loopback device, where a capture on lo sees it
+    from hft.runtime.timestamps import TxTimestamper
+
+    mask = len(md_app.sent_ns) - 1
+    tx_ns = [0] * (mask + 1)  # tick id & mask -> kernel tx stamp (0: none)
+    tx_wait: dict[int, int] = {}  # stamp key -> tick id, until its stamp is read
+    txs: TxTimestamper | None = None
+    md_base = 0  # s_md.counters.bytes_out when the md connection was accepted
+    tx_info: dict[str, Any] = {"stamped": 0, "mode": "off", "reason": ""}
+
+    def drain_tx() -> None:
+        if txs is None:
+            return
+        for key, ts in txs.drain():
+            t = tx_wait.pop(key, 0)
+            if t:
+                tx_ns[t & mask] = ts
+                tx_info["stamped"] += 1
+
     ticking = False
     period = 1.0 / rate
     next_tick = 0.0
@@ -168,6 +194,7 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                 cmd = pipe.recv()
                 if cmd == "go":
                     ticking = True
+                    tx_info["stamped"] = 0
                     next_tick = time.monotonic()
                     orders_app.latencies.clear()
                     orders_app.ticks_echoed.clear()
@@ -182,12 +209,15 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                         select.select([c.sock for c in conns.values() if not c.conn.closed], [], [], 0.01)
                         for c in conns.values():
                             c.poll()
+                        drain_tx()
                     pipe.send({"latencies_ns": list(orders_app.latencies),
                                "venue_user_latencies_ns": user_lat, "ticks_sent": ticks_sent,
                                "orders": orders_app.orders, "matched": len(orders_app.latencies),
                                "unmatched": orders_app.unmatched,
                                "ticks_echoed": list(orders_app.ticks_echoed),
-                               "sent_ns": [md_app.sent_ns[t & 0xFFFF] for t in orders_app.ticks_echoed]})
+                               "sent_ns": [md_app.sent_ns[t & 0xFFFF] for t in orders_app.ticks_echoed],
+                               "tx_ns": [tx_ns[t & mask] for t in orders_app.ticks_echoed],
+                               "tx_stamps": dict(tx_info)})
                 elif cmd == "drop":  # tests: cut both connections (the engine must reconnect)
                     for c in conns.values():
                         c.conn.close("dropped")
@@ -211,6 +241,16 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                 sess = s_order if name == "order" else s_md
                 if sess.state != 0:
                     sess.connection_lost("replaced")
+                if name == "md":  # before the first byte: stamp keys count from here
+                    if txs is not None:
+                        txs.close()
+                    txs = TxTimestamper(sock)
+                    tx_info["mode"] = "software" if txs.enabled else "off"
+                    tx_info["reason"] = txs.reason
+                    if not txs.enabled:
+                        txs = None
+                    tx_wait.clear()
+                    md_base = s_md.counters.bytes_out
                 conns[name] = _Conn(sess, sock, rx_timestamps=(name == "order"))
                 if name == "md":
                     wrapped = False
@@ -222,9 +262,15 @@ def _venue_stub(pipe: Any, rate: float) -> None:
             md_app.wrap_writer(s_md)
             wrapped = True
         now = time.monotonic()
+        drain_tx()  # other sends' stamps (snapshot, heartbeats): an undrained error queue keeps select awake
         if ticking and now >= next_tick:
-            if md_app.tick():
+            t = md_app.tick()
+            if t:
                 ticks_sent += 1
+                if txs is not None:
+                    tx_ns[t & mask] = 0
+                    tx_wait[TxTimestamper.key_after(s_md.counters.bytes_out - md_base)] = t
+                    drain_tx()  # loopback transmits inside the send call: the stamp is already queued
             next_tick += period
             if next_tick < now - 10 * period:  # fell far behind (machine busy): do not burst
                 next_tick = now + period
@@ -613,13 +659,20 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
                 pe.terminate()
                 pe.join(2)
         v.close()
-    lat = vres["latencies_ns"]
+    write_lat = vres["latencies_ns"]  # 35=D kernel rx - the venue's stamp right before its write of the 35=X
     internal: dict[int, tuple[int, int, int]] = eres["internal_ns"]
     echoed = vres.get("ticks_echoed") or []
     sent = vres.get("sent_ns") or []
-    # join on the tick id: (venue send, engine kernel rx, engine recv, engine pre-write, venue kernel rx),
+    tx = vres.get("tx_ns") or []
+    # the headline starts where a capture on lo sees the tick: its kernel transmit stamp, when every
+    # measured tick has one (the stub venue); else (no stamps, the simulator venue) at the venue's write
+    capture = bool(write_lat) and len(tx) == len(write_lat) == len(sent) and all(tx)
+    start = tx if capture else sent
+    lat = [sent[i] + w - start[i] for i, w in enumerate(write_lat)] if capture else write_lat
+    # join on the tick id: (tick start, engine kernel rx, engine recv, engine pre-write, venue kernel rx),
     # all CLOCK_REALTIME ns on the same host
-    rows = [(sent[i], *internal[t], sent[i] + w) for i, (t, w) in enumerate(zip(echoed, lat, strict=False))
+    rows = [(start[i], *internal[t], sent[i] + w)
+            for i, (t, w) in enumerate(zip(echoed, write_lat, strict=False))
             if t in internal and i < len(sent)]
     engine = [pw - r for _s, _k, r, pw, _a in rows] if rows else [pw - r for _k, r, pw in internal.values()]
     segments: dict[str, Any] = {}
@@ -637,6 +690,10 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
         "warm_us": warm_us if loop_kind in ("busy", "hybrid") else 0.0,
         "duration_s": round(elapsed, 2),
         "wire_to_wire_us": summarize(lat),
+        "wire_to_wire_basis": "capture" if capture else "venue_write",
+        "wire_to_wire_from_venue_write_us": summarize(write_lat),
+        "venue_send_us": summarize([t_ - s_ for s_, t_ in zip(sent, tx, strict=False)]) if capture else {},
+        "tx_stamps": vres.get("tx_stamps", {}),
         "venue_userspace_arrival_us": summarize(vres.get("venue_user_latencies_ns") or []),
         "engine_recv_to_write_us": summarize(engine),
         "outside_engine_us": summarize([max(1, (a - s0) - (pw - r)) for s0, _k, r, pw, a in rows]),
@@ -913,6 +970,10 @@ def main(argv: list[str] | None = None) -> int:
         e = r["engine_recv_to_write_us"]
         print(f"{r['loop']:<8} {w['count']:>6} {w['p50']!s:>7} {w['p90']!s:>7} {w['p99']!s:>7} "
               f"{w['p99_9']!s:>7} {w['max']!s:>8}        {e['p50']}/{e['p99']}  {r['load_before']}")
+        if r.get("wire_to_wire_basis") == "capture":
+            v = r["wire_to_wire_from_venue_write_us"]
+            print(f"         (from the tick's kernel transmit stamp; from the venue's write call: "
+                  f"p50 {v['p50']} p99 {v['p99']})")
         if r.get("segments"):
             print("         p50 parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v['p50']}"
                                                      for k, v in r["segments"].items()))
