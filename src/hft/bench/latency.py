@@ -45,7 +45,10 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hft.bench.hotpath import StampLog
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TS = struct.Struct("qq")
@@ -361,7 +364,7 @@ def _count_gc(phase: str, info: dict[str, int]) -> None:
         _GC_SEEN[info["generation"]] += 1
 
 
-def _instrument_internal(parts: Any) -> Any:
+def _instrument_internal(parts: Any) -> StampLog:
     """Per order: tick id, kernel rx of the 35=X read, recv (wall clock at the read) and write (wall clock
     right before the 35=D's send syscall), in a preallocated :class:`~hft.bench.hotpath.StampLog`."""
     from hft.bench.hotpath import StampLog
@@ -371,7 +374,7 @@ def _instrument_internal(parts: Any) -> Any:
     return internal
 
 
-def _engine_result(parts: Any, internal: Any, extra: dict[str, Any]) -> dict[str, Any]:
+def _engine_result(parts: Any, internal: StampLog, extra: dict[str, Any]) -> dict[str, Any]:
     st = parts.strategy
     e = parts.engine
     return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
