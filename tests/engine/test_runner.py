@@ -305,6 +305,19 @@ def test_status_line_and_summary_render(tmp_path: Path) -> None:
     Console(file=out, width=120).print(summary_table(summary))
     s = out.getvalue()
     assert "TRIPPED: status test" in s and "tick-to-trade" in s and "GC while trading" in s
+    g = summary["gc"]  # engine.gc_disable (the default): every collection is one the timer ran
+    assert sum(g["collections"]) == g["idle_collections"]
+    assert "run by the engine timer" in s
+
+
+def test_summary_gc_row() -> None:
+    from hft.engine.status import _gc_row
+
+    row = _gc_row({"collections": [3, 1, 0], "idle_collections": 2, "pause_ns_max": 1500,
+                   "frozen_objects": 9})
+    assert row == ("collections per generation [3, 1, 0]: 2 run by the engine timer between ticks, 2 started "
+                   "by an allocation; longest 2 us (after gc.freeze of 9 start-up objects)")
+    assert _gc_row({}) == "?"
 
 
 @pytest.mark.timeout(60)

@@ -121,11 +121,23 @@ def summary_table(s: dict[str, Any], title: str = "paper session") -> Table:
         ("market data", f"{s['md_messages']} messages, {s['book_updates']} book updates, "
                         f"{s['md_gaps']} gaps"),
         ("kill switch", f"TRIPPED: {ks.get('reason')}" if ks.get("tripped") else "not tripped"),
-        ("GC while trading", "collections per generation {} (after gc.freeze of {} start-up objects)".format(
-            s.get("gc", {}).get("collections", "?"), s.get("gc", {}).get("frozen_objects", 0))),
+        ("GC while trading", _gc_row(s.get("gc") or {})),
         ("journal", f"{s.get('journal', '')} (ClOrdID session {s.get('session', '')}, recovered "
                     f"{s.get('recovered_orders', 0)} orders)"),
     ]
     for k, v in rows:
         tb.add_row(k, v)
     return tb
+
+
+def _gc_row(g: dict[str, Any]) -> str:
+    """Collections after start-up, split into the engine timer's (between ticks, ``engine.gc_disable``)
+    and the others (started by an allocation wherever it happened, a tick included)."""
+    cols = g.get("collections")
+    if not isinstance(cols, list):
+        return "?"
+    idle = int(g.get("idle_collections", 0))
+    other = sum(cols) - idle
+    return (f"collections per generation {cols}: {idle} run by the engine timer between ticks, {other} "
+            f"started by an allocation; longest {g.get('pause_ns_max', 0) / 1000:.0f} us (after gc.freeze "
+            f"of {g.get('frozen_objects', 0)} start-up objects)")
