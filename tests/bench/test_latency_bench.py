@@ -39,6 +39,7 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         # the engine's own recv->write, joined on the tick id with what the venue measured
         assert r["engine_recv_to_write_us"]["count"] == w["count"] == r["outside_engine_us"]["count"]
         assert len(r["load_before"]) == 3
+        assert all(v >= 0 for v in r["cpu_steal_ms"].values())
         assert "_latencies_ns" not in r
         # the headline starts at the tick's kernel transmit stamp (where a capture on lo sees it): every
         # measured tick has one, it follows the venue's own stamp before its write, so each sample (and so

@@ -59,6 +59,28 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _steal_ticks() -> dict[str, int]:
+    """Per-CPU steal time so far (``/proc/stat``, USER_HZ ticks): time a virtual CPU was ready to run but
+    the hypervisor ran something else. Empty where there is no ``/proc/stat``."""
+    out: dict[str, int] = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if not line.startswith("cpu") or line.startswith("cpu "):
+                    continue
+                parts = line.split()
+                if len(parts) > 8:
+                    out[parts[0]] = int(parts[8])
+    except OSError:
+        return {}
+    return out
+
+
+def _steal_ms(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return {k: round((after[k] - before.get(k, after[k])) * 1000 / hz, 1) for k in after}
+
+
 def summarize(values_ns: list[int]) -> dict[str, Any]:
     """HdrHistogram summary in microseconds (3 significant digits)."""
     from hdrh.histogram import HdrHistogram
@@ -647,11 +669,13 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
         _recv(e_parent, 30, "engine start")
         time.sleep(warmup)
         load_before = _load()
+        steal0 = _steal_ticks()
         v.command("go")  # restart the counts: the measured window starts here
         t0 = time.monotonic()
         time.sleep(duration)
         vres = v.command("stop", 30)
         elapsed = time.monotonic() - t0
+        steal = _steal_ms(steal0, _steal_ticks())
         e_parent.send("stop")
         eres = _recv(e_parent, 30, "engine results")
         load_after = _load()
@@ -708,6 +732,7 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
         "engine": {k: v for k, v in eres.items() if k != "internal_ns"},
         "load_before": load_before,
         "load_after": load_after,
+        "cpu_steal_ms": steal,  # per vCPU over the measured window: the hypervisor's share of the run
         "_latencies_ns": lat,
     }
     return out
