@@ -46,10 +46,17 @@ from hft.runtime.rxstamp import (  # the parser is compiled (the busy loop's sta
 __all__ = ["SCM_TIMESTAMPING", "SCM_TIMESTAMPNS", "SO_TIMESTAMPING", "SO_TIMESTAMPNS", "RxTimestamper",
            "TimestampMode", "TxTimestamper", "enable_nic_hw_timestamps", "parse_timestamping"]
 
+# linux/net_tstamp.h, linux/errqueue.h, linux/in.h
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
 SOF_TIMESTAMPING_RX_HARDWARE = 1 << 2
 SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
 SOF_TIMESTAMPING_SOFTWARE = 1 << 4
 SOF_TIMESTAMPING_RAW_HARDWARE = 1 << 6
+SOF_TIMESTAMPING_OPT_ID = 1 << 7
+SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
+SO_EE_ORIGIN_TIMESTAMPING, SCM_TSTAMP_SND = 4, 0
+IP_RECVERR, IPV6_RECVERR = 11, 25
+_EE = struct.Struct("IBBBBII")  # struct sock_extended_err: errno, origin, type, code, pad, info, data
 SIOCSHWTSTAMP = 0x89B0
 HWTSTAMP_TX_OFF = 0
 HWTSTAMP_FILTER_ALL = 1
@@ -147,16 +154,6 @@ class RxTimestamper:
         self.ts_ns = ts
         self.source = src
         return n
-
-
-SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
-SOF_TIMESTAMPING_OPT_ID = 1 << 7
-SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
-SO_EE_ORIGIN_TIMESTAMPING = 4
-SCM_TSTAMP_SND = 0
-IP_RECVERR = 11
-IPV6_RECVERR = 25
-_EE = struct.Struct("IBBBBII")  # struct sock_extended_err: errno, origin, type, code, pad, info, data
 
 
 class TxTimestamper:
