@@ -41,19 +41,21 @@ def test_wire_to_wire_both_loops(capsys: pytest.CaptureFixture[str]) -> None:
         assert len(r["load_before"]) == 3
         assert all(v >= 0 for v in r["cpu_steal_ms"].values())
         assert "_latencies_ns" not in r
-        # the headline starts at the tick's kernel transmit stamp (where a capture on lo sees it): every
-        # measured tick has one, it follows the venue's own stamp before its write, so each sample (and so
-        # each percentile) is at most the write-based one
-        assert r["wire_to_wire_basis"] == "capture" and r["tx_stamps"]["mode"] == "software"
-        assert r["tx_stamps"]["stamped"] >= w["count"]
-        wv = r["wire_to_wire_from_venue_write_us"]
-        assert wv["count"] == w["count"]
-        assert all(w[k] <= wv[k] for k in ("p50", "p90", "p99", "max", "min"))
-        assert r["venue_send_us"]["count"] == w["count"] and r["venue_send_us"]["min"] >= 0
         # the host's GC policy (engine.gc_disable by default): every collection after start-up is one the
         # engine timer ran between ticks, none started by an allocation inside a tick
         assert e["gc_policy"]["enabled"] is False
         assert sum(e["gc_collections_while_measured"]) == e["gc_idle_collections"]
+        # the headline starts at the tick's kernel transmit stamp (where a capture on lo sees it): every
+        # measured tick has one, it follows the venue's own stamp before its write, so each sample (and so
+        # each percentile) is at most the write-based one
+        if r["tx_stamps"]["mode"] != "software":  # the kernel refused transmit stamps: the write stamps
+            assert r["wire_to_wire_basis"] == "venue_write" and r["tx_stamps"]["reason"]
+            continue
+        assert r["wire_to_wire_basis"] == "capture" and r["tx_stamps"]["stamped"] >= w["count"]
+        wv = r["wire_to_wire_from_venue_write_us"]
+        assert wv["count"] == w["count"]
+        assert all(w[k] <= wv[k] for k in ("p50", "p90", "p99", "max", "min"))
+        assert r["venue_send_us"]["count"] == w["count"] and r["venue_send_us"]["min"] >= 0
     assert "busy_vs_asyncio_p50_ratio" in out
     # the busy loop reads market data with kernel receive stamps: each sample splits into four parts
     busy = out["runs"][1]

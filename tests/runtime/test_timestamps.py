@@ -98,7 +98,8 @@ def test_tcp_software_tx_timestamps_by_offset(tcp_pair: tuple[socket.socket, soc
     rx, tx = tcp_pair
     tx.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     txs = TxTimestamper(tx)
-    assert txs.enabled, txs.reason
+    if not txs.enabled:  # a kernel without software transmit stamps: the benchmark falls back (tested there)
+        pytest.skip(txs.reason)
     rts = RxTimestamper(rx)
     _warm_up(rts, tx.sendall)  # 1 byte: its stamp is key 0
     first = txs.drain()
