@@ -1,5 +1,6 @@
-"""Parsing the kernel's receive stamps out of ``recvmsg`` ancillary data (compiled: the busy loop's
-stamped read calls it on every market data read; :mod:`hft.runtime.timestamps` re-exports it).
+"""Parsing the kernel's stamps out of ``recvmsg`` ancillary data (compiled: the busy loop's stamped read
+calls it on every market data read; :mod:`hft.runtime.timestamps` re-exports it, and its transmit stamps
+from the error queue carry the same ``scm_timestamping``).
 
 Layout (Linux UAPI, 64-bit): ``SCM_TIMESTAMPING`` carries ``struct scm_timestamping { struct timespec
 ts[3]; }`` = 6 x int64: ``ts[0]`` software, ``ts[2]`` raw hardware (``ts[1]`` is deprecated and zero);

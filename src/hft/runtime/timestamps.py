@@ -62,7 +62,6 @@ HWTSTAMP_TX_OFF = 0
 HWTSTAMP_FILTER_ALL = 1
 
 TimestampMode = Literal["hardware", "software", "timestampns", "clock"]
-_ANC_SIZE = ANC_SIZE
 
 
 def enable_nic_hw_timestamps(ifname: str) -> tuple[bool, str]:
@@ -147,7 +146,7 @@ class RxTimestamper:
             self.ts_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
             self.source = "clock"
             return n
-        n, anc, _flags, _addr = self.sock.recvmsg_into(bufs, _ANC_SIZE)
+        n, anc, _flags, _addr = self.sock.recvmsg_into(bufs, ANC_SIZE)
         ts, src = parse_timestamping(anc)
         if not src:  # EOF, or a read that carried no stamp: fall back to the clock
             ts, src = time.clock_gettime_ns(time.CLOCK_REALTIME), "clock"
@@ -210,14 +209,11 @@ class TxTimestamper:
                 _data, anc, _flags, _addr = self._rd.recvmsg(0, 512, flags)
             except OSError:  # EAGAIN: the queue is empty (or the socket is gone)
                 return out
-            ts = 0
+            ts, _src = parse_timestamping(anc)  # the same scm_timestamping as on receive
             key = -1
             for level, kind, data in anc:
-                if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPING and len(data) >= 16:
-                    sec, ns = struct.unpack_from("qq", data, 0)  # [0]: the software stamp
-                    ts = sec * 1_000_000_000 + ns
-                elif ((level == socket.SOL_IP and kind == IP_RECVERR)
-                      or (level == socket.IPPROTO_IPV6 and kind == IPV6_RECVERR)) and len(data) >= _EE.size:
+                if ((level == socket.SOL_IP and kind == IP_RECVERR)
+                        or (level == socket.IPPROTO_IPV6 and kind == IPV6_RECVERR)) and len(data) >= _EE.size:
                     _errno, origin, _t, _c, _p, info, ee_data = _EE.unpack_from(data, 0)
                     if origin == SO_EE_ORIGIN_TIMESTAMPING and info == SCM_TSTAMP_SND:
                         key = ee_data
