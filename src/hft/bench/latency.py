@@ -201,7 +201,7 @@ def _venue_stub(pipe: Any, rate: float) -> None:
             n = len(orders_app.latencies)
             orig_app_msg(session, msg)
             if len(orders_app.latencies) > n:
-                user_lat.append(c.user_rx_ns - md_app.sent_ns[orders_app.ticks_echoed[-1] & 0xFFFF])
+                user_lat.append(c.user_rx_ns - md_app.sent_ns[orders_app.ticks_echoed[-1] & mask])
         else:
             orig_app_msg(session, msg)
 
@@ -240,7 +240,7 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                                "orders": orders_app.orders, "matched": len(orders_app.latencies),
                                "unmatched": orders_app.unmatched,
                                "ticks_echoed": list(orders_app.ticks_echoed),
-                               "sent_ns": [md_app.sent_ns[t & 0xFFFF] for t in orders_app.ticks_echoed],
+                               "sent_ns": [md_app.sent_ns[t & mask] for t in orders_app.ticks_echoed],
                                "tx_ns": [tx_ns[t & mask] for t in orders_app.ticks_echoed],
                                "tx_stamps": dict(tx_info)})
                 elif cmd == "drop":  # tests: cut both connections (the engine must reconnect)
