@@ -173,7 +173,7 @@ def test_shipped_paper_config_with_the_real_strategy_registry() -> None:
 
 
 def test_engine_runtime_keys_and_their_checks() -> None:
-    from hft.engine.runner import engine_gc_controller
+    from hft.runtime import gc_controller_from_config
 
     c = config_from_dict({"engine": {"cpu_affinity": [0], "realtime_priority": True, "rt_priority": 10,
                                      "rt_policy": "rr", "mlock": True, "gc_thresholds": [50_000, 50, 100],
@@ -182,10 +182,10 @@ def test_engine_runtime_keys_and_their_checks() -> None:
     e = c.engine
     assert (e.rt_priority, e.rt_policy, e.mlock, e.busy_spin_us) == (10, "rr", True, 100.0)
     assert e.gc_thresholds == [50_000, 50, 100]
-    p = engine_gc_controller(e).policy
+    p = gc_controller_from_config(e).policy
     assert (p.freeze, p.thresholds, p.disable_while_trading, p.idle_interval_ms, p.idle_max_pending) == (
         True, (50_000, 50, 100), True, 20, 500)
-    assert engine_gc_controller(config_from_dict({}).engine).policy.thresholds is None
+    assert gc_controller_from_config(config_from_dict({}).engine).policy.thresholds is None
     with pytest.raises(ConfigError, match=r"^e\.toml: engine\.gc_thresholds: expected 1 to 3 integers"):
         config_from_dict({"engine": {"gc_thresholds": [1, 2, 3, 4]}}, "e.toml")
     with pytest.raises(ConfigError, match=r"^e\.toml: engine\.gc_thresholds\[1\]: expected an integer"):

@@ -501,7 +501,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
 def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
             tuning: dict[str, Any], rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
-    from hft.engine.runner import engine_gc_controller
+    from hft.runtime import gc_controller_from_config
 
     config = bench_config(fraction, venue_port=order_port, md_port=md_port,
                           loop="busy_poll" if loop_kind in ("busy", "hybrid") else "asyncio")
@@ -530,7 +530,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
         parts.start()
         loop.add_warmer(parts.md.warm)  # cache warming while idle (run_busy's warmers; warm_us = 0: off)
         loop.add_warmer(parts.engine.warm)
-        gcc = engine_gc_controller(config.engine)  # the paper/live host's GC policy (run_busy's)
+        gcc = gc_controller_from_config(config.engine)  # the paper/live host's GC policy (run_busy's)
 
         def on_timer(now: int) -> None:
             parts.engine.on_timer(now)
@@ -561,7 +561,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
 
     from hft.fix.transport import AsyncInitiator
 
-    gcc = engine_gc_controller(config.engine)
+    gcc = gc_controller_from_config(config.engine)
 
     async def run() -> dict[str, Any]:
         aloop = asyncio.get_running_loop()

@@ -523,12 +523,11 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
         TradingEngine,
         _resolve,
         _update_session_stats,
-        engine_gc_controller,
     )
     from hft.fix.session import SessionConfig
     from hft.fix.store import MemoryStore, open_store
     from hft.metrics.stats import EngineStats, SessionStats
-    from hft.runtime import apply_process_config
+    from hft.runtime import apply_process_config, gc_controller_from_config
 
     opts = opts or HostOptions()
     ec = config.engine
@@ -609,7 +608,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
         port = opts.metrics_port if opts.metrics_port is not None else config.metrics.port
         metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
         host.metrics = metrics
-    gcc = engine_gc_controller(ec)
+    gcc = gc_controller_from_config(ec)
     gc_started = False
     gc_report: dict[str, Any] = {}
     old_handlers: list[tuple[Any, Any]] = []

@@ -52,7 +52,7 @@ from hft.engine.risk import ACCEPTED, RiskManager, risk_limits
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 from hft.metrics.stats import EngineStats, SessionStats
-from hft.runtime import GcController, GcPolicy, apply_process_config
+from hft.runtime import apply_process_config, gc_controller_from_config
 
 log = logging.getLogger(__name__)
 
@@ -647,18 +647,6 @@ def _resolve(path: str, base: str | None) -> Path:
     return p
 
 
-def engine_gc_controller(ec: Any) -> GcController:
-    """The GC policy of the ``[engine]`` table (``gc_freeze``, ``gc_thresholds``, ``gc_disable`` with
-    ``gc_idle_ms`` / ``gc_idle_max_pending``) as a :class:`hft.runtime.GcController`; the host calls
-    ``after_startup()`` once the sessions are up, ``idle()`` from its timer and ``restore()`` at the end."""
-    thr = list(getattr(ec, "gc_thresholds", None) or [])
-    return GcController(GcPolicy(freeze=bool(getattr(ec, "gc_freeze", True)),
-                                 thresholds=tuple(thr) if thr else None,
-                                 disable_while_trading=bool(getattr(ec, "gc_disable", True)),
-                                 idle_interval_ms=int(getattr(ec, "gc_idle_ms", 1000)),
-                                 idle_max_pending=int(getattr(ec, "gc_idle_max_pending", 10_000))))
-
-
 async def run_trading(config: Config, opts: HostOptions | None = None,
                       on_started: Callable[[Host], None] | None = None) -> dict[str, Any]:
     """Run the engine against the venue of ``config`` (starting the embedded simulator when configured);
@@ -859,7 +847,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     replay_task = loop.create_task(md.run()) if replay else None
     # start-up garbage is collected once and the long-lived objects leave the GC (gc.freeze); thresholds
     # or the collector off while trading (then collected between ticks by the timer below), per [engine]
-    gcc = engine_gc_controller(config.engine)
+    gcc = gc_controller_from_config(config.engine)
     info["gc_policy"] = gcc.after_startup()
     stack.callback(gcc.restore)
     info["gc"] = gcc.stats

@@ -7,8 +7,9 @@ anything with the same attribute names; missing attributes take the defaults bel
 * :func:`apply_process_config` at process start: ``cpu_affinity`` (list of cores), ``realtime_priority``
   (bool), ``rt_priority`` (1..99, default 50), ``mlock`` (bool, default false).
 * :func:`gc_controller_from_config` once start-up is done, then ``.after_startup()``: ``gc_freeze``
-  (bool), ``gc_thresholds`` (1-3 ints or empty), ``gc_disable`` (bool: collector off while trading,
-  ``.idle()`` collects when the loop is idle).
+  (bool), ``gc_thresholds`` (1-3 ints or empty), ``gc_disable`` (bool, default true: collector off while
+  trading, ``.idle()`` collects when the loop is idle, at most every ``gc_idle_ms`` unless
+  ``gc_idle_max_pending`` allocations wait).
 
 Submodules: :mod:`.affinity`, :mod:`.gc_tuning`, :mod:`.sockopts`, :mod:`.timestamps`,
 :mod:`.hugepages` (imports numpy), :mod:`.ring`.
@@ -36,9 +37,12 @@ def apply_process_config(engine_cfg: Any) -> TuningReport:
 
 
 def gc_controller_from_config(engine_cfg: Any) -> GcController:
-    """A :class:`GcController` for the config; call ``after_startup()`` once the session is up."""
-    thr = getattr(engine_cfg, "gc_thresholds", None)
-    policy = GcPolicy(freeze=bool(getattr(engine_cfg, "gc_freeze", True)),
-                      thresholds=tuple(thr) if thr else None,
-                      disable_while_trading=bool(getattr(engine_cfg, "gc_disable", True)))
-    return GcController(policy)
+    """The GC policy of the ``[engine]`` table (``gc_freeze``, ``gc_thresholds``, ``gc_disable`` with
+    ``gc_idle_ms`` / ``gc_idle_max_pending``) as a :class:`GcController`; the host calls
+    ``after_startup()`` once the sessions are up, ``idle()`` from its timer and ``restore()`` at the end."""
+    thr = list(getattr(engine_cfg, "gc_thresholds", None) or [])
+    return GcController(GcPolicy(freeze=bool(getattr(engine_cfg, "gc_freeze", True)),
+                                 thresholds=tuple(thr) if thr else None,
+                                 disable_while_trading=bool(getattr(engine_cfg, "gc_disable", True)),
+                                 idle_interval_ms=int(getattr(engine_cfg, "gc_idle_ms", 1000)),
+                                 idle_max_pending=int(getattr(engine_cfg, "gc_idle_max_pending", 10_000))))
