@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hft.book.l2 import ASK, BID, L2Book
-from hft.data.samples import sample_path
 
-DATA = sample_path("lobster")
-MSG = DATA / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
-OB = DATA / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+MSG = ("lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv")
+OB = ("lobster", "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv")
 
 
 def test_basic_reads() -> None:
@@ -67,12 +67,10 @@ def test_depth_reserve_and_dropped_levels() -> None:
     assert b.level(BID, 1) == (98, 7) and not b.stale
 
 
-def _lobster_rows() -> tuple[list[list[int]], list[list[int]]]:
-    if not MSG.exists() or not OB.exists():
-        pytest.skip("LOBSTER sample absent")
-    with MSG.open() as f:
+def _lobster_rows(shared_data: Callable[..., Path]) -> tuple[list[list[int]], list[list[int]]]:
+    with shared_data(*MSG).open() as f:
         msgs = [[int(x) if i else 0 for i, x in enumerate(r)] for r in csv.reader(f)]
-    with OB.open() as f:
+    with shared_data(*OB).open() as f:
         rows = [[int(x) for x in r] for r in csv.reader(f)]
     return msgs, rows
 
@@ -87,8 +85,8 @@ def _levels(row: list[int], side: int) -> list[tuple[int, int]]:
     return out
 
 
-def test_lobster_replay_matches_every_book_row() -> None:
-    msgs, rows = _lobster_rows()
+def test_lobster_replay_matches_every_book_row(shared_data: Callable[..., Path]) -> None:
+    msgs, rows = _lobster_rows(shared_data)
     assert len(msgs) == len(rows)
     # The clip's messages only cover the recorded top 10: a level that leaves the top 10 can change
     # without a message (e.g. 5876500 x 1160 vanishes at row 12). So the book keeps exactly 10 levels,

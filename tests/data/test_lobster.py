@@ -1,8 +1,10 @@
-"""LOBSTER converter: the real AAPL sample (skipped when absent) and hand-made files with bad lines."""
+"""LOBSTER converter: the real AAPL sample (the ``shared_data`` fixture: skipped when absent, failed under
+CI) and hand-made files with bad lines."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +21,16 @@ from hft.data.format import (
     write_events,
 )
 from hft.data.lobster import DUMMY_ASK, DUMMY_BID, convert_lobster, read_lobster_orderbook
-from hft.data.samples import sample_path
 
-DATA = sample_path("lobster")
-MSG10 = DATA / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
-OB10 = DATA / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
-MSG50 = DATA / "AAPL_2012-06-21_34200000_37800000_message_50.csv"
+MSG10 = "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+OB10 = "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+MSG50 = "AAPL_2012-06-21_34200000_37800000_message_50.csv"
 
 
-def need(*paths: Path) -> None:
-    for p in paths:
-        if not p.exists():
-            pytest.skip(f"LOBSTER sample absent: {p}")
+@pytest.fixture
+def clip(shared_data: Callable[..., Path]) -> tuple[Path, Path]:
+    """The 10-level clip: (message file, order book file)."""
+    return shared_data("lobster", MSG10), shared_data("lobster", OB10)
 
 
 class Book:
@@ -63,10 +63,10 @@ def recorded(row: np.ndarray, side: int) -> list[tuple[int, int]]:
             if q > 0 and p not in (DUMMY_ASK, DUMMY_BID)]
 
 
-def test_book_mode_reproduces_every_recorded_row(tmp_path: Path) -> None:
-    need(MSG10, OB10)
-    res = convert_lobster(MSG10, OB10)
-    rows = read_lobster_orderbook(OB10)
+def test_book_mode_reproduces_every_recorded_row(tmp_path: Path, clip: tuple[Path, Path]) -> None:
+    msg, ob = clip
+    res = convert_lobster(msg, ob)
+    rows = read_lobster_orderbook(ob)
     assert res.stats["messages"] == len(rows) == 999
     assert res.events.metadata["hft.lobster_mode"] == "book"
     # through the file format too
@@ -85,11 +85,11 @@ def test_book_mode_reproduces_every_recorded_row(tmp_path: Path) -> None:
     assert res.stats["trades"] == res.stats["executions"] + res.stats["hidden_executions"] == 159
 
 
-def test_trade_side_and_timestamps() -> None:
-    need(MSG10, OB10)
-    res = convert_lobster(MSG10, OB10)
+def test_trade_side_and_timestamps(clip: tuple[Path, Path]) -> None:
+    msg, ob = clip
+    res = convert_lobster(msg, ob)
     ev = res.events
-    msgs = np.loadtxt(MSG10, delimiter=",", dtype=np.float64)
+    msgs = np.loadtxt(msg, delimiter=",", dtype=np.float64)
     first_exec = int(np.flatnonzero(msgs[:, 1] == 4)[0])
     t_idx = int(np.flatnonzero(ev.kind == KIND_TRADE)[0])
     assert ev.price[t_idx] == int(msgs[first_exec, 4])
@@ -101,15 +101,15 @@ def test_trade_side_and_timestamps() -> None:
     assert np.array_equal(ev.ts_exch, ev.ts_local)
 
 
-def test_messages_mode_matches_recorded_rows_in_the_known_region() -> None:
+def test_messages_mode_matches_recorded_rows_in_the_known_region(clip: tuple[Path, Path]) -> None:
     """Order-level replay seeded by row 0 reproduces every recorded level inside the known price region.
 
     The known region starts as the seed's price range and shrinks whenever level 10 is recorded at a
     better price (a level pushed out of the top 10 can change without a message in a 10-level file).
     """
-    need(MSG10, OB10)
-    res = convert_lobster(MSG10, OB10, mode="messages")
-    rows = read_lobster_orderbook(OB10)
+    msg, ob = clip
+    res = convert_lobster(msg, ob, mode="messages")
+    rows = read_lobster_orderbook(ob)
     seed_b, seed_a = recorded(rows[0], 1), recorded(rows[0], 2)
     bid_edge, ask_edge = seed_b[-1][0], seed_a[-1][0]
     book = Book()
@@ -141,9 +141,10 @@ def test_messages_mode_matches_recorded_rows_in_the_known_region() -> None:
     assert compared > 5000
 
 
-def test_hour_file_seeded_by_the_clip_converts_and_validates(tmp_path: Path) -> None:
-    need(MSG50, OB10)
-    res = convert_lobster(MSG50, OB10)  # 91,997 messages vs 999 book rows -> messages mode, seeded
+def test_hour_file_seeded_by_the_clip_converts_and_validates(tmp_path: Path,
+                                                            shared_data: Callable[..., Path]) -> None:
+    msg50, ob10 = shared_data("lobster", MSG50), shared_data("lobster", OB10)
+    res = convert_lobster(msg50, ob10)  # 91,997 messages vs 999 book rows -> messages mode, seeded
     assert res.events.metadata["hft.lobster_mode"] == "messages"
     s = res.stats
     assert s["messages"] == 91_997

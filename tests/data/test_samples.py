@@ -33,6 +33,11 @@ def test_fallbacks_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert sample_data_dir() == first
 
 
-def test_default_candidates() -> None:
-    repo = Path(__file__).resolve().parents[2]
-    assert (repo.parent / "shared" / "data", Path("/work/shared/data")) == samples.FALLBACK_DIRS
+def test_default_is_shared_beside_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the variable the one candidate is ``shared/data`` beside the repository root (where CI puts
+    it), whatever the machine; no absolute fallback."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    beside = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    assert (beside,) == samples.FALLBACK_DIRS
+    assert sample_path("lobster", "x.csv") == beside / "lobster" / "x.csv"
+    assert sample_data_dir() == (beside if beside.is_dir() else None)

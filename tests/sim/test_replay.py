@@ -1,12 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hft.data import DataError, EventArrays, load_events, write_events
-from hft.data.samples import sample_path
 from hft.engine.types import Side
 from hft.sim import ExecEvent, MatchingEngine, Phase, TradeEvent
 from hft.sim.flow import NEVER, FlowConfig
@@ -14,9 +14,8 @@ from hft.sim.record import FeedRecorder, generate_day
 from hft.sim.replay import ReplayDriver
 
 S = 1_000_000_000
-LOBSTER = sample_path("lobster")
-LOB_MSG = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
-LOB_BOOK = LOBSTER / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+LOB_MSG = ("lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv")
+LOB_BOOK = ("lobster", "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv")
 
 
 Top = tuple[list[tuple[int, int]], list[tuple[int, int]]]
@@ -237,11 +236,12 @@ def test_snapshot_mid_file_resynchronises(tmp_path: Path) -> None:
     assert drv.stats["snapshots"] == 2
 
 
-@pytest.mark.skipif(not (LOB_MSG.exists() and LOB_BOOK.exists()), reason="LOBSTER sample not available")
-def test_lobster_clip_replay_reproduces_converted_top10(tmp_path: Path) -> None:
+def test_lobster_clip_replay_reproduces_converted_top10(tmp_path: Path,
+                                                       shared_data: Callable[..., Path]) -> None:
     from hft.data.lobster import convert_lobster, read_lobster_orderbook
 
-    res = convert_lobster(LOB_MSG, LOB_BOOK)
+    lob_msg, lob_book = shared_data(*LOB_MSG), shared_data(*LOB_BOOK)
+    res = convert_lobster(lob_msg, lob_book)
     p = tmp_path / "aapl.parquet"
     write_events(p, res.events, validate=False)
     drv, eng, _ = check_replay_at_every_timestamp(p)
@@ -249,7 +249,7 @@ def test_lobster_clip_replay_reproduces_converted_top10(tmp_path: Path) -> None:
     assert drv.stats["trades_noted"] == res.stats["hidden_executions"]
     assert drv.stats["rejected"] == 0
     # the end state also matches LOBSTER's own book for the levels the clip knows exactly
-    last = read_lobster_orderbook(LOB_BOOK)[-1]
+    last = read_lobster_orderbook(lob_book)[-1]
     best_ask, best_bid = int(last[0]), int(last[2])
     b, a = engine_top(eng, "AAPL", 1)
     assert b[0][0] == best_bid and a[0][0] == best_ask

@@ -1,13 +1,13 @@
-"""Where the real market data samples are (LOBSTER AAPL, Binance; see ``/work/shared/data/README.md``).
+"""Where the real market data samples are (LOBSTER AAPL, Binance; see ``README.md`` beside them).
 
-The samples are never copied into the repository. :func:`sample_data_dir` finds them, in this order:
+The samples are never copied into the repository. :func:`sample_data_dir` finds them:
 
 1. the directory named by the environment variable ``HFT_SAMPLE_DATA`` (when set and non-empty: only
-   that one, so a test run can point at another copy, or at an empty directory to skip on purpose);
-2. ``<repository>/../shared/data`` (the layout of the development machine);
-3. ``/work/shared/data``.
+   that one, so a run can point at another copy, or at a missing directory to hide them on purpose);
+2. else ``<repository>/../shared/data``: ``shared/`` beside the checkout, where CI puts it.
 
-Tests call it and skip cleanly when it returns ``None`` (or when the sub-directory they need is absent).
+Tests ask through the ``shared_data`` fixture (tests/conftest.py): a missing sample skips the test on a
+developer's machine and fails it under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ENV_VAR = "HFT_SAMPLE_DATA"
 REPO_ROOT = Path(__file__).resolve().parents[3]
-FALLBACK_DIRS: tuple[Path, ...] = (REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data"))
+FALLBACK_DIRS: tuple[Path, ...] = (REPO_ROOT.parent / "shared" / "data",)
 
 
 def _candidates() -> tuple[Path, ...]:
