@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,6 @@ from hft.backtest.cli import main
 from hft.backtest.engine import make_events
 from hft.backtest.synth import generate
 from hft.data.format import write_events
-from hft.data.samples import sample_path
 
 ROOT = Path(__file__).resolve().parents[2]
 MM = ROOT / "config" / "backtest_market_maker.toml"
@@ -192,16 +192,12 @@ def test_risk_limits_mapping_is_the_paper_engines() -> None:
     assert out.stdout.strip() == "False"
 
 
-LOBSTER = sample_path("lobster")
-
-
-@pytest.mark.skipif(not (LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv").exists(),
-                    reason="LOBSTER sample not present")
-def test_real_lobster_sample_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_real_lobster_sample_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     shared_data: Callable[..., Path]) -> None:
     from hft.data.lobster import convert_lobster
 
-    ev = convert_lobster(LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv",
-                         LOBSTER / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv").events
+    ev = convert_lobster(shared_data("lobster", "AAPL_2012-06-21_34200000_57600000_message_10.csv"),
+                         shared_data("lobster", "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv")).events
     p = tmp_path / "aapl.parquet"
     write_events(p, ev)
     for name in ("market_maker", "momentum_scalper", "order_flow"):
@@ -345,16 +341,12 @@ def test_fixed_tick_rule_must_be_the_asx_step(tmp_path: Path, capsys: pytest.Cap
     assert f"{coarse}: metadata hft.tick_rule" in err and "fixed tick is 1000 units" in err
 
 
-BINANCE = sample_path("binance", "usdm_btcusdt_20240808.gz")
-
-
 @pytest.mark.timeout(120)
-@pytest.mark.skipif(not BINANCE.exists(), reason="Binance sample not present")
-def test_real_binance_sample_is_not_replayed_as_shares(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_real_binance_sample_is_not_replayed_as_shares(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       shared_data: Callable[..., Path]) -> None:
     from hft.data.binance import convert_binance
 
     p = tmp_path / "btc.parquet"
-    write_events(p, convert_binance(BINANCE).events)
+    write_events(p, convert_binance(shared_data("binance", "usdm_btcusdt_20240808.gz")).events)
     assert main(["--config", str(MM), "--data", str(p)]) == 2
     assert "metadata hft.qty_scale = 1000 (source binance-usdm" in capsys.readouterr().err
