@@ -164,7 +164,7 @@ def test_params_dataclass_own_checks_become_config_errors() -> None:
 
 
 def test_shipped_paper_config_with_the_real_strategy_registry() -> None:
-    strategies = pytest.importorskip("hft.strategies")
+    from hft import strategies  # the product's own package: an import failure must fail, never skip
     c = load_config(ROOT / "config" / "paper.toml", strategy_params=strategies.PARAMS)
     assert type(c.strategy.params_obj) is strategies.PARAMS["reference"]
     with pytest.raises(ConfigError, match=r"^y\.toml: strategy\.params: .*positive"):
