@@ -83,12 +83,18 @@ def test_config_loader_validates_strategy_params() -> None:
                          PARAMS)
 
 
-@pytest.mark.parametrize("name", ["market_maker", "momentum_scalper", "order_flow"])
+SHIPPED_BACKTEST = ["market_maker", "momentum_scalper", "order_flow"]
+
+
+def test_every_shipped_backtest_config_is_checked() -> None:
+    assert sorted(p.stem.removeprefix("backtest_") for p in (ROOT / "config").glob("backtest_*.toml")) \
+        == SHIPPED_BACKTEST
+
+
+@pytest.mark.parametrize("name", SHIPPED_BACKTEST)
 def test_shipped_backtest_configs_are_valid(name: str) -> None:
     path = ROOT / "config" / f"backtest_{name}.toml"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    raw = tomllib.loads(path.read_text())
+    raw = tomllib.loads(path.read_text())  # shipped with the repository: a missing file fails
     assert raw["strategy"]["name"] == name
     p = validate_params(PARAMS[name], raw["strategy"].get("params", {}), source=str(path))
     for k, v in raw["strategy"].get("params", {}).items():
