@@ -1072,7 +1072,7 @@ def _iter_csv(p: Path, chunk_rows: int) -> Iterator[EventArrays]:
         with opener(p, "rb") as raw:
             header = raw.readline().decode("utf-8", "replace").strip()
     except (OSError, EOFError) as e:
-        raise DataError(p, f"cannot read: {e}") from e
+        raise DataError(p, f"read failed (truncated or corrupt?): {e}", line=1) from e
     names = [h.strip() for h in header.split(",")] if header else []
     missing = [c for c in COLUMNS if c not in names]
     if missing:
@@ -1105,12 +1105,14 @@ def _iter_csv(p: Path, chunk_rows: int) -> Iterator[EventArrays]:
 def _csv_locate_error(p: Path, err: Exception) -> None:
     """Cold path after the fast reader failed: find the first bad line with the csv module and raise."""
     opener: Any = gzip.open if p.name.lower().endswith(".gz") else open
+    line = 1  # the line being read when the file ends early: every line before it was read whole
     try:
         with opener(p, "rt", newline="") as fh:
             reader = csv.reader(fh)
             header = [h.strip() for h in next(reader)]
             pos = [header.index(c) for c in COLUMNS]
             width = len(header)
+            line = 2
             for line, rec in enumerate(reader, start=2):
                 if len(rec) != width:
                     raise DataError(p, f"expected {width} fields, got {len(rec)} (truncated line?)",
@@ -1127,8 +1129,9 @@ def _csv_locate_error(p: Path, err: Exception) -> None:
                                         line=line)
                 if not rec[pos[6]]:
                     raise DataError(p, "empty symbol", row=line - 2, line=line)
+                line += 1  # this one was whole: a read failure from here on is in the next
     except (EOFError, OSError, gzip.BadGzipFile) as e:
-        raise DataError(p, f"read failed (truncated or corrupt?): {e}") from e
+        raise DataError(p, f"read failed (truncated or corrupt?): {e}", line=line) from e
     raise DataError(p, f"unreadable CSV: {err}")
 
 
