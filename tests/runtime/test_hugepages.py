@@ -4,6 +4,7 @@ usable zeroed numpy view."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,9 +37,29 @@ def test_default_chain_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
             assert "hugetlb: pool empty" in lines[0]
         if h.kind == "thp":
             assert h.address % huge_page_size() == 0  # aligned so THP can back it
-            assert h.huge_bytes() >= 0
+            got = h.huge_bytes()  # how much THP backs depends on the kernel's free huge pages, not on us
+            assert got >= 0 and got % huge_page_size() == 0, got  # -1: /proc/self/smaps unreadable
         if thp_mode() in ("always", "madvise"):
             assert h.kind != "normal"
+
+
+def test_huge_bytes_reads_the_entry_of_its_own_mapping(tmp_path: Path) -> None:
+    """``AnonHugePages`` of the smaps entry that contains the array, not of its neighbours; 0 when that
+    entry has none; -1 when smaps cannot be read."""
+    with huge_array(16, np.int64, kinds=("normal",)) as h:
+        a, mib = h.address, 1 << 20
+        smaps = tmp_path / "smaps"
+
+        def entry(lo: int, hi: int, huge_kb: int | None) -> str:
+            out = f"{lo:x}-{hi:x} rw-p 00000000 00:00 0 \nSize:            {(hi - lo) >> 10} kB\n"
+            return out + (f"AnonHugePages:   {huge_kb} kB\n" if huge_kb is not None else "")
+
+        smaps.write_text(entry(a - 4 * mib, a, 4096) + entry(a, a + 4 * mib, 2048)
+                         + entry(a + 4 * mib, a + 8 * mib, 6144))
+        assert h.huge_bytes(str(smaps)) == 2 * mib
+        smaps.write_text(entry(a - 4 * mib, a, 4096) + entry(a, a + 4 * mib, None))
+        assert h.huge_bytes(str(smaps)) == 0
+        assert h.huge_bytes(str(tmp_path / "missing")) == -1
 
 
 def test_normal_pages_only_and_shape() -> None:
