@@ -68,8 +68,18 @@ def buy(om: OrderManager, qty: int = 100, px: int = 451_200) -> Order:
     return o
 
 
-def test_gateway_protocol_is_satisfied_by_double() -> None:
-    assert isinstance(RecordingGateway(), OrderGateway)
+def test_real_fix_gateway_refuses_without_a_session_and_the_order_is_rejected() -> None:
+    """The product's gateway (not the double above) satisfies the protocol, and a refusal (no session)
+    is a False return the manager turns into a REJECTED order, never an exception."""
+    from hft.engine.fix_gateway import FixOrderGateway
+
+    gw = FixOrderGateway()
+    assert isinstance(gw, OrderGateway)
+    om = OrderManager(gw, None, ZeroFees())
+    o = buy(om)
+    assert o.status is S.REJECTED and o.reject_reason == "gateway refused"
+    assert gw.sent["refused"] == 1 and gw.sent["new"] == 0 and om.counters["gateway_refused"] == 1
+    assert om.open_orders() == []
 
 
 def test_ack_partial_full_lifecycle_avg_price_exact() -> None:
