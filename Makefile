@@ -2,6 +2,8 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# hftbacktest, the peer of `hft bench backtest`, in a venv of its own (pyproject's bench-peer extra)
+HBT_VENV ?= .venv-hftbacktest
 
 .PHONY: install build paper test lint bench clean
 
@@ -22,15 +24,16 @@ build: install
 paper: install
 	$(BIN)/hft paper --duration 20
 
-# Everything CI runs: QuickFIX (built once, cached by version), ruff, the test suite.
+# Everything CI runs: QuickFIX (built once, cached by version), hftbacktest, ruff, the test suite.
 test: install
 	bash scripts/install_quickfix.sh $(BIN)/python
+	bash scripts/install_hftbacktest.sh $(HBT_VENV) $(PY)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	HFT_BENCH_HFTBACKTEST_PYTHON=$(HBT_VENV)/bin/python $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/hft bench fix --json
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) $(HBT_VENV) build dist src/*.egg-info
 	find src -name '*.so' -delete

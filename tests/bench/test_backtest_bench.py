@@ -1,9 +1,13 @@
-"""``hft bench backtest``: a small run prints the documented JSON; the hftbacktest event conversion."""
+"""``hft bench backtest``: a small run prints the documented JSON, with and without its peer (hftbacktest,
+in its own venv: ``bash scripts/install_hftbacktest.sh .venv-hftbacktest``, which ``make test`` runs and
+points ``$HFT_BENCH_HFTBACKTEST_PYTHON`` at); the hftbacktest event conversion."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -23,6 +27,30 @@ def test_bench_backtest_json_small(tmp_path: Path, capsys: pytest.CaptureFixture
     assert h["strategy_calls"] > 0
     assert out["hftbacktest"] is None and out["ratios"] == {}
     assert (tmp_path / "synth_3000_s7.parquet").exists()  # cached for the next run
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_bench_backtest_runs_the_hftbacktest_peer(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  unavailable: Callable[[str], NoReturn]) -> None:
+    """Both engines run the same quoting rule on the same small day, each in its own process."""
+    py = B.find_hbt_python(None)
+    if py is None:
+        unavailable("no interpreter with hftbacktest: run `bash scripts/install_hftbacktest.sh "
+                    ".venv-hftbacktest` and set HFT_BENCH_HFTBACKTEST_PYTHON=.venv-hftbacktest/bin/python")
+    assert B.main(["--json", "--events", "3000", "--cache-dir", str(tmp_path),
+                   "--hftbacktest-python", py]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["hftbacktest_status"] == "measured"
+    ev = load_events(tmp_path / "synth_3000_s7.parquet")
+    h, ours = out["hftbacktest"], out["hft"]
+    assert h["events"] == int(((ev.kind == 1) | (ev.kind == 2)).sum())  # snapshot markers dropped
+    assert h["strategy_calls"] > 0 and h["fills"] > 0 and ours["fills"] > 0
+    assert h["replay_s"] > 0 and h["compile_s"] > 0 and h["process_s"] > h["compile_s"] + h["replay_s"]
+    assert h["peak_rss_mb"] > 10 and h["cpu_s"] > 0
+    r = out["ratios"]
+    assert r["process_s_hftbacktest_over_hft"] == round(h["process_s"] / ours["process_s"], 2)
+    assert r["replay_events_per_s_hft_over_hftbacktest"] == round(ours["events_per_s"] / h["events_per_s"], 3)
 
 
 def test_hftbacktest_event_conversion(tmp_path: Path) -> None:
