@@ -6,7 +6,10 @@ engine answered the configured fraction), never timings.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Callable
+from typing import NoReturn
 
 import pytest
 
@@ -122,8 +125,9 @@ def test_with_the_exchange_simulator(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.timeout(120)
-def test_uvloop_host(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("uvloop")  # the optional 'fast' extra
+def test_uvloop_host(capsys: pytest.CaptureFixture[str], unavailable: Callable[[str], NoReturn]) -> None:
+    if importlib.util.find_spec("uvloop") is None:  # the optional 'fast' extra: make install has it
+        unavailable("uvloop not installed (pip install -e '.[fast]')")
     assert main(["bench", "latency", "--loop", "uvloop", "--duration", "0.8", "--rate", "500",
                  "--warmup", "0.2", "--breakdown-ticks", "0", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)["runs"][0]
