@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -67,9 +69,10 @@ def test_bad_frames_reported_with_offsets(tmp_path: Path, capsys: pytest.Capture
     assert "missing tag 35" in objs[4]["error"]
 
 
-def test_pipe_delimited_stdin_via_console_script(tmp_path: Path) -> None:
+def test_pipe_delimited_stdin_via_console_script(tmp_path: Path,
+                                                 unavailable: Callable[[str], NoReturn]) -> None:
     if not HFT.exists():
-        pytest.skip("console script not installed next to the interpreter")
+        unavailable(f"console script {HFT} not installed (pip install -e .)")
     text = (ER + b"\n" + HB + b"\n").replace(b"\x01", b"|")
     r = subprocess.run([str(HFT), "fix", "decode", "-"], input=text, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
