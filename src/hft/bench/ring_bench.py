@@ -223,7 +223,10 @@ def run_transport(kind: str, messages: int, latency_messages: int, size: int, in
                 ctl_parent.recv()
             except EOFError:
                 raise RuntimeError(f"{kind}: the consumer process died") from None
-            firsts.append(_produce(kind, prod_handle, count, size, interval_ns, proc.is_alive))
+            try:
+                firsts.append(_produce(kind, prod_handle, count, size, interval_ns, proc.is_alive))
+            except BrokenPipeError:  # the pipe's reader (the consumer) is gone
+                raise RuntimeError(f"{kind}: the consumer process died (broken pipe)") from None
         if not ctl_parent.poll(timeout):
             raise RuntimeError(f"{kind}: consumer did not finish within {timeout:g}s")
         try:
