@@ -80,7 +80,8 @@ def make_day(n: int, path: Path) -> int:
 def child(what: str, path: Path, reps: int) -> dict[str, Any]:
     r = subprocess.run([sys.executable, "-c", _CHILD, what, str(path), str(reps)], capture_output=True,
                        text=True, check=True)
-    return json.loads(r.stdout)
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
 
 
 def run(n: int, workdir: Path, reps: int = 3) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import csv
 import gzip
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,8 @@ def off_tick_rows(
     """
     if rule.get("kind") == "fixed":
         cand = np.flatnonzero(price % int(rule["tick"]) != 0)  # markers have price 0
-        return cand[kind[cand] == KIND_LEVEL]
+        levels: np.ndarray = cand[kind[cand] == KIND_LEVEL]
+        return levels
     if price_scale == 10_000:
         p = price
         inexact = None
@@ -287,13 +288,15 @@ def off_tick_rows(
     k = kind[cand]
     cand = cand[(k == KIND_LEVEL) | (k == KIND_TRADE)]
     if not cand.size:
-        return cand
-    pc = p[cand]
+        empty: np.ndarray = cand
+        return empty
+    pc: np.ndarray = p[cand]
     step = asx_step(pc)
     bad = np.where(kind[cand] == KIND_LEVEL, pc % step != 0, (2 * pc) % step != 0)
     if inexact is not None:
         bad |= inexact[cand]
-    return cand[bad]
+    off: np.ndarray = cand[bad]
+    return off
 
 
 def describe_off_tick(price: int, kind: int, rule: dict[str, Any], price_scale: int = 10_000) -> str:
@@ -725,7 +728,8 @@ def _repair_book(ev: EventArrays, repairs: dict[str, int]) -> EventArrays:
                 "symbol_id": t_sid,
             }
             cols = {k: np.concatenate([v, extra[k]]) for k, v in cols.items()}
-        ev = EventArrays(**cols, symbols=list(ev.symbols), metadata=dict(ev.metadata))
+        ev = _from_ints([cols[c] for c in _INT_COLUMNS], cols["symbol_id"], list(ev.symbols),
+                        dict(ev.metadata))
         if uncrossed:
             repairs["uncrossed"] = uncrossed
         if closed:
@@ -826,7 +830,7 @@ class EventWriter:
         sid = np.asarray([self._sym_id(s) for s in self._sym], np.int32)
         self._buf = [[] for _ in _INT_COLUMNS]
         self._sym = []
-        self._write(EventArrays(*cols, sid, self._symbols))
+        self._write(_from_ints(cols, sid, self._symbols))
 
     def _write(self, ev: EventArrays) -> None:
         n = len(ev)
@@ -964,6 +968,14 @@ class _SymbolTable:
         return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros(0, np.int32)
 
 
+def _from_ints(cols: Sequence[np.ndarray], symbol_id: np.ndarray, symbols: list[str],
+               metadata: dict[str, str] | None = None) -> EventArrays:
+    """EventArrays from the six integer columns in file order (``_INT_COLUMNS``), as readers build them."""
+    ts_exch, ts_local, kind, side, price, qty = cols
+    return EventArrays(ts_exch, ts_local, kind, side, price, qty, symbol_id, symbols,
+                       {} if metadata is None else metadata)
+
+
 def _row_error(p: Path, problem: str, row: int, csv_lines: bool) -> DataError:
     return DataError(p, problem, row=row, line=row + 2 if csv_lines else None)
 
@@ -983,7 +995,8 @@ def _int_column(
             raise _row_error(p, f"column {name!r} value {arr[bad]} out of range for {np.dtype(want).name}",
                              row0 + bad, csv_lines)
         arr = cast
-    return arr
+    out: np.ndarray = arr
+    return out
 
 
 def _open_parquet(p: Path) -> pq.ParquetFile:
@@ -1020,7 +1033,7 @@ def _iter_parquet(p: Path, chunk_rows: int) -> Iterator[EventArrays]:
             sl = t.slice(a, chunk_rows)
             cols = [_int_column(p, c, sl.column(c), row0) for c in _INT_COLUMNS]
             sid = syms.ids(p, sl.column("symbol"), row0)
-            yield EventArrays(*cols, sid, list(syms.symbols), dict(md))
+            yield _from_ints(cols, sid, list(syms.symbols), dict(md))
             row0 += sl.num_rows
 
 
@@ -1094,7 +1107,7 @@ def _iter_csv(p: Path, chunk_rows: int) -> Iterator[EventArrays]:
                 sl = batch.slice(a, chunk_rows)
                 cols = [_int_column(p, c, sl.column(c), row0, True) for c in _INT_COLUMNS]
                 sid = syms.ids(p, sl.column("symbol"), row0, True)
-                yield EventArrays(*cols, sid, list(syms.symbols), {})
+                yield _from_ints(cols, sid, list(syms.symbols))
                 row0 += sl.num_rows
     except (pa.ArrowException, EOFError, OSError) as e:
         _csv_locate_error(p, e)
@@ -1172,10 +1185,8 @@ def load_events(
         if len(chunks) == 1:
             ev = chunks[0]
         else:
-            ev = EventArrays(
-                *(np.concatenate([getattr(c, n) for c in chunks]) for n in (*_INT_COLUMNS, "symbol_id")),
-                list(chunks[-1].symbols),
-            )
+            ev = _from_ints([np.concatenate([getattr(c, n) for c in chunks]) for n in _INT_COLUMNS],
+                            np.concatenate([c.symbol_id for c in chunks]), list(chunks[-1].symbols))
         del chunks
     else:
         ev = _load_parquet(p)

@@ -17,7 +17,7 @@ from typing import Any
 from zlib import adler32 as _adler32
 
 from hft.asx.ticks import format_price
-from hft.fix.parser import byte_sum
+from hft.fix.fastnum import byte_sum
 
 __all__ = ["FixEncodeError", "FixEncoder", "format_utc_timestamp", "price_field"]
 

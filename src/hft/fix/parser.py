@@ -22,7 +22,8 @@ from typing import Final, NamedTuple
 
 from hft.asx.ticks import parse_price
 from hft.fix.dictionary import GROUPS
-from hft.fix.fastnum import byte_sum, plain_price  # compiled (setup.py); re-exported here
+from hft.fix.fastnum import byte_sum as byte_sum  # compiled (setup.py); re-exported here
+from hft.fix.fastnum import plain_price as plain_price
 
 __all__ = [
     "FixFrameError",
@@ -304,6 +305,7 @@ class FixGroup(dict):  # type: ignore[type-arg]
     """
 
     __slots__ = ("_toks",)
+    _toks: list[bytes]  # the entry's tokens (tag, value, tag, value...), for fields() and nested groups
 
     def get(self, tag: int) -> bytes | None:  # type: ignore[override]
         return _dict_get(self, _TAGB[tag] if 0 <= tag < 10_000 else b"%d" % tag)
@@ -382,9 +384,9 @@ def _group_entries(toks: list[bytes], tags: list[bytes], count_tag: int, first_t
             starts.append(k)
     except ValueError:
         raise FixValueError(count_tag, f"group count {count} but only {len(starts)} entries") from None
-    g = GROUPS.get(count_tag)
-    if g is not None:
-        members = g[1]
+    known = GROUPS.get(count_tag)
+    if known is not None:
+        members = known[1]
     else:
         # unknown group: its members are the tags of the first entry
         e1 = starts[1] if count > 1 else stop
