@@ -190,9 +190,9 @@ def bench(mib: int = 256, reads: int = 2_000_000, repeats: int = 5, seed: int = 
             backed[kind] = h.huge_bytes()
             del a
             h.close()
-    for kind, ns in best.items():
-        out["results"][kind] = {"available": True, "ns_per_read": round(ns, 2),
-                                "huge_backed_mib": backed[kind] >> 20 if backed[kind] >= 0 else None}
+    for name, ns in best.items():
+        out["results"][name] = {"available": True, "ns_per_read": round(ns, 2),
+                                "huge_backed_mib": backed[name] >> 20 if backed[name] >= 0 else None}
     if "normal" in best:
         out["speedup_vs_normal"] = {k: round(best["normal"] / v, 2) for k, v in best.items() if k != "normal"}
     return out

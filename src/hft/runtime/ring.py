@@ -87,7 +87,7 @@ def _attach_untracked(name: str) -> shared_memory.SharedMemory:
     try:
         return shared_memory.SharedMemory(name=name)
     finally:
-        resource_tracker.register = orig  # type: ignore[assignment]
+        resource_tracker.register = orig
 
 
 class SpscRing:
@@ -318,7 +318,7 @@ class SpscRing:
             if tail == self._head_seen:
                 return None
         off = self._data_off + (tail & self._mask) * self._slot
-        values = st.unpack_from(self._buf, off + 8)
+        values: tuple[Any, ...] = st.unpack_from(self._buf, off + 8)
         tail += 1
         self._tail = tail
         self._q[_TAIL_IDX] = tail

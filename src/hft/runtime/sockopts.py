@@ -97,4 +97,5 @@ def readable_bytes(fd: int, _buf: array.array = _FIONREAD_BUF) -> int:  # type: 
     """Bytes waiting in the receive queue (``FIONREAD``): lets a spin loop skip ``recv`` without an
     exception when nothing arrived. Not thread-safe (one shared result buffer)."""
     fcntl.ioctl(fd, termios.FIONREAD, _buf, True)
-    return _buf[0]
+    n: int = _buf[0]
+    return n

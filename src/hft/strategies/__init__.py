@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.strategies.latency_probe import LatencyProbe, LatencyProbeParams
-from hft.strategies.market_maker import MarketMaker, MarketMakerParams
+from hft.strategies.latency_probe import LatencyProbe
+from hft.strategies.market_maker import MarketMaker
 from hft.strategies.momentum_scalper import MomentumScalper, MomentumScalperParams
 from hft.strategies.order_flow import OrderFlow, OrderFlowParams
+from hft.strategies.params import LatencyProbeParams, MarketMakerParams
 from hft.strategies.reference import Reference, ReferenceParams
 
 REGISTRY: dict[str, type[Strategy]] = {
