@@ -18,6 +18,7 @@ import json
 import math
 import sys
 import time
+from typing import Any
 
 T_START = time.perf_counter()
 
@@ -122,7 +123,7 @@ def market_maker(hbt, quote_qty, base_half, vol_mult, skew_ticks, max_pos, vol_w
     return calls
 
 
-def _backtest(data, entry, resp):  # type: ignore[no-untyped-def]
+def _backtest(data: Any, entry: int, resp: int) -> Any:  # hftbacktest has no type information
     asset = (BacktestAsset().data([data]).linear_asset(1.0).constant_order_latency(entry, resp)
              .power_prob_queue_model(3.0).no_partial_fill_exchange().trading_value_fee_model(0.0008, 0.0008)
              .tick_size(0.01).lot_size(1.0).last_trades_capacity(0))

@@ -127,7 +127,8 @@ def _simplefix_ops() -> dict[str, Callable[[Any], Any]] | None:
         m.append_pair(52, TS, header=True)
         for t, v in NOS_FIELDS:
             m.append_pair(t, v)
-        return m.encode()
+        out: bytes = m.encode()
+        return out
 
     return {"parse_md_x": parse_md, "parse_exec_report": parse_er, "encode_nos": encode_nos}
 
@@ -173,12 +174,13 @@ def _quickfix_ops() -> dict[str, Callable[[Any], Any]] | None:
         h.setField(52, ts_s)
         for t, v in nos_s:
             m.setField(t, v)
-        return m.toString()
+        out: str = m.toString()
+        return out
 
     ops: dict[str, Callable[[Any], Any]] = {
         "parse_md_x": parse_md, "parse_exec_report": parse_er, "encode_nos": encode_nos}
-    ops["_inputs"] = lambda _: (md_s, er_s)  # type: ignore[assignment,return-value]
-    ops["_dictionary"] = lambda _: dd is not None  # type: ignore[assignment,return-value]
+    ops["_inputs"] = lambda _: (md_s, er_s)
+    ops["_dictionary"] = lambda _: dd is not None
     return ops
 
 
@@ -208,8 +210,9 @@ def _check_same_answers(sf: dict[str, Any] | None) -> None:
     """The libraries must read the same values from the same bytes (guards the benchmark itself)."""
     m = parse_one(MD_X)
     ours = [tuple(e.get(t) for t in MD_TAGS) for e in m.group(268, 279)]
-    bulk = [(a, ty, b"%d" % px, b"%d" % q) for a, ty, px, q, _s, _p in m.md_entries()]  # type: ignore[str-bytes-safe]
-    typed = [(a, ty, b"%d" % parse_price(px), q) for a, ty, px, q in ours]  # type: ignore[arg-type]
+    bulk = [(a, ty, px, q) for a, ty, px, q, _s, _p in m.md_entries()]
+    typed = [(a, ty, None if px is None else parse_price(px), None if q is None else int(q))
+             for a, ty, px, q in ours]
     if bulk != typed or hft_parse_md(MD_X) != hft_parse_md_generic(MD_X):
         raise AssertionError(f"md_entries() read {bulk} but group() read {typed}")
     if sf is not None:

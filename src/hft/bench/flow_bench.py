@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hft.asx.phases import Phase
 from hft.engine.types import Side
 from hft.sim.clock import ManualClock
 from hft.sim.flow import NEVER, BackgroundFlow, default_flow_configs
-from hft.sim.matching import MatchingEngine, Phase
+from hft.sim.matching import MatchingEngine
 from hft.sim.record import generate_day, sydney_open_ns
 from hft.sim.replay import ReplayDriver
 
@@ -70,7 +71,8 @@ def bench_engine_baseline(ops: int) -> dict[str, Any]:
     w0 = time.perf_counter()
     for i in range(n):
         px = 449_000 + (i % 10) * 100
-        oid = eng.submit("BG", "BG-M", "BHP", str(i), Side.BUY, 200, px)[0].order_id
+        ack: Any = eng.submit("BG", "BG-M", "BHP", str(i), Side.BUY, 200, px)[0]  # its ExecEvent (sim's
+        oid = ack.order_id  # event classes declare their fields in __slots__ only, so mypy cannot see them)
         eng.cancel_order_id(oid)
     wall = time.perf_counter() - w0
     return {"ops": 2 * n, "wall_s": round(wall, 4), "ops_per_s": round(2 * n / wall)}

@@ -562,9 +562,12 @@ def tick_split_us(ticks: int = 3000, warmup: int = 300) -> dict[str, float]:
         if s.fast_reader is None:
             raise RuntimeError("the market data session has no fast reader")
         s.fast_reader = at(SPLIT_POINTS[0], s.fast_reader)
+        strat = p.engine.strategy
+        if p.md.level_sink is None or p.md.on_message_end is None or strat is None:
+            raise RuntimeError("the benchmark engine has no level sink, message-end hook or strategy")
         p.md.level_sink = at(SPLIT_POINTS[1], p.md.level_sink)
         p.md.on_message_end = at(SPLIT_POINTS[2], p.md.on_message_end)
-        p.engine.strategy.on_book = at(SPLIT_POINTS[3], p.engine.strategy.on_book)
+        strat.on_book = at(SPLIT_POINTS[3], strat.on_book)  # type: ignore[method-assign]
         p.engine.risk.check = at(SPLIT_POINTS[4], p.engine.risk.check)  # type: ignore[method-assign]
         p.engine.om.submit = at(SPLIT_POINTS[5], p.engine.om.submit)  # type: ignore[method-assign]
         p.gateway.send_new = at(SPLIT_POINTS[6], p.gateway.send_new)  # type: ignore[method-assign]

@@ -33,6 +33,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hft.fix.encoder import FixEncoder
@@ -400,10 +401,12 @@ def _in_process_run(stage: str, n: int, batch: int, subscribers: int, store_dir:
     if stage == "parse":
         p = FixStreamParser()
 
-        def feed(chunk: bytes) -> None:
+        def feed_parser(chunk: bytes | bytearray | memoryview) -> None:
             p.feed(chunk)
             while p.next_message() is not None:
                 pass
+
+        feed: Callable[[bytes | bytearray | memoryview], None] = feed_parser
     else:
         if stage == "session":
             oe.app = SessionApplication()
@@ -488,18 +491,18 @@ def main(argv: list[str]) -> int:
     if a.in_process:
         if a.orders < 4 or a.batch < 1 or a.reps < 1 or a.subscribers < 0:
             ap.error("--orders >= 4, --batch >= 1, --reps >= 1, --subscribers >= 0")
-        res = {"benchmark": "sim_in_process", "machine": machine(),
+        res: dict[str, Any] = {"benchmark": "sim_in_process", "machine": machine(),
                "in_process": bench_in_process(a.orders, a.batch, a.subscribers, a.reps, a.store)}
         res["machine"]["loadavg_after"] = machine()["loadavg"]
         if a.profile > 0:
             import cProfile
             import pstats
 
-            prof = cProfile.Profile()
+            profile = cProfile.Profile()
             with tempfile.TemporaryDirectory() as tmp:
                 _in_process_run("full", a.orders, a.batch, a.subscribers, tmp if a.store == "file" else "",
-                                prof)
-            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(a.profile)
+                                profile)
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(a.profile)
         if not a.json:
             ip = res["in_process"]
             print(f"server CPU per message (us): {ip['cpu_us_per_message_by_layer']}; "
