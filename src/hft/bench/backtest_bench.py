@@ -136,6 +136,8 @@ def find_hbt_python(arg: str | None) -> str | None:
     if not cands and importlib.util.find_spec("hftbacktest") is not None:
         cands = [sys.executable]
     for c in cands:
+        if os.sep in c:  # a path relative to where we were started, not to the probe's working directory
+            c = os.path.abspath(c)
         try:
             r = subprocess.run([c, "-c", "import hftbacktest, numba"], capture_output=True, timeout=120,
                                cwd=tempfile.gettempdir())

@@ -154,8 +154,8 @@ class EventArrays:
             dict(metadata or {}),
         )
 
-    def take(self, idx: np.ndarray) -> EventArrays:
-        """Rows ``idx`` (an index array or a boolean mask), same symbol table."""
+    def take(self, idx: np.ndarray | slice) -> EventArrays:
+        """Rows ``idx`` (an index array, a boolean mask or a slice), same symbol table."""
         return EventArrays(
             self.ts_exch[idx],
             self.ts_local[idx],
