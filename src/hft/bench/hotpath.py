@@ -31,6 +31,7 @@ from hft.engine.runner import TradingEngine
 from hft.fix.parser import FixMessage
 from hft.fix.session import FixSession, SessionApplication, SessionConfig
 from hft.fix.store import MemoryStore
+from hft.strategies.latency_probe import LatencyProbe
 
 SYMBOL = "BHP"
 BASE_BID = 450_000  # $45.00
@@ -190,8 +191,12 @@ class EngineParts:
         self.engine.start()
 
     @property
-    def strategy(self) -> Any:
-        return self.engine.strategy
+    def strategy(self) -> LatencyProbe:
+        """The engine's strategy: always the latency probe here (bench_config names it)."""
+        st = self.engine.strategy
+        if not isinstance(st, LatencyProbe):
+            raise RuntimeError(f"the benchmark engine runs {type(st).__name__}, not the latency probe")
+        return st
 
 
 # -------------------------------------------------------------------------------------- venue side

@@ -48,7 +48,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hft.bench.hotpath import StampLog
+    from multiprocessing.connection import Connection
+
+    from hft.bench.hotpath import EngineParts, StampLog
+    from hft.fix.parser import FixMessage
+    from hft.fix.session import FixSession
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TS = struct.Struct("qq")
@@ -105,7 +109,7 @@ def summarize(values_ns: list[int]) -> dict[str, Any]:
 class _Conn:
     """A venue-side connection: non-blocking reads; kernel receive timestamps when asked."""
 
-    def __init__(self, session: Any, sock: socket.socket, rx_timestamps: bool) -> None:
+    def __init__(self, session: FixSession, sock: socket.socket, rx_timestamps: bool) -> None:
         from hft.engine.busyloop import BusyConnection
 
         if rx_timestamps:
@@ -144,7 +148,7 @@ class _Conn:
         return n
 
 
-def _venue_stub(pipe: Any, rate: float) -> None:
+def _venue_stub(pipe: Connection, rate: float) -> None:
     """The stub venue process: listen on two ports, publish ticks at ``rate`` Hz after "go"."""
     from hft.bench.hotpath import StubVenueMd, StubVenueOrders, bench_config, venue_session_configs
     from hft.fix.session import FixSession
@@ -194,7 +198,7 @@ def _venue_stub(pipe: Any, rate: float) -> None:
     wrapped = False
     orig_app_msg = orders_app.on_app_message
 
-    def on_order(session: Any, msg: Any) -> None:  # arrival = kernel rx timestamp of these bytes
+    def on_order(session: FixSession, msg: FixMessage) -> None:  # arrival = kernel rx stamp of these bytes
         c = conns.get("order")
         if c is not None:
             orders_app.recv_ns = c.kernel_rx_ns
@@ -305,7 +309,7 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                 s.on_timer()
 
 
-def _venue_sim(pipe: Any, rate: float) -> None:
+def _venue_sim(pipe: Connection, rate: float) -> None:
     """The project's exchange simulator as the venue: BHP only, background flow scaled so that it
     publishes roughly ``rate`` incrementals per second; its own wire-to-wire samples (monotonic ns at
     its write of the 35=X and at its read of the 35=D)."""
@@ -342,7 +346,7 @@ def _venue_sim(pipe: Any, rate: float) -> None:
         sim.stop()
 
 
-def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ()) -> None:
+def _venue_main(pipe: Connection, venue: str, rate: float, cores: tuple[int, ...] = ()) -> None:
     if cores:
         with contextlib.suppress(OSError, ValueError):
             os.sched_setaffinity(0, cores)
@@ -358,7 +362,7 @@ def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ())
 
 
 # ======================================================================================= engine process
-def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
+def _engine_main(pipe: Connection, loop_kind: str, order_port: int, md_port: int, fraction: float,
                  spin_us: float = 100.0, cores: tuple[int, ...] = (), rt_priority: int = 0,
                  rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     try:
@@ -386,7 +390,7 @@ def _count_gc(phase: str, info: dict[str, int]) -> None:
         _GC_SEEN[info["generation"]] += 1
 
 
-def _instrument_internal(parts: Any) -> StampLog:
+def _instrument_internal(parts: EngineParts) -> StampLog:
     """Per order: tick id, kernel rx of the 35=X read, recv (wall clock at the read) and write (wall clock
     right before the 35=D's send syscall), in a preallocated :class:`~hft.bench.hotpath.StampLog`."""
     from hft.bench.hotpath import StampLog
@@ -396,7 +400,7 @@ def _instrument_internal(parts: Any) -> StampLog:
     return internal
 
 
-def _engine_result(parts: Any, internal: StampLog, extra: dict[str, Any]) -> dict[str, Any]:
+def _engine_result(parts: EngineParts, internal: StampLog, extra: dict[str, Any]) -> dict[str, Any]:
     st = parts.strategy
     e = parts.engine
     return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
@@ -407,7 +411,8 @@ def _engine_result(parts: Any, internal: StampLog, extra: dict[str, Any]) -> dic
             **extra}
 
 
-def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tuning: dict[str, Any]) -> None:
+def _engine_floor(pipe: Connection, order_port: int, md_port: int, fraction: float,
+                  tuning: dict[str, Any]) -> None:
     """The floor: the issue's "trivial Python client" speaking FIX. Spins on a non-blocking ``recv`` of
     the market data socket, finds each 35=X's 6001, and for the answered fraction sends a pre-shaped 35=D
     (``FixEncoder.new_order_single``, own sequence counter) echoing it; no session layer, no book, no
@@ -498,7 +503,7 @@ def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tun
         s_.close()
 
 
-def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
+def _engine(pipe: Connection, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
             tuning: dict[str, Any], rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
     from hft.runtime import gc_controller_from_config
@@ -611,7 +616,7 @@ def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: 
 
 
 # ============================================================================================ driver
-def _recv(pipe: Any, timeout: float, what: str) -> Any:
+def _recv(pipe: Connection, timeout: float, what: str) -> Any:
     if not pipe.poll(timeout):
         raise RuntimeError(f"{what}: no answer within {timeout:g}s")
     msg = pipe.recv()
