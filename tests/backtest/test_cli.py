@@ -382,7 +382,7 @@ def test_fills_file_lists_every_fill(ext: str, day: Path, tmp_path: Path,
         assert (q is None or q >= 0) if liq == "maker" else q is None
 
 
-def test_fills_file_with_an_unknown_extension_is_refused_before_the_run(day: Path, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_fills_file_with_an_unknown_extension_is_refused_before_the_run(
+        day: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(MM), "--data", str(day), "--fills", str(tmp_path / "f.txt")]) == 2
     assert "--fills" in capsys.readouterr().err

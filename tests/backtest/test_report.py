@@ -180,16 +180,16 @@ def test_every_plotted_series_agrees_with_the_summary(monkeypatch: pytest.Monkey
 
     (_, (_, eq)), = [d for d in p["Equity (net, $)"] if d[0] == "plot"]
     assert round(float(eq[-1]) * 100) == s["pnl_net_cents"]
-    (_, (_, _, dd)), = p["Drawdown ($)"]
+    (_, (_, dd)), = [d for d in p["Drawdown ($)"] if d[0] == "fill_between"]
     assert round(float(-np.min(dd)) * 100) == s["max_drawdown_cents"]
-    (_, (_, pos)), = p["Position (shares)"]
+    (_, (_, pos)), = [d for d in p["Position (shares)"] if d[0] == "step"]
     assert int(np.abs(pos).max()) == s["max_position"]
     sc = [a for n, a in p["Fills over price ($)"] if n == "scatter"]
     assert sum(len(a[0]) for a in sc) == s["trades"]
-    (_, (_, bars)), = p["Realised P&L by hour ($, gross)"]
+    (_, (_, bars)), = [d for d in p["Realised P&L by hour ($, gross)"] if d[0] == "bar"]
     pnls, _, _ = trade_pnls(res)
     assert round(sum(bars) * 1e4) == sum(pnls)
-    (_, (vals,)), = p["Trade P&L distribution ($, gross)"]
+    (_, (vals,)), = [d for d in p["Trade P&L distribution ($, gross)"] if d[0] == "hist"]
     assert len(vals) == s["closing_trades"] and round(sum(vals) * 1e4) == sum(pnls)
 
 

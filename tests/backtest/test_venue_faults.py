@@ -31,9 +31,15 @@ def ev(rows: list[tuple[int, int, int, int, int]], feed: int = 0) -> Any:
     return make_events(a[:, 0], a[:, 0] + feed, a[:, 1], a[:, 2], a[:, 3], a[:, 4])
 
 
-def snap(t: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
-    return ([(t, SNAP, 0, 0, 0)] + [(t, LEVEL, BID, p, q) for p, q in bids]
-            + [(t, LEVEL, ASK, p, q) for p, q in asks] + [(t, SNAP_END, 0, 0, 0)])
+def snap(
+    t: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
+) -> list[tuple[int, int, int, int, int]]:
+    return (
+        [(t, SNAP, 0, 0, 0)]
+        + [(t, LEVEL, BID, p, q) for p, q in bids]
+        + [(t, LEVEL, ASK, p, q) for p, q in asks]
+        + [(t, SNAP_END, 0, 0, 0)]
+    )
 
 
 class Probe(Strategy):
@@ -42,8 +48,12 @@ class Probe(Strategy):
 
     name = "probe"
 
-    def __init__(self, ctx: StrategyContext, on_book_fn: Callable[[Probe, int], Any] | None = None,
-                 on_update_fn: Callable[[Probe, Order], Any] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: StrategyContext,
+        on_book_fn: Callable[[Probe, int], Any] | None = None,
+        on_update_fn: Callable[[Probe, Order], Any] | None = None,
+    ) -> None:
         super().__init__(ctx, ["BHP"])
         self.on_book_fn = on_book_fn
         self.on_update_fn = on_update_fn
@@ -73,10 +83,16 @@ class Probe(Strategy):
         return [d for _, w, d in self.log if w == "fill"]
 
 
-def run(rows: list[tuple[int, int, int, int, int]], on_book: Callable[[Probe, int], Any] | None = None,
-        on_update: Callable[[Probe, Order], Any] | None = None, feed: int = 0,
-        **cfg: Any) -> tuple[Backtester, Probe]:
-    bt = Backtester(ev(rows, feed), lambda ctx: Probe(ctx, on_book, on_update), BacktestConfig(**cfg), ZeroFees())
+def run(
+    rows: list[tuple[int, int, int, int, int]],
+    on_book: Callable[[Probe, int], Any] | None = None,
+    on_update: Callable[[Probe, Order], Any] | None = None,
+    feed: int = 0,
+    **cfg: Any,
+) -> tuple[Backtester, Probe]:
+    bt = Backtester(
+        ev(rows, feed), lambda ctx: Probe(ctx, on_book, on_update), BacktestConfig(**cfg), ZeroFees()
+    )
     bt.run()
     s = bt.strategy
     assert isinstance(s, Probe)
@@ -92,6 +108,7 @@ def send_at(k0: int, fn: Callable[[StrategyContext], Order | None]) -> Callable[
             o = fn(p.ctx)
             assert o is not None
             p.orders.append(o)
+
     return go
 
 
@@ -102,33 +119,49 @@ def test_cancel_sent_on_the_ack_wins_against_a_later_trade() -> None:
     # bid 100 at BX (inside the spread: nobody ahead) sent at T0; acked at the exchange at T0+200us, the
     # ack reaches us at T0+400us and we cancel at once: the cancel reaches the exchange at T0+600us. A
     # sell trade at BX prints only at T0+1s: the order is long gone, nothing can fill it.
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 1_000_000_000, TRADE, ASK, BX, 100)] + \
-        [(T0 + 2_000_000_000, LEVEL, BID, B0, 100)]
+    rows = [
+        *snap(T0, [(B1, 500)], [(A1, 500)]),
+        (T0 + 1000000000, TRADE, ASK, BX, 100),
+        (T0 + 2000000000, LEVEL, BID, B0, 100),
+    ]
 
     def on_update(p: Probe, o: Order) -> None:
         if o.status is OrdStatus.NEW:
             p.ctx.cancel(o)
 
-    _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", BX, 100)), on_update,
-                 entry_latency_ns=200 * US, response_latency_ns=200 * US)
+    _bt, s = run(
+        rows,
+        send_at(0, lambda c: c.buy("BHP", BX, 100)),
+        on_update,
+        entry_latency_ns=200 * US,
+        response_latency_ns=200 * US,
+    )
     assert s.fills() == []
     o = s.orders[0]
     assert o.status is OrdStatus.CANCELED
     ups = [(t, d) for t, w, d in s.log if w == "update"]
-    assert ups == [(T0 + 400 * US, (o.cl_ord_id, OrdStatus.NEW)), (T0 + 800 * US, (o.cl_ord_id, OrdStatus.CANCELED))]
+    assert ups == [
+        (T0 + 400 * US, (o.cl_ord_id, OrdStatus.NEW)),
+        (T0 + 800 * US, (o.cl_ord_id, OrdStatus.CANCELED)),
+    ]
 
 
 def test_order_sent_from_an_answer_reaches_the_exchange_before_a_later_market_event() -> None:
     # the ack at T0+400us makes us send an IOC buy at A1: it reaches the exchange at T0+600us, before the
     # ask level empties at T0+1s, so it takes the 500 offered
-    rows = snap(T0, [(B1, 500)], [(A1, 500), (A2, 500)]) + [(T0 + 1_000_000_000, LEVEL, ASK, A1, 0)]
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500), (A2, 500)]), (T0 + 1000000000, LEVEL, ASK, A1, 0)]
 
     def on_update(p: Probe, o: Order) -> None:
         if o.status is OrdStatus.NEW and len(p.orders) == 1:
             p.orders.append(p.ctx.buy("BHP", A1, 100, TimeInForce.IOC))  # type: ignore[arg-type]
 
-    _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", B0, 100)), on_update,
-                 entry_latency_ns=200 * US, response_latency_ns=200 * US)
+    _bt, s = run(
+        rows,
+        send_at(0, lambda c: c.buy("BHP", B0, 100)),
+        on_update,
+        entry_latency_ns=200 * US,
+        response_latency_ns=200 * US,
+    )
     (f,) = s.fills()
     assert (f.price, f.qty, f.ts_ns) == (A1, 100, T0 + 600 * US)
 
@@ -188,9 +221,11 @@ def test_ack_arriving_while_a_replace_is_in_flight_is_not_lost() -> None:
     # At the exchange: the order arrives at T0+200us, a sell print of 200 fills 200 at T0+250us, the
     # replace (150 <= 200 filled) is rejected at T0+300us. After the reject the order is PARTIALLY_FILLED,
     # not PENDING_NEW (the ack arrived at T0+400us while the replace was pending).
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 100 * US, LEVEL, BID, B0, 100),
-                                                 (T0 + 250 * US, TRADE, ASK, BX, 200)] + \
-        [(T0 + (1_000 + i) * US, LEVEL, BID, B0, 100 + i) for i in range(3)]
+    rows = (
+        snap(T0, [(B1, 500)], [(A1, 500)])
+        + [(T0 + 100 * US, LEVEL, BID, B0, 100), (T0 + 250 * US, TRADE, ASK, BX, 200)]
+        + [(T0 + (1_000 + i) * US, LEVEL, BID, B0, 100 + i) for i in range(3)]
+    )
 
     def on_book(p: Probe, k: int) -> None:
         if k == 0:
@@ -208,9 +243,11 @@ def test_ack_arriving_while_a_cancel_is_in_flight_is_not_lost() -> None:
     # the same with a cancel: the cancel arrives after a print filled the whole order; the reject leaves
     # it FILLED; and with a partial fill the cancel wins (CANCELED); the ack is never turned back into
     # PENDING_NEW either way
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 100 * US, LEVEL, BID, B0, 100),
-                                                 (T0 + 250 * US, TRADE, ASK, BX, 300)] + \
-        [(T0 + (1_000 + i) * US, LEVEL, BID, B0, 100 + i) for i in range(3)]
+    rows = (
+        snap(T0, [(B1, 500)], [(A1, 500)])
+        + [(T0 + 100 * US, LEVEL, BID, B0, 100), (T0 + 250 * US, TRADE, ASK, BX, 300)]
+        + [(T0 + (1_000 + i) * US, LEVEL, BID, B0, 100 + i) for i in range(3)]
+    )
 
     def on_book(p: Probe, k: int) -> None:
         if k == 0:
@@ -231,11 +268,15 @@ def test_order_behind_an_invisible_level_is_not_at_the_front() -> None:
     # L1 data: best bid B1 x 5000 is all we see. Our bid at B0 (below it: its queue is unknown) must not
     # join with 0 ahead. B1 is traded away, B0 appears with 1000 shares (all of them may be ahead of us),
     # a sell print of 500 at B0: not enough to reach us.
-    rows = snap(T0, [(B1, 5_000)], [(A1, 500)]) + [
-        (T0 + 10 * US, LEVEL, BID, B1, 4_000),
-        (T0 + 20 * US, TRADE, ASK, B1, 4_000), (T0 + 20 * US, LEVEL, BID, B1, 0),
-        (T0 + 20 * US, LEVEL, BID, B0, 1_000),
-        (T0 + 30 * US, TRADE, ASK, B0, 500), (T0 + 30 * US, LEVEL, BID, B0, 500)]
+    rows = [
+        *snap(T0, [(B1, 5000)], [(A1, 500)]),
+        (T0 + 10 * US, LEVEL, BID, B1, 4000),
+        (T0 + 20 * US, TRADE, ASK, B1, 4000),
+        (T0 + 20 * US, LEVEL, BID, B1, 0),
+        (T0 + 20 * US, LEVEL, BID, B0, 1000),
+        (T0 + 30 * US, TRADE, ASK, B0, 500),
+        (T0 + 30 * US, LEVEL, BID, B0, 500),
+    ]
     bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", B0, 100)), entry_latency_ns=0, response_latency_ns=0)
     assert s.fills() == []
     (lv,) = bt._live.values()
@@ -245,10 +286,14 @@ def test_order_behind_an_invisible_level_is_not_at_the_front() -> None:
 def test_level_that_leaves_the_view_and_comes_back_does_not_put_us_in_front() -> None:
     # we join B1 behind 1000 visible shares; the level leaves the (top-N) view (qty 0 row) and comes back
     # with 1000: a sell print of 100 at B1 cannot fill us (1000 are still ahead as far as we know)
-    rows = snap(T0, [(B1, 1_000)], [(A1, 500)]) + [
+    rows = [
+        *snap(T0, [(B1, 1000)], [(A1, 500)]),
         (T0 + 10 * US, LEVEL, BID, B0, 100),
-        (T0 + 20 * US, LEVEL, BID, B1, 0), (T0 + 30 * US, LEVEL, BID, B1, 1_000),
-        (T0 + 40 * US, TRADE, ASK, B1, 100), (T0 + 40 * US, LEVEL, BID, B1, 900)]
+        (T0 + 20 * US, LEVEL, BID, B1, 0),
+        (T0 + 30 * US, LEVEL, BID, B1, 1000),
+        (T0 + 40 * US, TRADE, ASK, B1, 100),
+        (T0 + 40 * US, LEVEL, BID, B1, 900),
+    ]
     bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", B1, 100)), entry_latency_ns=0, response_latency_ns=0)
     assert s.fills() == []
     (lv,) = bt._live.values()
@@ -264,27 +309,46 @@ def test_unknown_queue_choice_is_named_in_config() -> None:
 # ------------------------------------------------------------------------------------- 4. feed latency
 
 
-@pytest.mark.parametrize("kw, lag", [({"feed_latency_ns": 70 * US}, 70 * US),
-                                     ({"feed_latency_ns": 70 * US, "feed_latency_jitter_ns": 0}, 70 * US)])
+@pytest.mark.parametrize(
+    "kw, lag",
+    [
+        ({"feed_latency_ns": 70 * US}, 70 * US),
+        ({"feed_latency_ns": 70 * US, "feed_latency_jitter_ns": 0}, 70 * US),
+    ],
+)
 def test_feed_latency_makes_the_strategy_see_data_late(kw: dict[str, int], lag: int) -> None:
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 1_000 * US, LEVEL, BID, B0, 100)]
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 1000 * US, LEVEL, BID, B0, 100)]
     _bt, s = run(rows, feed_time="model", **kw)
     assert [t for t, w, _ in s.log if w == "book"] == [T0 + lag, T0 + 1_000 * US + lag]
 
 
 def test_feed_latency_jitter_keeps_the_feed_in_order_and_messages_whole() -> None:
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + i * US, LEVEL, BID, B0, 100 + i) for i in range(1, 200)]
-    bt, s = run(rows, feed_time="model", feed_latency_ns=50 * US, feed_latency_jitter_ns=100 * US, seed=3)
+    # messages 1 ms apart, feed latency 50-150 us: one call per message (the snapshot is one), each late by
+    # a drawn latency
+    ms = 1_000 * US
+    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [
+        (T0 + i * ms, LEVEL, BID, B0, 100 + i) for i in range(1, 200)
+    ]
+    _bt, s = run(rows, feed_time="model", feed_latency_ns=50 * US, feed_latency_jitter_ns=100 * US, seed=3)
     ts = [t for t, w, _ in s.log if w == "book"]
-    assert ts == sorted(ts) and len(ts) == 200  # one call per message (the snapshot is one)
-    lags = [t - (T0 + i * US) for i, t in enumerate(ts)]
+    assert len(ts) == 200
+    lags = [t - (T0 + i * ms) for i, t in enumerate(ts)]
     assert min(lags) >= 50 * US and max(lags) <= 150 * US and len(set(lags)) > 20
+    # messages 1 us apart: a message delayed more holds back the ones behind it (a feed is a stream), so
+    # several arrive together and are seen in one call, never out of order
+    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [
+        (T0 + i * US, LEVEL, BID, B0, 100 + i) for i in range(1, 200)
+    ]
+    _bt, s = run(rows, feed_time="model", feed_latency_ns=50 * US, feed_latency_jitter_ns=100 * US, seed=3)
+    seen = [(t, bb) for t, w, (bb, _) in s.log if w == "book"]
+    ts = [t for t, _ in seen]
+    assert ts == sorted(ts) and len(set(ts)) == len(ts) < 200
 
 
 def test_feed_latency_from_a_file(tmp_path: Any) -> None:
     f = tmp_path / "feed.txt"
     f.write_text("# feed latency samples\n30000\n30000\n")
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 1_000 * US, LEVEL, BID, B0, 100)]
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 1000 * US, LEVEL, BID, B0, 100)]
     _bt, s = run(rows, feed_time="model", feed_latency_file=str(f))
     assert [t for t, w, _ in s.log if w == "book"] == [T0 + 30 * US, T0 + 1_030 * US]
 
@@ -309,7 +373,7 @@ def test_feed_time_auto_uses_recorded_receive_times_and_models_missing_ones() ->
 def test_our_taking_depletes_the_book_for_our_next_order() -> None:
     # two IOC buys of 400 at A1 (500 offered) arrive one after the other: the second finds 100 left at A1
     # and takes 300 at A2
-    rows = snap(T0, [(B1, 500)], [(A1, 500), (A2, 1_000)]) + [(T0 + 1_000 * US, LEVEL, BID, B0, 100)]
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500), (A2, 1000)]), (T0 + 1000 * US, LEVEL, BID, B0, 100)]
 
     def on_book(p: Probe, k: int) -> None:
         if k == 0:
@@ -322,7 +386,7 @@ def test_our_taking_depletes_the_book_for_our_next_order() -> None:
 
 def test_one_print_fills_our_orders_at_most_its_size() -> None:
     # two of our bids of 100 at BX, nobody ahead: a sell print of 150 at BX fills 150 in all
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 100 * US, TRADE, ASK, BX, 150)]
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 100 * US, TRADE, ASK, BX, 150)]
 
     def on_book(p: Probe, k: int) -> None:
         if k == 0:
@@ -332,7 +396,7 @@ def test_one_print_fills_our_orders_at_most_its_size() -> None:
     _bt, s = run(rows, on_book, entry_latency_ns=0, response_latency_ns=0)
     assert sum(f.qty for f in s.fills()) == 150
     # and a print through two of our prices: best price first, 150 in all
-    rows2 = snap(T0, [(B0, 500)], [(A1, 500)]) + [(T0 + 100 * US, TRADE, ASK, B0, 150)]
+    rows2 = [*snap(T0, [(B0, 500)], [(A1, 500)]), (T0 + 100 * US, TRADE, ASK, B0, 150)]
 
     def two(p: Probe, k: int) -> None:
         if k == 0:
@@ -344,9 +408,12 @@ def test_one_print_fills_our_orders_at_most_its_size() -> None:
 
 
 def test_opposite_level_through_our_orders_fills_at_most_its_size() -> None:
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 100 * US, LEVEL, ASK, A1, 0),
-                                                 (T0 + 100 * US, LEVEL, BID, B1, 0),
-                                                 (T0 + 100 * US, LEVEL, ASK, B1, 120)]
+    rows = [
+        *snap(T0, [(B1, 500)], [(A1, 500)]),
+        (T0 + 100 * US, LEVEL, ASK, A1, 0),
+        (T0 + 100 * US, LEVEL, BID, B1, 0),
+        (T0 + 100 * US, LEVEL, ASK, B1, 120),
+    ]
 
     def on_book(p: Probe, k: int) -> None:
         if k == 0:
@@ -365,11 +432,14 @@ class Top(Probe):
 
 
 def test_on_book_on_every_message_with_a_book_change_like_the_paper_engine() -> None:
-    rows = snap(T0, [(B1, 500), (B0, 500)], [(A1, 500)]) + [
-        (T0 + 1 * US, LEVEL, BID, B0, 900),   # second level only
-        (T0 + 2 * US, LEVEL, BID, B0, 900),   # same size again: the paper engine still calls
-        (T0 + 3 * US, TRADE, ASK, B1, 100),   # a trade alone: no book call
-        (T0 + 4 * US, LEVEL, ASK, A2, 100), (T0 + 4 * US, LEVEL, ASK, A2, 200)]  # one message, one call
+    rows = [
+        *snap(T0, [(B1, 500), (B0, 500)], [(A1, 500)]),
+        (T0 + 1 * US, LEVEL, BID, B0, 900),  # second level only
+        (T0 + 2 * US, LEVEL, BID, B0, 900),  # same size again: the paper engine still calls
+        (T0 + 3 * US, TRADE, ASK, B1, 100),  # a trade alone: no book call
+        (T0 + 4 * US, LEVEL, ASK, A2, 100),
+        (T0 + 4 * US, LEVEL, ASK, A2, 200),
+    ]  # one message, one call
     bt = Backtester(ev(rows), lambda ctx: Top(ctx), BacktestConfig(), ZeroFees())
     bt.run()
     s = bt.strategy
@@ -379,7 +449,7 @@ def test_on_book_on_every_message_with_a_book_change_like_the_paper_engine() -> 
 
 
 def test_strategy_sees_side_enum_on_fill() -> None:  # (helper sanity: the probe's fills are real Fills)
-    rows = snap(T0, [(B1, 500)], [(A1, 500)]) + [(T0 + 100 * US, LEVEL, BID, B0, 100)]
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 100 * US, LEVEL, BID, B0, 100)]
     _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", A1, 100, TimeInForce.IOC)))
     (f,) = s.fills()
     assert f.side is Side.BUY and f.liquidity == "R"

@@ -40,7 +40,7 @@ def _kinds() -> dict[str, type]:
 
 KEYS: dict[str, type] = _kinds()
 _POSITIVE = frozenset(("book_depth", "record_every_ns"))
-_FILES = frozenset(("entry_latency_file", "response_latency_file"))
+_FILES = frozenset(("entry_latency_file", "response_latency_file", "feed_latency_file"))
 
 
 def _check_value(key: str, value: Any, kind: type) -> Any:
