@@ -5,6 +5,7 @@ generated day: no clock runs backwards."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -453,3 +454,47 @@ def test_strategy_sees_side_enum_on_fill() -> None:  # (helper sanity: the probe
     _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", A1, 100, TimeInForce.IOC)))
     (f,) = s.fills()
     assert f.side is Side.BUY and f.liquidity == "R"
+
+
+# ------------------------------------------------------------------------------------- queue models
+
+
+@pytest.mark.parametrize(
+    ("model", "after_first", "after_second"),
+    [
+        # join behind 500 (front 500, back 0); 200 cancel; 200 join behind (level 500); 100 cancel.
+        # power n=3: first p = 0 -> 300; then p = 200^3 / (200^3 + 300^3) = 8/35 -> 300 - (27/35) 100
+        ("prob_power", 300.0, 300 - (27 / 35) * 100),
+        # log: first p = log 1 / (log 1 + log 501) = 0 -> 300; then p = log 201 / (log 201 + log 301)
+        ("prob_log", 300.0, 300 - (1 - math.log(201) / (math.log(201) + math.log(301))) * 100),
+        # risk averse: cancels never ahead of us; only clipped to the level (500 -> 300), then unchanged
+        ("risk_averse", 300.0, 300.0),
+    ],
+)
+def test_queue_models_move_us_by_their_named_rule(model: str, after_first: float, after_second: float) -> None:
+    base = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 10 * US, LEVEL, BID, B1, 300)]
+    bt, _ = run(base, send_at(0, lambda c: c.buy("BHP", B1, 100)), queue_model=model, entry_latency_ns=0)
+    (lv,) = bt._live.values()
+    assert lv.ahead == pytest.approx(after_first)
+    more = [*base, (T0 + 20 * US, LEVEL, BID, B1, 500), (T0 + 30 * US, LEVEL, BID, B1, 400)]
+    bt, _ = run(more, send_at(0, lambda c: c.buy("BHP", B1, 100)), queue_model=model, entry_latency_ns=0)
+    (lv,) = bt._live.values()
+    assert lv.ahead == pytest.approx(after_second)
+
+
+def test_risk_averse_queue_is_reached_only_by_prints() -> None:
+    # behind 500, 400 of them cancel: risk averse still has min(500, 100) = 100 ahead (clipped to the level),
+    # a print of 150 fills 50 of ours
+    rows = [
+        *snap(T0, [(B1, 500)], [(A1, 500)]),
+        (T0 + 10 * US, LEVEL, BID, B1, 100),
+        (T0 + 20 * US, TRADE, ASK, B1, 150),
+        (T0 + 20 * US, LEVEL, BID, B1, 0),
+    ]
+    _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", B1, 100)), queue_model="risk_averse", entry_latency_ns=0)
+    assert [(f.price, f.qty) for f in s.fills()] == [(B1, 50)]
+
+
+def test_queue_model_name_is_checked() -> None:
+    with pytest.raises(ValueError, match="queue_model"):
+        BacktestConfig(queue_model="power")

@@ -56,6 +56,10 @@ _I64: Final = np.dtype("<i8")  # the replay reads its columns as little-endian i
 _UNKNOWN: Final = math.inf  # queue ahead of an order whose level's size is not known
 FEED_TIMES: Final = ("auto", "data", "model")
 UNKNOWN_QUEUE: Final = ("back",)
+# how a decrease of our level that trades do not explain (cancels) moves us: the probability p that it was
+# behind us is f(back) / (f(back) + f(front)) with f(x) = x^queue_power ("prob_power") or log(1 + x)
+# ("prob_log"); "risk_averse": cancels are never ahead of us (only prints move us forward)
+QUEUE_MODELS: Final = ("prob_power", "prob_log", "risk_averse")
 
 _T = TypeVar("_T")
 
@@ -169,7 +173,8 @@ class BacktestConfig:
     entry_latency_file: str = ""
     response_latency_file: str = ""
     seed: int = 1
-    queue_power: float = 3.0
+    queue_model: str = "prob_power"
+    queue_power: float = 3.0  # the exponent of prob_power
     book_depth: int = 20
     record_every_ns: int = 60_000_000_000  # equity sample period (per minute)
     # when the strategy sees market data: "data" = the file's ts_local (recorded receive times), "model" =
@@ -191,6 +196,9 @@ class BacktestConfig:
         if self.feed_time not in FEED_TIMES:
             raise ValueError(f"backtest.feed_time: must be one of {', '.join(FEED_TIMES)}, "
                              f"got {self.feed_time!r}")
+        if self.queue_model not in QUEUE_MODELS:
+            raise ValueError(f"backtest.queue_model: must be one of {', '.join(QUEUE_MODELS)}, "
+                             f"got {self.queue_model!r}")
         if self.unknown_queue not in UNKNOWN_QUEUE:
             raise ValueError(f"backtest.unknown_queue: must be one of {', '.join(UNKNOWN_QUEUE)} (an unknown "
                              f"queue is never modelled as the front), got {self.unknown_queue!r}")
@@ -388,6 +396,7 @@ class Backtester(StrategyContext):
         self._tl = local_times(events, self.cfg)  # when the strategy receives each row
         self._rng = random.Random(self.cfg.seed)
         self._qpow: float = float(self.cfg.queue_power)
+        self._qmodel = QUEUE_MODELS.index(self.cfg.queue_model)  # 0 power, 1 log, 2 risk averse
         c = self.cfg
         self._entry_samples = load_latencies(c.entry_latency_file) if c.entry_latency_file else None
         self._resp_samples = load_latencies(c.response_latency_file) if c.response_latency_file else None
@@ -846,7 +855,7 @@ class Backtester(StrategyContext):
             lv.trade_qty = 0
             if new == 0:  # emptied, or left a top-N view: which is unknown, so we keep our place
                 continue
-            if chg <= 0:
+            if chg <= 0 or self._qmodel == 2:  # (risk averse: a cancel is never ahead of us)
                 if new < lv.ahead:
                     lv.ahead = float(new)
                 continue
@@ -857,9 +866,13 @@ class Backtester(StrategyContext):
             back = float(prev) - front
             if back < 0.0:
                 back = 0.0
-            n = self._qpow
-            fb = math.pow(back, n)
-            ff = math.pow(front, n)
+            if self._qmodel == 0:
+                n = self._qpow
+                fb = math.pow(back, n)
+                ff = math.pow(front, n)
+            else:
+                fb = math.log1p(back)
+                ff = math.log1p(front)
             p = fb / (fb + ff) if fb + ff > 0.0 else 1.0
             rest = back - p * fchg
             est = front - (1.0 - p) * fchg + (rest if rest < 0.0 else 0.0)
