@@ -471,7 +471,9 @@ def test_strategy_sees_side_enum_on_fill() -> None:  # (helper sanity: the probe
         ("risk_averse", 300.0, 300.0),
     ],
 )
-def test_queue_models_move_us_by_their_named_rule(model: str, after_first: float, after_second: float) -> None:
+def test_queue_models_move_us_by_their_named_rule(
+    model: str, after_first: float, after_second: float
+) -> None:
     base = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 10 * US, LEVEL, BID, B1, 300)]
     bt, _ = run(base, send_at(0, lambda c: c.buy("BHP", B1, 100)), queue_model=model, entry_latency_ns=0)
     (lv,) = bt._live.values()
@@ -491,7 +493,9 @@ def test_risk_averse_queue_is_reached_only_by_prints() -> None:
         (T0 + 20 * US, TRADE, ASK, B1, 150),
         (T0 + 20 * US, LEVEL, BID, B1, 0),
     ]
-    _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", B1, 100)), queue_model="risk_averse", entry_latency_ns=0)
+    _bt, s = run(
+        rows, send_at(0, lambda c: c.buy("BHP", B1, 100)), queue_model="risk_averse", entry_latency_ns=0
+    )
     assert [(f.price, f.qty) for f in s.fills()] == [(B1, 50)]
 
 
