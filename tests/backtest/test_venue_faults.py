@@ -502,3 +502,67 @@ def test_risk_averse_queue_is_reached_only_by_prints() -> None:
 def test_queue_model_name_is_checked() -> None:
     with pytest.raises(ValueError, match="queue_model"):
         BacktestConfig(queue_model="power")
+
+
+# ------------------------------------------------------------------------------------- fee models
+
+
+def _taker_fees(sizes: list[int], **cfg: Any) -> list[int]:
+    """Fees of IOC buys at A1 (book: 100,000 offered at $45.01), one order per size, 1 ms apart."""
+    rows = [*snap(T0, [(B1, 500)], [(A1, 100_000)])] + [
+        (T0 + (i + 1) * 1_000 * US, LEVEL, BID, B0, 100 + i) for i in range(len(sizes))
+    ]
+
+    def on_book(p: Probe, k: int) -> None:
+        if k < len(sizes):
+            p.ctx.buy("BHP", A1, sizes[k], TimeInForce.IOC)
+
+    _bt, s = run(rows, on_book, entry_latency_ns=0, response_latency_ns=0, **cfg)
+    return [f.fee_cents for f in s.fills()]
+
+
+def test_ibkr_tiered_fees_by_month_to_date_value() -> None:
+    # $45.01 x 100 = $4,501: 0.08% = $3.60 -> the tier I minimum $5; x 10,000 = $450,100: 0.08% = $360.08
+    assert _taker_fees([100, 10_000], fee_model="ibkr_tiered") == [500, 36_008]
+    # above AUD 3M this month: tier II, 0.05% at least $4: $4,501 -> $4.00; $450,100 -> $225.05
+    assert _taker_fees([100, 10_000], fee_model="ibkr_tiered", fee_month_value_cents=300_000_001) == [
+        400,
+        22_505,
+    ]
+    # AUD 2,999,000 before the run: the first order ($4,501, tier I) takes the month past AUD 3M, so the
+    # second one is charged at tier II
+    assert _taker_fees([100, 100], fee_model="ibkr_tiered", fee_month_value_cents=299_900_000) == [500, 400]
+
+
+def test_per_share_and_fixed_and_zero_fee_models() -> None:
+    # half a cent a share, at least $1 an order: 100 -> 50c -> $1.00; 1,000 -> $5.00; 333 -> 166.5c -> 167c
+    assert _taker_fees(
+        [100, 1_000, 333], fee_model="per_share", fee_per_share_millicents=500, fee_min_cents=100
+    ) == [100, 500, 167]
+    # IBKR fixed: 0.08%, at least $6: $4,501 -> $6.00; $450,100 -> $360.08
+    assert _taker_fees([100, 10_000], fee_model="ibkr_fixed") == [600, 36_008]
+    assert _taker_fees([100], fee_model="zero") == [0]
+
+
+def test_per_share_minimum_is_charged_once_across_partial_fills() -> None:
+    # a resting buy of 1,000 filled 300 then 700: order fee max($1, 1,000 x 0.5c) = $5.00, charged as the
+    # increments max($1, $1.50) = $1.50, then $5.00 - $1.50 = $3.50
+    rows = [
+        *snap(T0, [(B1, 500)], [(A1, 500)]),
+        (T0 + 10 * US, TRADE, ASK, BX, 300),
+        (T0 + 20 * US, TRADE, ASK, BX, 700),
+    ]
+    _bt, s = run(
+        rows,
+        send_at(0, lambda c: c.buy("BHP", BX, 1_000)),
+        entry_latency_ns=0,
+        fee_model="per_share",
+        fee_per_share_millicents=500,
+        fee_min_cents=100,
+    )
+    assert [(f.qty, f.fee_cents) for f in s.fills()] == [(300, 150), (700, 350)]
+
+
+def test_fee_model_name_is_checked() -> None:
+    with pytest.raises(ValueError, match="fee_model"):
+        BacktestConfig(fee_model="tiered")

@@ -41,7 +41,8 @@ from typing import Any, Final, TypeVar
 import numpy as np
 from librt.strings import read_i64_le
 
-from hft.asx.fees import FeeModel, IbkrAsxFixed
+from hft.asx.fees import FeeModel, IbkrAsxFixed, ZeroFees
+from hft.backtest.fees import FEE_MODELS, PerShare, build_fee_model
 from hft.book.l2 import L2Book
 from hft.data.format import DataError, EventArrays, file_format
 from hft.engine.positions import PositionTracker
@@ -176,6 +177,11 @@ class BacktestConfig:
     queue_model: str = "prob_power"
     queue_power: float = 3.0  # the exponent of prob_power
     book_depth: int = 20
+    # fees: "" = the [fees] table (as in paper trading), else one of hft.backtest.fees.FEE_MODELS
+    fee_model: str = ""
+    fee_month_value_cents: int = 0  # ibkr_tiered: month-to-date traded value before the run
+    fee_per_share_millicents: int = 0  # per_share: 1/1,000 cent a share
+    fee_min_cents: int = 0  # per_share: minimum an order
     record_every_ns: int = 60_000_000_000  # equity sample period (per minute)
     # when the strategy sees market data: "data" = the file's ts_local (recorded receive times), "model" =
     # ts_exch + the feed latency below, "auto" = "model" for a file whose metadata says it has no receive
@@ -196,6 +202,12 @@ class BacktestConfig:
         if self.feed_time not in FEED_TIMES:
             raise ValueError(f"backtest.feed_time: must be one of {', '.join(FEED_TIMES)}, "
                              f"got {self.feed_time!r}")
+        if self.fee_model not in FEE_MODELS:
+            raise ValueError(f"backtest.fee_model: must be one of {', '.join(repr(n) for n in FEE_MODELS)}, "
+                             f"got {self.fee_model!r}")
+        for k in ("fee_month_value_cents", "fee_per_share_millicents", "fee_min_cents"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"backtest.{k}: must be >= 0, got {getattr(self, k)}")
         if self.queue_model not in QUEUE_MODELS:
             raise ValueError(f"backtest.queue_model: must be one of {', '.join(QUEUE_MODELS)}, "
                              f"got {self.queue_model!r}")
@@ -389,7 +401,16 @@ class Backtester(StrategyContext):
         check_sorted(events, path, file_rows)
         self.ev = events
         self.cfg = config or BacktestConfig()
-        self.fees = fees if fees is not None else IbkrAsxFixed()
+        self.fees: FeeModel = fees if fees is not None else IbkrAsxFixed()
+        self._per_share: PerShare | None = None  # a per-share fee model (charged by shares, not value)
+        c = self.cfg
+        chosen = build_fee_model(c.fee_model, c.fee_month_value_cents, c.fee_per_share_millicents,
+                                 c.fee_min_cents)
+        if isinstance(chosen, PerShare):
+            self._per_share = chosen
+            self.fees = ZeroFees()
+        elif chosen is not None:
+            self.fees = chosen
         self.inst = self.cfg.instrument
         self._book = L2Book(self.inst, depth=self.cfg.book_depth)  # the strategy's (local time)
         self._xbook = L2Book(self.inst, depth=self.cfg.book_depth)  # the exchange's (exchange time)
@@ -603,7 +624,11 @@ class Backtester(StrategyContext):
             self._ask_hi = hi
 
     def _fill(self, lv: _Live, price: int, qty: int, maker: bool) -> None:
-        fee = self.fees.fill_fee(lv.value, price * qty)
+        ps = self._per_share
+        if ps is None:
+            fee = self.fees.fill_fee(lv.value, price * qty)
+        else:
+            fee = ps.fill_fee_shares(lv.order.qty - lv.leaves, qty)
         lv.value += price * qty
         lv.leaves -= qty
         o = lv.order
