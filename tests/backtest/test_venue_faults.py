@@ -566,3 +566,39 @@ def test_per_share_minimum_is_charged_once_across_partial_fills() -> None:
 def test_fee_model_name_is_checked() -> None:
     with pytest.raises(ValueError, match="fee_model"):
         BacktestConfig(fee_model="tiered")
+
+
+# ------------------------------------------------------------------------------------- partial fills
+
+
+@pytest.mark.parametrize(("partial", "want"), [(True, [(BX, 150)]), (False, [])])
+def test_partial_fills_off_fills_only_whole_orders(partial: bool, want: list[tuple[int, int]]) -> None:
+    # a resting buy of 200 at BX (nobody ahead), a sell print of 150 at BX: 150 of ours, or none at all
+    rows = [*snap(T0, [(B1, 500)], [(A1, 500)]), (T0 + 10 * US, TRADE, ASK, BX, 150)]
+    _bt, s = run(rows, send_at(0, lambda c: c.buy("BHP", BX, 200)), entry_latency_ns=0, partial_fills=partial)
+    assert [(f.price, f.qty) for f in s.fills()] == want
+
+
+def test_partial_fills_off_taker_takes_only_when_the_book_covers_it() -> None:
+    # an IOC buy of 800 up to A2 (500 + 500 visible): filled in whole either way; 1,200: nothing when off
+    book = [*snap(T0, [(B1, 500)], [(A1, 500), (A2, 500)]), (T0 + 1_000 * US, LEVEL, BID, B0, 100)]
+    for qty, partial, want in [
+        (800, False, [(A1, 500), (A2, 300)]),
+        (1_200, False, []),
+        (1_200, True, [(A1, 500), (A2, 500)]),
+    ]:
+        _bt, s = run(
+            book,
+            send_at(0, lambda c, q=qty: c.buy("BHP", A2, q, TimeInForce.IOC)),
+            entry_latency_ns=0,
+            partial_fills=partial,
+        )
+        assert [(f.price, f.qty) for f in s.fills()] == want, (qty, partial)
+
+
+def test_partial_fills_is_a_checked_boolean_in_the_config_table() -> None:
+    from hft.backtest.config import backtest_config
+
+    assert backtest_config({"partial_fills": False}).partial_fills is False
+    with pytest.raises(ValueError, match="backtest.partial_fills: expected true or false"):
+        backtest_config({"partial_fills": 0})

@@ -45,6 +45,10 @@ _FILES = frozenset(("entry_latency_file", "response_latency_file", "feed_latency
 
 def _check_value(key: str, value: Any, kind: type) -> Any:
     """``value`` for ``key`` or a ValueError naming ``backtest.<key>``; an int is accepted for a float."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"backtest.{key}: expected true or false, got {value!r}")
+        return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"backtest.{key}: expected a number, got {value!r}")

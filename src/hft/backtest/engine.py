@@ -193,6 +193,9 @@ class BacktestConfig:
     # an order whose price is not a visible level (behind an L1 best, beyond the stored depth): "back" =
     # behind the whole level, all of it ahead of us once it is seen (never the front)
     unknown_queue: str = "back"
+    # false: all or none: an order fills only for its whole remaining quantity (a print, a crossing level or
+    # the visible liquidity within its limit must cover it); a print that cannot still moves the queue
+    partial_fills: bool = True
 
     def __post_init__(self) -> None:
         for k in ("entry_latency_ns", "response_latency_ns", "latency_jitter_ns", "feed_latency_ns",
@@ -418,6 +421,7 @@ class Backtester(StrategyContext):
         self._rng = random.Random(self.cfg.seed)
         self._qpow: float = float(self.cfg.queue_power)
         self._qmodel = QUEUE_MODELS.index(self.cfg.queue_model)  # 0 power, 1 log, 2 risk averse
+        self._partial = self.cfg.partial_fills
         c = self.cfg
         self._entry_samples = load_latencies(c.entry_latency_file) if c.entry_latency_file else None
         self._resp_samples = load_latencies(c.response_latency_file) if c.response_latency_file else None
@@ -659,6 +663,15 @@ class Backtester(StrategyContext):
         else:
             pxs, qs, n = b.bid_px, b.bid_qty, b.n_bids
         taken = 0  # levels emptied by us (deleted after the walk: a delete shifts the lists)
+        if not self._partial:  # all or none: take only if the visible liquidity within the limit covers us
+            avail = 0
+            for i in range(n):
+                px = pxs[i]
+                if limit and (px > limit if side == 1 else px < limit):
+                    break
+                avail += qs[i]
+            if avail < lv.leaves:
+                n = 0
         for i in range(n):
             if lv.leaves == 0:
                 break
@@ -854,7 +867,7 @@ class Backtester(StrategyContext):
         left = qty
         for lv in cands:
             if lv.price != price:  # through our price
-                q = lv.leaves if lv.leaves < left else left
+                q = lv.leaves if lv.leaves < left else (left if self._partial else 0)
                 if q > 0:
                     left -= q
                     self._fill(lv, lv.price, q, True)
@@ -864,6 +877,8 @@ class Backtester(StrategyContext):
             lv.trade_qty += qty
             if a < left:
                 q = min(lv.leaves, int(left - a))
+                if q < lv.leaves and not self._partial:
+                    q = 0
                 if q > 0:
                     left -= q
                     self._fill(lv, lv.price, q, True)
@@ -922,9 +937,10 @@ class Backtester(StrategyContext):
         for lv in cands:
             if left == 0:
                 break
-            q = lv.leaves if lv.leaves < left else left
-            left -= q
-            self._fill(lv, lv.price, q, True)
+            q = lv.leaves if lv.leaves < left else (left if self._partial else 0)
+            if q > 0:
+                left -= q
+                self._fill(lv, lv.price, q, True)
         if left < new:
             self._xbook.set_level(side, price, left, self._te)
 
