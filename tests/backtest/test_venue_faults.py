@@ -600,5 +600,5 @@ def test_partial_fills_is_a_checked_boolean_in_the_config_table() -> None:
     from hft.backtest.config import backtest_config
 
     assert backtest_config({"partial_fills": False}).partial_fills is False
-    with pytest.raises(ValueError, match="backtest.partial_fills: expected true or false"):
+    with pytest.raises(ValueError, match=r"backtest\.partial_fills: expected true or false"):
         backtest_config({"partial_fills": 0})
