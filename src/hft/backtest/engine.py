@@ -80,9 +80,8 @@ def make_events(ts_exch: Any, ts_local: Any, kind: Any, side: Any, price: Any, q
 def _columns(ev: EventArrays, tl: np.ndarray, c0: int, c1: int, path: str, file_rows: np.ndarray | None,
              ) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
     """Rows ``c0:c1`` as raw column bytes for the replay loop: local time (``tl``), ``ts_exch``, ``price``,
-    ``qty``
-    as little-endian int64 (read with ``librt.strings.read_i64_le``: a machine load in the compiled build,
-    no int object per value), ``kind`` and ``side`` as one byte each. A row the loop cannot read (kind
+    ``qty`` as little-endian int64 (read with ``librt.strings.read_i64_le``: a machine load in the compiled
+    build, no int object per value), ``kind`` and ``side`` as one byte each. A row the loop cannot read (kind
     outside 1-4, side outside 0-2, a negative qty) is refused naming the row."""
     kind = ev.kind[c0:c1].astype(np.uint8)  # (int8 -> uint8: a negative value reads as >= 128)
     side = ev.side[c0:c1].astype(np.uint8)
@@ -1024,16 +1023,20 @@ class Backtester(StrategyContext):
         ie = 0
         xc0 = 0
         xc1 = 0
-        xte = xpx = xq = xk = xs = b""
+        xtl = xte = xpx = xq = xk = xs = b""
         tx = _NEVER  # exchange time of row ie
         if n:
             xc1 = min(n, CHUNK)
-            _xl, xte, xpx, xq, xk, xs = _columns(ev, tla, 0, xc1, path, rows)
+            xtl, xte, xpx, xq, xk, xs = _columns(ev, tla, 0, xc1, path, rows)
             tx = read_i64_le(xte, 0)
         for c0 in range(0, n, CHUNK):
             c1 = min(n, c0 + CHUNK)
-            # raw column bytes (see _columns): the compiled loop loads each value as a machine integer
-            btl, _lte, bpx_, bq_, bk, bs = _columns(ev, tla, c0, c1, path, rows)
+            # raw column bytes (see _columns): the compiled loop loads each value as a machine integer (the
+            # exchange's cursor, always ahead, has usually converted this chunk already)
+            if xc0 == c0:
+                btl, bpx_, bq_, bk, bs = xtl, xpx, xq, xk, xs
+            else:
+                btl, _lte, bpx_, bq_, bk, bs = _columns(ev, tla, c0, c1, path, rows)
             nr = c1 - c0
             for r in range(nr):
                 o = r * 8
@@ -1083,6 +1086,11 @@ class Backtester(StrategyContext):
                             if p >= ask_lo:  # at or through our ask: it is hit
                                 self._te = tx
                                 self._on_cross(1, p, q)
+                                due = self._due  # fills answer; filled orders stop being watched
+                                bid_hi = self._bid_hi
+                                bid_lo = self._bid_lo
+                                ask_lo = self._ask_lo
+                                ask_hi = self._ask_hi
                         else:
                             if ask_lo <= p <= ask_hi:
                                 lvs = wask.get(p)
@@ -1091,24 +1099,28 @@ class Backtester(StrategyContext):
                             if p <= bid_hi:
                                 self._te = tx
                                 self._on_cross(2, p, q)
+                                due = self._due
+                                bid_hi = self._bid_hi
+                                bid_lo = self._bid_lo
+                                ask_lo = self._ask_lo
+                                ask_hi = self._ask_hi
                     elif k == 2:
                         if (s != 1 and p <= bid_hi) or (s != 2 and p >= ask_lo):
                             self._te = tx
                             self._on_trade(p, q, s)
+                            due = self._due
+                            bid_hi = self._bid_hi
+                            bid_lo = self._bid_lo
+                            ask_lo = self._ask_lo
+                            ask_hi = self._ask_hi
                     elif k == 3:
                         xbook.clear()
-                    if k != 4 and k != 3:  # fills answer; filled orders stop being watched
-                        due = self._due
-                        bid_hi = self._bid_hi
-                        bid_lo = self._bid_lo
-                        ask_lo = self._ask_lo
-                        ask_hi = self._ask_hi
                     ie += 1
                     if ie >= xc1:
                         if ie < n:
                             xc0 = ie
                             xc1 = min(n, ie + CHUNK)
-                            _xl, xte, xpx, xq, xk, xs = _columns(ev, tla, xc0, xc1, path, rows)
+                            xtl, xte, xpx, xq, xk, xs = _columns(ev, tla, xc0, xc1, path, rows)
                             tx = read_i64_le(xte, 0)
                         else:
                             tx = _NEVER
