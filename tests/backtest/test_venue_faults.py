@@ -602,3 +602,61 @@ def test_partial_fills_is_a_checked_boolean_in_the_config_table() -> None:
     assert backtest_config({"partial_fills": False}).partial_fills is False
     with pytest.raises(ValueError, match=r"backtest\.partial_fills: expected true or false"):
         backtest_config({"partial_fills": 0})
+
+
+class _Sees(_Clock):
+    """The market maker, checking at every callback that the strategy's book is exactly the book of the
+    rows that have reached it: rows with local time < now (an answer or timer at the same time as a market
+    data message comes first) or <= now (at the end of the message, on_book)."""
+
+    def __init__(self, ctx: StrategyContext, ev: Any, tl: np.ndarray) -> None:
+        super().__init__(ctx)
+        self.ref = L2Book("BHP", depth=20)
+        self.rows = list(
+            zip(tl.tolist(), ev.kind.tolist(), ev.side.tolist(), ev.price.tolist(), ev.qty.tolist())
+        )
+        self.i = 0
+        self.checked = 0
+
+    def _check(self, inclusive: bool) -> None:
+        now = self.ctx.now()
+        rows = self.rows
+        while self.i < len(rows) and (rows[self.i][0] < now or (inclusive and rows[self.i][0] == now)):
+            _t, k, s, p, q = rows[self.i]
+            if k == LEVEL:
+                self.ref.set_level(s, p, q)
+            elif k == SNAP:
+                self.ref.clear()
+            self.i += 1
+        b = self.ctx.book("BHP")
+        assert (b.bid_px, b.bid_qty, b.ask_px, b.ask_qty) == (
+            self.ref.bid_px,
+            self.ref.bid_qty,
+            self.ref.ask_px,
+            self.ref.ask_qty,
+        ), now
+        self.checked += 1
+
+    def on_book(self, instrument: str, book: L2Book) -> None:
+        self._check(True)
+        super().on_book(instrument, book)
+
+    def on_fill(self, fill: Fill) -> None:
+        self._check(False)
+        super().on_fill(fill)
+
+    def on_order_update(self, order: Order) -> None:
+        self._check(False)
+        super().on_order_update(order)
+
+
+def test_the_strategy_never_sees_a_row_before_it_arrives() -> None:
+    from hft.backtest.engine import local_times
+
+    day = generate(30_000, seed=4, gap_ns=200_000)  # messages ~200 us apart: feed latency spans several
+    cfg = BacktestConfig(feed_time="model", feed_latency_ns=300_000, feed_latency_jitter_ns=400_000, seed=2)
+    tl = local_times(day, cfg)
+    bt = Backtester(day, lambda ctx: _Sees(ctx, day, tl), cfg, ZeroFees())
+    bt.run()
+    s = bt.strategy
+    assert isinstance(s, _Sees) and s.checked > 10_000 and len(bt.res.fills) > 20
