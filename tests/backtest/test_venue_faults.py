@@ -613,7 +613,14 @@ class _Sees(_Clock):
         super().__init__(ctx)
         self.ref = L2Book("BHP", depth=20)
         self.rows = list(
-            zip(tl.tolist(), ev.kind.tolist(), ev.side.tolist(), ev.price.tolist(), ev.qty.tolist(), strict=True)
+            zip(
+                tl.tolist(),
+                ev.kind.tolist(),
+                ev.side.tolist(),
+                ev.price.tolist(),
+                ev.qty.tolist(),
+                strict=True,
+            )
         )
         self.i = 0
         self.checked = 0
