@@ -8,8 +8,9 @@ Model (details, assumptions and measured speed in docs/backtest.md):
   reaching the exchange (sent at local ``t``, arrives at ``t + entry latency``), an answer reaching the
   strategy (``response latency`` after the exchange produced it) and timers. Ties: exchange events, then
   order arrivals, answers, timers, then the local market event. No clock runs backwards. Equity samples
-  are taken every ``record_every_ns`` of exchange time, before the first exchange event at or after it. The exchange and the strategy keep separate books (the exchange's is ahead by the feed
-  latency, and is depleted by our own taking).
+  are taken every ``record_every_ns`` of exchange time, before the first exchange event at or after it.
+  The exchange and the strategy keep separate books (the exchange's is ahead by the feed latency, and is
+  depleted by our own taking).
 * resting orders join the back of their level's queue (``ahead`` = the level's visible quantity on
   arrival; a price behind the visible levels has an unknown queue: ``unknown_queue = "back"`` puts us
   behind all of it until the level is seen). Trades at the price reduce ``ahead``, trades through the
