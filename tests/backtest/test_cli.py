@@ -350,3 +350,31 @@ def test_real_binance_sample_is_not_replayed_as_shares(tmp_path: Path, capsys: p
     write_events(p, convert_binance(shared_data("binance", "usdm_btcusdt_20240808.gz")).events)
     assert main(["--config", str(MM), "--data", str(p)]) == 2
     assert "metadata hft.qty_scale = 1000 (source binance-usdm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_fills_file_lists_every_fill(ext: str, day: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"fills.{ext}"
+    assert main(["--config", str(MM), "--data", str(day), "--json", "--fills", str(out)]) == 0
+    s = json.loads(capsys.readouterr().out)
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    t = pcsv.read_csv(out) if ext == "csv" else pq.read_table(out)
+    cols = ["ts_ns", "order_id", "side", "price", "qty", "fee_cents", "liquidity", "queue_ahead"]
+    assert t.column_names == cols
+    d = t.to_pydict()
+    assert len(d["ts_ns"]) == s["trades"] > 0
+    assert sum(d["qty"]) == s["volume_shares"] and sum(d["fee_cents"]) == s["fees_cents"]
+    assert set(d["side"]) <= {"buy", "sell"} and set(d["liquidity"]) <= {"maker", "taker"}
+    assert d["liquidity"].count("maker") == s["maker_fills"]
+    assert d["ts_ns"] == sorted(d["ts_ns"])
+    for liq, q in zip(d["liquidity"], d["queue_ahead"], strict=True):
+        assert (q is None or q >= 0) if liq == "maker" else q is None
+
+
+def test_fills_file_with_an_unknown_extension_is_refused_before_the_run(
+        day: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(MM), "--data", str(day), "--fills", str(tmp_path / "f.txt")]) == 2
+    assert "--fills" in capsys.readouterr().err

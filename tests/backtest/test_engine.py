@@ -148,9 +148,10 @@ def test_fill_reaches_strategy_after_response_latency() -> None:
 
 
 def test_cancel_takes_entry_latency_and_fills_can_race_it() -> None:
-    # resting buy 100 at B1 (queue ahead 500); a cancel is sent on the 2nd call (T0+1000) and reaches the
-    # exchange at T0+4000, but a sell trade of 600 at B1 at T0+3000 fills us first
-    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 3_000, TRADE, ASK, B1, 600)]
+    # resting buy 100 at B1 (queue ahead 500; the order reaches the exchange at T0+3000); a cancel is sent
+    # on the 2nd call (T0+1000) and reaches the exchange at T0+4000, but a sell trade of 600 at B1 at
+    # T0+3500 fills us first
+    rows = book_rows() + ticks(T0 + 1_000, 10) + [(T0 + 3_500, TRADE, ASK, B1, 600)]
     acts = {0: buy(B1, 100), 1: lambda ctx, book: ctx.cancel(s_orders[0])}
     s_orders: list[Order] = []
 
@@ -464,7 +465,7 @@ def _calls(cls: type[Script], rows: list[tuple[int, int, int, int, int]]) -> lis
     return [t for t, _, _ in bt.strategy.seen]
 
 
-def test_one_call_per_timestamp_and_only_when_the_levels_it_reads_change() -> None:
+def test_one_call_per_message_with_a_book_update_whatever_the_strategy_reads() -> None:
     rows = [*book_rows(),
             (T0 + 1_000, LEVEL, BID, B2, 900),  # second level: not read by a top-of-book strategy
             (T0 + 2_000, LEVEL, BID, B1, 600),  # best bid size
@@ -474,13 +475,12 @@ def test_one_call_per_timestamp_and_only_when_the_levels_it_reads_change() -> No
             (T0 + 6_000, LEVEL, BID, 449_950, 100),  # off-grid for ASX but a new best bid in the data
             (T0 + 7_000, TRADE, ASK, B1, 100),  # trades do not call on_book
             (T0 + 8_000, LEVEL, ASK, A2, 0)]  # delete of the second ask level
-    assert _calls(Depth, rows) == [T0, T0 + 2_000, T0 + 3_000, T0 + 6_000]
-    # reading two levels: the second-level changes count too
-    assert _calls(Depth2, rows) == [T0, T0 + 1_000, T0 + 2_000, T0 + 3_000, T0 + 5_000, T0 + 6_000,
-                                    T0 + 8_000]
-    # book_depth 0: every message with a level update
-    assert _calls(Script, rows) == [T0, T0 + 1_000, T0 + 2_000, T0 + 3_000, T0 + 4_000, T0 + 5_000,
-                                    T0 + 6_000, T0 + 8_000]
+    # the paper engine's rule (one call at the end of every market data message that updated the book),
+    # whatever a strategy's book_depth says: every message with a level update, none for a trade alone
+    every = [T0, T0 + 1_000, T0 + 2_000, T0 + 3_000, T0 + 4_000, T0 + 5_000, T0 + 6_000, T0 + 8_000]
+    assert _calls(Depth, rows) == every
+    assert _calls(Depth2, rows) == every
+    assert _calls(Script, rows) == every
 
 
 def test_snapshot_mid_stream_replaces_the_book_and_is_seen_once() -> None:

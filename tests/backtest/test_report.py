@@ -137,3 +137,65 @@ def test_pnl_by_hour_is_labelled_with_the_venues_clock_hours() -> None:
     assert [h for h, _ in pnl_by_hour(r)] == ["01-04 23:00", "01-05 00:00", "01-05 01:00"]  # UTC: 2 dates
     html = html_report(r, summary(r), "tz", generate(2_000), "Australia/Sydney")
     assert set(_pngs(html)) == set(PLOTS)
+
+
+def _plotted(monkeypatch: pytest.MonkeyPatch, res: BacktestResult, s: dict[str, object]) -> dict[str, list]:
+    """The y data of every series the HTML report draws, by plot title (matplotlib's own calls recorded)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    drawn: list[tuple[str, object]] = []
+    for name in ("plot", "step", "fill_between", "bar", "hist", "scatter"):
+        orig = getattr(Axes, name)
+
+        def rec(self: Axes, *a: object, _orig: object = orig, _name: str = name, **kw: object) -> object:
+            drawn.append((_name, a))
+            return _orig(self, *a, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(Axes, name, rec)
+    orig_title = Axes.set_title
+    by_title: dict[str, list] = {}
+
+    def title(self: Axes, t: str, *a: object, **kw: object) -> object:
+        by_title[t] = list(drawn)
+        drawn.clear()
+        return orig_title(self, t, *a, **kw)
+
+    monkeypatch.setattr(Axes, "set_title", title)
+    html_report(res, s, "t")
+    return by_title
+
+
+def test_every_plotted_series_agrees_with_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a day with a position held across samples (the equity then depends on the cash and the mark)
+    bt = Backtester(generate(60_000, seed=11), lambda ctx: make_strategy("market_maker", ctx, ["BHP"]),
+                    BacktestConfig(record_every_ns=10_000_000_000))
+    res = bt.run()
+    s = summary(res)
+    assert s["trades"] > 20 and s["pnl_net_cents"] != 0
+    p = _plotted(monkeypatch, res, s)
+    import numpy as np
+
+    (_, (_, eq)), = [d for d in p["Equity (net, $)"] if d[0] == "plot"]
+    assert round(float(eq[-1]) * 100) == s["pnl_net_cents"]
+    (_, (_, dd)), = [d for d in p["Drawdown ($)"] if d[0] == "fill_between"]
+    assert round(float(-np.min(dd)) * 100) == s["max_drawdown_cents"]
+    (_, (_, pos)), = [d for d in p["Position (shares)"] if d[0] == "step"]
+    assert int(np.abs(pos).max()) == s["max_position"]
+    sc = [a for n, a in p["Fills over price ($)"] if n == "scatter"]
+    assert sum(len(a[0]) for a in sc) == s["trades"]
+    (_, (_, bars)), = [d for d in p["Realised P&L by hour ($, gross)"] if d[0] == "bar"]
+    pnls, _, _ = trade_pnls(res)
+    assert round(sum(bars) * 1e4) == sum(pnls)
+    (_, (vals,)), = [d for d in p["Trade P&L distribution ($, gross)"] if d[0] == "hist"]
+    assert len(vals) == s["closing_trades"] and round(sum(vals) * 1e4) == sum(pnls)
+
+
+def test_equity_series_of_a_round_trip_in_dollars(monkeypatch: pytest.MonkeyPatch) -> None:
+    r = round_trip()  # net -$10.00 at the end, -$5.00 after the first minute (fee $6, +$1 mark)
+    r.first_ts, r.last_ts = 0, 3 * MIN
+    p = _plotted(monkeypatch, r, summary(r))
+    (_, (_, eq)), = [d for d in p["Equity (net, $)"] if d[0] == "plot"]
+    assert [round(float(x), 2) for x in eq] == [0.0, -5.0, -10.0, -10.0]

@@ -229,3 +229,31 @@ def test_book_mode_needs_matching_rows(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="columns"):
         convert_lobster(msg, bad)
     assert KIND_SNAPSHOT_END == 4
+
+
+def test_no_receive_times_is_said_so_and_the_backtester_adds_feed_latency(tmp_path: Path) -> None:
+    # LOBSTER has exchange times only: ts_local copies ts_exch and the metadata says it, so the backtester's
+    # default feed_time ("auto") makes the strategy see each message a feed latency later, also after a
+    # round trip through a Parquet file
+    from hft.asx.fees import ZeroFees
+    from hft.backtest.engine import BacktestConfig, Backtester
+    from hft.strategies import make_strategy
+
+    msg = write(tmp_path / "m.csv", GOOD[:2])
+    ob = write(tmp_path / "o.csv", [f"{DUMMY_ASK},0,1000000,100", "1000100,200,1000000,100"])
+    ev = convert_lobster(msg, ob, symbol="XYZ", date="2020-01-02").events
+    assert ev.metadata["hft.local_time"] == "exchange"
+    assert (ev.ts_local == ev.ts_exch).all()
+    p = tmp_path / "x.parquet"
+    write_events(p, ev, ev.metadata)
+    back = load_events(p)
+    assert back.metadata["hft.local_time"] == "exchange"
+    seen: list[int] = []
+
+    def make(ctx):  # type: ignore[no-untyped-def]
+        s = make_strategy("reference", ctx, ["XYZ"], {"every_n": 10**9})
+        s.on_book = lambda inst, book: seen.append(ctx.now())  # type: ignore[method-assign]
+        return s
+
+    Backtester(back, make, BacktestConfig(instrument="XYZ", feed_latency_ns=250_000), ZeroFees()).run()
+    assert seen == [int(t) + 250_000 for t in np.unique(back.ts_exch)]

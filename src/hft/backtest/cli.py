@@ -1,4 +1,4 @@
-"""``hft backtest --config FILE --data PATH [--report out.html] [--json]``.
+"""``hft backtest --config FILE --data PATH [--report out.html] [--fills fills.csv] [--json]``.
 
 The config is the paper engine's TOML (``[strategy]``, ``[risk]``, ``[fees]`` validated by
 :mod:`hft.engine.config`, risk limits mapped exactly as the paper engine maps them) plus a
@@ -9,6 +9,7 @@ by :mod:`hft.backtest.config`).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from hft.backtest.config import backtest_config, file_units
-from hft.backtest.engine import Backtester
+from hft.backtest.engine import Backtester, BacktestResult
 from hft.data.format import DataError, EventArrays
 from hft.engine.risk import risk_limits
 
@@ -135,6 +136,56 @@ def report_timezone(md: dict[str, str]) -> str:
     return "Australia/Sydney" if '"asx"' in md.get("hft.tick_rule", '"asx"') else "UTC"
 
 
+FILL_COLUMNS = ("ts_ns", "order_id", "side", "price", "qty", "fee_cents", "liquidity", "queue_ahead")
+
+
+def fills_format(path: str) -> str | None:
+    """``csv`` or ``parquet`` by the file name's extension, else None."""
+    low = path.lower()
+    if low.endswith(".csv"):
+        return "csv"
+    if low.endswith(".parquet"):
+        return "parquet"
+    return None
+
+
+def write_fills(path: str, res: BacktestResult) -> None:
+    """Every fill, in the order the exchange made them: exchange time (ns), our order id, side (buy/sell),
+    price (price units, 1/10,000 of a dollar), quantity, fee (cents), liquidity (maker/taker) and, for a
+    maker fill, the queue ahead of the order when it started resting (shares; empty when unknown, e.g.
+    behind an invisible level, and for taker fills). Written through a temporary file, renamed at the end."""
+    cols: dict[str, list[Any]] = {c: [] for c in FILL_COLUMNS}
+    for f, maker, ahead in zip(res.fills, res.fill_maker, res.fill_ahead, strict=True):
+        cols["ts_ns"].append(f.ts_ns)
+        cols["order_id"].append(f.cl_ord_id)
+        cols["side"].append("buy" if f.side == 1 else "sell")
+        cols["price"].append(f.price)
+        cols["qty"].append(f.qty)
+        cols["fee_cents"].append(f.fee_cents)
+        cols["liquidity"].append("maker" if maker else "taker")
+        cols["queue_ahead"].append(ahead if maker and ahead >= 0 else None)
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.partial-{os.getpid()}")
+    try:
+        if fills_format(path) == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = pa.schema([("ts_ns", pa.int64()), ("order_id", pa.string()), ("side", pa.string()),
+                                ("price", pa.int64()), ("qty", pa.int64()), ("fee_cents", pa.int64()),
+                                ("liquidity", pa.string()), ("queue_ahead", pa.float64())])
+            pq.write_table(pa.table(cols, schema=schema), tmp)
+        else:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(FILL_COLUMNS)
+                for row in zip(*cols.values(), strict=True):
+                    w.writerow(["" if v is None else v for v in row])
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_report(path: str, text: str) -> None:
     """Write via a temporary file in the same directory, renamed at the end (no half-written report)."""
     p = Path(path)
@@ -154,6 +205,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--symbol", default=None, help="instrument to replay when the file holds several")
     ap.add_argument("--report", default=None, help="write a self-contained HTML report (plots) here")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    ap.add_argument("--fills", default=None, metavar="FILE",
+                    help="write every fill to FILE (.csv or .parquet): time, order id, side, price, qty, "
+                         "fee, maker/taker, queue ahead at arrival")
     ap.add_argument("--seed", type=int, default=None, help="override backtest.seed")
     ap.add_argument("--repair", action="store_true",
                     help="apply the data repair policy of docs/data.md instead of refusing bad rows")
@@ -165,6 +219,13 @@ def main(argv: list[str]) -> int:
     if a.report and (why := report_path_problem(a.report)):
         print(f"hft backtest: --report {why}", file=err)
         return 2
+    if a.fills:
+        why = report_path_problem(a.fills)
+        if why is None and fills_format(a.fills) is None:
+            why = f"{a.fills}: unknown extension (expected .csv or .parquet)"
+        if why:
+            print(f"hft backtest: --fills {why}", file=err)
+            return 2
     try:
         cfg = tomllib.loads(Path(a.config).read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -206,6 +267,12 @@ def main(argv: list[str]) -> int:
         for k, v in s.items():
             print(f"{k:28} {v}")
     sys.stdout.flush()
+    if a.fills:
+        try:
+            write_fills(a.fills, res)
+        except OSError as e:
+            print(f"hft backtest: --fills {a.fills}: not written: {e.strerror or e}", file=err)
+            return 1
     if a.report:
         name = cfg.get("strategy", {}).get("name", "")
         try:

@@ -40,11 +40,15 @@ def _kinds() -> dict[str, type]:
 
 KEYS: dict[str, type] = _kinds()
 _POSITIVE = frozenset(("book_depth", "record_every_ns"))
-_FILES = frozenset(("entry_latency_file", "response_latency_file"))
+_FILES = frozenset(("entry_latency_file", "response_latency_file", "feed_latency_file"))
 
 
 def _check_value(key: str, value: Any, kind: type) -> Any:
     """``value`` for ``key`` or a ValueError naming ``backtest.<key>``; an int is accepted for a float."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"backtest.{key}: expected true or false, got {value!r}")
+        return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"backtest.{key}: expected a number, got {value!r}")

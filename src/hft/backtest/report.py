@@ -46,6 +46,16 @@ def trade_pnls(res: BacktestResult) -> tuple[list[int], list[float], list[int]]:
     return pnls, ticks, ts
 
 
+def equity_series(res: BacktestResult) -> np.ndarray:
+    """Net equity in cents at every sample: cash + position at the mid (both in price units, 1/10,000 of a
+    dollar: / 100 gives cents) - fees (cents). The summary and the report's plots both use it."""
+    mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
+    pos = np.asarray(res.samples_pos, dtype=np.float64)
+    cash = np.asarray(res.samples_cash, dtype=np.float64)
+    fees = np.asarray(res.samples_fees, dtype=np.float64)
+    return (cash + pos * mid2 / 2.0) / 100.0 - fees
+
+
 def summary(res: BacktestResult) -> dict[str, Any]:
     """The JSON summary (money in integer cents). Definitions:
 
@@ -57,11 +67,7 @@ def summary(res: BacktestResult) -> dict[str, Any]:
     * ``max_drawdown_cents``: largest fall of sampled net equity from its running peak.
     * ``fill_ratio``: filled shares / shares of every order version sent (new orders and replacements).
     """
-    mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
-    pos = np.asarray(res.samples_pos, dtype=np.float64)
-    cash = np.asarray(res.samples_cash, dtype=np.float64)
-    fees = np.asarray(res.samples_fees, dtype=np.float64)
-    equity_net = (cash + pos * mid2 / 2.0) / 100.0 - fees  # cents
+    equity_net = equity_series(res)  # cents
     gross = round((res.samples_cash[-1] + res.samples_pos[-1] * res.final_mid2 / 2.0) / 100.0) \
         if res.samples_ts else 0
     fee_total = sum(f.fee_cents for f in res.fills)
@@ -184,8 +190,7 @@ def html_report(res: BacktestResult, summ: dict[str, Any], title: str = "Backtes
 
     st = clock(res.samples_ts)
     mid2 = np.asarray(res.samples_mid2, dtype=np.float64)
-    eq = (np.asarray(res.samples_cash, dtype=np.float64) + np.asarray(res.samples_pos) * mid2 / 2.0) / 1e6 \
-        - np.asarray(res.samples_fees, dtype=np.float64) / 100.0  # dollars, net
+    eq = equity_series(res) / 100.0  # dollars, net
     period_s = float(np.median(np.diff(res.samples_ts))) / 1e9 if len(res.samples_ts) > 2 else 0.0
     every = f"sampled every {period_s:g} s" if period_s else "sampled"
     imgs: list[tuple[str, str]] = []

@@ -21,8 +21,10 @@ is clamped to 0 (``stats["clamped"]``) and updates outside the seed's range are 
 writes no row (``stats["noop_deletes"]``). Without a seed the book starts empty.
 
 Timestamps: LOBSTER gives seconds after midnight, New York time, of the date in the file name. We store
-true UTC epoch nanoseconds (``hft.timezone = America/New_York`` for display); ``ts_local == ts_exch``
-(LOBSTER has no receive times).
+true UTC epoch nanoseconds (``hft.timezone = America/New_York`` for display). LOBSTER has no receive
+times: ``ts_local`` copies ``ts_exch`` and the metadata says so (``hft.local_time = exchange``), so the
+backtester applies its feed latency model (``backtest.feed_time = "auto"``) instead of letting the
+strategy see each event at the instant the exchange produced it.
 """
 
 from __future__ import annotations
@@ -249,7 +251,7 @@ def convert_lobster(
         out.ts, out.ts, out.kind, out.side, out.price, out.qty, symbol,
         make_metadata(
             "lobster", 10_000, {"kind": "fixed", "tick": 100, "venue": "NASDAQ"},
-            date=date, timezone=timezone, lobster_mode=mode, symbol=symbol,
+            date=date, timezone=timezone, lobster_mode=mode, symbol=symbol, local_time="exchange",
         ),
     )
     if validate:
