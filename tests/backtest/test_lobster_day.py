@@ -5,27 +5,19 @@ hour). Needs the shared data sample: skipped when it is absent, a failure under 
 
 from __future__ import annotations
 
-import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from hft.backtest.cli import build
-from hft.data.samples import sample_path
 from hft.engine.types import OrdStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = sample_path("lobster")
-MSG = DATA / "AAPL_2012-06-21_34200000_37800000_message_50.csv"
-BOOK = DATA / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 
 
-def test_market_maker_quotes_and_fills_through_the_aapl_hour() -> None:
-    if not (MSG.exists() and BOOK.exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"LOBSTER sample missing under CI: {MSG}")
-        pytest.skip(f"LOBSTER sample absent: {MSG}")
+def test_market_maker_quotes_and_fills_through_the_aapl_hour(shared_data: Callable[..., Path]) -> None:
+    MSG = shared_data("lobster", "AAPL_2012-06-21_34200000_37800000_message_50.csv")
+    BOOK = shared_data("lobster", "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv")
     from hft.data.lobster import convert_lobster
 
     ev = convert_lobster(MSG, BOOK).events
