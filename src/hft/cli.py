@@ -20,7 +20,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("backtest",): ("hft.backtest.cli", "replay L2 data through the event-driven backtester"),
     ("data",): ("hft.data.cli", "convert and inspect market data files"),
     ("fix", "decode"): ("hft.fix.decode", "decode a raw FIX log into JSON, one object per message"),
-    ("fix", "conformance-acceptor"): ("hft.fix.conformance", "FIX acceptor set up for QuickFIX's session acceptance tests"),
+    ("fix", "conformance-acceptor"): ("hft.fix.conformance", "acceptor for QuickFIX's session test scripts"),
     ("journal", "show"): ("hft.engine.journal_cli", "print a trading journal for people"),
     ("bench", "fix"): ("hft.bench.fix_bench", "FIX parse/encode benchmark against simplefix and quickfix"),
     ("bench", "latency"): ("hft.bench.latency", "wire-to-wire tick-to-trade latency benchmark"),

@@ -817,6 +817,9 @@ class FixSession:
         if mt == b"4" and not msg.get_bool(123, False):
             self._on_sequence_reset(msg, seq, gap_fill=False)
             return
+        if mt == b"A" and msg.raw.find(b"\x01141=Y\x01") >= 0:
+            self._on_reset_logon(msg, seq)  # FIX 4.4: ResetSeqNumFlag on a logged-on session
+            return
         if seq > expected:
             if mt == b"2":
                 # answer even with a gap (spec), then ask for ours; when the gap fills and this message is
@@ -1116,6 +1119,20 @@ class FixSession:
             self.store.set_next_target(seq + 1)
         self.app.on_logon(self)
         self._drain_queue()
+
+    def _on_reset_logon(self, msg: FixMessage, seq: int) -> None:
+        """A Logon with ResetSeqNumFlag (141=Y) while logged on: both sides start over at 1, whatever seq
+        nums were expected (FIX 4.4 ResetSeqNumFlag; QuickFIX does the same for 4.2). The answer to our
+        own 141=Y Logon only sets the incoming seq num."""
+        self._queue.clear()
+        self._answered.clear()
+        self._resend_target = 0
+        if self._reset_requested:
+            self._reset_requested = False
+        else:
+            self.store.reset()
+            self._send_logon(reply_to=msg)
+        self.store.set_next_target(seq + 1)
 
     def _schedule_check(self) -> bool:
         """StartTime/EndTime: False (and disconnected) outside the session window; at the first Logon of a
