@@ -1,0 +1,653 @@
+"""Data-dictionary validation of received FIX messages, with QuickFIX's checks, order, 373 and 371.
+
+``DataDictionary.standard("FIX.4.2")`` is the complete FIX 4.2 dictionary (4.4 likewise), generated from
+QuickFIX's FIX42.xml / FIX44.xml (see :mod:`hft.fix.spec`); ``DataDictionary.load(path)`` reads any
+QuickFIX-format XML dictionary. ``dd.validate(msg, options)`` returns ``None`` for a valid message, else
+the :class:`Rejection` the session answers with (Reject 35=3: 45, 58=text, 371=ref_tag, 372, 373=reason).
+
+The checks and their precedence are QuickFIX 1.16's (``Message::setString`` then
+``DataDictionary::validate``), so the first problem reported is the one QuickFIX reports:
+
+1. structure: a header field after a body or trailer field, or a body field after a trailer field:
+   "Tag specified out of required order" (14), 371 = the first such tag;
+2. (option, QuickFIX/J's) a repeating-group member before one that precedes it in the group's
+   definition: "Repeating group fields out of order" (15);
+3. the MsgType is not in the dictionary: "Invalid MsgType" (11), no 371;
+4. required fields: header (ascending tag), trailer, body (ascending), then the required members of each
+   entry of each body group present ("Required tag missing", 1);
+5. each field of the header (8, 9, 35, then ascending tag), the trailer, then the body (ascending tag),
+   one field at a time: repeated ("Tag appears more than once", 13), empty (4), data format (6),
+   enum value (5), tag unknown to the dictionary ("Invalid tag number", 0), tag not defined for the
+   message type (2), NumInGroup differs from the entries ("Incorrect NumInGroup count ...", 16).
+
+As in QuickFIX, fields inside repeating groups are parsed (entries, counts, required members) but their
+values are not checked. In FIX 4.2 QuickFIX sends 373 only for reasons up to 11 (the 4.2 list ends
+there), so ``Rejection.reason`` is ``None`` for 13, 14, 15 and 16 in a 4.2 dictionary; ``code`` always
+holds the SessionRejectReason.
+
+Speed: every table is built once at load (dicts keyed by the tag's wire bytes), validation is one pass
+over the parsed message's token list, and a valid message allocates nothing but the pass's own integers
+(repeated tags are found with per-tag generation stamps, not sets). A DataDictionary is meant for one
+thread (a session's); concurrent validate() calls on one instance from several threads could miss a
+repeated tag, never report a false one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+from hft.fix.parser import FixMessage
+from hft.fix.spec import STANDARD_VERSIONS, SpecError, load_standard_spec, parse_quickfix_xml
+
+__all__ = ["REJECT_TEXT", "DataDictionary", "Rejection", "SpecError", "ValidationOptions"]
+
+# SessionRejectReason (373) texts, QuickFIX's wording
+REJECT_TEXT: Final[dict[int, str]] = {
+    0: "Invalid tag number",
+    1: "Required tag missing",
+    2: "Tag not defined for this message type",
+    3: "Undefined Tag",
+    4: "Tag specified without a value",
+    5: "Value is incorrect (out of range) for this tag",
+    6: "Incorrect data format for value",
+    7: "Decryption problem",
+    8: "Signature problem",
+    9: "CompID problem",
+    10: "SendingTime accuracy problem",
+    11: "Invalid MsgType",
+    13: "Tag appears more than once",
+    14: "Tag specified out of required order",
+    15: "Repeating group fields out of order",
+    16: "Incorrect NumInGroup count for repeating group",
+}
+USER_MIN: Final = 5000  # QuickFIX's FIELD::UserMin: tags from here on are user-defined
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationOptions:
+    """Which checks :meth:`DataDictionary.validate` makes. Defaults are QuickFIX's.
+
+    ==================================  ===============================  =======  ============================
+    attribute                           QuickFIX setting                 default  rejects with (373)
+    ==================================  ===============================  =======  ============================
+    validate_fields_out_of_order        ValidateFieldsOutOfOrder         True     14 out of required order
+    validate_fields_have_values         ValidateFieldsHaveValues         True     4 tag without a value
+    validate_user_defined_fields        ValidateUserDefinedFields        True     0 / 2 for tags >= 5000
+    allow_unknown_msg_fields            AllowUnknownMsgFields            False    (True: tags < 5000 unknown
+                                                                                  to the dictionary or the
+                                                                                  message are accepted)
+    validate_unordered_group_fields     ValidateUnorderedGroupFields     False    15 group fields out of order
+                                        (QuickFIX/J's; QuickFIX C++
+                                        never checks: default as C++)
+    validate_msg_type                   UseDataDictionary                True     11 invalid MsgType
+    validate_tag_numbers                UseDataDictionary                True     0 invalid tag number
+    validate_msg_fields                 UseDataDictionary                True     2 tag not defined for type
+    validate_enum_values                UseDataDictionary                True     5 value incorrect
+    validate_data_format                UseDataDictionary                True     6 incorrect data format
+    validate_repeated_tags              UseDataDictionary                True     13 tag more than once
+    validate_group_counts               UseDataDictionary                True     16 NumInGroup count
+    validate_required_fields            UseDataDictionary                True     1 required tag missing
+    ==================================  ===============================  =======  ============================
+
+    QuickFIX's ``UseDataDictionary=N`` turns all of them off: don't call validate at all.
+    """
+
+    validate_fields_out_of_order: bool = True
+    validate_fields_have_values: bool = True
+    validate_user_defined_fields: bool = True
+    allow_unknown_msg_fields: bool = False
+    validate_unordered_group_fields: bool = False
+    validate_msg_type: bool = True
+    validate_tag_numbers: bool = True
+    validate_msg_fields: bool = True
+    validate_enum_values: bool = True
+    validate_data_format: bool = True
+    validate_repeated_tags: bool = True
+    validate_group_counts: bool = True
+    validate_required_fields: bool = True
+
+
+DEFAULT_OPTIONS: Final = ValidationOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message is rejected: what the session puts in its Reject (35=3).
+
+    ``reason`` is the 373 to send (None where QuickFIX sends none: reasons above 11 in FIX 4.2),
+    ``ref_tag`` the 371 (None when there is none, e.g. Invalid MsgType), ``text`` the 58 in QuickFIX's
+    wording, ``ref_msg_type`` the 372. ``code`` is the SessionRejectReason whatever the version.
+    ``drop`` is True when QuickFIX would not answer at all but discard the message as garbled (a tag that
+    is not a number): no Reject, no sequence number consumed.
+    """
+
+    reason: int | None
+    ref_tag: int | None
+    text: str
+    ref_msg_type: bytes
+    code: int = 0
+    drop: bool = False
+
+
+# ------------------------------------------------------------------------------------ value formats
+_K_NONE, _K_CHAR, _K_FLOAT, _K_INT, _K_SEQNUM, _K_BOOL, _K_TS, _K_TIME, _K_DATE = range(9)
+_KIND_OF_TYPE: Final[dict[str, int]] = {
+    "CHAR": _K_CHAR,
+    "PRICE": _K_FLOAT, "AMT": _K_FLOAT, "QTY": _K_FLOAT, "FLOAT": _K_FLOAT, "PRICEOFFSET": _K_FLOAT,
+    "PERCENTAGE": _K_FLOAT,
+    "INT": _K_INT, "NUMINGROUP": _K_INT, "LENGTH": _K_INT, "TAGNUM": _K_INT,
+    "SEQNUM": _K_SEQNUM,
+    "BOOLEAN": _K_BOOL,
+    "UTCTIMESTAMP": _K_TS, "TIME": _K_TS,
+    "UTCTIMEONLY": _K_TIME,
+    "UTCDATE": _K_DATE,
+}  # every other type (STRING, CURRENCY, EXCHANGE, LOCALMKTDATE, MONTHYEAR, DATA, ...) is a string
+_MULTI_TYPES: Final = frozenset({"MULTIPLEVALUESTRING", "MULTIPLESTRINGVALUE", "MULTIPLECHARVALUE"})
+_FLOAT_RE = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+_TS_RE = re.compile(rb"[0-9]{8}-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?")
+_TIME_RE = re.compile(rb"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?")
+_INT32_MAX = 2**31 - 1
+_UINT64_MAX = 2**64 - 1
+
+
+def _hms_ok(m: re.Match[bytes]) -> bool:
+    return m[1] <= b"23" and m[2] <= b"59" and m[3] <= b"60"
+
+
+def _date_ok(v: bytes) -> bool:
+    return b"01" <= v[4:6] <= b"12" and b"01" <= v[6:8] <= b"31"
+
+
+def _format_ok(kind: int, v: bytes) -> bool:
+    """QuickFIX 1.16's FieldConvertors, as a yes/no on the value's bytes."""
+    if kind == _K_FLOAT:
+        return v.isdigit() or _FLOAT_RE.fullmatch(v) is not None
+    if kind == _K_INT:
+        if v.isdigit():
+            return len(v) < 10 or int(v) <= _INT32_MAX
+        if v[:1] == b"-" and v[1:].isdigit():
+            return len(v) < 11 or int(v) >= -_INT32_MAX - 1
+        return False
+    if kind == _K_CHAR:
+        return len(v) == 1
+    if kind == _K_TS:
+        if not 17 <= len(v) <= 27:
+            return False
+        m = _TS_RE.fullmatch(v)
+        return m is not None and _hms_ok(m) and _date_ok(v)
+    if kind == _K_SEQNUM:
+        return v.isdigit() and (len(v) < 20 or int(v) <= _UINT64_MAX)
+    if kind == _K_BOOL:
+        return v == b"Y" or v == b"N"
+    if kind == _K_TIME:
+        if not 8 <= len(v) <= 18:
+            return False
+        m = _TIME_RE.fullmatch(v)
+        return m is not None and _hms_ok(m)
+    if kind == _K_DATE:
+        return len(v) == 8 and v.isdigit() and _date_ok(v)
+    return True
+
+
+# ----------------------------------------------------------------------------------------- tables
+_SEC_HEADER, _SEC_TRAILER, _SEC_BODY = 0, 1, 2
+
+
+class _Field:
+    __slots__ = ("enum", "key", "kind", "multi", "name", "sec", "slot", "tag", "type")
+
+    def __init__(self, tag: int, name: str, typ: str, enum: frozenset[bytes] | None, kind: int,
+                 slot: int) -> None:
+        self.tag = tag
+        self.name = name
+        self.type = typ
+        self.enum = enum
+        self.multi = typ in _MULTI_TYPES
+        self.kind = kind
+        self.slot = slot
+        self.sec = _SEC_BODY
+        self.key = tag  # sort key inside its section (QuickFIX's header_order / trailer_order / tag)
+
+
+class _Group:
+    __slots__ = ("count", "delim", "groups", "members", "order", "required")
+
+    def __init__(self, count: int, delim: bytes, members: dict[bytes, tuple[int, int]],
+                 groups: dict[bytes, _Group], required: tuple[tuple[int, int], ...],
+                 order: tuple[int, ...]) -> None:
+        self.count = count
+        self.delim = delim
+        self.members = members  # member tag bytes -> (position in the definition, stamp slot)
+        self.groups = groups
+        self.required = required  # (tag, slot), ascending tag
+        self.order = order  # member tags in definition order
+
+
+class _Msg:
+    __slots__ = ("fields", "groups", "is_app", "msg_type", "name", "order", "required")
+
+    def __init__(self, msg_type: bytes, name: str, is_app: bool, fields: frozenset[bytes],
+                 groups: dict[bytes, _Group], required: tuple[tuple[int, int], ...],
+                 order: tuple[int, ...]) -> None:
+        self.msg_type = msg_type
+        self.name = name
+        self.is_app = is_app
+        self.fields = fields
+        self.groups = groups
+        self.required = required
+        self.order = order
+
+
+# Message::isHeaderField / isTrailerField: these tags are header (trailer) fields whatever the dictionary says
+_STATIC_HEADER: Final = frozenset({
+    8, 9, 35, 49, 56, 115, 128, 90, 34, 50, 142, 57, 143, 116, 144, 129, 145, 43, 97, 52, 122, 212, 213,
+    347, 369,
+    370, 1128, 1129, 627,
+})
+_STATIC_TRAILER: Final = frozenset({93, 89, 10})
+_ADMIN_TYPES: Final = frozenset({b"0", b"1", b"2", b"3", b"4", b"5", b"A"})
+_EMPTY_GROUPS: Final[dict[bytes, _Group]] = {}
+
+
+def _tag_int(tb: bytes) -> int | None:
+    """QuickFIX's IntConvertor on a tag: optional '-', digits, int32 range; None if not a number."""
+    s = tb[1:] if tb[:1] == b"-" else tb
+    if not s.isdigit():
+        return None
+    t = int(tb)
+    return t if -(2**31) <= t <= 2**31 - 1 else None
+
+
+class DataDictionary:
+    """A FIX data dictionary (fields, types, enums, messages, groups) and the validator built on it."""
+
+    def __init__(self, spec: dict[str, Any], source: str = "<spec>") -> None:
+        self.source = source
+        self.begin_string: str = spec["version"]
+        self.fields: dict[int, tuple[str, str]] = {}
+        self.enums: dict[int, dict[bytes, str]] = {}
+        self._fields: dict[bytes, _Field] = {}
+        slot = 0
+        for tag, name, typ, enums in spec["fields"]:
+            kind = _KIND_OF_TYPE.get(typ, _K_NONE)
+            if typ == "CHAR" and self.begin_string < "FIX.4.2":
+                kind = _K_NONE  # QuickFIX: CHAR is a string before 4.2
+            ev = frozenset(e.encode("latin-1") for e, _d in enums) if enums else None
+            self._fields[b"%d" % tag] = _Field(tag, name, typ, ev, kind, slot)
+            self.fields[tag] = (name, typ)
+            if enums:
+                self.enums[tag] = {e.encode("latin-1"): d for e, d in enums}
+            slot += 1
+        self._names = {n: t for t, (n, _ty) in self.fields.items()}
+        self._nslots = slot
+        self._gen = itertools.count(1)
+        self._stamps: list[list[int]] = [[0] * slot]
+        self._gtot: list[int] = [0] * slot  # entries per NumInGroup tag in the message being validated
+        self._gtot_gen: list[int] = [0] * slot
+
+        header, trailer = spec["header"], spec["trailer"]
+        self._header_groups = self._groups_of(header)
+        self._trailer_groups = self._groups_of(trailer)
+        self.header_tags: tuple[int, ...] = tuple(n[0] for n in header)
+        self.trailer_tags: tuple[int, ...] = tuple(n[0] for n in trailer)
+        for n in header:
+            f = self._field(n[0])
+            f.sec = _SEC_HEADER
+            f.key = {8: -3, 9: -2, 35: -1}.get(f.tag, f.tag)
+        for n in trailer:
+            f = self._field(n[0])
+            f.sec = _SEC_TRAILER
+            f.key = 1 << 40 if f.tag == 10 else f.tag
+        self._hreq = self._required(header)
+        self._treq = self._required(trailer)
+        self._msgs: dict[bytes, _Msg] = {}
+        for mt, name, cat, nodes in spec["messages"]:
+            mtb = mt.encode("latin-1")
+            is_app = cat == "app" if cat in ("app", "admin") else mtb not in _ADMIN_TYPES
+            self._msgs[mtb] = _Msg(mtb, name, is_app, frozenset(b"%d" % n[0] for n in nodes),
+                                   self._groups_of(nodes), self._required(nodes), tuple(n[0] for n in nodes))
+        self.spec = spec
+        self._gorder: int | None = None  # set by validate / _parse_group
+        self._greq: tuple[tuple[int, ...], int] | None = None
+
+    # ---------------------------------------------------------------------------------- building
+    def _field(self, tag: int) -> _Field:
+        f = self._fields.get(b"%d" % tag)
+        if f is None:
+            raise SpecError(f"{self.source}: tag {tag} is used but not defined in the fields section")
+        return f
+
+    def _required(self, nodes: list[list[Any]]) -> tuple[tuple[int, int], ...]:
+        return tuple(sorted((n[0], self._field(n[0]).slot) for n in nodes if n[1]))
+
+    def _groups_of(self, nodes: list[list[Any]]) -> dict[bytes, _Group]:
+        out: dict[bytes, _Group] = {}
+        for n in nodes:
+            if len(n) > 2:
+                members = n[2]
+                mdict: dict[bytes, tuple[int, int]] = {}
+                for pos, mn in enumerate(members):
+                    mdict.setdefault(b"%d" % mn[0], (pos, self._field(mn[0]).slot))
+                out[b"%d" % n[0]] = _Group(n[0], b"%d" % members[0][0], mdict, self._groups_of(members),
+                                           self._required(members), tuple(mn[0] for mn in members))
+        return out
+
+    @classmethod
+    @cache
+    def standard(cls, begin_string: str) -> DataDictionary:
+        """The complete shipped dictionary of ``FIX.4.2`` or ``FIX.4.4`` (cached: one per version)."""
+        if isinstance(begin_string, bytes):
+            begin_string = begin_string.decode("ascii", "replace")
+        return cls(load_standard_spec(begin_string), f"hft {begin_string} dictionary")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> DataDictionary:
+        """Read a QuickFIX-format XML data dictionary; :class:`SpecError` names the line of a problem."""
+        spec = parse_quickfix_xml(path)
+        return cls(spec, os.fspath(path))
+
+    @staticmethod
+    def standard_versions() -> tuple[str, ...]:
+        return STANDARD_VERSIONS
+
+    # ----------------------------------------------------------------------------------- queries
+    def is_msg_type(self, msg_type: bytes) -> bool:
+        return msg_type in self._msgs
+
+    def is_app_message(self, msg_type: bytes) -> bool:
+        """True for an application message (QuickFIX: anything but 0 1 2 3 4 5 A; msgcat when known)."""
+        m = self._msgs.get(msg_type)
+        return m.is_app if m is not None else msg_type not in _ADMIN_TYPES
+
+    def msg_types(self) -> dict[bytes, str]:
+        return {mt: m.name for mt, m in self._msgs.items()}
+
+    def field_name(self, tag: int) -> str | None:
+        f = self.fields.get(tag)
+        return None if f is None else f[0]
+
+    def field_tag(self, name: str) -> int | None:
+        return self._names.get(name)
+
+    def field_type(self, tag: int) -> str | None:
+        f = self.fields.get(tag)
+        return None if f is None else f[1]
+
+    def required_tags(self, msg_type: bytes) -> tuple[int, ...] | None:
+        """Required body tags of ``msg_type`` (ascending, as QuickFIX checks them); None if unknown."""
+        m = self._msgs.get(msg_type)
+        return None if m is None else tuple(t for t, _s in m.required)
+
+    def msg_fields(self, msg_type: bytes) -> tuple[int, ...] | None:
+        """Top-level body tags of ``msg_type`` in definition order (group NumInGroup tags included)."""
+        m = self._msgs.get(msg_type)
+        return None if m is None else m.order
+
+    def groups(self, msg_type: bytes) -> dict[int, tuple[int, tuple[int, ...]]]:
+        """NumInGroup tag -> (delimiter, member tags in order) of every group of ``msg_type``, nested
+        groups included."""
+        m = self._msgs.get(msg_type)
+        out: dict[int, tuple[int, tuple[int, ...]]] = {}
+
+        def walk(gs: dict[bytes, _Group]) -> None:
+            for g in gs.values():
+                out.setdefault(g.count, (int(g.delim), g.order))
+                walk(g.groups)
+
+        if m is not None:
+            walk(m.groups)
+        return out
+
+    def is_header_field(self, tag: int) -> bool:
+        f = self._fields.get(b"%d" % tag)
+        return f is not None and f.sec == _SEC_HEADER
+
+    def is_trailer_field(self, tag: int) -> bool:
+        f = self._fields.get(b"%d" % tag)
+        return f is not None and f.sec == _SEC_TRAILER
+
+    # ---------------------------------------------------------------------------------- validate
+    def _reject(self, code: int, tag: int | None, msg_type: bytes) -> Rejection:
+        bs = self.begin_string
+        if (bs < "FIX.4.2" and not bs.startswith("FIXT")) or (bs == "FIX.4.2" and code > 11):
+            reason = None
+        else:
+            reason = code
+        return Rejection(reason, tag, REJECT_TEXT[code], msg_type, code)
+
+    def _stamp_row(self, depth: int) -> list[int]:
+        st = self._stamps
+        while len(st) <= depth:
+            st.append([0] * self._nslots)
+        return st[depth]
+
+    def validate(self, msg: FixMessage, options: ValidationOptions = DEFAULT_OPTIONS) -> Rejection | None:
+        """Check ``msg`` against the dictionary; None if valid, else the first problem QuickFIX reports."""
+        toks = msg._toks
+        if toks is None:
+            toks = msg._tokens()
+        mt = msg.msg_type
+        m = self._msgs.get(mt)
+        fmap = self._fields
+        gen = next(self._gen)
+        seen = self._stamps[0]
+        o = options
+        chk_empty = o.validate_fields_have_values
+        chk_fmt = o.validate_data_format
+        chk_enum = o.validate_enum_values
+        chk_rep = o.validate_repeated_tags
+        chk_tagnum = o.validate_tag_numbers
+        chk_inmsg = o.validate_msg_fields and m is not None
+        chk_count = o.validate_group_counts
+        allow_unknown = o.allow_unknown_msg_fields
+        user_fields = o.validate_user_defined_fields
+        body_fields = m.fields if m is not None else frozenset()
+        body_groups = m.groups if m is not None else _EMPTY_GROUPS
+        hgroups = self._header_groups
+        tgroups = self._trailer_groups
+
+        n = len(toks)
+        i = 0
+        state = _SEC_HEADER
+        struct_tag: int | None = None
+        best_key: tuple[int, int, int] | None = None
+        best_code = 0
+        best_tag = 0
+        extra_seen: set[int] | None = None  # repeats of tags the dictionary does not know
+        pending: list[tuple[_Field, bytes]] | None = None  # NumInGroup fields to compare once all are read
+        gtot = self._gtot
+        gtot_gen = self._gtot_gen
+        self._gorder = None  # first group member out of its definition order
+        self._greq = None  # (key, tag) of the first required group member missing
+        while i < n:
+            tb = toks[i]
+            v = toks[i + 1]
+            i += 2
+            f = fmap.get(tb)
+            if f is None:
+                # a tag the dictionary does not know (or a known tag spelt with leading zeros)
+                t = _tag_int(tb)
+                if t is None:
+                    return Rejection(None, None, f"Field tag is invalid: {tb[:32]!r}", mt, 0, True)
+                tb = b"%d" % t
+                f = fmap.get(tb)
+                if f is None:
+                    if t in _STATIC_HEADER:
+                        usec = _SEC_HEADER
+                        if state != _SEC_HEADER and struct_tag is None:
+                            struct_tag = t
+                    elif t in _STATIC_TRAILER:
+                        usec = _SEC_TRAILER
+                        state = _SEC_TRAILER
+                    else:
+                        usec = _SEC_BODY
+                        if state == _SEC_TRAILER and struct_tag is None:
+                            struct_tag = t
+                        state = _SEC_BODY
+                    if extra_seen is None:
+                        extra_seen = set()
+                    occ = 1 if t in extra_seen else 0
+                    extra_seen.add(t)
+                    if occ and chk_rep:
+                        code = 13
+                    elif chk_empty and not v:
+                        code = 4
+                    elif chk_tagnum and (user_fields if t >= USER_MIN else not allow_unknown):
+                        code = 0
+                    else:
+                        continue
+                    key = (usec, {8: -3, 9: -2, 35: -1}.get(t, t) if usec == _SEC_HEADER else
+                           (1 << 40 if t == 10 else t), occ)
+                    if best_key is None or key < best_key:
+                        best_key, best_code, best_tag = key, code, t
+                    continue
+            sec = f.sec
+            # header / body / trailer structure (Message::setString)
+            if sec == _SEC_BODY:
+                if state == _SEC_TRAILER and struct_tag is None:
+                    struct_tag = f.tag
+                state = _SEC_BODY
+                grp = body_groups.get(tb) if body_groups else None
+            elif sec == _SEC_HEADER:
+                if state != _SEC_HEADER and struct_tag is None:
+                    struct_tag = f.tag
+                grp = hgroups.get(tb) if hgroups else None
+            else:
+                state = _SEC_TRAILER
+                grp = tgroups.get(tb) if tgroups else None
+            entries = -1
+            if grp is not None:
+                i, entries = self._parse_group(toks, i, n, grp, 1, options, (f.tag,) if sec == _SEC_BODY
+                                               and m is not None and m.required else None)
+                if gtot_gen[f.slot] != gen:
+                    gtot_gen[f.slot] = gen
+                    gtot[f.slot] = entries
+                else:
+                    gtot[f.slot] += entries
+            # per-field checks (DataDictionary::iterate)
+            s = f.slot
+            if seen[s] == gen:
+                if chk_rep:
+                    key = (sec, f.key, 1)
+                    if best_key is None or key < best_key:
+                        best_key, best_code, best_tag = key, 13, f.tag
+                continue
+            seen[s] = gen
+            if chk_empty and not v:
+                code = 4
+            elif chk_fmt and f.kind and not _format_ok(f.kind, v):
+                code = 6
+            elif chk_enum and f.enum is not None and v not in f.enum and (
+                    not f.multi or not all(x in f.enum for x in v.split(b" "))) and (
+                    f.tag != 35 or o.validate_msg_type):
+                code = 5
+            elif sec == _SEC_BODY and chk_inmsg and tb not in body_fields and (
+                    user_fields if f.tag >= USER_MIN else not allow_unknown):
+                code = 2
+            else:
+                if entries >= 0 and chk_count and sec == _SEC_BODY:
+                    # QuickFIX compares with every entry of that group in the message (all occurrences)
+                    if pending is None:
+                        pending = []
+                    pending.append((f, v))
+                continue
+            key = (sec, f.key, 0)
+            if best_key is None or key < best_key:
+                best_key, best_code, best_tag = key, code, f.tag
+
+        if pending is not None:
+            for f, v in pending:
+                if _tag_int(v) != gtot[f.slot]:
+                    key = (_SEC_BODY, f.key, 0)
+                    if best_key is None or key < best_key:
+                        best_key, best_code, best_tag = key, 16, f.tag
+        # precedence: structure, group order, MsgType, required, then the per-field problems
+        if struct_tag is not None and o.validate_fields_out_of_order:
+            return self._reject(14, struct_tag, mt)
+        if self._gorder is not None:
+            return self._reject(15, self._gorder, mt)
+        if m is None:
+            if o.validate_msg_type:
+                return self._reject(11, None, mt)
+        elif o.validate_required_fields:
+            for t, s in self._hreq:
+                if seen[s] != gen:
+                    return self._reject(1, t, mt)
+            for t, s in self._treq:
+                if seen[s] != gen:
+                    return self._reject(1, t, mt)
+            if m.required:
+                for t, s in m.required:
+                    if seen[s] != gen:
+                        return self._reject(1, t, mt)
+                if self._greq is not None:
+                    return self._reject(1, self._greq[1], mt)
+        if best_key is not None:
+            return self._reject(best_code, best_tag, mt)
+        return None
+
+    def _parse_group(self, toks: list[bytes], i: int, n: int, g: _Group, depth: int,
+                     options: ValidationOptions, path: tuple[int, ...] | None) -> tuple[int, int]:
+        """Entries of group ``g`` from token ``i`` on (Message::setGroup); returns (next index, count).
+
+        Records the first required member missing (when ``path`` is given: a body group of a message
+        with required fields, as QuickFIX checks them) and, with validate_unordered_group_fields, the
+        first member out of its definition order, in ``self._gorder`` and ``self._greq``.
+        """
+        seen = self._stamp_row(depth)
+        members = g.members
+        delim = g.delim
+        gen = 0
+        count = 0
+        last = -1
+        chk_order = options.validate_unordered_group_fields
+        while i < n:
+            tb = toks[i]
+            mem = members.get(tb)
+            if mem is None:
+                if len(tb) < 2 or tb[:1] != b"0":
+                    break
+                t = _tag_int(tb)  # a member spelt with leading zeros is still the member
+                if t is None:
+                    break
+                tb = b"%d" % t
+                mem = members.get(tb)
+                if mem is None:
+                    break
+            pos, slot = mem
+            if tb == delim or gen == 0 or seen[slot] == gen:
+                if gen and path is not None:
+                    self._entry_required(g, seen, gen, path)
+                gen = next(self._gen)
+                count += 1
+                last = -1
+            elif chk_order and pos < last and self._gorder is None:
+                self._gorder = int(tb)
+            seen[slot] = gen
+            last = pos
+            i += 2
+            sub = g.groups.get(tb) if g.groups else None
+            if sub is not None:
+                i, _c = self._parse_group(toks, i, n, sub, depth + 1, options,
+                                          None if path is None else (*path, gen, 1, sub.count))
+                seen = self._stamps[depth]
+        if gen and path is not None:
+            self._entry_required(g, seen, gen, path)
+        return i, count
+
+    def _entry_required(self, g: _Group, seen: list[int], gen: int, path: tuple[int, ...]) -> None:
+        # key: top-level NumInGroup tag, then entries in wire order (their generation numbers grow),
+        # own required members (0) before nested groups (1): QuickFIX's checkHasRequired order
+        for t, s in g.required:
+            if seen[s] != gen:
+                key = (*path, gen, 0, t)
+                cur = self._greq
+                if cur is None or key < cur[0]:
+                    self._greq = (key, t)
+                return
+
