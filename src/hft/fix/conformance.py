@@ -79,6 +79,59 @@ class AcceptanceTestApplication(SessionApplication):
         session.send(mt, [(t, v) for t, v in msg.fields() if t not in _HEADER])
 
 
+# What differs between FIX 4.2 and FIX 4.4 by definition, per script (text replaced in the FIX.4.4 twin).
+# Everything else in the scripts is version independent and runs unchanged.
+FIX44_ADJUSTMENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # FIX 4.4 defines SessionRejectReason 13, 14 and 16 (4.2 stops at 11): QuickFIX sends them on 4.4
+    "14g_HeaderBodyTrailerFieldsOutOfOrder.def": (
+        ("373=14 added", "371=34|372=D|", "371=34|372=D|373=14|"),),
+    "14h_RepeatedTag.def": (("373=13 added", "371=40|372=D|", "371=40|372=D|373=13|"),),
+    "14i_RepeatingGroupCountNotEqual.def": (
+        ("373=16 added", "371=386|372=D|", "371=386|372=D|373=16|"),),
+    # Symbol (55) is not a required field of a 4.4 NewOrderSingle (its Instrument block is): the 4.4
+    # twin leaves out Side (54), required in both versions, and expects 371=54
+    "14b_RequiredFieldMissing.def": (
+        ("Side left out instead of Symbol", "|40=1|60=<TIME>|54=1|21=3|11=id|",
+         "|40=1|60=<TIME>|55=MSFT|21=3|11=id|"),
+        ("371=54", "371=55|372=D|373=1|", "371=54|372=D|373=1|")),
+    # a 4.4 SecurityDefinition has neither NoRelatedSym (146) nor TotalNumSecurities (393): the
+    # zero-count group is NoLegs (555)
+    "21_RepeatingGroupSpecifierWithValueOfZero.def": (
+        ("NoLegs=0 sent", "|393=0|146=0|", "|555=0|"),
+        ("NoLegs=0 echoed", "|146=0|167=OPT|320=JCD1091-20021011|322=1034356488676|323=6|336=ONE_MAIN|393=0|",
+         "|167=OPT|320=JCD1091-20021011|322=1034356488676|323=6|336=ONE_MAIN|555=0|")),
+    # ExecTransType (20) does not exist in FIX 4.4 (Invalid tag number): the 4.4 ExecutionReport omits it
+    "2r_UnregisteredMsgType.def": (("no ExecTransType", "|17=id|20=0|150=0|", "|17=id|150=0|"),),
+}
+
+
+def fix44_variant(script: str, name: str = "") -> str:
+    """A FIX.4.2 acceptance script turned into its FIX.4.4 twin (client TW44): BeginString and CompID
+    replaced, plus, for the scripts named in :data:`FIX44_ADJUSTMENTS`, what FIX 4.4 defines differently
+    (each adjustment must apply: a script that changed is an error)."""
+    out = script.replace("8=FIX.4.2\x01", "8=FIX.4.4\x01").replace("TW42", "TW44")
+    for what, old, new in FIX44_ADJUSTMENTS.get(name, ()):
+        o, n = old.replace("|", "\x01"), new.replace("|", "\x01")
+        if o not in out:
+            raise ValueError(f"{name}: FIX.4.4 adjustment '{what}' does not apply (script changed?)")
+        out = out.replace(o, n)
+    return out
+
+
+def write_fix44_variants(src_dir: str, dst_dir: str) -> list[str]:
+    """Every ``*.def`` of ``src_dir`` as its FIX.4.4 variant in ``dst_dir`` (a temporary directory: the
+    scripts are QuickFIX's, not copied into this repository); the names written."""
+    import os
+
+    names = sorted(n for n in os.listdir(src_dir) if n.endswith(".def"))
+    for n in names:
+        with open(os.path.join(src_dir, n), encoding="latin-1", newline="") as f:
+            text = f.read()
+        with open(os.path.join(dst_dir, n), "w", encoding="latin-1", newline="") as f:
+            f.write(fix44_variant(text, n))
+    return names
+
+
 async def serve(port: int, begin_string: str = "FIX.4.2", store_dir: str | None = None,
                 host: str = "127.0.0.1", ready: asyncio.Event | None = None) -> None:
     cfg = conformance_config(begin_string)

@@ -30,6 +30,7 @@ from hft.fix import dictionary as fixdict
 from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixStreamParser, FixValueError, parse_utc_timestamp
 from hft.fix.store import MemoryStore, SessionStore
+from hft.fix.validation import DataDictionary, ValidationOptions
 
 NS: Final = 1_000_000_000
 _HEADER_TAGS: Final = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
@@ -131,7 +132,7 @@ class SessionConfig:
     # data dictionary validation (QuickFIX UseDataDictionary / DataDictionary / Validate* switches):
     # None = the built-in checks only (required tags, field formats when validate_types)
     data_dictionary: str | None = None  # "standard" or the path of a QuickFIX-format XML dictionary
-    validation: Any = None  # hft.fix.validation.ValidationOptions (None: its defaults)
+    validation: ValidationOptions | None = None  # the Validate* switches (None: QuickFIX's defaults)
 
     @property
     def begin_bytes(self) -> bytes:
@@ -344,6 +345,17 @@ class FixSession:
         self._schedule = _Schedule(config.start_time, config.end_time, config.time_zone) \
             if config.start_time is not None or config.end_time is not None else None
         self.last_app_error = ""
+        # data dictionary validation (QuickFIX UseDataDictionary): every in-sequence message is checked
+        # against the dictionary instead of the built-in required-tag / format checks
+        dd_src = config.data_dictionary
+        self._dd: DataDictionary | None = None
+        if dd_src:
+            self._dd = DataDictionary.standard(config.begin_string) if dd_src == "standard" \
+                else DataDictionary.load(dd_src)
+        self._vopts = config.validation if config.validation is not None else ValidationOptions()
+        # the one-pass application fast path checks what the built-in validation would (required tags):
+        # not taken when every field is checked (validate_types or a dictionary)
+        self._fast_ok = not config.validate_types and self._dd is None
         self.last_logout_text = ""
         self.disconnect_reason = ""
         # Optional application fast path: fast_reader(frame, expected_seq) -> bool is offered each read that
@@ -487,7 +499,8 @@ class FixSession:
             # hot path: a read that is one whole frame, nothing buffered, nothing queued
             frame = bytes(data)
             fr = self.fast_reader
-            if fr is not None and (not self.config.check_latency or self._good_time(frame, self.clock())):
+            if fr is not None and self._dd is None and (not self.config.check_latency
+                                                        or self._good_time(frame, self.clock())):
                 store = self.store
                 expected = store.next_target_seq
                 try:
@@ -898,7 +911,7 @@ class FixSession:
         mt = msg.msg_type
         raw = msg.raw
         needles = self._needles.get(mt)
-        if (needles is None or self.config.validate_types or mt in _ADMIN_TYPES or mt == b"4"
+        if (needles is None or not self._fast_ok or mt in _ADMIN_TYPES or mt == b"4"
                 or raw.find(b"\x0143=") >= 0 or not raw.startswith(self._begin_b, 2)
                 or raw[len(self._begin_b) + 2] != 1):
             return False
@@ -971,13 +984,16 @@ class FixSession:
             self._on_sequence_reset(msg, seq, gap_fill=True)
             return
         problem = self._validate(msg)
+        if problem is not None and problem[0] == -1:
+            self.counters.garbled_frames += 1  # QuickFIX: not a message (a tag that is no number)
+            return
         store.set_next_target(seq + 1)
         if self._resend_target and seq >= self._resend_target:
             self._resend_target = 0
         if problem is not None:
             reason, tag, text, business = problem
             if business:
-                self._send_business_reject(msg, reason, text, tag)
+                self._send_business_reject(msg, reason if reason is not None else 0, text, tag)
             else:
                 self._send_reject(msg, reason, text, tag)
             return
@@ -1007,9 +1023,21 @@ class FixSession:
             # a second Logon on an established session
             self._send_reject(msg, fixdict.REJECT_VALUE_INCORRECT, "already logged on")
 
-    def _validate(self, msg: FixMessage) -> tuple[int, int | None, str, bool] | None:
-        """(reason, ref tag, text, is_business_reject) or None when the message is acceptable."""
+    def _validate(self, msg: FixMessage) -> tuple[int | None, int | None, str, bool] | None:
+        """(reason, ref tag, text, is_business_reject) or None when the message is acceptable; reason -1
+        when it is to be ignored as garbled."""
         mt = msg.msg_type
+        dd = self._dd
+        if dd is not None:
+            r = dd.validate(msg, self._vopts)
+            if r is not None:
+                if r.drop:
+                    return (-1, None, "", False)
+                return (r.reason, r.ref_tag, r.text, False)
+            allowed = self.config.app_msg_types
+            if allowed is not None and mt not in _ADMIN_TYPES and mt != b"4" and mt not in allowed:
+                return (3, None, "Unsupported Message Type", True)
+            return None
         req = self._required.get(mt)
         if req is None:
             tags = fixdict.required_tags(self.config.begin_string, mt)
