@@ -143,6 +143,95 @@ class SessionConfig:
         return (self.begin_string, self.sender_comp_id, self.target_comp_id)
 
 
+# Session options a config file may set ([venue.session] of the engine, a session table of the simulator):
+# key (hft name, or QuickFIX's name) -> (SessionConfig attribute, kind). Kinds: bool, number (> 0), int,
+# hms ("HH:MM:SS"), tz, str
+_OPTION_KEYS: Final[dict[str, tuple[str, str]]] = {
+    "reset_on_logon": ("reset_on_logon", "bool"), "ResetOnLogon": ("reset_on_logon", "bool"),
+    "reset_on_logout": ("reset_on_logout", "bool"), "ResetOnLogout": ("reset_on_logout", "bool"),
+    "reset_on_disconnect": ("reset_on_disconnect", "bool"),
+    "ResetOnDisconnect": ("reset_on_disconnect", "bool"),
+    "check_comp_id": ("check_comp_id", "bool"), "CheckCompID": ("check_comp_id", "bool"),
+    "check_latency": ("check_latency", "bool"), "CheckLatency": ("check_latency", "bool"),
+    "max_latency": ("max_latency", "number"), "MaxLatency": ("max_latency", "number"),
+    "test_request_factor": ("test_request_factor", "number"),
+    "heartbeat_timeout_factor": ("heartbeat_timeout_factor", "number"),
+    "start_time": ("start_time", "hms"), "StartTime": ("start_time", "hms"),
+    "end_time": ("end_time", "hms"), "EndTime": ("end_time", "hms"),
+    "time_zone": ("time_zone", "tz"), "TimeZone": ("time_zone", "tz"),
+    "timestamp_precision": ("timestamp_precision", "int"),
+    "TimestampPrecision": ("timestamp_precision", "int"),
+    "data_dictionary": ("data_dictionary", "str"), "DataDictionary": ("data_dictionary", "str"),
+    "logon_timeout": ("logon_timeout", "number"), "LogonTimeout": ("logon_timeout", "number"),
+    "logout_timeout": ("logout_timeout", "number"), "LogoutTimeout": ("logout_timeout", "number"),
+    "validate_types": ("validate_types", "bool"),
+    "required_username_env": ("required_username_env", "str"),
+    "required_password_env": ("required_password_env", "str"),
+}
+# QuickFIX's validation switches -> hft.fix.validation.ValidationOptions attributes
+_VALIDATION_KEYS: Final[dict[str, str]] = {
+    "ValidateFieldsOutOfOrder": "validate_fields_out_of_order",
+    "ValidateFieldsHaveValues": "validate_fields_have_values",
+    "ValidateUserDefinedFields": "validate_user_defined_fields",
+    "AllowUnknownMsgFields": "allow_unknown_msg_fields",
+    "ValidateUnorderedGroupFields": "validate_unordered_group_fields",
+}
+
+
+def session_options(table: Any, where: str) -> dict[str, Any]:
+    """A config file's session table -> keyword arguments of :class:`SessionConfig`. Keys are hft's names
+    or QuickFIX's (``ResetOnLogon``, ``CheckLatency``, ``MaxLatency``, ``StartTime``, ``TimeZone``,
+    ``ValidateFieldsOutOfOrder`` ...). A bad key or value raises ValueError naming ``where.key``."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: expected a table of session options")
+    out: dict[str, Any] = {}
+    vopts: dict[str, bool] = {}
+    vnames = set(_VALIDATION_KEYS.values())
+    for key, v in table.items():
+        path = f"{where}.{key}"
+        if key in _VALIDATION_KEYS or key in vnames:
+            if not isinstance(v, bool):
+                raise ValueError(f"{path}: expected a boolean (true/false), got {v!r}")
+            vopts[_VALIDATION_KEYS.get(key) or str(key)] = v
+            continue
+        spec = _OPTION_KEYS.get(key)
+        if spec is None:
+            known = ", ".join(sorted(k for k in _OPTION_KEYS if k[0].islower()))
+            raise ValueError(f"{path}: unknown session option (known: {known}, their QuickFIX names, and "
+                             f"{', '.join(sorted(_VALIDATION_KEYS))})")
+        attr, kind = spec
+        if kind == "bool":
+            if not isinstance(v, bool):
+                raise ValueError(f"{path}: expected a boolean (true/false), got {v!r}")
+        elif kind == "number":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise ValueError(f"{path}: expected a positive number, got {v!r}")
+            v = float(v)
+        elif kind == "int":
+            if v not in (0, 3, 6, 9) or isinstance(v, bool):
+                raise ValueError(f"{path}: expected 0, 3, 6 or 9 (digits of fraction), got {v!r}")
+        else:
+            if not isinstance(v, str):
+                raise ValueError(f"{path}: expected a string, got {v!r}")
+            if kind == "hms":
+                _parse_hms(path, v)
+            elif kind == "tz":
+                try:
+                    _Schedule(None, None, v)
+                except ValueError:
+                    raise ValueError(f"{path}: unknown time zone {v!r}") from None
+        out[attr] = v
+    dd = out.get("data_dictionary")
+    if dd not in (None, "standard") and not os.path.isfile(str(dd)):
+        raise ValueError(f"{where}.data_dictionary: no such file {dd!r} (or 'standard')")
+    if vopts:
+        out["validation"] = ValidationOptions(**vopts)
+        out.setdefault("data_dictionary", "standard")
+    if ("start_time" in out) != ("end_time" in out):
+        raise ValueError(f"{where}: start_time and end_time go together")
+    return out
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)  # subclassed by interpreted code (see setup.py)
 class SessionApplication:
     """Callbacks; subclass and override what you need (all optional)."""
