@@ -101,6 +101,10 @@ class ClientSession:
     sender_comp_id: str
     begin_string: str = "FIX.4.2"
     cancel_on_disconnect: bool | None = None  # None: use order_entry.cancel_on_disconnect
+    # FIX session options of this client's session (hft.fix.session.session_options; docs/fix_session.md),
+    # e.g. {"required_username_env": "SIM_USER", "required_password_env": "SIM_PASS"}: a Logon without
+    # that Username (553) / Password (554) is refused
+    session: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +289,7 @@ def _sessions(ctx: _Ctx, v: Any, path: str) -> tuple[ClientSession, ...]:
     seen: set[str] = set()
     for i, item in enumerate(v):
         p = f"{path}[{i}]"
-        t = _table(ctx, item, p, {"sender_comp_id", "begin_string", "cancel_on_disconnect"})
+        t = _table(ctx, item, p, {"sender_comp_id", "begin_string", "cancel_on_disconnect", "session"})
         if "sender_comp_id" not in t:
             raise ctx.err(f"{p}.sender_comp_id", "required")
         comp = _str(ctx, t["sender_comp_id"], f"{p}.sender_comp_id", nonempty=True)
@@ -294,8 +298,17 @@ def _sessions(ctx: _Ctx, v: Any, path: str) -> tuple[ClientSession, ...]:
         seen.add(comp)
         begin = _str(ctx, t.get("begin_string", "FIX.4.2"), f"{p}.begin_string", BEGIN_STRINGS)
         cod = t.get("cancel_on_disconnect")
+        opts = t.get("session")
+        if opts is not None:
+            from hft.fix.session import session_options
+
+            try:
+                session_options(opts, f"{p}.session")
+            except ValueError as e:
+                where, _, why = str(e).partition(": ")
+                raise ctx.err(where, why) from None
         out.append(ClientSession(comp, begin, None if cod is None else
-                                 _bool(ctx, cod, f"{p}.cancel_on_disconnect")))
+                                 _bool(ctx, cod, f"{p}.cancel_on_disconnect"), opts))
     return tuple(out)
 
 

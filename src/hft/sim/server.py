@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hft.fix.session import FixSession, SessionConfig
+from hft.fix.session import FixSession, SessionConfig, session_options
 from hft.fix.store import MemoryStore, SessionStore, open_store
 from hft.fix.transport import AsyncAcceptor
 from hft.metrics.exporter import MetricsServer, histogram_family, start_metrics_server
@@ -345,7 +345,8 @@ class SimServer:
         for c in oe.sessions:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=oe.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
-                                         app_msg_types=ORDER_MSG_TYPES),
+                                         app_msg_types=ORDER_MSG_TYPES,
+                                         **session_options(c.session or {}, "order_entry.sessions")),
                            self._store(c.begin_string, oe.comp_id, c.sender_comp_id))
             cod = oe.cancel_on_disconnect if c.cancel_on_disconnect is None else c.cancel_on_disconnect
             gw.add_session(s, c.sender_comp_id, cod)
@@ -354,7 +355,8 @@ class SimServer:
         for c in md.sessions:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=md.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
-                                         app_msg_types=MD_MSG_TYPES),
+                                         app_msg_types=MD_MSG_TYPES,
+                                         **session_options(c.session or {}, "market_data.sessions")),
                            NoRetainStore())  # a feed is not resent: gap fill, then a new snapshot
             pub.add_session(s, c.sender_comp_id)
             self.md_sessions[c.sender_comp_id] = s
