@@ -1,4 +1,4 @@
-"""Session options in config files: ``[venue.session]`` (engine) and a simulator client's ``session`` table."""
+"""Session options in config files: ``[venue.session]`` (engine), a simulator client's ``session`` table."""
 
 from __future__ import annotations
 

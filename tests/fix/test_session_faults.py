@@ -52,6 +52,7 @@ class Acceptor:
                  environ: dict[str, str] | None = None, **kw: object) -> None:
         self.begin = begin
         self.now = int(time.time()) * NS  # near the wall clock (store creation times are wall clock)
+        kw.setdefault("check_latency", True)
         self.cfg = SessionConfig(begin, "VENUE", "CLIENT", initiator=False, **kw)  # type: ignore[arg-type]
         self.store = MemoryStore()
         self.app = app if app is not None else Echo()
@@ -307,6 +308,11 @@ def test_check_latency_max_latency() -> None:
     b = Acceptor()  # a Logon with a bad SendingTime is dropped without a word
     out = b.send("35=A|34=1|49=CLIENT|52=20010101-00:00:00|56=VENUE|98=0|108=30")
     assert out == [] and b.s.state == SessionState.DISCONNECTED
+    # the one-pass application fast path (no type validation) checks it too
+    d = Acceptor(validate_types=False, app_msg_types=frozenset({b"D"}))
+    d.logon()
+    out = d.send(f"35=D|34=2|49=CLIENT|52={d.ts(-200)}|56=VENUE|11=ID|21=3|40=1|54=1|55=INTC|60=<TIME>")
+    assert types(out) == [b"3", b"5"] and out[0].get(373) == b"10" and d.app.msgs == []  # type: ignore[attr-defined]
     c = Acceptor(check_latency=False)
     assert types(c.send("35=A|34=1|49=CLIENT|52=20010101-00:00:00|56=VENUE|98=0|108=30")) == [b"A"]
 
