@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import os
 import re
 import time
@@ -33,6 +34,7 @@ from hft.fix.store import MemoryStore, SessionStore
 from hft.fix.validation import DataDictionary, ValidationOptions
 
 NS: Final = 1_000_000_000
+log = logging.getLogger(__name__)
 _HEADER_TAGS: Final = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122, 10})
 _INFINITY_42: Final = 999_999
 _FIELD_RE = re.compile(rb"\x01(\d+)=([^\x01]*)")
@@ -593,23 +595,24 @@ class FixSession:
                                                         or self._good_time(frame, self.clock())):
                 store = self.store
                 expected = store.next_target_seq
+                err: Exception | None = None
                 try:
                     took = fr(frame, expected)  # True: checked and handled whole (see fast_reader)
-                except BaseException:
+                except Exception as e:
                     # the application raised while handling an accepted message (its checks cannot
-                    # raise): the frame is consumed, as on the general path, before the error propagates
+                    # raise): the frame is consumed and the error answered, as on the general path
                     took = True
-                    raise
-                finally:
-                    if took:
-                        parser._base += len(frame)
-                        parser.frames_ok += 1
-                        c = self.counters
-                        c.msgs_in += 1
-                        c.app_in += 1
-                        self._last_recv_ns = self.clock()
-                        store.set_next_target(expected + 1)
+                    err = e
                 if took:
+                    parser._base += len(frame)
+                    parser.frames_ok += 1
+                    c = self.counters
+                    c.msgs_in += 1
+                    c.app_in += 1
+                    self._last_recv_ns = self.clock()
+                    store.set_next_target(expected + 1)
+                    if err is not None:
+                        self._app_failed(FixMessage(frame), err)
                     return
             msg = parser.take_frame(frame)
             if msg is not None:
@@ -1048,10 +1051,23 @@ class FixSession:
         except BusinessRejectError as e:
             self._send_business_reject(msg, e.reason, e.text, e.ref_tag)
         except Exception as e:  # an application fault must not take the session down
-            self.counters.app_errors += 1
-            self.last_app_error = f"{type(e).__name__}: {e}"
-            if self.state == SessionState.ACTIVE or self.state == SessionState.LOGOUT_SENT:
-                self._send_business_reject(msg, 0, _ascii(f"Application error: {self.last_app_error}"[:200]))
+            self._app_failed(msg, e)
+
+    def _app_failed(self, msg: FixMessage, e: Exception) -> None:
+        """An exception from the application's handling of ``msg`` (cold path): logged with its traceback,
+        counted (``app_errors``, ``last_app_error``), answered with BusinessMessageReject 380=0."""
+        if isinstance(e, FixValueError):
+            self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
+            return
+        if isinstance(e, BusinessRejectError):
+            self._send_business_reject(msg, e.reason, e.text, e.ref_tag)
+            return
+        self.counters.app_errors += 1
+        self.last_app_error = f"{type(e).__name__}: {e}"
+        log.error("FIX session %s: the application raised on 35=%s seq %s (answered with 35=j 380=0)",
+                  self.config.key, _ascii(msg.msg_type), _ascii(msg.get(34) or b"?"), exc_info=e)
+        if self.state == SessionState.ACTIVE or self.state == SessionState.LOGOUT_SENT:
+            self._send_business_reject(msg, 0, _ascii(f"Application error: {self.last_app_error}"[:200]))
 
     def _drain_queue(self) -> None:
         q = self._queue
