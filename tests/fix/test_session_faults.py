@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 from collections.abc import Callable
 
@@ -376,7 +375,21 @@ def test_username_password_checked_on_logon() -> None:
     assert types(c.logon(1, "|553=|554=")) != [b"A"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+
+def test_acceptor_refuses_a_non_ascii_begin_string_with_a_logout() -> None:
+    """The refusal Logout's text quotes the BeginString: it must still encode (it used to raise)."""
+
+    async def main() -> bytes:
+        s = FixSession(SessionConfig("FIX.4.2", "VENUE", "CLIENT", initiator=False), MemoryStore())
+        acc = AsyncAcceptor([s], "127.0.0.1", 0)
+        port = await acc.start()
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(frame("35=A|34=1|49=CLIENT|52=20250101-00:00:00|56=VENUE|98=0|108=30", "FIX.4.\xe9"))
+        data = await asyncio.wait_for(r.read(), 5)
+        w.close()
+        await acc.stop()
+        return data
+
+    data = asyncio.run(main())
+    assert b"\x0135=5\x01" in data and b"Incorrect BeginString FIX.4.\\xe9" in data
