@@ -879,23 +879,24 @@ class FixSession:
             return
         seq = int(sv)
         expected = self.store.next_target_seq
-        # a missing or empty CompID is a malformed header, not someone else's message: Reject, carry on
-        for tag in (49, 56):
-            v = msg.get(tag)
-            if not v:
-                if logging_on:
-                    self.disconnect(f"Logon without {'SenderCompID' if tag == 49 else 'TargetCompID'} {tag}")
-                    return
-                if v is None:
-                    self._send_reject(msg, fixdict.REJECT_REQUIRED_TAG_MISSING, "Required tag missing", tag)
-                else:
-                    self._send_reject(msg, fixdict.REJECT_TAG_WITHOUT_VALUE, "Tag specified without a value",
-                                      tag)
-                if seq == expected:
-                    self.store.set_next_target(seq + 1)
-                    self._drain_queue()
+        sender = msg.get(49)
+        target = msg.get(56)
+        if not sender or not target:
+            # a missing or empty CompID is a malformed header, not someone else's message: Reject, carry on
+            tag = 49 if not sender else 56
+            v = sender if tag == 49 else target
+            if logging_on:
+                self.disconnect(f"Logon without {'SenderCompID' if tag == 49 else 'TargetCompID'} {tag}")
                 return
-        if cfg.check_comp_id and (msg.get(49) != self._peer_id or msg.get(56) != self._our_id):
+            if v is None:
+                self._send_reject(msg, fixdict.REJECT_REQUIRED_TAG_MISSING, "Required tag missing", tag)
+            else:
+                self._send_reject(msg, fixdict.REJECT_TAG_WITHOUT_VALUE, "Tag specified without a value", tag)
+            if seq == expected:
+                self.store.set_next_target(seq + 1)
+                self._drain_queue()
+            return
+        if cfg.check_comp_id and (sender != self._peer_id or target != self._our_id):
             if logging_on:
                 self.disconnect("CompID problem")
                 return
