@@ -73,6 +73,8 @@ class SessionState(enum.IntEnum):
 
 
 _ACTIVE: Final = SessionState.ACTIVE
+_CONNECTED: Final = SessionState.CONNECTED
+_LOGON_SENT: Final = SessionState.LOGON_SENT
 
 class SessionError(Exception):
     """Misuse of the session (e.g. sending an application message while not logged on)."""
@@ -862,7 +864,8 @@ class FixSession:
         self.counters.msgs_in += 1
         self._last_recv_ns = now = self.clock()
         cfg = self.config
-        logging_on = self.state in (SessionState.CONNECTED, SessionState.LOGON_SENT)
+        st = self.state
+        logging_on = st is _CONNECTED or st is _LOGON_SENT
         mt = msg.msg_type
         if msg.begin_string != self._begin_b:
             if logging_on or mt == b"5":
@@ -1037,26 +1040,18 @@ class FixSession:
         c.app_in += 1
         self._last_recv_ns = now
         store.set_next_target(int(sv) + 1)
-        self._dispatch_app(msg)
-        return True
-
-    def _dispatch_app(self, msg: FixMessage) -> None:
-        """The application's callback. Whatever it raises is answered, never dropped with the connection:
-        FixValueError (a malformed field met while decoding) -> Reject 373=6 with its tag;
-        BusinessRejectError -> BusinessMessageReject with its reason; anything else ->
-        BusinessMessageReject 380=0 (Other) naming the error. The session stays up."""
         try:
             self.app.on_app_message(self, msg)
-        except FixValueError as e:
-            self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
-        except BusinessRejectError as e:
-            self._send_business_reject(msg, e.reason, e.text, e.ref_tag)
-        except Exception as e:  # an application fault must not take the session down
+        except Exception as e:  # answered (Reject / 35=j), never raised into the transport
             self._app_failed(msg, e)
+        return True
 
     def _app_failed(self, msg: FixMessage, e: Exception) -> None:
-        """An exception from the application's handling of ``msg`` (cold path): logged with its traceback,
-        counted (``app_errors``, ``last_app_error``), answered with BusinessMessageReject 380=0."""
+        """An exception from the application's handling of ``msg`` (cold path). Whatever it is, it is
+        answered, never dropped with the connection: FixValueError (a malformed field met while decoding)
+        -> Reject 373=6 with its tag; BusinessRejectError -> BusinessMessageReject with its reason;
+        anything else -> logged with its traceback, counted (``app_errors``, ``last_app_error``) and
+        answered with BusinessMessageReject 380=0 (Other). The session stays up."""
         if isinstance(e, FixValueError):
             self._send_reject(msg, fixdict.REJECT_INCORRECT_DATA_FORMAT, str(e), e.tag)
             return
@@ -1108,7 +1103,10 @@ class FixSession:
             return
         if mt not in _ADMIN_TYPES:  # the common case first: an application message
             self.counters.app_in += 1
-            self._dispatch_app(msg)
+            try:
+                self.app.on_app_message(self, msg)
+            except Exception as e:  # answered (Reject / 35=j), never raised into the transport
+                self._app_failed(msg, e)
         elif mt == b"2" and self._answered and seq in self._answered:
             self._answered.discard(seq)  # answered when it arrived ahead of a gap: consumed, not again
         elif mt == b"0":
