@@ -135,7 +135,8 @@ class Rejection:
 
 
 # ------------------------------------------------------------------------------------ value formats
-_K_NONE, _K_CHAR, _K_FLOAT, _K_INT, _K_SEQNUM, _K_BOOL, _K_TS, _K_TIME, _K_DATE = range(9)
+# kinds up to _K_SEQNUM accept any value of up to 9 digits (the validator's fast path relies on it)
+_K_NONE, _K_FLOAT, _K_INT, _K_SEQNUM, _K_CHAR, _K_BOOL, _K_TS, _K_TIME, _K_DATE = range(9)
 _KIND_OF_TYPE: Final[dict[str, int]] = {
     "CHAR": _K_CHAR,
     "PRICE": _K_FLOAT, "AMT": _K_FLOAT, "QTY": _K_FLOAT, "FLOAT": _K_FLOAT, "PRICEOFFSET": _K_FLOAT,
@@ -148,11 +149,13 @@ _KIND_OF_TYPE: Final[dict[str, int]] = {
     "UTCDATE": _K_DATE,
 }  # every other type (STRING, CURRENCY, EXCHANGE, LOCALMKTDATE, MONTHYEAR, DATA, ...) is a string
 _MULTI_TYPES: Final = frozenset({"MULTIPLEVALUESTRING", "MULTIPLESTRINGVALUE", "MULTIPLECHARVALUE"})
-_FLOAT_RE = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 _TS_RE = re.compile(rb"[0-9]{8}-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?")
 _TIME_RE = re.compile(rb"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?")
 _INT32_MAX = 2**31 - 1
 _UINT64_MAX = 2**64 - 1
+
+
+_ts_ok_head = b""
 
 
 def _hms_ok(m: re.Match[bytes]) -> bool:
@@ -165,8 +168,10 @@ def _date_ok(v: bytes) -> bool:
 
 def _format_ok(kind: int, v: bytes) -> bool:
     """QuickFIX 1.16's FieldConvertors, as a yes/no on the value's bytes."""
-    if kind == _K_FLOAT:
-        return v.isdigit() or _FLOAT_RE.fullmatch(v) is not None
+    if kind == _K_FLOAT:  # -?digits[.digits], at least one digit ("1." and ".5" are fine, "+1" is not)
+        if v[:1] == b"-":
+            v = v[1:]
+        return v.replace(b".", b"", 1).isdigit()
     if kind == _K_INT:
         if v.isdigit():
             return len(v) < 10 or int(v) <= _INT32_MAX
@@ -176,10 +181,16 @@ def _format_ok(kind: int, v: bytes) -> bool:
     if kind == _K_CHAR:
         return len(v) == 1
     if kind == _K_TS:
+        global _ts_ok_head
         if not 17 <= len(v) <= 27:
             return False
-        m = _TS_RE.fullmatch(v)
-        return m is not None and _hms_ok(m) and _date_ok(v)
+        head = v[:17]
+        if head != _ts_ok_head:  # SendingTime and TransactTime of a message share their second
+            m = _TS_RE.fullmatch(head)
+            if m is None or not _hms_ok(m) or not _date_ok(v):
+                return False
+            _ts_ok_head = head
+        return len(v) == 17 or (v[17] == 0x2E and (len(v) == 18 or v[18:].isdigit()))
     if kind == _K_SEQNUM:
         return v.isdigit() and (len(v) < 20 or int(v) <= _UINT64_MAX)
     if kind == _K_BOOL:
@@ -195,11 +206,11 @@ def _format_ok(kind: int, v: bytes) -> bool:
 
 
 # ----------------------------------------------------------------------------------------- tables
-_SEC_HEADER, _SEC_TRAILER, _SEC_BODY = 0, 1, 2
+_SEC_HEADER, _SEC_TRAILER, _SEC_BODY = 0, 1, 2  # also the structure states (the loop spells them out)
 
 
 class _Field:
-    __slots__ = ("enum", "key", "kind", "multi", "name", "sec", "slot", "tag", "type")
+    __slots__ = ("count", "entry", "enum", "key", "kind", "multi", "name", "sec", "slot", "tag", "type")
 
     def __init__(self, tag: int, name: str, typ: str, enum: frozenset[bytes] | None, kind: int,
                  slot: int) -> None:
@@ -212,6 +223,8 @@ class _Field:
         self.slot = slot
         self.sec = _SEC_BODY
         self.key = tag  # sort key inside its section (QuickFIX's header_order / trailer_order / tag)
+        self.count = False  # the NumInGroup tag of a group somewhere in the dictionary
+        self.entry: tuple[int, int, int, frozenset[bytes] | None, bool, _Field] = (0, 0, 0, None, False, self)
 
 
 class _Group:
@@ -229,7 +242,7 @@ class _Group:
 
 
 class _Msg:
-    __slots__ = ("fields", "groups", "is_app", "msg_type", "name", "order", "required")
+    __slots__ = ("fdict", "fields", "groups", "is_app", "msg_type", "name", "order", "required")
 
     def __init__(self, msg_type: bytes, name: str, is_app: bool, fields: frozenset[bytes],
                  groups: dict[bytes, _Group], required: tuple[tuple[int, int], ...],
@@ -241,6 +254,8 @@ class _Msg:
         self.groups = groups
         self.required = required
         self.order = order
+        # header, trailer and this message's top-level body fields: tag bytes -> _Field.entry
+        self.fdict: dict[bytes, tuple[int, int, int, frozenset[bytes] | None, bool, _Field]] = {}
 
 
 # Message::isHeaderField / isTrailerField: these tags are header (trailer) fields whatever the dictionary says
@@ -261,6 +276,38 @@ def _tag_int(tb: bytes) -> int | None:
         return None
     t = int(tb)
     return t if -(2**31) <= t <= 2**31 - 1 else None
+
+
+def _unknown_field(t: int, v: bytes, state: int, o: ValidationOptions, seen: set[int]
+                   ) -> tuple[int, int, tuple[int, int, int] | None, int]:
+    """A tag the dictionary does not define: (new structure state, out-of-order tag or 0, error key, code)."""
+    struct = 0
+    if t in _STATIC_HEADER:
+        sec = _SEC_HEADER
+        if state != _SEC_HEADER:
+            struct = t
+        key = {8: -3, 9: -2, 35: -1}.get(t, t)
+    elif t in _STATIC_TRAILER:
+        sec = state = _SEC_TRAILER
+        key = 1 << 40 if t == 10 else t
+    else:
+        sec = _SEC_BODY
+        if state == _SEC_TRAILER:
+            struct = t
+        state = _SEC_BODY
+        key = t
+    occ = 1 if t in seen else 0
+    seen.add(t)
+    if occ and o.validate_repeated_tags:
+        code = 13
+    elif o.validate_fields_have_values and not v:
+        code = 4
+    elif o.validate_tag_numbers and (o.validate_user_defined_fields if t >= USER_MIN
+                                     else not o.allow_unknown_msg_fields):
+        code = 0
+    else:
+        return state, struct, None, 0
+    return state, struct, (sec, key, occ), code
 
 
 class DataDictionary:
@@ -311,6 +358,21 @@ class DataDictionary:
             is_app = cat == "app" if cat in ("app", "admin") else mtb not in _ADMIN_TYPES
             self._msgs[mtb] = _Msg(mtb, name, is_app, frozenset(b"%d" % n[0] for n in nodes),
                                    self._groups_of(nodes), self._required(nodes), tuple(n[0] for n in nodes))
+        def mark(groups: dict[bytes, _Group]) -> None:
+            for tb, g in groups.items():
+                self._fields[tb].count = True
+                mark(g.groups)
+
+        mark(self._header_groups)
+        mark(self._trailer_groups)
+        for m in self._msgs.values():
+            mark(m.groups)
+        # what the validator's loop unpacks: (section, slot, kind, enum values, NumInGroup?, field)
+        for f in self._fields.values():
+            f.entry = (f.sec, f.slot, f.kind, f.enum, f.count, f)
+        self._ht_fdict = {tb: f.entry for tb, f in self._fields.items() if f.sec != _SEC_BODY}
+        for m in self._msgs.values():
+            m.fdict = {**self._ht_fdict, **{tb: self._fields[tb].entry for tb in m.fields}}
         self.spec = spec
         self._gorder: int | None = None  # set by validate / _parse_group
         self._greq: tuple[tuple[int, ...], int] | None = None
@@ -433,141 +495,138 @@ class DataDictionary:
             toks = msg._tokens()
         mt = msg.msg_type
         m = self._msgs.get(mt)
-        fmap = self._fields
-        gen = next(self._gen)
-        seen = self._stamps[0]
         o = options
+        if m is not None:
+            mfields = m.fdict
+            body_groups = m.groups
+        else:
+            mfields = self._ht_fdict
+            body_groups = _EMPTY_GROUPS
+        fmap = self._fields
         chk_empty = o.validate_fields_have_values
         chk_fmt = o.validate_data_format
         chk_enum = o.validate_enum_values
-        chk_rep = o.validate_repeated_tags
-        chk_tagnum = o.validate_tag_numbers
-        chk_inmsg = o.validate_msg_fields and m is not None
-        chk_count = o.validate_group_counts
-        allow_unknown = o.allow_unknown_msg_fields
-        user_fields = o.validate_user_defined_fields
-        body_fields = m.fields if m is not None else frozenset()
-        body_groups = m.groups if m is not None else _EMPTY_GROUPS
-        hgroups = self._header_groups
-        tgroups = self._trailer_groups
+        gen = next(self._gen)
+        seen = self._stamps[0]
 
         n = len(toks)
         i = 0
         state = _SEC_HEADER
-        struct_tag: int | None = None
+        struct_tag = 0  # 0: none (0 is no header field's tag, so it cannot be the culprit)
         best_key: tuple[int, int, int] | None = None
         best_code = 0
         best_tag = 0
-        extra_seen: set[int] | None = None  # repeats of tags the dictionary does not know
         pending: list[tuple[_Field, bytes]] | None = None  # NumInGroup fields to compare once all are read
-        gtot = self._gtot
-        gtot_gen = self._gtot_gen
-        self._gorder = None  # first group member out of its definition order
-        self._greq = None  # (key, tag) of the first required group member missing
+        extra_seen: set[int] | None = None  # tags the dictionary does not know, to find their repeats
+        self._gorder = None
+        self._greq = None
         while i < n:
             tb = toks[i]
             v = toks[i + 1]
             i += 2
-            f = fmap.get(tb)
-            if f is None:
-                # a tag the dictionary does not know (or a known tag spelt with leading zeros)
-                t = _tag_int(tb)
-                if t is None:
-                    return Rejection(None, None, f"Field tag is invalid: {tb[:32]!r}", mt, 0, True)
-                tb = b"%d" % t
+            e = mfields.get(tb)
+            inmsg = True
+            if e is None:
+                # the rare path: a known field this message does not define, a tag the dictionary does not
+                # know, or a tag spelt with leading zeros
                 f = fmap.get(tb)
                 if f is None:
-                    if t in _STATIC_HEADER:
-                        usec = _SEC_HEADER
-                        if state != _SEC_HEADER and struct_tag is None:
-                            struct_tag = t
-                    elif t in _STATIC_TRAILER:
-                        usec = _SEC_TRAILER
-                        state = _SEC_TRAILER
-                    else:
-                        usec = _SEC_BODY
-                        if state == _SEC_TRAILER and struct_tag is None:
-                            struct_tag = t
-                        state = _SEC_BODY
-                    if extra_seen is None:
-                        extra_seen = set()
-                    occ = 1 if t in extra_seen else 0
-                    extra_seen.add(t)
-                    if occ and chk_rep:
-                        code = 13
-                    elif chk_empty and not v:
-                        code = 4
-                    elif chk_tagnum and (user_fields if t >= USER_MIN else not allow_unknown):
-                        code = 0
-                    else:
-                        continue
-                    key = (usec, {8: -3, 9: -2, 35: -1}.get(t, t) if usec == _SEC_HEADER else
-                           (1 << 40 if t == 10 else t), occ)
-                    if best_key is None or key < best_key:
-                        best_key, best_code, best_tag = key, code, t
-                    continue
-            sec = f.sec
-            # header / body / trailer structure (Message::setString)
-            if sec == _SEC_BODY:
-                if state == _SEC_TRAILER and struct_tag is None:
-                    struct_tag = f.tag
-                state = _SEC_BODY
-                grp = body_groups.get(tb) if body_groups else None
-            elif sec == _SEC_HEADER:
-                if state != _SEC_HEADER and struct_tag is None:
-                    struct_tag = f.tag
-                grp = hgroups.get(tb) if hgroups else None
-            else:
-                state = _SEC_TRAILER
-                grp = tgroups.get(tb) if tgroups else None
-            entries = -1
-            if grp is not None:
-                i, entries = self._parse_group(toks, i, n, grp, 1, options, (f.tag,) if sec == _SEC_BODY
-                                               and m is not None and m.required else None)
-                if gtot_gen[f.slot] != gen:
-                    gtot_gen[f.slot] = gen
-                    gtot[f.slot] = entries
+                    t = _tag_int(tb)
+                    if t is None:
+                        return Rejection(None, None, f"Field tag is invalid: {tb[:32]!r}", mt, 0, True)
+                    tb = b"%d" % t
+                    e = mfields.get(tb)
+                    if e is None:
+                        f = fmap.get(tb)
+                        if f is None:
+                            if extra_seen is None:
+                                extra_seen = set()
+                            state, st, key, code = _unknown_field(t, v, state, o, extra_seen)
+                            if st and not struct_tag:
+                                struct_tag = st
+                            if key is not None and (best_key is None or key < best_key):
+                                best_key, best_code, best_tag = key, code, t
+                            continue
+                        inmsg = False
+                        e = f.entry
                 else:
-                    gtot[f.slot] += entries
+                    inmsg = False
+                    e = f.entry
+            sec, s, k, enum, cnt, f = e
+            # header / body / trailer structure (Message::setString)
+            if sec == 2:  # body
+                if state == 1 and not struct_tag:
+                    struct_tag = f.tag
+                state = 2
+            elif sec == 0:  # header
+                if state and not struct_tag:
+                    struct_tag = f.tag
+            else:
+                state = 1
+            if cnt and inmsg:
+                grp = (body_groups if sec == 2 else self._header_groups if sec == 0 else self._trailer_groups
+                       ).get(tb)
+                if grp is not None:
+                    i, entries = self._parse_group(toks, i, n, grp, 1, o, (f.tag,) if sec == 2
+                                                   and m is not None and m.required else None)
+                    gtot = self._gtot
+                    if self._gtot_gen[s] != gen:
+                        self._gtot_gen[s] = gen
+                        gtot[s] = entries
+                    else:
+                        gtot[s] += entries
             # per-field checks (DataDictionary::iterate)
-            s = f.slot
             if seen[s] == gen:
-                if chk_rep:
+                if o.validate_repeated_tags:
                     key = (sec, f.key, 1)
                     if best_key is None or key < best_key:
                         best_key, best_code, best_tag = key, 13, f.tag
                 continue
             seen[s] = gen
-            if chk_empty and not v:
-                code = 4
-            elif chk_fmt and f.kind and not _format_ok(f.kind, v):
-                code = 6
-            elif chk_enum and f.enum is not None and v not in f.enum and (
-                    not f.multi or not all(x in f.enum for x in v.split(b" "))) and (
+            if not v:
+                if chk_empty:
+                    code = 4
+                elif k and chk_fmt and not _format_ok(k, v):
+                    code = 6
+                elif enum is not None and chk_enum and (f.tag != 35 or o.validate_msg_type):
+                    code = 5
+                elif not inmsg and sec == 2 and m is not None and o.validate_msg_fields and (
+                        o.validate_user_defined_fields if f.tag >= USER_MIN
+                        else not o.allow_unknown_msg_fields):
+                    code = 2
+                else:
+                    continue
+            elif k and chk_fmt and not (k < 4 and v.isdigit() and len(v) < 10) and not _format_ok(k, v):
+                code = 6  # (kinds below 4, FLOAT INT SEQNUM, take any value of up to 9 digits)
+            elif enum is not None and chk_enum and v not in enum and (
+                    not f.multi or not all(x in enum for x in v.split(b" "))) and (
                     f.tag != 35 or o.validate_msg_type):
                 code = 5
-            elif sec == _SEC_BODY and chk_inmsg and tb not in body_fields and (
-                    user_fields if f.tag >= USER_MIN else not allow_unknown):
-                code = 2
-            else:
-                if entries >= 0 and chk_count and sec == _SEC_BODY:
-                    # QuickFIX compares with every entry of that group in the message (all occurrences)
+            elif inmsg:
+                if cnt and sec == 2 and o.validate_group_counts:
+                    # QuickFIX compares with all the group's entries in the message: check at the end
                     if pending is None:
                         pending = []
                     pending.append((f, v))
+                continue
+            elif sec == 2 and m is not None and o.validate_msg_fields and (
+                    o.validate_user_defined_fields if f.tag >= USER_MIN else not o.allow_unknown_msg_fields):
+                code = 2
+            else:
                 continue
             key = (sec, f.key, 0)
             if best_key is None or key < best_key:
                 best_key, best_code, best_tag = key, code, f.tag
 
         if pending is not None:
+            gtot = self._gtot
             for f, v in pending:
                 if _tag_int(v) != gtot[f.slot]:
                     key = (_SEC_BODY, f.key, 0)
                     if best_key is None or key < best_key:
                         best_key, best_code, best_tag = key, 16, f.tag
         # precedence: structure, group order, MsgType, required, then the per-field problems
-        if struct_tag is not None and o.validate_fields_out_of_order:
+        if struct_tag and o.validate_fields_out_of_order:
             return self._reject(14, struct_tag, mt)
         if self._gorder is not None:
             return self._reject(15, self._gorder, mt)
