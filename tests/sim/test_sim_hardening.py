@@ -1,0 +1,192 @@
+"""Simulator hardening: capped identifier lengths, a byte bound on remembered orders, rate-limited logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import pytest
+from sim_fix_client import Client, new_order
+
+from hft.ratelog import RateLimitedLog
+from hft.sim.config import ClientSession, FlowSettings, OrderEntryConfig, SimConfig, load_sim_config
+from hft.sim.server import SimServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _deep_size(obj: Any, seen: set[int] | None = None) -> int:
+    """Bytes held by ``obj`` and what it references (dicts, tuples, __slots__ objects, strings)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or obj is None or (isinstance(obj, (bool, int, float)) and -5 <= int(obj) <= 256):
+        return 0
+    seen.add(id(obj))
+    n = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        n += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        n += sum(_deep_size(x, seen) for x in obj)
+    elif hasattr(type(obj), "__slots__") and not isinstance(obj, (str, bytes)):
+        n += sum(_deep_size(getattr(obj, a, None), seen) for a in type(obj).__slots__)
+    return n
+
+
+def _kept(sim: SimServer) -> int:
+    """Bytes the gateway and the matching engine keep about orders (live and finished)."""
+    gw = sim.gateway
+    assert gw is not None
+
+    def measure() -> int:
+        return _deep_size(gw._latest) + _deep_size(gw._by_cl) + _deep_size(gw.engine._by_cl)
+
+    return sim.call(measure)
+
+
+def _server(**oe_kw: Any) -> SimServer:
+    oe = OrderEntryConfig(sessions=(ClientSession("HFT"),), **oe_kw)
+    cfg = SimConfig.default(order_entry=oe, flow=FlowSettings(enabled=False), metrics_enabled=False)
+    return SimServer(cfg)
+
+
+def _flood(c: Client, n: int, id_len: int, symbol: str = "BHP") -> None:
+    for k in range(n):
+        cl = f"{k:08d}".ljust(id_len, "x")
+        c.send(b"D", new_order(cl, 1, 100, "45.00", symbol=symbol))
+
+
+def test_huge_client_order_ids_are_rejected_and_not_kept() -> None:
+    """3,000 orders with 20 kB ClOrdIDs (60 MB) leave nothing of them in the simulator."""
+    with _server() as sim:
+        c = Client(sim.order_port, "HFT", "ASXSIM").logon()
+        try:
+            before = _kept(sim)
+            _flood(c, 3000, 20_000)
+            c.send(b"D", new_order("ok1", 1, 100, "45.00"))  # a normal order afterwards is served
+            c.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == b"ok1", timeout=60)
+            rejects = [m for m in c.snapshot() if m.msg_type == b"j"]
+            assert len(rejects) == 3000
+            r = rejects[0]
+            assert r.get(372) == b"D" and r.get_int(380) == 0 and r.get_int(45) is not None
+            assert r.get_str(58) == ("11 (ClOrdID) is 20000 bytes, longer than the limit of 64 "
+                                     "(order_entry.max_id_len)")
+            assert not any(m.msg_type == b"8" and len(m.get(11) or b"") > 64 for m in c.snapshot())
+            assert sim.gateway is not None and sim.gateway.counters["id_too_long"] == 3000
+            assert _kept(sim) - before < 50_000, _kept(sim) - before
+        finally:
+            c.close()
+
+
+def test_long_orig_cl_ord_id_and_account_are_rejected() -> None:
+    with _server(max_id_len=16) as sim:
+        c = Client(sim.order_port, "HFT", "ASXSIM").logon()
+        try:
+            c.send(b"F", [(41, "o" * 17), (11, "c1"), (55, "BHP"), (54, 1), (60, "20260101-00:00:00")])
+            m = c.wait_msg(lambda m: m.msg_type == b"j")
+            assert m.get(372) == b"F" and "41 (OrigClOrdID) is 17 bytes" in (m.get_str(58) or "")
+            c.send(b"D", new_order("c2", 1, 100, "45.00", account="A" * 40))
+            m = c.wait_msg(lambda m: m.msg_type == b"j" and b"Account" in (m.get(58) or b""))
+            assert "1 (Account) is 40 bytes, longer than the limit of 16" in (m.get_str(58) or "")
+            c.send(b"D", new_order("c" * 16, 1, 100, "45.00"))  # exactly the limit: accepted
+            assert c.wait_msg(lambda m: m.msg_type == b"8" and m.get(11) == b"c" * 16).get(39) == b"0"
+        finally:
+            c.close()
+
+
+def test_finished_orders_are_bounded_in_bytes() -> None:
+    """Long (allowed) ClOrdIDs on orders that finish: what is remembered for 35=H stays within
+    order_entry.remembered_orders_kb, not 3,000 orders' worth."""
+    budget_kb = 1024
+    with _server(max_id_len=8000, remembered_orders_kb=budget_kb) as sim:
+        c = Client(sim.order_port, "HFT", "ASXSIM").logon()
+        try:
+            before = _kept(sim)
+            _flood(c, 3000, 4000, symbol="NOPE")  # unknown symbol: each order is rejected, i.e. finished
+            last_er = lambda m: m.msg_type == b"8" and (m.get(11) or b"").startswith(b"00002999")  # noqa: E731
+            c.wait_msg(last_er, timeout=60)
+            gw = sim.gateway
+            assert gw is not None
+            n_latest = sim.call(lambda: len(gw._latest))
+            assert 0 < n_latest < 3000 and gw.counters["forgotten"] > 0
+            assert sim.call(lambda: gw.remembered_bytes) <= budget_kb * 1024
+            kept = _kept(sim) - before
+            assert kept < 2 * budget_kb * 1024, kept  # 3,000 x 4 kB would be 12 MB
+            # the most recent finished order is still answered
+            last = "00002999".ljust(4000, "x")
+            c.send(b"H", [(11, last), (55, "NOPE"), (54, 1)])
+            st = c.wait_msg(lambda m: m.msg_type == b"8" and m.get(20) == b"3")
+            assert st.get(39) == b"8" and st.get(11) == last.encode()
+        finally:
+            c.close()
+
+
+def test_config_keys_checked(tmp_path: Any) -> None:
+    p = tmp_path / "sim.toml"
+    p.write_text("[order_entry]\nmax_id_len = 32\nremembered_orders_kb = 4096\n")
+    oe = load_sim_config(p).order_entry
+    assert (oe.max_id_len, oe.remembered_orders_kb) == (32, 4096)
+    p.write_text("[order_entry]\nmax_id_len = 0\n")
+    with pytest.raises(ValueError, match=r"order_entry\.max_id_len"):
+        load_sim_config(p)
+    p.write_text("[order_entry]\nremembered_orders_kb = 'lots'\n")
+    with pytest.raises(ValueError, match=r"order_entry\.remembered_orders_kb"):
+        load_sim_config(p)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_rate_limited_log(caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    rl = RateLimitedLog(logging.getLogger("hft.test.ratelog"), burst=3, interval_s=10.0, clock=clock)
+    with caplog.at_level(logging.INFO, logger="hft.test.ratelog"):
+        for k in range(1000):  # a reconnect storm within one window
+            rl.warning("refused", "refused a connection: %s", k)
+        rl.warning("other", "another kind %d", 1)  # keys have their own budget
+        clock.t = 10.5
+        rl.warning("refused", "refused a connection: %s", "late")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[:3] == [f"refused a connection: {k}" for k in range(3)]
+    assert lines[3] == "another kind 1"
+    assert lines[4] == "refused a connection: late [997 similar lines suppressed in the last 10.0 s]"
+    assert len(lines) == 5 and rl.suppressed_total == 997
+
+
+def test_hft_sim_logs_a_burst_of_refused_connections_in_a_few_lines(tmp_path: Any) -> None:
+    """40 connections with an unknown CompID against ``hft sim``: each is refused (Logout, close), but the
+    log holds at most 5 lines about them per 10 s instead of 40."""
+    import json
+    import socket
+    import subprocess
+    import time
+
+    from hft.fix.encoder import FixEncoder
+
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([sys.executable, "-m", "hft.cli", "sim", "--order-port", "0", "--md-port", "0",
+                             "--no-metrics", "--no-flow", "--duration", "20", "--ready-file", str(ready)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        port = json.loads(ready.read_text())["order_port"]
+        enc = FixEncoder("FIX.4.2", "STRANGER", "ASXSIM")
+        for _ in range(40):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(enc.encode(b"A", [(98, 0), (108, 30)], 1))
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+                assert b"35=5" in data and b"Unknown session" in data
+        time.sleep(1.0)  # the main loop reports refused connections every 0.2 s
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+    lines = [ln for ln in err.splitlines() if "refused a connection" in ln]
+    assert 1 <= len(lines) <= 5, err
