@@ -436,3 +436,37 @@ def test_same_verdict_as_quickfix_on_mutated_messages() -> None:
         assert got == want, (text, got, want)
         compared += 1
     assert compared > 2500
+
+
+def test_shared_dictionary_validates_in_several_threads_at_once() -> None:
+    """standard() is shared: two threads validating at the same time (thread switches forced every
+    microsecond) each get exactly their own verdicts."""
+    import sys
+    import threading
+
+    good = msg(h42("8") + "37=id|17=id|20=0|150=0|39=0|55=WLRI|54=1|151=100|14=0|6=0.0|")
+    bad = msg(h42("D") + f"11=ID|21=1|40=1|54=1|38=200.00|55=INTC|386=3|336=A|336=B|60={TS}|")
+    dd = DataDictionary.standard("FIX.4.2")
+    wrong: list[object] = []
+
+    def run(m: FixMessage, want: tuple[int, int | None] | None) -> None:
+        for _ in range(3000):
+            r = dd.validate(m)
+            got = None if r is None else (r.code, r.ref_tag)
+            if got != want:
+                wrong.append(got)
+                return
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        ts = [threading.Thread(target=run, args=(good, None)),
+              threading.Thread(target=run, args=(bad, (16, 386))),
+              threading.Thread(target=run, args=(good, None))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert wrong == []

@@ -27,9 +27,8 @@ holds the SessionRejectReason.
 
 Speed: every table is built once at load (dicts keyed by the tag's wire bytes), validation is one pass
 over the parsed message's token list, and a valid message allocates nothing but the pass's own integers
-(repeated tags are found with per-tag generation stamps, not sets). A DataDictionary is meant for one
-thread (a session's); concurrent validate() calls on one instance from several threads could miss a
-repeated tag, never report a false one.
+(repeated tags are found with per-tag generation stamps, not sets). The stamps are per thread, so one
+DataDictionary (``standard()`` is shared) may validate in several threads at once.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -278,6 +278,29 @@ def _tag_int(tb: bytes) -> int | None:
     return t if -(2**31) <= t <= 2**31 - 1 else None
 
 
+class _Scratch:
+    """Per-thread working state of validate(): generation stamps per tag slot (one row per group depth;
+    a slot holding the current generation means "seen in this message / entry"), entries per NumInGroup
+    tag, and the first group problems found."""
+
+    __slots__ = ("gen", "gorder", "greq", "gtot", "gtot_gen", "nslots", "stamps")
+
+    def __init__(self, nslots: int) -> None:
+        self.nslots = nslots
+        self.gen = itertools.count(1)
+        self.stamps: list[list[int]] = [[0] * nslots]
+        self.gtot: list[int] = [0] * nslots
+        self.gtot_gen: list[int] = [0] * nslots
+        self.gorder: int | None = None
+        self.greq: tuple[tuple[int, ...], int] | None = None
+
+    def row(self, depth: int) -> list[int]:
+        st = self.stamps
+        while len(st) <= depth:
+            st.append([0] * self.nslots)
+        return st[depth]
+
+
 def _unknown_field(t: int, v: bytes, state: int, o: ValidationOptions, seen: set[int]
                    ) -> tuple[int, int, tuple[int, int, int] | None, int]:
     """A tag the dictionary does not define: (new structure state, out-of-order tag or 0, error key, code)."""
@@ -332,10 +355,7 @@ class DataDictionary:
             slot += 1
         self._names = {n: t for t, (n, _ty) in self.fields.items()}
         self._nslots = slot
-        self._gen = itertools.count(1)
-        self._stamps: list[list[int]] = [[0] * slot]
-        self._gtot: list[int] = [0] * slot  # entries per NumInGroup tag in the message being validated
-        self._gtot_gen: list[int] = [0] * slot
+        self._tls = threading.local()  # one _Scratch per thread: validate() may run in several at once
 
         header, trailer = spec["header"], spec["trailer"]
         self._header_groups = self._groups_of(header)
@@ -374,8 +394,6 @@ class DataDictionary:
         for m in self._msgs.values():
             m.fdict = {**self._ht_fdict, **{tb: self._fields[tb].entry for tb in m.fields}}
         self.spec = spec
-        self._gorder: int | None = None  # set by validate / _parse_group
-        self._greq: tuple[tuple[int, ...], int] | None = None
 
     # ---------------------------------------------------------------------------------- building
     def _field(self, tag: int) -> _Field:
@@ -482,11 +500,12 @@ class DataDictionary:
             reason = code
         return Rejection(reason, tag, REJECT_TEXT[code], msg_type, code)
 
-    def _stamp_row(self, depth: int) -> list[int]:
-        st = self._stamps
-        while len(st) <= depth:
-            st.append([0] * self._nslots)
-        return st[depth]
+    def _scratch(self) -> _Scratch:
+        try:
+            sc: _Scratch = self._tls.sc
+        except AttributeError:
+            sc = self._tls.sc = _Scratch(self._nslots)
+        return sc
 
     def validate(self, msg: FixMessage, options: ValidationOptions = DEFAULT_OPTIONS) -> Rejection | None:
         """Check ``msg`` against the dictionary; None if valid, else the first problem QuickFIX reports."""
@@ -506,8 +525,9 @@ class DataDictionary:
         chk_empty = o.validate_fields_have_values
         chk_fmt = o.validate_data_format
         chk_enum = o.validate_enum_values
-        gen = next(self._gen)
-        seen = self._stamps[0]
+        sc = self._scratch()
+        gen = next(sc.gen)
+        seen = sc.stamps[0]
 
         n = len(toks)
         i = 0
@@ -518,8 +538,8 @@ class DataDictionary:
         best_tag = 0
         pending: list[tuple[_Field, bytes]] | None = None  # NumInGroup fields to compare once all are read
         extra_seen: set[int] | None = None  # tags the dictionary does not know, to find their repeats
-        self._gorder = None
-        self._greq = None
+        sc.gorder = None
+        sc.greq = None
         while i < n:
             tb = toks[i]
             v = toks[i + 1]
@@ -567,11 +587,11 @@ class DataDictionary:
                 grp = (body_groups if sec == 2 else self._header_groups if sec == 0 else self._trailer_groups
                        ).get(tb)
                 if grp is not None:
-                    i, entries = self._parse_group(toks, i, n, grp, 1, o, (f.tag,) if sec == 2
+                    i, entries = self._parse_group(sc, toks, i, n, grp, 1, o, (f.tag,) if sec == 2
                                                    and m is not None and m.required else None)
-                    gtot = self._gtot
-                    if self._gtot_gen[s] != gen:
-                        self._gtot_gen[s] = gen
+                    gtot = sc.gtot
+                    if sc.gtot_gen[s] != gen:
+                        sc.gtot_gen[s] = gen
                         gtot[s] = entries
                     else:
                         gtot[s] += entries
@@ -619,7 +639,7 @@ class DataDictionary:
                 best_key, best_code, best_tag = key, code, f.tag
 
         if pending is not None:
-            gtot = self._gtot
+            gtot = sc.gtot
             for f, v in pending:
                 if _tag_int(v) != gtot[f.slot]:
                     key = (_SEC_BODY, f.key, 0)
@@ -628,8 +648,8 @@ class DataDictionary:
         # precedence: structure, group order, MsgType, required, then the per-field problems
         if struct_tag and o.validate_fields_out_of_order:
             return self._reject(14, struct_tag, mt)
-        if self._gorder is not None:
-            return self._reject(15, self._gorder, mt)
+        if sc.gorder is not None:
+            return self._reject(15, sc.gorder, mt)
         if m is None:
             if o.validate_msg_type:
                 return self._reject(11, None, mt)
@@ -644,21 +664,21 @@ class DataDictionary:
                 for t, s in m.required:
                     if seen[s] != gen:
                         return self._reject(1, t, mt)
-                if self._greq is not None:
-                    return self._reject(1, self._greq[1], mt)
+                if sc.greq is not None:
+                    return self._reject(1, sc.greq[1], mt)
         if best_key is not None:
             return self._reject(best_code, best_tag, mt)
         return None
 
-    def _parse_group(self, toks: list[bytes], i: int, n: int, g: _Group, depth: int,
+    def _parse_group(self, sc: _Scratch, toks: list[bytes], i: int, n: int, g: _Group, depth: int,
                      options: ValidationOptions, path: tuple[int, ...] | None) -> tuple[int, int]:
         """Entries of group ``g`` from token ``i`` on (Message::setGroup); returns (next index, count).
 
         Records the first required member missing (when ``path`` is given: a body group of a message
         with required fields, as QuickFIX checks them) and, with validate_unordered_group_fields, the
-        first member out of its definition order, in ``self._gorder`` and ``self._greq``.
+        first member out of its definition order, in ``sc.greq`` and ``sc.gorder``.
         """
-        seen = self._stamp_row(depth)
+        seen = sc.row(depth)
         members = g.members
         delim = g.delim
         gen = 0
@@ -681,32 +701,33 @@ class DataDictionary:
             pos, slot = mem
             if tb == delim or gen == 0 or seen[slot] == gen:
                 if gen and path is not None:
-                    self._entry_required(g, seen, gen, path)
-                gen = next(self._gen)
+                    self._entry_required(sc, g, seen, gen, path)
+                gen = next(sc.gen)
                 count += 1
                 last = -1
-            elif chk_order and pos < last and self._gorder is None:
-                self._gorder = int(tb)
+            elif chk_order and pos < last and sc.gorder is None:
+                sc.gorder = int(tb)
             seen[slot] = gen
             last = pos
             i += 2
             sub = g.groups.get(tb) if g.groups else None
             if sub is not None:
-                i, _c = self._parse_group(toks, i, n, sub, depth + 1, options,
+                i, _c = self._parse_group(sc, toks, i, n, sub, depth + 1, options,
                                           None if path is None else (*path, gen, 1, sub.count))
-                seen = self._stamps[depth]
+                seen = sc.stamps[depth]
         if gen and path is not None:
-            self._entry_required(g, seen, gen, path)
+            self._entry_required(sc, g, seen, gen, path)
         return i, count
 
-    def _entry_required(self, g: _Group, seen: list[int], gen: int, path: tuple[int, ...]) -> None:
+    def _entry_required(self, sc: _Scratch, g: _Group, seen: list[int], gen: int,
+                        path: tuple[int, ...]) -> None:
         # key: top-level NumInGroup tag, then entries in wire order (their generation numbers grow),
         # own required members (0) before nested groups (1): QuickFIX's checkHasRequired order
         for t, s in g.required:
             if seen[s] != gen:
                 key = (*path, gen, 0, t)
-                cur = self._greq
+                cur = sc.greq
                 if cur is None or key < cur[0]:
-                    self._greq = (key, t)
+                    sc.greq = (key, t)
                 return
 
