@@ -162,6 +162,16 @@ def test_fix44_sends_373_for_every_reason() -> None:
     assert rej(r)[:2] == (16, 386)
 
 
+def test_fix44_acceptance_cases() -> None:
+    d = (h44("d") + "320=JCD1091-20021011|322=1034356488676|323=6|55=TBS|22=8|167=CS|336=ONE_MAIN|"
+         "58=No Products found for this Class Symbol|454=0|")
+    assert check(d, "FIX.4.4") is None  # 21: NoSecurityAltID=0
+    no_clordid = f"8=FIX.4.4|35=D|49=TW|34=3|56=ISLD|52={TS}|40=1|60={TS}|54=1|21=3|"
+    assert rej(check(no_clordid, "FIX.4.4")) == (1, 11, "Required tag missing", b"D")  # 14b
+    assert rej(check(h44("D") + f"11=ID|21=4|40=1|54=1|38=2000|55=INTC|60={TS}|", "FIX.4.4"))[:2] == (5, 21)
+    assert rej(check(h44("0") + "5000=HI|", "FIX.4.4"))[:2] == (0, 5000)
+
+
 def test_fix44_nested_groups_and_required_members() -> None:
     base = h44("D") + f"11=ID|40=1|54=1|38=200|55=INTC|60={TS}|"
     assert check(base + "453=2|448=A|447=D|452=1|802=1|523=s|803=1|448=B|452=3|", "FIX.4.4") is None

@@ -294,6 +294,10 @@ class _Scratch:
         self.gorder: int | None = None
         self.greq: tuple[tuple[int, ...], int] | None = None
 
+    def clear(self) -> None:
+        self.gorder = None
+        self.greq = None
+
     def row(self, depth: int) -> list[int]:
         st = self.stamps
         while len(st) <= depth:
@@ -538,8 +542,7 @@ class DataDictionary:
         best_tag = 0
         pending: list[tuple[_Field, bytes]] | None = None  # NumInGroup fields to compare once all are read
         extra_seen: set[int] | None = None  # tags the dictionary does not know, to find their repeats
-        sc.gorder = None
-        sc.greq = None
+        sc.clear()  # (a method, not assignments here: mypy(c) would narrow sc.greq to None below)
         while i < n:
             tb = toks[i]
             v = toks[i + 1]
