@@ -305,6 +305,109 @@ class _Scratch:
         return st[depth]
 
 
+def _libstdcxx_sort(a: list[tuple[int, int, bytes, _Field | None, bool]]) -> None:
+    """Sort ``a`` by its first item exactly as libstdc++'s std::sort (introsort: median-of-three
+    quicksort down to runs of 16, heapsort past the depth limit, then insertion sort) orders equal keys,
+    so that the copies of a repeated tag end up in the order QuickFIX's FieldMap::sortFields leaves them."""
+
+    def lt(x: int, y: int) -> bool:
+        return a[x][0] < a[y][0]
+
+    def swap(x: int, y: int) -> None:
+        a[x], a[y] = a[y], a[x]
+
+    def adjust_heap(first: int, hole: int, length: int, value: tuple[int, int, bytes, _Field | None, bool]
+                    ) -> None:
+        top = hole
+        child = hole
+        while child < (length - 1) // 2:
+            child = 2 * (child + 1)
+            if a[first + child][0] < a[first + child - 1][0]:
+                child -= 1
+            a[first + hole] = a[first + child]
+            hole = child
+        if length & 1 == 0 and child == (length - 2) // 2:
+            child = 2 * (child + 1)
+            a[first + hole] = a[first + child - 1]
+            hole = child - 1
+        parent = (hole - 1) // 2
+        while hole > top and a[first + parent][0] < value[0]:
+            a[first + hole] = a[first + parent]
+            hole = parent
+            parent = (hole - 1) // 2
+        a[first + hole] = value
+
+    def heap_sort(first: int, last: int) -> None:
+        length = last - first
+        if length >= 2:
+            parent = (length - 2) // 2
+            while True:
+                adjust_heap(first, parent, length, a[first + parent])
+                if parent == 0:
+                    break
+                parent -= 1
+        while last - first > 1:
+            last -= 1
+            value = a[last]
+            a[last] = a[first]
+            adjust_heap(first, 0, last - first, value)
+
+    def unguarded_linear_insert(last: int) -> None:
+        val = a[last]
+        nxt = last - 1
+        while val[0] < a[nxt][0]:
+            a[last] = a[nxt]
+            last = nxt
+            nxt -= 1
+        a[last] = val
+
+    def insertion_sort(first: int, last: int) -> None:
+        for i in range(first + 1, last):
+            if lt(i, first):
+                val = a[i]
+                a[first + 1:i + 1] = a[first:i]
+                a[first] = val
+            else:
+                unguarded_linear_insert(i)
+
+    def introsort_loop(first: int, last: int, depth: int) -> None:
+        while last - first > 16:
+            if depth == 0:
+                heap_sort(first, last)
+                return
+            depth -= 1
+            mid = first + (last - first) // 2
+            x, y, z = first + 1, mid, last - 1  # median of three moved to first
+            if lt(x, y):
+                swap(first, y if lt(y, z) else (z if lt(x, z) else x))
+            else:
+                swap(first, x if lt(x, z) else (z if lt(y, z) else y))
+            lo, hi = first + 1, last  # unguarded partition around a[first]
+            while True:
+                while lt(lo, first):
+                    lo += 1
+                hi -= 1
+                while lt(first, hi):
+                    hi -= 1
+                if not lo < hi:
+                    break
+                swap(lo, hi)
+                lo += 1
+            introsort_loop(lo, last, depth)
+            last = lo
+
+    n = len(a)
+    if n < 2:
+        return
+    introsort_loop(0, n, 2 * (n.bit_length() - 1))
+    if n > 16:
+        insertion_sort(0, 16)
+        for i in range(16, n):
+            unguarded_linear_insert(i)
+    else:
+        insertion_sort(0, n)
+
+
 def _unknown_field(t: int, v: bytes, state: int, o: ValidationOptions, seen: set[int]
                    ) -> tuple[int, int, tuple[int, int, int] | None, int]:
     """A tag the dictionary does not define: (new structure state, out-of-order tag or 0, error key, code)."""
@@ -542,6 +645,7 @@ class DataDictionary:
         best_tag = 0
         pending: list[tuple[_Field, bytes]] | None = None  # NumInGroup fields to compare once all are read
         extra_seen: set[int] | None = None  # tags the dictionary does not know, to find their repeats
+        repeated = False  # a tag repeats: which copy QuickFIX checks first needs its sort (_iterate_exact)
         sc.clear()  # (a method, not assignments here: mypy(c) would narrow sc.greq to None below)
         while i < n:
             tb = toks[i]
@@ -564,6 +668,8 @@ class DataDictionary:
                         if f is None:
                             if extra_seen is None:
                                 extra_seen = set()
+                            if t in extra_seen:
+                                repeated = True
                             state, st, key, code = _unknown_field(t, v, state, o, extra_seen)
                             if st and not struct_tag:
                                 struct_tag = st
@@ -600,6 +706,7 @@ class DataDictionary:
                         gtot[s] += entries
             # per-field checks (DataDictionary::iterate)
             if seen[s] == gen:
+                repeated = True
                 if o.validate_repeated_tags:
                     key = (sec, f.key, 1)
                     if best_key is None or key < best_key:
@@ -670,8 +777,92 @@ class DataDictionary:
                 if sc.greq is not None:
                     return self._reject(1, sc.greq[1], mt)
         if best_key is not None:
+            if repeated:
+                exact = self._iterate_exact(sc, toks, m, o)
+                if exact is not None:
+                    best_code, best_tag = exact
             return self._reject(best_code, best_tag, mt)
         return None
+
+    def _iterate_exact(self, sc: _Scratch, toks: list[bytes], m: _Msg | None, o: ValidationOptions
+                       ) -> tuple[int, int] | None:
+        """DataDictionary::iterate exactly, for a message in which a tag repeats (the rare, rejected case):
+        QuickFIX sorts each section's fields with std::sort, which is not stable, so which copy of a
+        repeated tag is checked first (and which one is "the repeat") depends on that sort. Returns the
+        (code, tag) of the first problem."""
+        sections: tuple[list[tuple[int, int, bytes, _Field | None, bool]], ...] = ([], [], [])
+        totals: dict[int, int] = {}
+        mfields = m.fdict if m is not None else self._ht_fdict
+        body_groups = m.groups if m is not None else _EMPTY_GROUPS
+        n = len(toks)
+        i = 0
+        while i < n:
+            tb = toks[i]
+            v = toks[i + 1]
+            i += 2
+            e = mfields.get(tb)
+            inmsg = True
+            if e is None:
+                t = _tag_int(tb)
+                if t is None:
+                    return None
+                tb = b"%d" % t
+                e = mfields.get(tb)
+                if e is None:
+                    fu = self._fields.get(tb)
+                    if fu is None:
+                        if t in _STATIC_HEADER:
+                            hkey = {8: -3, 9: -2, 35: -1}.get(t, t)
+                            sections[_SEC_HEADER].append((hkey, t, v, None, False))
+                        elif t in _STATIC_TRAILER:
+                            sections[_SEC_TRAILER].append((1 << 40 if t == 10 else t, t, v, None, False))
+                        else:
+                            sections[_SEC_BODY].append((t, t, v, None, False))
+                        continue
+                    e = fu.entry
+                    inmsg = False
+            sec, _s, _k, _enum, cnt, f = e
+            if cnt and inmsg:
+                grp = (body_groups if sec == _SEC_BODY else self._header_groups if sec == _SEC_HEADER
+                       else self._trailer_groups).get(tb)
+                if grp is not None:
+                    i, c = self._parse_group(sc, toks, i, n, grp, 1, o, None)
+                    totals[f.tag] = totals.get(f.tag, 0) + c
+            sections[sec].append((f.key, f.tag, v, f, inmsg))
+        for sec in (_SEC_HEADER, _SEC_TRAILER, _SEC_BODY):
+            items = sections[sec]
+            _libstdcxx_sort(items)
+            last = None
+            for idx, (_key, tag, v, fo, inmsg) in enumerate(items):
+                if idx and tag == last and o.validate_repeated_tags:
+                    return 13, tag
+                last = tag
+                code = self._field_code(fo, tag, v, inmsg, sec, m, o, totals)
+                if code >= 0:
+                    return code, tag
+        return None
+
+    @staticmethod
+    def _field_code(f: _Field | None, tag: int, v: bytes, inmsg: bool, sec: int, m: _Msg | None,
+                    o: ValidationOptions, totals: dict[int, int]) -> int:
+        """The checks of DataDictionary::iterate on one field, as the main loop makes them; -1 if fine."""
+        checked = o.validate_user_defined_fields if tag >= USER_MIN else not o.allow_unknown_msg_fields
+        if not v and o.validate_fields_have_values:
+            return 4
+        if f is None:
+            return 0 if o.validate_tag_numbers and checked else -1
+        if f.kind and o.validate_data_format and not _format_ok(f.kind, v):
+            return 6
+        if f.enum is not None and o.validate_enum_values and v not in f.enum and (
+                not f.multi or not v or not all(x in f.enum for x in v.split(b" "))) and (
+                tag != 35 or o.validate_msg_type):
+            return 5
+        if not inmsg and sec == _SEC_BODY and m is not None and o.validate_msg_fields and checked:
+            return 2
+        if inmsg and f.count and sec == _SEC_BODY and o.validate_group_counts and tag in totals and (
+                _tag_int(v) != totals[tag]):
+            return 16
+        return -1
 
     def _parse_group(self, sc: _Scratch, toks: list[bytes], i: int, n: int, g: _Group, depth: int,
                      options: ValidationOptions, path: tuple[int, ...] | None) -> tuple[int, int]:
