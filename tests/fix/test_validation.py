@@ -475,3 +475,19 @@ def test_shared_dictionary_validates_in_several_threads_at_once() -> None:
     finally:
         sys.setswitchinterval(old)
     assert wrong == []
+
+
+def test_extended_dictionary_adds_fields_to_messages() -> None:
+    std = DataDictionary.standard("FIX.4.2")
+    x = h42("X") + "262=r|83=7|268=1|279=0|269=0|55=BHP|270=45.1|271=100|6001=9|"
+    assert rej(check(x))[:2] == (2, 83)
+    ext = std.extended({6001: ("SimTickId", "INT")}, {b"X": (83, 6001)})
+    assert ext.validate(msg(x)) is None and std.validate(msg(x)) is not None  # the original is unchanged
+    assert rej(ext.validate(msg(x.replace("6001=9", "6001=x"))))[:2] == (6, 6001)
+    with pytest.raises(ValueError, match="not a field"):
+        std.extended(msg_fields={b"X": (7777,)})
+    with pytest.raises(ValueError, match=r"not in the FIX\.4\.2 dictionary"):
+        std.extended(msg_fields={b"ZZ": (55,)})
+    assert DataDictionary.hft_venue("FIX.4.2") is DataDictionary.hft_venue("FIX.4.2")
+    venue = DataDictionary.hft_venue("FIX.4.2")
+    assert venue.validate(msg(x.replace("6001=9|", "6000=0001|6001=9|"))) is None

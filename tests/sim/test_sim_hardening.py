@@ -190,3 +190,47 @@ def test_hft_sim_logs_a_burst_of_refused_connections_in_a_few_lines(tmp_path: An
         _out, err = proc.communicate(timeout=30)
     lines = [ln for ln in err.splitlines() if "refused a connection" in ln]
     assert 1 <= len(lines) <= 5, err
+
+
+@pytest.mark.parametrize("version", ["FIX.4.2", "FIX.4.4"])
+def test_simulator_traffic_validates_with_the_hft_venue_dictionary(version: str) -> None:
+    """Everything hft sim sends (ExecutionReports with fills, market data snapshots and incrementals under
+    background flow) passes DataDictionary.hft_venue with the default (QuickFIX) options; the standard
+    dictionary rejects exactly the hft additions (83 on 35=W/X, 6000/6001 on 35=X, 851 on 4.2 35=8)."""
+    import time
+
+    from sim_fix_client import md_request
+
+    from hft.fix.validation import DataDictionary
+    from hft.sim.config import MarketDataConfig
+
+    oe = OrderEntryConfig(sessions=(ClientSession("HFT", version),))
+    md = MarketDataConfig(sessions=(ClientSession("HFTMD", version),))
+    cfg = SimConfig.default(order_entry=oe, market_data=md, flow=FlowSettings(enabled=True, rate=5.0),
+                            metrics_enabled=False)
+    with SimServer(cfg) as sim:
+        c = Client(sim.order_port, "HFT", "ASXSIM", begin=version).logon()
+        m = Client(sim.md_port, "HFTMD", "ASXSIMMD", begin=version).logon()
+        try:
+            m.send(b"V", md_request("r1", ["BHP", "CBA"]))
+            for k in range(6):  # marketable IOCs (fills with 851) and resting limits
+                c.send(b"D", new_order(f"m{k}", 1 + k % 2, 100, None, ord_type="1", tif="3",
+                                       extra=[(6001, 7)]))
+                c.send(b"D", new_order(f"l{k}", 1, 100, "1.00"))
+            c.wait_msg(lambda x: x.msg_type == b"8" and x.get(11) == b"l5")
+            deadline = time.monotonic() + 10
+            while sum(1 for x in m.snapshot() if x.msg_type == b"X") < 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            msgs = [x for x in c.snapshot() + m.snapshot() if x.msg_type in (b"8", b"W", b"X")]
+        finally:
+            c.close()
+            m.close()
+    types = {x.msg_type for x in msgs}
+    assert {b"8", b"W", b"X"} <= types, types
+    venue = DataDictionary.hft_venue(version)
+    bad = [(x.raw, venue.validate(x)) for x in msgs if venue.validate(x) is not None]
+    assert bad == []
+    std = DataDictionary.standard(version)
+    refs = {(x.msg_type, r.ref_tag) for x in msgs if (r := std.validate(x)) is not None}
+    allowed = {(b"W", 83), (b"X", 83), (b"8", 851)}
+    assert refs <= allowed and (b"X", 83) in refs, refs

@@ -34,9 +34,11 @@ DataDictionary (``standard()`` is shared) may validate in several threads at onc
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -44,7 +46,9 @@ from typing import Any, Final
 from hft.fix.parser import FixMessage
 from hft.fix.spec import STANDARD_VERSIONS, SpecError, load_standard_spec, parse_quickfix_xml
 
-__all__ = ["REJECT_TEXT", "DataDictionary", "Rejection", "SpecError", "ValidationOptions"]
+__all__ = [
+    "HFT_VENUE_EXTENSIONS", "REJECT_TEXT", "DataDictionary", "Rejection", "SpecError", "ValidationOptions",
+]
 
 # SessionRejectReason (373) texts, QuickFIX's wording
 REJECT_TEXT: Final[dict[int, str]] = {
@@ -66,6 +70,18 @@ REJECT_TEXT: Final[dict[int, str]] = {
     16: "Incorrect NumInGroup count for repeating group",
 }
 USER_MIN: Final = 5000  # QuickFIX's FIELD::UserMin: tags from here on are user-defined
+
+# What hft's simulator and engine put on the wire beyond standard FIX 4.2 / 4.4 (DataDictionary.hft_venue):
+# RptSeq (83) once per 35=W/35=X (the standard has it per entry), SimSendNs/SimTickId (6000/6001) on
+# 35=X and SimTickId echoed on 35=D, and LastLiquidityInd (851, a 4.4 tag) on 4.2 ExecutionReports.
+# (SimSendNs holds 19 zero-padded digits of nanoseconds: a STRING here, QuickFIX's INT is 32-bit)
+_SIM_FIELDS: Final[dict[int, tuple[str, str]]] = {6000: ("SimSendNs", "STRING"), 6001: ("SimTickId", "INT")}
+_SIM_MSG_FIELDS: Final[dict[bytes, tuple[int, ...]]] = {b"W": (83,), b"X": (83, 6000, 6001), b"D": (6001,)}
+HFT_VENUE_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
+    "FIX.4.2": {"fields": {**_SIM_FIELDS, 851: ("LastLiquidityInd", "INT")},
+                "msg_fields": {**_SIM_MSG_FIELDS, b"8": (851,)}},
+    "FIX.4.4": {"fields": dict(_SIM_FIELDS), "msg_fields": dict(_SIM_MSG_FIELDS)},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,6 +557,38 @@ class DataDictionary:
     @staticmethod
     def standard_versions() -> tuple[str, ...]:
         return STANDARD_VERSIONS
+
+    @classmethod
+    @cache
+    def hft_venue(cls, begin_string: str) -> DataDictionary:
+        """The standard dictionary plus what hft's simulator (``hft sim``) and hft's engine send beyond it
+        (:data:`HFT_VENUE_EXTENSIONS`): a session between them can validate with the default options."""
+        ext = HFT_VENUE_EXTENSIONS[begin_string]
+        return cls.standard(begin_string).extended(ext["fields"], ext["msg_fields"])
+
+    def extended(self, fields: Mapping[int, tuple[str, str]] | None = None,
+                 msg_fields: Mapping[bytes, Iterable[int]] | None = None) -> DataDictionary:
+        """A copy with more fields (tag -> (name, type)) and more optional top-level fields in some message
+        types (msg type -> tags), as a venue's own XML dictionary would add them."""
+        spec = json.loads(json.dumps(self.spec))
+        known = {f[0] for f in spec["fields"]}
+        for tag, (name, typ) in sorted((fields or {}).items()):
+            if tag not in known:
+                spec["fields"].append([tag, name, typ.upper(), []])
+                known.add(tag)
+        by_type = {m[0]: m for m in spec["messages"]}
+        for mt, tags in (msg_fields or {}).items():
+            m = by_type.get(mt.decode("latin-1"))
+            if m is None:
+                raise ValueError(f"message type {mt!r} is not in the {self.begin_string} dictionary")
+            present = {n[0] for n in m[3]}
+            for tag in tags:
+                if tag not in known:
+                    raise ValueError(f"tag {tag} is not a field of the dictionary (add it to fields)")
+                if tag not in present:
+                    m[3].append([tag, False])
+                    present.add(tag)
+        return DataDictionary(spec, f"{self.source} + extensions")
 
     # ----------------------------------------------------------------------------------- queries
     def is_msg_type(self, msg_type: bytes) -> bool:
