@@ -491,3 +491,17 @@ def test_extended_dictionary_adds_fields_to_messages() -> None:
     assert DataDictionary.hft_venue("FIX.4.2") is DataDictionary.hft_venue("FIX.4.2")
     venue = DataDictionary.hft_venue("FIX.4.2")
     assert venue.validate(msg(x.replace("6001=9|", "6000=0001|6001=9|"))) is None
+
+
+def test_options_from_quickfix_settings() -> None:
+    o = ValidationOptions.from_quickfix({"ValidateFieldsOutOfOrder": "N", "AllowUnknownMsgFields": "Y",
+                                         "ValidateUserDefinedFields": False})
+    assert o == ValidationOptions(validate_fields_out_of_order=False, allow_unknown_msg_fields=True,
+                                  validate_user_defined_fields=False)
+    assert ValidationOptions.from_quickfix({}) == ValidationOptions()
+    off = ValidationOptions.from_quickfix({"UseDataDictionary": "N"})
+    assert check(h42("0") + "999=1|55=X|40=2|40=3|", options=off) is None
+    with pytest.raises(ValueError, match="ValidateFieldsOutOfOrder: expected Y or N"):
+        ValidationOptions.from_quickfix({"ValidateFieldsOutOfOrder": "yes"})
+    with pytest.raises(ValueError, match="CheckLatency: not a QuickFIX validation setting"):
+        ValidationOptions.from_quickfix({"CheckLatency": "Y"})

@@ -127,7 +127,43 @@ class ValidationOptions:
     validate_group_counts: bool = True
     validate_required_fields: bool = True
 
+    @classmethod
+    def from_quickfix(cls, settings: Mapping[str, str | bool]) -> ValidationOptions:
+        """Options from QuickFIX-style settings (``{"ValidateFieldsOutOfOrder": "N", ...}``, values Y/N or
+        bool). ``UseDataDictionary`` N turns every check off. An unknown name or a value that is not Y/N
+        raises ValueError naming it."""
+        kw: dict[str, bool] = {}
+        for name, raw in settings.items():
+            if isinstance(raw, bool):
+                val = raw
+            elif raw in ("Y", "N"):
+                val = raw == "Y"
+            else:
+                raise ValueError(f"{name}: expected Y or N, got {raw!r}")
+            if name == "UseDataDictionary":
+                if not val:
+                    kw.update(dict.fromkeys(_DICTIONARY_SWITCHES, False))
+                continue
+            attr = _QUICKFIX_NAMES.get(name)
+            if attr is None:
+                raise ValueError(f"{name}: not a QuickFIX validation setting (known: UseDataDictionary, "
+                                 f"{', '.join(sorted(_QUICKFIX_NAMES))})")
+            kw[attr] = val
+        return cls(**kw)
 
+
+_QUICKFIX_NAMES: Final[dict[str, str]] = {
+    "ValidateFieldsOutOfOrder": "validate_fields_out_of_order",
+    "ValidateFieldsHaveValues": "validate_fields_have_values",
+    "ValidateUserDefinedFields": "validate_user_defined_fields",
+    "AllowUnknownMsgFields": "allow_unknown_msg_fields",
+    "ValidateUnorderedGroupFields": "validate_unordered_group_fields",
+}
+_DICTIONARY_SWITCHES: Final = (
+    "validate_fields_out_of_order", "validate_fields_have_values", "validate_user_defined_fields",
+    "validate_msg_type", "validate_tag_numbers", "validate_msg_fields", "validate_enum_values",
+    "validate_data_format", "validate_repeated_tags", "validate_group_counts", "validate_required_fields",
+)
 DEFAULT_OPTIONS: Final = ValidationOptions()
 
 
