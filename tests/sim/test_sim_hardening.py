@@ -234,3 +234,49 @@ def test_simulator_traffic_validates_with_the_hft_venue_dictionary(version: str)
     refs = {(x.msg_type, r.ref_tag) for x in msgs if (r := std.validate(x)) is not None}
     allowed = {(b"W", 83), (b"X", 83), (b"8", 851)}
     assert refs <= allowed and (b"X", 83) in refs, refs
+
+
+def test_in_memory_resend_store_is_bounded_and_old_messages_are_gap_filled() -> None:
+    """Sessions kept in memory keep at most order_entry.resend_memory_kb of sent messages; a
+    ResendRequest for older ones gets a SequenceReset-GapFill, the recent ones are resent."""
+    from sim_fix_client import RawFix
+
+    from hft.sim.server import BoundedMemoryStore
+
+    with _server(resend_memory_kb=4) as sim:
+        c = RawFix(sim.order_port, "HFT", "ASXSIM")
+        try:
+            c.logon()
+            for k in range(60):  # 60 ExecutionReports of ~250 bytes: more than 4 KiB
+                c.send(b"D", new_order(f"q{k}", 1, 100, "1.00"))
+            last = c.wait(lambda m: m.msg_type == b"8" and m.get(11) == b"q59")
+            acc = sim._order_acceptor
+            assert acc is not None
+            store = sim.call(lambda: next(iter(acc.sessions.values())).store)
+            assert isinstance(store, BoundedMemoryStore)
+            assert store.bytes <= 4096 and store.evicted > 0
+            last_seq = last.get_int(34)
+            start = len(c.received)
+            c.send(b"2", [(7, 1), (16, 0)])
+            c.wait(lambda m: m.get_int(34) == last_seq and m.get(43) == b"Y")
+            got = c.received[start:]
+            fills = [m for m in got if m.msg_type == b"4" and m.get(123) == b"Y"]
+            resent = [m for m in got if m.msg_type == b"8" and m.get(43) == b"Y"]
+            assert fills and fills[0].get_int(34) == 1  # the old ones: one gap fill from the start
+            assert 0 < len(resent) < 60 and resent[-1].get(11) == b"q59"
+        finally:
+            c.close()
+
+
+def test_bounded_memory_store_unit() -> None:
+    from hft.sim.server import BoundedMemoryStore
+
+    s = BoundedMemoryStore(1000)
+    for i in range(1, 101):
+        s.store_sent(i, b"x" * 100)
+    assert s.bytes == 1000 and s.evicted == 90 and s.next_sender_seq == 101
+    assert s.get_sent(1, 90) == [] and [q for q, _f in s.get_sent(1, 100)] == list(range(91, 101))
+    s.store_sent(101, b"y" * 5000)  # one message larger than the budget is still kept
+    assert [q for q, _f in s.get_sent(1, 200)] == [101]
+    s.reset()
+    assert s.bytes == 0 and s.get_sent(1, 200) == [] and s.next_sender_seq == 1

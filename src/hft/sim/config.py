@@ -116,6 +116,9 @@ class OrderEntryConfig:
     max_id_len: int = 64
     # memory for the last state of finished orders (35=H answers), in KiB: oldest forgotten beyond it
     remembered_orders_kb: int = 65536
+    # sent messages kept in memory for resends per session (no server.store_dir), KiB: older ones are
+    # answered with a SequenceReset-GapFill
+    resend_memory_kb: int = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +341,8 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
 
     oe = _table(ctx, d.get("order_entry", {}), "order_entry",
                 {"comp_id", "required_tags", "ex_destination", "currency", "security_type",
-                 "cancel_on_disconnect", "sessions", "max_id_len", "remembered_orders_kb"})
+                 "cancel_on_disconnect", "sessions", "max_id_len", "remembered_orders_kb",
+                 "resend_memory_kb"})
     base = OrderEntryConfig()
     oe_kw: dict[str, Any] = {}
     if "comp_id" in oe:
@@ -359,6 +363,9 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
         oe_kw["sessions"] = _sessions(ctx, oe["sessions"], "order_entry.sessions")
     if "max_id_len" in oe:
         oe_kw["max_id_len"] = _int(ctx, oe["max_id_len"], "order_entry.max_id_len", 1, 1 << 20)
+    if "resend_memory_kb" in oe:
+        oe_kw["resend_memory_kb"] = _int(ctx, oe["resend_memory_kb"], "order_entry.resend_memory_kb", 1,
+                                         1 << 30)
     if "remembered_orders_kb" in oe:
         oe_kw["remembered_orders_kb"] = _int(ctx, oe["remembered_orders_kb"],
                                              "order_entry.remembered_orders_kb", 1, 1 << 30)
