@@ -576,13 +576,12 @@ class DataDictionary:
                                            self._required(members), tuple(mn[0] for mn in members))
         return out
 
-    @classmethod
-    @cache
-    def standard(cls, begin_string: str) -> DataDictionary:
+    @staticmethod
+    def standard(begin_string: str) -> DataDictionary:
         """The complete shipped dictionary of ``FIX.4.2`` or ``FIX.4.4`` (cached: one per version)."""
         if isinstance(begin_string, bytes):
             begin_string = begin_string.decode("ascii", "replace")
-        return cls(load_standard_spec(begin_string), f"hft {begin_string} dictionary")
+        return _standard(begin_string)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> DataDictionary:
@@ -594,13 +593,12 @@ class DataDictionary:
     def standard_versions() -> tuple[str, ...]:
         return STANDARD_VERSIONS
 
-    @classmethod
-    @cache
-    def hft_venue(cls, begin_string: str) -> DataDictionary:
+    @staticmethod
+    def hft_venue(begin_string: str) -> DataDictionary:
         """The standard dictionary plus what hft's simulator (``hft sim``) and hft's engine send beyond it
-        (:data:`HFT_VENUE_EXTENSIONS`): a session between them can validate with the default options."""
-        ext = HFT_VENUE_EXTENSIONS[begin_string]
-        return cls.standard(begin_string).extended(ext["fields"], ext["msg_fields"])
+        (:data:`HFT_VENUE_EXTENSIONS`): a session between them can validate with the default options.
+        Cached: one per version."""
+        return _hft_venue(begin_string)
 
     def extended(self, fields: Mapping[int, tuple[str, str]] | None = None,
                  msg_fields: Mapping[bytes, Iterable[int]] | None = None) -> DataDictionary:
@@ -1009,3 +1007,16 @@ class DataDictionary:
                     sc.greq = (key, t)
                 return
 
+
+# (module-level caches: mypyc compiles DataDictionary's methods, and a decorated method is not one)
+@cache
+def _standard(begin_string: str) -> DataDictionary:
+    return DataDictionary(load_standard_spec(begin_string), f"hft {begin_string} dictionary")
+
+
+@cache
+def _hft_venue(begin_string: str) -> DataDictionary:
+    if begin_string not in HFT_VENUE_EXTENSIONS:
+        raise ValueError(f"no hft venue dictionary for {begin_string!r}: {', '.join(HFT_VENUE_EXTENSIONS)}")
+    ext = HFT_VENUE_EXTENSIONS[begin_string]
+    return _standard(begin_string).extended(ext["fields"], ext["msg_fields"])
