@@ -410,7 +410,13 @@ class OrderGateway:
     def _new_order(self, app: OrderEntryApp, msg: FixMessage, arrival_ns: int) -> None:
         f = _field_map(msg.raw)
         get = f.get
-        if self._id_too_long(app, msg, get):
+        cl_raw = get(b"11")
+        account = get(b"1")
+        symbol = get(b"55")
+        lim = self._max_id_len
+        if (cl_raw is not None and len(cl_raw) > lim) or (account is not None and len(account) > lim) or (
+                symbol is not None and len(symbol) > lim):
+            self._id_too_long(app, msg, get)
             return
         if self.on_wire_to_wire is not None and self.tick_send_ns is not None:
             tick = get(b"6001")
@@ -419,7 +425,6 @@ class OrderGateway:
                 if sent:
                     self.counters["wire_to_wire"] += 1
                     self.on_wire_to_wire(arrival_ns - sent)
-        cl_raw = get(b"11")
         cl = cl_raw.decode("latin-1") if cl_raw is not None else ""  # = get_str: ASCII, else latin-1
         try:
             ord_type = _ORD_TYPES.get(get(b"40") or b"")
@@ -464,8 +469,6 @@ class OrderGateway:
         except _Rejected as r:
             self._reject_order(app, msg, r.text, r.reason)
             return
-        account = get(b"1")
-        symbol = get(b"55")
         events = self.engine.submit(app.name, account.decode("latin-1") if account else "",
                                     symbol.decode("latin-1") if symbol else "", cl, side, qty, price,
                                     ord_type, tif)
@@ -642,14 +645,18 @@ class OrderGateway:
                 latest = self._latest
                 old = latest.pop(e.order_id, None)  # most recently active last
                 latest[e.order_id] = e
-                mem = self.remembered_bytes + _event_cost(e)
+                cl = e.cl_ord_id
+                # bytes kept: the _event_cost of the new state minus the old one's, plus a new alias
+                mem = self.remembered_bytes + len(cl) + len(e.orig_cl_ord_id) + len(e.text) + len(e.account)
                 if old is not None:
-                    mem -= _event_cost(old)
-                key = (e.session, e.cl_ord_id)
+                    mem -= len(old.cl_ord_id) + len(old.orig_cl_ord_id) + len(old.text) + len(old.account)
+                else:
+                    mem += _EVENT_COST
                 by_cl = self._by_cl
-                if key not in by_cl:
-                    mem += _ALIAS_COST + len(e.cl_ord_id)
-                by_cl[key] = e.order_id
+                n = len(by_cl)
+                by_cl[(e.session, cl)] = e.order_id
+                if len(by_cl) != n:
+                    mem += _ALIAS_COST + len(cl)
                 self.remembered_bytes = mem
                 if len(latest) > self.max_remembered or mem > self.max_remembered_bytes:
                     self._forget_oldest()

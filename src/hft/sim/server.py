@@ -72,17 +72,20 @@ class BoundedMemoryStore(MemoryStore):
         self.evicted = 0
 
     def store_sent(self, seq: int, frame: bytes) -> None:
-        sent = self._sent
-        old = sent.pop(seq, None)
-        if old is not None:
-            self.bytes -= len(old)
-        sent[seq] = frame  # insertion order = age (a re-stored seq moves to the end)
-        self.bytes += len(frame)
+        self._sent[seq] = frame  # insertion order = age (seq numbers only grow)
+        self.bytes += len(frame)  # (a seq stored twice is counted twice: evicts a little early, never late)
         if seq + 1 > self.next_sender_seq:
             self.next_sender_seq = seq + 1
+        if self.bytes > self.max_bytes:
+            self._evict()
+
+    def _evict(self) -> None:
+        sent = self._sent
         while self.bytes > self.max_bytes and len(sent) > 1:
             self.bytes -= len(sent.pop(next(iter(sent))))
             self.evicted += 1
+        if len(sent) <= 1:
+            self.bytes = sum(len(f) for f in sent.values())
 
     def reset(self) -> None:
         super().reset()
