@@ -505,3 +505,14 @@ def test_options_from_quickfix_settings() -> None:
         ValidationOptions.from_quickfix({"ValidateFieldsOutOfOrder": "yes"})
     with pytest.raises(ValueError, match="CheckLatency: not a QuickFIX validation setting"):
         ValidationOptions.from_quickfix({"CheckLatency": "Y"})
+
+
+def test_validation_bench_runs_and_valid_messages_leave_nothing_allocated() -> None:
+    from hft.fix.validation_bench import measure
+
+    out = measure(n=200, rounds=1)
+    for v in ("fix42", "fix44"):
+        for k in ("er", "x"):
+            assert out[f"{v}_{k}_ns"] > 0 and out[f"{v}_{k}_fresh_ns"] > 0
+            assert out[f"{v}_{k}_blocks"] <= 2  # 1,000 validations of a valid message
+    assert out["fix42_x_fields"] == 60
