@@ -204,3 +204,15 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         DataDictionary.load(tmp_path / "nope.xml")
     with pytest.raises(ValueError, match=r"no shipped data dictionary for 'FIX\.4\.3'"):
         DataDictionary.standard("FIX.4.3")
+
+
+def test_every_quickfix_xml_loads() -> None:
+    """QuickFIX's other dictionaries (FIX 4.0 to 5.0 SP2, FIXT 1.1) load too: versions, fields, messages."""
+    share = _quickfix_share()
+    seen = {}
+    for p in sorted(share.glob("FIX*.xml")):
+        dd = DataDictionary.load(p)
+        seen[p.stem] = (dd.begin_string, len(dd.msg_types()))
+        assert len(dd.fields) > 50 and dd.msg_types()
+    assert seen["FIX40"][0] == "FIX.4.0" and seen["FIXT11"][0] == "FIXT.1.1"
+    assert seen["FIX44"] == ("FIX.4.4", 93)
