@@ -28,6 +28,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "sim"): ("hft.bench.sim_bench", "exchange simulator orders/s and market data msgs/s"),
     ("bench", "ring"): ("hft.bench.ring_bench", "shared-memory SPSC ring vs multiprocessing.Queue and pipe"),
     ("bench", "gc"): ("hft.bench.gc_bench", "allocations and GC runs on the hot path"),
+    ("bench", "validate"): ("hft.fix.validation_bench", "FIX data-dictionary validation, ns per message"),
 }
 
 

@@ -146,7 +146,8 @@ def test_possdup_duplicate_is_ignored() -> None:
     ("msg_type", "body", "reason", "ref_tag"),
     [
         (b"ZZ", [(58, b"what")], 11, None),  # unknown MsgType
-        (b"D", [(11, b"C1"), (21, b"1"), (54, b"1"), (60, b"20251125-01:02:03"), (40, b"2")], 1, 55),
+        # ClOrdID: required in 4.2 and 4.4 (Symbol is not required in QuickFIX's FIX44.xml)
+        (b"D", [(21, b"1"), (55, b"BHP"), (54, b"1"), (60, b"20251125-01:02:03"), (40, b"2")], 1, 11),
         (b"D", [*new_order_body("C2")[:5], (38, b"ten"), (40, b"2")], 6, 38),  # wrong value type
         (b"D", [*new_order_body("C3")[:4], (60, b"yesterday"), (40, b"2")], 6, 60),
         (b"D", [*new_order_body("C4")[:7], (44, b"4.5.6")], 6, 44),  # a price that is not a decimal

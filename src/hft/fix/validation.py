@@ -27,16 +27,18 @@ holds the SessionRejectReason.
 
 Speed: every table is built once at load (dicts keyed by the tag's wire bytes), validation is one pass
 over the parsed message's token list, and a valid message allocates nothing but the pass's own integers
-(repeated tags are found with per-tag generation stamps, not sets). A DataDictionary is meant for one
-thread (a session's); concurrent validate() calls on one instance from several threads could miss a
-repeated tag, never report a false one.
+(repeated tags are found with per-tag generation stamps, not sets). The stamps are per thread, so one
+DataDictionary (``standard()`` is shared) may validate in several threads at once.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -44,7 +46,9 @@ from typing import Any, Final
 from hft.fix.parser import FixMessage
 from hft.fix.spec import STANDARD_VERSIONS, SpecError, load_standard_spec, parse_quickfix_xml
 
-__all__ = ["REJECT_TEXT", "DataDictionary", "Rejection", "SpecError", "ValidationOptions"]
+__all__ = [
+    "HFT_VENUE_EXTENSIONS", "REJECT_TEXT", "DataDictionary", "Rejection", "SpecError", "ValidationOptions",
+]
 
 # SessionRejectReason (373) texts, QuickFIX's wording
 REJECT_TEXT: Final[dict[int, str]] = {
@@ -66,6 +70,18 @@ REJECT_TEXT: Final[dict[int, str]] = {
     16: "Incorrect NumInGroup count for repeating group",
 }
 USER_MIN: Final = 5000  # QuickFIX's FIELD::UserMin: tags from here on are user-defined
+
+# What hft's simulator and engine put on the wire beyond standard FIX 4.2 / 4.4 (DataDictionary.hft_venue):
+# RptSeq (83) once per 35=W/35=X (the standard has it per entry), SimSendNs/SimTickId (6000/6001) on
+# 35=X and SimTickId echoed on 35=D, and LastLiquidityInd (851, a 4.4 tag) on 4.2 ExecutionReports.
+# (SimSendNs holds 19 zero-padded digits of nanoseconds: a STRING here, QuickFIX's INT is 32-bit)
+_SIM_FIELDS: Final[dict[int, tuple[str, str]]] = {6000: ("SimSendNs", "STRING"), 6001: ("SimTickId", "INT")}
+_SIM_MSG_FIELDS: Final[dict[bytes, tuple[int, ...]]] = {b"W": (83,), b"X": (83, 6000, 6001), b"D": (6001,)}
+HFT_VENUE_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
+    "FIX.4.2": {"fields": {**_SIM_FIELDS, 851: ("LastLiquidityInd", "INT")},
+                "msg_fields": {**_SIM_MSG_FIELDS, b"8": (851,)}},
+    "FIX.4.4": {"fields": dict(_SIM_FIELDS), "msg_fields": dict(_SIM_MSG_FIELDS)},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +127,43 @@ class ValidationOptions:
     validate_group_counts: bool = True
     validate_required_fields: bool = True
 
+    @classmethod
+    def from_quickfix(cls, settings: Mapping[str, str | bool]) -> ValidationOptions:
+        """Options from QuickFIX-style settings (``{"ValidateFieldsOutOfOrder": "N", ...}``, values Y/N or
+        bool). ``UseDataDictionary`` N turns every check off. An unknown name or a value that is not Y/N
+        raises ValueError naming it."""
+        kw: dict[str, bool] = {}
+        for name, raw in settings.items():
+            if isinstance(raw, bool):
+                val = raw
+            elif raw in ("Y", "N"):
+                val = raw == "Y"
+            else:
+                raise ValueError(f"{name}: expected Y or N, got {raw!r}")
+            if name == "UseDataDictionary":
+                if not val:
+                    kw.update(dict.fromkeys(_DICTIONARY_SWITCHES, False))
+                continue
+            attr = _QUICKFIX_NAMES.get(name)
+            if attr is None:
+                raise ValueError(f"{name}: not a QuickFIX validation setting (known: UseDataDictionary, "
+                                 f"{', '.join(sorted(_QUICKFIX_NAMES))})")
+            kw[attr] = val
+        return cls(**kw)
 
+
+_QUICKFIX_NAMES: Final[dict[str, str]] = {
+    "ValidateFieldsOutOfOrder": "validate_fields_out_of_order",
+    "ValidateFieldsHaveValues": "validate_fields_have_values",
+    "ValidateUserDefinedFields": "validate_user_defined_fields",
+    "AllowUnknownMsgFields": "allow_unknown_msg_fields",
+    "ValidateUnorderedGroupFields": "validate_unordered_group_fields",
+}
+_DICTIONARY_SWITCHES: Final = (
+    "validate_fields_out_of_order", "validate_fields_have_values", "validate_user_defined_fields",
+    "validate_msg_type", "validate_tag_numbers", "validate_msg_fields", "validate_enum_values",
+    "validate_data_format", "validate_repeated_tags", "validate_group_counts", "validate_required_fields",
+)
 DEFAULT_OPTIONS: Final = ValidationOptions()
 
 
@@ -135,7 +187,8 @@ class Rejection:
 
 
 # ------------------------------------------------------------------------------------ value formats
-_K_NONE, _K_CHAR, _K_FLOAT, _K_INT, _K_SEQNUM, _K_BOOL, _K_TS, _K_TIME, _K_DATE = range(9)
+# kinds up to _K_SEQNUM accept any value of up to 9 digits (the validator's fast path relies on it)
+_K_NONE, _K_FLOAT, _K_INT, _K_SEQNUM, _K_CHAR, _K_BOOL, _K_TS, _K_TIME, _K_DATE = range(9)
 _KIND_OF_TYPE: Final[dict[str, int]] = {
     "CHAR": _K_CHAR,
     "PRICE": _K_FLOAT, "AMT": _K_FLOAT, "QTY": _K_FLOAT, "FLOAT": _K_FLOAT, "PRICEOFFSET": _K_FLOAT,
@@ -148,11 +201,13 @@ _KIND_OF_TYPE: Final[dict[str, int]] = {
     "UTCDATE": _K_DATE,
 }  # every other type (STRING, CURRENCY, EXCHANGE, LOCALMKTDATE, MONTHYEAR, DATA, ...) is a string
 _MULTI_TYPES: Final = frozenset({"MULTIPLEVALUESTRING", "MULTIPLESTRINGVALUE", "MULTIPLECHARVALUE"})
-_FLOAT_RE = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 _TS_RE = re.compile(rb"[0-9]{8}-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?")
 _TIME_RE = re.compile(rb"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?")
 _INT32_MAX = 2**31 - 1
 _UINT64_MAX = 2**64 - 1
+
+
+_ts_ok_head = b""
 
 
 def _hms_ok(m: re.Match[bytes]) -> bool:
@@ -165,8 +220,10 @@ def _date_ok(v: bytes) -> bool:
 
 def _format_ok(kind: int, v: bytes) -> bool:
     """QuickFIX 1.16's FieldConvertors, as a yes/no on the value's bytes."""
-    if kind == _K_FLOAT:
-        return v.isdigit() or _FLOAT_RE.fullmatch(v) is not None
+    if kind == _K_FLOAT:  # -?digits[.digits], at least one digit ("1." and ".5" are fine, "+1" is not)
+        if v[:1] == b"-":
+            v = v[1:]
+        return v.replace(b".", b"", 1).isdigit()
     if kind == _K_INT:
         if v.isdigit():
             return len(v) < 10 or int(v) <= _INT32_MAX
@@ -176,10 +233,16 @@ def _format_ok(kind: int, v: bytes) -> bool:
     if kind == _K_CHAR:
         return len(v) == 1
     if kind == _K_TS:
+        global _ts_ok_head
         if not 17 <= len(v) <= 27:
             return False
-        m = _TS_RE.fullmatch(v)
-        return m is not None and _hms_ok(m) and _date_ok(v)
+        head = v[:17]
+        if head != _ts_ok_head:  # SendingTime and TransactTime of a message share their second
+            m = _TS_RE.fullmatch(head)
+            if m is None or not _hms_ok(m) or not _date_ok(v):
+                return False
+            _ts_ok_head = head
+        return len(v) == 17 or (v[17] == 0x2E and (len(v) == 18 or v[18:].isdigit()))
     if kind == _K_SEQNUM:
         return v.isdigit() and (len(v) < 20 or int(v) <= _UINT64_MAX)
     if kind == _K_BOOL:
@@ -195,11 +258,11 @@ def _format_ok(kind: int, v: bytes) -> bool:
 
 
 # ----------------------------------------------------------------------------------------- tables
-_SEC_HEADER, _SEC_TRAILER, _SEC_BODY = 0, 1, 2
+_SEC_HEADER, _SEC_TRAILER, _SEC_BODY = 0, 1, 2  # also the structure states (the loop spells them out)
 
 
 class _Field:
-    __slots__ = ("enum", "key", "kind", "multi", "name", "sec", "slot", "tag", "type")
+    __slots__ = ("count", "entry", "enum", "key", "kind", "multi", "name", "sec", "slot", "tag", "type")
 
     def __init__(self, tag: int, name: str, typ: str, enum: frozenset[bytes] | None, kind: int,
                  slot: int) -> None:
@@ -212,6 +275,8 @@ class _Field:
         self.slot = slot
         self.sec = _SEC_BODY
         self.key = tag  # sort key inside its section (QuickFIX's header_order / trailer_order / tag)
+        self.count = False  # the NumInGroup tag of a group somewhere in the dictionary
+        self.entry: tuple[int, int, int, frozenset[bytes] | None, bool, _Field] = (0, 0, 0, None, False, self)
 
 
 class _Group:
@@ -229,7 +294,7 @@ class _Group:
 
 
 class _Msg:
-    __slots__ = ("fields", "groups", "is_app", "msg_type", "name", "order", "required")
+    __slots__ = ("fdict", "fields", "groups", "is_app", "msg_type", "name", "order", "required")
 
     def __init__(self, msg_type: bytes, name: str, is_app: bool, fields: frozenset[bytes],
                  groups: dict[bytes, _Group], required: tuple[tuple[int, int], ...],
@@ -241,6 +306,8 @@ class _Msg:
         self.groups = groups
         self.required = required
         self.order = order
+        # header, trailer and this message's top-level body fields: tag bytes -> _Field.entry
+        self.fdict: dict[bytes, tuple[int, int, int, frozenset[bytes] | None, bool, _Field]] = {}
 
 
 # Message::isHeaderField / isTrailerField: these tags are header (trailer) fields whatever the dictionary says
@@ -261,6 +328,168 @@ def _tag_int(tb: bytes) -> int | None:
         return None
     t = int(tb)
     return t if -(2**31) <= t <= 2**31 - 1 else None
+
+
+class _Scratch:
+    """Per-thread working state of validate(): generation stamps per tag slot (one row per group depth;
+    a slot holding the current generation means "seen in this message / entry"), entries per NumInGroup
+    tag, and the first group problems found."""
+
+    __slots__ = ("gen", "gorder", "greq", "gtot", "gtot_gen", "nslots", "stamps")
+
+    def __init__(self, nslots: int) -> None:
+        self.nslots = nslots
+        self.gen = itertools.count(1)
+        self.stamps: list[list[int]] = [[0] * nslots]
+        self.gtot: list[int] = [0] * nslots
+        self.gtot_gen: list[int] = [0] * nslots
+        self.gorder: int | None = None
+        self.greq: tuple[tuple[int, ...], int] | None = None
+
+    def clear(self) -> None:
+        self.gorder = None
+        self.greq = None
+
+    def row(self, depth: int) -> list[int]:
+        st = self.stamps
+        while len(st) <= depth:
+            st.append([0] * self.nslots)
+        return st[depth]
+
+
+def _libstdcxx_sort(a: list[tuple[int, int, bytes, _Field | None, bool]]) -> None:
+    """Sort ``a`` by its first item exactly as libstdc++'s std::sort (introsort: median-of-three
+    quicksort down to runs of 16, heapsort past the depth limit, then insertion sort) orders equal keys,
+    so that the copies of a repeated tag end up in the order QuickFIX's FieldMap::sortFields leaves them."""
+
+    def lt(x: int, y: int) -> bool:
+        return a[x][0] < a[y][0]
+
+    def swap(x: int, y: int) -> None:
+        a[x], a[y] = a[y], a[x]
+
+    def adjust_heap(first: int, hole: int, length: int, value: tuple[int, int, bytes, _Field | None, bool]
+                    ) -> None:
+        top = hole
+        child = hole
+        while child < (length - 1) // 2:
+            child = 2 * (child + 1)
+            if a[first + child][0] < a[first + child - 1][0]:
+                child -= 1
+            a[first + hole] = a[first + child]
+            hole = child
+        if length & 1 == 0 and child == (length - 2) // 2:
+            child = 2 * (child + 1)
+            a[first + hole] = a[first + child - 1]
+            hole = child - 1
+        parent = (hole - 1) // 2
+        while hole > top and a[first + parent][0] < value[0]:
+            a[first + hole] = a[first + parent]
+            hole = parent
+            parent = (hole - 1) // 2
+        a[first + hole] = value
+
+    def heap_sort(first: int, last: int) -> None:
+        length = last - first
+        if length >= 2:
+            parent = (length - 2) // 2
+            while True:
+                adjust_heap(first, parent, length, a[first + parent])
+                if parent == 0:
+                    break
+                parent -= 1
+        while last - first > 1:
+            last -= 1
+            value = a[last]
+            a[last] = a[first]
+            adjust_heap(first, 0, last - first, value)
+
+    def unguarded_linear_insert(last: int) -> None:
+        val = a[last]
+        nxt = last - 1
+        while val[0] < a[nxt][0]:
+            a[last] = a[nxt]
+            last = nxt
+            nxt -= 1
+        a[last] = val
+
+    def insertion_sort(first: int, last: int) -> None:
+        for i in range(first + 1, last):
+            if lt(i, first):
+                val = a[i]
+                a[first + 1:i + 1] = a[first:i]
+                a[first] = val
+            else:
+                unguarded_linear_insert(i)
+
+    def introsort_loop(first: int, last: int, depth: int) -> None:
+        while last - first > 16:
+            if depth == 0:
+                heap_sort(first, last)
+                return
+            depth -= 1
+            mid = first + (last - first) // 2
+            x, y, z = first + 1, mid, last - 1  # median of three moved to first
+            if lt(x, y):
+                swap(first, y if lt(y, z) else (z if lt(x, z) else x))
+            else:
+                swap(first, x if lt(x, z) else (z if lt(y, z) else y))
+            lo, hi = first + 1, last  # unguarded partition around a[first]
+            while True:
+                while lt(lo, first):
+                    lo += 1
+                hi -= 1
+                while lt(first, hi):
+                    hi -= 1
+                if not lo < hi:
+                    break
+                swap(lo, hi)
+                lo += 1
+            introsort_loop(lo, last, depth)
+            last = lo
+
+    n = len(a)
+    if n < 2:
+        return
+    introsort_loop(0, n, 2 * (n.bit_length() - 1))
+    if n > 16:
+        insertion_sort(0, 16)
+        for i in range(16, n):
+            unguarded_linear_insert(i)
+    else:
+        insertion_sort(0, n)
+
+
+def _unknown_field(t: int, v: bytes, state: int, o: ValidationOptions, seen: set[int]
+                   ) -> tuple[int, int, tuple[int, int, int] | None, int]:
+    """A tag the dictionary does not define: (new structure state, out-of-order tag or 0, error key, code)."""
+    struct = 0
+    if t in _STATIC_HEADER:
+        sec = _SEC_HEADER
+        if state != _SEC_HEADER:
+            struct = t
+        key = {8: -3, 9: -2, 35: -1}.get(t, t)
+    elif t in _STATIC_TRAILER:
+        sec = state = _SEC_TRAILER
+        key = 1 << 40 if t == 10 else t
+    else:
+        sec = _SEC_BODY
+        if state == _SEC_TRAILER:
+            struct = t
+        state = _SEC_BODY
+        key = t
+    occ = 1 if t in seen else 0
+    seen.add(t)
+    if occ and o.validate_repeated_tags:
+        code = 13
+    elif o.validate_fields_have_values and not v:
+        code = 4
+    elif o.validate_tag_numbers and (o.validate_user_defined_fields if t >= USER_MIN
+                                     else not o.allow_unknown_msg_fields):
+        code = 0
+    else:
+        return state, struct, None, 0
+    return state, struct, (sec, key, occ), code
 
 
 class DataDictionary:
@@ -285,10 +514,7 @@ class DataDictionary:
             slot += 1
         self._names = {n: t for t, (n, _ty) in self.fields.items()}
         self._nslots = slot
-        self._gen = itertools.count(1)
-        self._stamps: list[list[int]] = [[0] * slot]
-        self._gtot: list[int] = [0] * slot  # entries per NumInGroup tag in the message being validated
-        self._gtot_gen: list[int] = [0] * slot
+        self._tls = threading.local()  # one _Scratch per thread: validate() may run in several at once
 
         header, trailer = spec["header"], spec["trailer"]
         self._header_groups = self._groups_of(header)
@@ -311,9 +537,22 @@ class DataDictionary:
             is_app = cat == "app" if cat in ("app", "admin") else mtb not in _ADMIN_TYPES
             self._msgs[mtb] = _Msg(mtb, name, is_app, frozenset(b"%d" % n[0] for n in nodes),
                                    self._groups_of(nodes), self._required(nodes), tuple(n[0] for n in nodes))
+        def mark(groups: dict[bytes, _Group]) -> None:
+            for tb, g in groups.items():
+                self._fields[tb].count = True
+                mark(g.groups)
+
+        mark(self._header_groups)
+        mark(self._trailer_groups)
+        for m in self._msgs.values():
+            mark(m.groups)
+        # what the validator's loop unpacks: (section, slot, kind, enum values, NumInGroup?, field)
+        for f in self._fields.values():
+            f.entry = (f.sec, f.slot, f.kind, f.enum, f.count, f)
+        self._ht_fdict = {tb: f.entry for tb, f in self._fields.items() if f.sec != _SEC_BODY}
+        for m in self._msgs.values():
+            m.fdict = {**self._ht_fdict, **{tb: self._fields[tb].entry for tb in m.fields}}
         self.spec = spec
-        self._gorder: int | None = None  # set by validate / _parse_group
-        self._greq: tuple[tuple[int, ...], int] | None = None
 
     # ---------------------------------------------------------------------------------- building
     def _field(self, tag: int) -> _Field:
@@ -337,13 +576,12 @@ class DataDictionary:
                                            self._required(members), tuple(mn[0] for mn in members))
         return out
 
-    @classmethod
-    @cache
-    def standard(cls, begin_string: str) -> DataDictionary:
+    @staticmethod
+    def standard(begin_string: str) -> DataDictionary:
         """The complete shipped dictionary of ``FIX.4.2`` or ``FIX.4.4`` (cached: one per version)."""
         if isinstance(begin_string, bytes):
             begin_string = begin_string.decode("ascii", "replace")
-        return cls(load_standard_spec(begin_string), f"hft {begin_string} dictionary")
+        return _standard(begin_string)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> DataDictionary:
@@ -354,6 +592,37 @@ class DataDictionary:
     @staticmethod
     def standard_versions() -> tuple[str, ...]:
         return STANDARD_VERSIONS
+
+    @staticmethod
+    def hft_venue(begin_string: str) -> DataDictionary:
+        """The standard dictionary plus what hft's simulator (``hft sim``) and hft's engine send beyond it
+        (:data:`HFT_VENUE_EXTENSIONS`): a session between them can validate with the default options.
+        Cached: one per version."""
+        return _hft_venue(begin_string)
+
+    def extended(self, fields: Mapping[int, tuple[str, str]] | None = None,
+                 msg_fields: Mapping[bytes, Iterable[int]] | None = None) -> DataDictionary:
+        """A copy with more fields (tag -> (name, type)) and more optional top-level fields in some message
+        types (msg type -> tags), as a venue's own XML dictionary would add them."""
+        spec = json.loads(json.dumps(self.spec))
+        known = {f[0] for f in spec["fields"]}
+        for tag, (name, typ) in sorted((fields or {}).items()):
+            if tag not in known:
+                spec["fields"].append([tag, name, typ.upper(), []])
+                known.add(tag)
+        by_type = {m[0]: m for m in spec["messages"]}
+        for mt, tags in (msg_fields or {}).items():
+            m = by_type.get(mt.decode("latin-1"))
+            if m is None:
+                raise ValueError(f"message type {mt!r} is not in the {self.begin_string} dictionary")
+            present = {n[0] for n in m[3]}
+            for tag in tags:
+                if tag not in known:
+                    raise ValueError(f"tag {tag} is not a field of the dictionary (add it to fields)")
+                if tag not in present:
+                    m[3].append([tag, False])
+                    present.add(tag)
+        return DataDictionary(spec, f"{self.source} + extensions")
 
     # ----------------------------------------------------------------------------------- queries
     def is_msg_type(self, msg_type: bytes) -> bool:
@@ -420,11 +689,12 @@ class DataDictionary:
             reason = code
         return Rejection(reason, tag, REJECT_TEXT[code], msg_type, code)
 
-    def _stamp_row(self, depth: int) -> list[int]:
-        st = self._stamps
-        while len(st) <= depth:
-            st.append([0] * self._nslots)
-        return st[depth]
+    def _scratch(self) -> _Scratch:
+        try:
+            sc: _Scratch = self._tls.sc
+        except AttributeError:
+            sc = self._tls.sc = _Scratch(self._nslots)
+        return sc
 
     def validate(self, msg: FixMessage, options: ValidationOptions = DEFAULT_OPTIONS) -> Rejection | None:
         """Check ``msg`` against the dictionary; None if valid, else the first problem QuickFIX reports."""
@@ -433,144 +703,145 @@ class DataDictionary:
             toks = msg._tokens()
         mt = msg.msg_type
         m = self._msgs.get(mt)
-        fmap = self._fields
-        gen = next(self._gen)
-        seen = self._stamps[0]
         o = options
+        if m is not None:
+            mfields = m.fdict
+            body_groups = m.groups
+        else:
+            mfields = self._ht_fdict
+            body_groups = _EMPTY_GROUPS
+        fmap = self._fields
         chk_empty = o.validate_fields_have_values
         chk_fmt = o.validate_data_format
         chk_enum = o.validate_enum_values
-        chk_rep = o.validate_repeated_tags
-        chk_tagnum = o.validate_tag_numbers
-        chk_inmsg = o.validate_msg_fields and m is not None
-        chk_count = o.validate_group_counts
-        allow_unknown = o.allow_unknown_msg_fields
-        user_fields = o.validate_user_defined_fields
-        body_fields = m.fields if m is not None else frozenset()
-        body_groups = m.groups if m is not None else _EMPTY_GROUPS
-        hgroups = self._header_groups
-        tgroups = self._trailer_groups
+        sc = self._scratch()
+        gen = next(sc.gen)
+        seen = sc.stamps[0]
 
         n = len(toks)
         i = 0
         state = _SEC_HEADER
-        struct_tag: int | None = None
+        struct_tag = 0  # 0: none (0 is no header field's tag, so it cannot be the culprit)
         best_key: tuple[int, int, int] | None = None
         best_code = 0
         best_tag = 0
-        extra_seen: set[int] | None = None  # repeats of tags the dictionary does not know
         pending: list[tuple[_Field, bytes]] | None = None  # NumInGroup fields to compare once all are read
-        gtot = self._gtot
-        gtot_gen = self._gtot_gen
-        self._gorder = None  # first group member out of its definition order
-        self._greq = None  # (key, tag) of the first required group member missing
+        extra_seen: set[int] | None = None  # tags the dictionary does not know, to find their repeats
+        repeated = False  # a tag repeats: which copy QuickFIX checks first needs its sort (_iterate_exact)
+        sc.clear()  # (a method, not assignments here: mypy(c) would narrow sc.greq to None below)
         while i < n:
             tb = toks[i]
             v = toks[i + 1]
             i += 2
-            f = fmap.get(tb)
-            if f is None:
-                # a tag the dictionary does not know (or a known tag spelt with leading zeros)
-                t = _tag_int(tb)
-                if t is None:
-                    return Rejection(None, None, f"Field tag is invalid: {tb[:32]!r}", mt, 0, True)
-                tb = b"%d" % t
+            e = mfields.get(tb)
+            inmsg = True
+            if e is None:
+                # the rare path: a known field this message does not define, a tag the dictionary does not
+                # know, or a tag spelt with leading zeros
                 f = fmap.get(tb)
                 if f is None:
-                    if t in _STATIC_HEADER:
-                        usec = _SEC_HEADER
-                        if state != _SEC_HEADER and struct_tag is None:
-                            struct_tag = t
-                    elif t in _STATIC_TRAILER:
-                        usec = _SEC_TRAILER
-                        state = _SEC_TRAILER
-                    else:
-                        usec = _SEC_BODY
-                        if state == _SEC_TRAILER and struct_tag is None:
-                            struct_tag = t
-                        state = _SEC_BODY
-                    if extra_seen is None:
-                        extra_seen = set()
-                    occ = 1 if t in extra_seen else 0
-                    extra_seen.add(t)
-                    if occ and chk_rep:
-                        code = 13
-                    elif chk_empty and not v:
-                        code = 4
-                    elif chk_tagnum and (user_fields if t >= USER_MIN else not allow_unknown):
-                        code = 0
-                    else:
-                        continue
-                    key = (usec, {8: -3, 9: -2, 35: -1}.get(t, t) if usec == _SEC_HEADER else
-                           (1 << 40 if t == 10 else t), occ)
-                    if best_key is None or key < best_key:
-                        best_key, best_code, best_tag = key, code, t
-                    continue
-            sec = f.sec
-            # header / body / trailer structure (Message::setString)
-            if sec == _SEC_BODY:
-                if state == _SEC_TRAILER and struct_tag is None:
-                    struct_tag = f.tag
-                state = _SEC_BODY
-                grp = body_groups.get(tb) if body_groups else None
-            elif sec == _SEC_HEADER:
-                if state != _SEC_HEADER and struct_tag is None:
-                    struct_tag = f.tag
-                grp = hgroups.get(tb) if hgroups else None
-            else:
-                state = _SEC_TRAILER
-                grp = tgroups.get(tb) if tgroups else None
-            entries = -1
-            if grp is not None:
-                i, entries = self._parse_group(toks, i, n, grp, 1, options, (f.tag,) if sec == _SEC_BODY
-                                               and m is not None and m.required else None)
-                if gtot_gen[f.slot] != gen:
-                    gtot_gen[f.slot] = gen
-                    gtot[f.slot] = entries
+                    t = _tag_int(tb)
+                    if t is None:
+                        return Rejection(None, None, f"Field tag is invalid: {tb[:32]!r}", mt, 0, True)
+                    tb = b"%d" % t
+                    e = mfields.get(tb)
+                    if e is None:
+                        f = fmap.get(tb)
+                        if f is None:
+                            if extra_seen is None:
+                                extra_seen = set()
+                            if t in extra_seen:
+                                repeated = True
+                            state, st, key, code = _unknown_field(t, v, state, o, extra_seen)
+                            if st and not struct_tag:
+                                struct_tag = st
+                            if key is not None and (best_key is None or key < best_key):
+                                best_key, best_code, best_tag = key, code, t
+                            continue
+                        inmsg = False
+                        e = f.entry
                 else:
-                    gtot[f.slot] += entries
+                    inmsg = False
+                    e = f.entry
+            sec, s, k, enum, cnt, f = e
+            # header / body / trailer structure (Message::setString)
+            if sec == 2:  # body
+                if state == 1 and not struct_tag:
+                    struct_tag = f.tag
+                state = 2
+            elif sec == 0:  # header
+                if state and not struct_tag:
+                    struct_tag = f.tag
+            else:
+                state = 1
+            if cnt and inmsg:
+                grp = (body_groups if sec == 2 else self._header_groups if sec == 0 else self._trailer_groups
+                       ).get(tb)
+                if grp is not None:
+                    i, entries = self._parse_group(sc, toks, i, n, grp, 1, o, (f.tag,) if sec == 2
+                                                   and m is not None and m.required else None)
+                    gtot = sc.gtot
+                    if sc.gtot_gen[s] != gen:
+                        sc.gtot_gen[s] = gen
+                        gtot[s] = entries
+                    else:
+                        gtot[s] += entries
             # per-field checks (DataDictionary::iterate)
-            s = f.slot
             if seen[s] == gen:
-                if chk_rep:
+                repeated = True
+                if o.validate_repeated_tags:
                     key = (sec, f.key, 1)
                     if best_key is None or key < best_key:
                         best_key, best_code, best_tag = key, 13, f.tag
                 continue
             seen[s] = gen
-            if chk_empty and not v:
-                code = 4
-            elif chk_fmt and f.kind and not _format_ok(f.kind, v):
-                code = 6
-            elif chk_enum and f.enum is not None and v not in f.enum and (
-                    not f.multi or not all(x in f.enum for x in v.split(b" "))) and (
+            if not v:
+                if chk_empty:
+                    code = 4
+                elif k and chk_fmt and not _format_ok(k, v):
+                    code = 6
+                elif enum is not None and chk_enum and (f.tag != 35 or o.validate_msg_type):
+                    code = 5
+                elif not inmsg and sec == 2 and m is not None and o.validate_msg_fields and (
+                        o.validate_user_defined_fields if f.tag >= USER_MIN
+                        else not o.allow_unknown_msg_fields):
+                    code = 2
+                else:
+                    continue
+            elif k and chk_fmt and not (k < 4 and v.isdigit() and len(v) < 10) and not _format_ok(k, v):
+                code = 6  # (kinds below 4, FLOAT INT SEQNUM, take any value of up to 9 digits)
+            elif enum is not None and chk_enum and v not in enum and (
+                    not f.multi or not all(x in enum for x in v.split(b" "))) and (
                     f.tag != 35 or o.validate_msg_type):
                 code = 5
-            elif sec == _SEC_BODY and chk_inmsg and tb not in body_fields and (
-                    user_fields if f.tag >= USER_MIN else not allow_unknown):
-                code = 2
-            else:
-                if entries >= 0 and chk_count and sec == _SEC_BODY:
-                    # QuickFIX compares with every entry of that group in the message (all occurrences)
+            elif inmsg:
+                if cnt and sec == 2 and o.validate_group_counts:
+                    # QuickFIX compares with all the group's entries in the message: check at the end
                     if pending is None:
                         pending = []
                     pending.append((f, v))
+                continue
+            elif sec == 2 and m is not None and o.validate_msg_fields and (
+                    o.validate_user_defined_fields if f.tag >= USER_MIN else not o.allow_unknown_msg_fields):
+                code = 2
+            else:
                 continue
             key = (sec, f.key, 0)
             if best_key is None or key < best_key:
                 best_key, best_code, best_tag = key, code, f.tag
 
         if pending is not None:
+            gtot = sc.gtot
             for f, v in pending:
                 if _tag_int(v) != gtot[f.slot]:
                     key = (_SEC_BODY, f.key, 0)
                     if best_key is None or key < best_key:
                         best_key, best_code, best_tag = key, 16, f.tag
         # precedence: structure, group order, MsgType, required, then the per-field problems
-        if struct_tag is not None and o.validate_fields_out_of_order:
+        if struct_tag and o.validate_fields_out_of_order:
             return self._reject(14, struct_tag, mt)
-        if self._gorder is not None:
-            return self._reject(15, self._gorder, mt)
+        if sc.gorder is not None:
+            return self._reject(15, sc.gorder, mt)
         if m is None:
             if o.validate_msg_type:
                 return self._reject(11, None, mt)
@@ -585,21 +856,105 @@ class DataDictionary:
                 for t, s in m.required:
                     if seen[s] != gen:
                         return self._reject(1, t, mt)
-                if self._greq is not None:
-                    return self._reject(1, self._greq[1], mt)
+                if sc.greq is not None:
+                    return self._reject(1, sc.greq[1], mt)
         if best_key is not None:
+            if repeated:
+                exact = self._iterate_exact(sc, toks, m, o)
+                if exact is not None:
+                    best_code, best_tag = exact
             return self._reject(best_code, best_tag, mt)
         return None
 
-    def _parse_group(self, toks: list[bytes], i: int, n: int, g: _Group, depth: int,
+    def _iterate_exact(self, sc: _Scratch, toks: list[bytes], m: _Msg | None, o: ValidationOptions
+                       ) -> tuple[int, int] | None:
+        """DataDictionary::iterate exactly, for a message in which a tag repeats (the rare, rejected case):
+        QuickFIX sorts each section's fields with std::sort, which is not stable, so which copy of a
+        repeated tag is checked first (and which one is "the repeat") depends on that sort. Returns the
+        (code, tag) of the first problem."""
+        sections: tuple[list[tuple[int, int, bytes, _Field | None, bool]], ...] = ([], [], [])
+        totals: dict[int, int] = {}
+        mfields = m.fdict if m is not None else self._ht_fdict
+        body_groups = m.groups if m is not None else _EMPTY_GROUPS
+        n = len(toks)
+        i = 0
+        while i < n:
+            tb = toks[i]
+            v = toks[i + 1]
+            i += 2
+            e = mfields.get(tb)
+            inmsg = True
+            if e is None:
+                t = _tag_int(tb)
+                if t is None:
+                    return None
+                tb = b"%d" % t
+                e = mfields.get(tb)
+                if e is None:
+                    fu = self._fields.get(tb)
+                    if fu is None:
+                        if t in _STATIC_HEADER:
+                            hkey = {8: -3, 9: -2, 35: -1}.get(t, t)
+                            sections[_SEC_HEADER].append((hkey, t, v, None, False))
+                        elif t in _STATIC_TRAILER:
+                            sections[_SEC_TRAILER].append((1 << 40 if t == 10 else t, t, v, None, False))
+                        else:
+                            sections[_SEC_BODY].append((t, t, v, None, False))
+                        continue
+                    e = fu.entry
+                    inmsg = False
+            sec, _s, _k, _enum, cnt, f = e
+            if cnt and inmsg:
+                grp = (body_groups if sec == _SEC_BODY else self._header_groups if sec == _SEC_HEADER
+                       else self._trailer_groups).get(tb)
+                if grp is not None:
+                    i, c = self._parse_group(sc, toks, i, n, grp, 1, o, None)
+                    totals[f.tag] = totals.get(f.tag, 0) + c
+            sections[sec].append((f.key, f.tag, v, f, inmsg))
+        for sec in (_SEC_HEADER, _SEC_TRAILER, _SEC_BODY):
+            items = sections[sec]
+            _libstdcxx_sort(items)
+            last = None
+            for idx, (_key, tag, v, fo, inmsg) in enumerate(items):
+                if idx and tag == last and o.validate_repeated_tags:
+                    return 13, tag
+                last = tag
+                code = self._field_code(fo, tag, v, inmsg, sec, m, o, totals)
+                if code >= 0:
+                    return code, tag
+        return None
+
+    @staticmethod
+    def _field_code(f: _Field | None, tag: int, v: bytes, inmsg: bool, sec: int, m: _Msg | None,
+                    o: ValidationOptions, totals: dict[int, int]) -> int:
+        """The checks of DataDictionary::iterate on one field, as the main loop makes them; -1 if fine."""
+        checked = o.validate_user_defined_fields if tag >= USER_MIN else not o.allow_unknown_msg_fields
+        if not v and o.validate_fields_have_values:
+            return 4
+        if f is None:
+            return 0 if o.validate_tag_numbers and checked else -1
+        if f.kind and o.validate_data_format and not _format_ok(f.kind, v):
+            return 6
+        if f.enum is not None and o.validate_enum_values and v not in f.enum and (
+                not f.multi or not v or not all(x in f.enum for x in v.split(b" "))) and (
+                tag != 35 or o.validate_msg_type):
+            return 5
+        if not inmsg and sec == _SEC_BODY and m is not None and o.validate_msg_fields and checked:
+            return 2
+        if inmsg and f.count and sec == _SEC_BODY and o.validate_group_counts and tag in totals and (
+                _tag_int(v) != totals[tag]):
+            return 16
+        return -1
+
+    def _parse_group(self, sc: _Scratch, toks: list[bytes], i: int, n: int, g: _Group, depth: int,
                      options: ValidationOptions, path: tuple[int, ...] | None) -> tuple[int, int]:
         """Entries of group ``g`` from token ``i`` on (Message::setGroup); returns (next index, count).
 
         Records the first required member missing (when ``path`` is given: a body group of a message
         with required fields, as QuickFIX checks them) and, with validate_unordered_group_fields, the
-        first member out of its definition order, in ``self._gorder`` and ``self._greq``.
+        first member out of its definition order, in ``sc.greq`` and ``sc.gorder``.
         """
-        seen = self._stamp_row(depth)
+        seen = sc.row(depth)
         members = g.members
         delim = g.delim
         gen = 0
@@ -622,32 +977,46 @@ class DataDictionary:
             pos, slot = mem
             if tb == delim or gen == 0 or seen[slot] == gen:
                 if gen and path is not None:
-                    self._entry_required(g, seen, gen, path)
-                gen = next(self._gen)
+                    self._entry_required(sc, g, seen, gen, path)
+                gen = next(sc.gen)
                 count += 1
                 last = -1
-            elif chk_order and pos < last and self._gorder is None:
-                self._gorder = int(tb)
+            elif chk_order and pos < last and sc.gorder is None:
+                sc.gorder = int(tb)
             seen[slot] = gen
             last = pos
             i += 2
             sub = g.groups.get(tb) if g.groups else None
             if sub is not None:
-                i, _c = self._parse_group(toks, i, n, sub, depth + 1, options,
+                i, _c = self._parse_group(sc, toks, i, n, sub, depth + 1, options,
                                           None if path is None else (*path, gen, 1, sub.count))
-                seen = self._stamps[depth]
+                seen = sc.stamps[depth]
         if gen and path is not None:
-            self._entry_required(g, seen, gen, path)
+            self._entry_required(sc, g, seen, gen, path)
         return i, count
 
-    def _entry_required(self, g: _Group, seen: list[int], gen: int, path: tuple[int, ...]) -> None:
+    def _entry_required(self, sc: _Scratch, g: _Group, seen: list[int], gen: int,
+                        path: tuple[int, ...]) -> None:
         # key: top-level NumInGroup tag, then entries in wire order (their generation numbers grow),
         # own required members (0) before nested groups (1): QuickFIX's checkHasRequired order
         for t, s in g.required:
             if seen[s] != gen:
                 key = (*path, gen, 0, t)
-                cur = self._greq
+                cur = sc.greq
                 if cur is None or key < cur[0]:
-                    self._greq = (key, t)
+                    sc.greq = (key, t)
                 return
 
+
+# (module-level caches: mypyc compiles DataDictionary's methods, and a decorated method is not one)
+@cache
+def _standard(begin_string: str) -> DataDictionary:
+    return DataDictionary(load_standard_spec(begin_string), f"hft {begin_string} dictionary")
+
+
+@cache
+def _hft_venue(begin_string: str) -> DataDictionary:
+    if begin_string not in HFT_VENUE_EXTENSIONS:
+        raise ValueError(f"no hft venue dictionary for {begin_string!r}: {', '.join(HFT_VENUE_EXTENSIONS)}")
+    ext = HFT_VENUE_EXTENSIONS[begin_string]
+    return _standard(begin_string).extended(ext["fields"], ext["msg_fields"])

@@ -60,6 +60,38 @@ W2W_SAMPLES_MAX = 1_000_000
 NEVER = (1 << 63) - 1
 
 
+class BoundedMemoryStore(MemoryStore):
+    """In-memory store of an order-entry session that keeps at most ``max_bytes`` of sent messages (the
+    most recent); a ResendRequest for older ones is answered with a SequenceReset-GapFill, as for any
+    message a store no longer has. Without it a long run kept every ExecutionReport ever sent."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.evicted = 0
+
+    def store_sent(self, seq: int, frame: bytes) -> None:
+        self._sent[seq] = frame  # insertion order = age (seq numbers only grow)
+        self.bytes += len(frame)  # (a seq stored twice is counted twice: evicts a little early, never late)
+        if seq + 1 > self.next_sender_seq:
+            self.next_sender_seq = seq + 1
+        if self.bytes > self.max_bytes:
+            self._evict()
+
+    def _evict(self) -> None:
+        sent = self._sent
+        while self.bytes > self.max_bytes and len(sent) > 1:
+            self.bytes -= len(sent.pop(next(iter(sent))))
+            self.evicted += 1
+        if len(sent) <= 1:
+            self.bytes = sum(len(f) for f in sent.values())
+
+    def reset(self) -> None:
+        super().reset()
+        self.bytes = 0
+
+
 class SimServerError(RuntimeError):
     pass
 
@@ -321,7 +353,7 @@ class SimServer:
     def _store(self, begin: str, ours: str, theirs: str) -> SessionStore:
         cfg = self.config
         if not cfg.store_dir:
-            return MemoryStore()
+            return BoundedMemoryStore(cfg.order_entry.resend_memory_kb * 1024)
         return open_store(cfg.store_dir, begin, ours, theirs, cfg.fsync)  # type: ignore[arg-type]
 
     def _build(self, loop: asyncio.AbstractEventLoop | None) -> None:
