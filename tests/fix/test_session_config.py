@@ -66,3 +66,10 @@ def test_sim_config_client_session_credentials(tmp_path: Path) -> None:
                  'CheckLatncy = true\n')
     with pytest.raises(Exception, match=r"order_entry\.sessions\[0\]\.session\.CheckLatncy"):
         load_sim_config(p)
+
+
+def test_data_dictionary_choices() -> None:
+    for name in ("standard", "hft_venue"):
+        assert session_options({"DataDictionary": name}, "venue.session") == {"data_dictionary": name}
+        s = FixSession(SessionConfig(data_dictionary=name))
+        assert s._dd is not None and s._dd.is_msg_type(b"D")

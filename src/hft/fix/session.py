@@ -136,7 +136,8 @@ class SessionConfig:
     time_zone: str = "UTC"
     # data dictionary validation (QuickFIX UseDataDictionary / DataDictionary / Validate* switches):
     # None = the built-in checks only (required tags, field formats when validate_types)
-    data_dictionary: str | None = None  # "standard" or the path of a QuickFIX-format XML dictionary
+    # "standard", "hft_venue" (standard + hft's simulator/engine extensions) or a QuickFIX-format XML path
+    data_dictionary: str | None = None
     validation: ValidationOptions | None = None  # the Validate* switches (None: QuickFIX's defaults)
 
     @property
@@ -227,8 +228,8 @@ def session_options(table: Any, where: str) -> dict[str, Any]:
                     raise ValueError(f"{path}: unknown time zone {v!r}") from None
         out[attr] = v
     dd = out.get("data_dictionary")
-    if dd not in (None, "standard") and not os.path.isfile(str(dd)):
-        raise ValueError(f"{where}.data_dictionary: no such file {dd!r} (or 'standard')")
+    if dd not in (None, "standard", "hft_venue") and not os.path.isfile(str(dd)):
+        raise ValueError(f"{where}.data_dictionary: no such file {dd!r} (or 'standard', 'hft_venue')")
     if vopts:
         out["validation"] = ValidationOptions(**vopts)
         out.setdefault("data_dictionary", "standard")
@@ -444,8 +445,12 @@ class FixSession:
         dd_src = config.data_dictionary
         self._dd: DataDictionary | None = None
         if dd_src:
-            self._dd = DataDictionary.standard(config.begin_string) if dd_src == "standard" \
-                else DataDictionary.load(dd_src)
+            if dd_src == "standard":
+                self._dd = DataDictionary.standard(config.begin_string)
+            elif dd_src == "hft_venue":  # the standard one plus what hft's simulator and engine send
+                self._dd = DataDictionary.hft_venue(config.begin_string)
+            else:
+                self._dd = DataDictionary.load(dd_src)
         self._vopts = config.validation if config.validation is not None else ValidationOptions()
         # the one-pass application fast path checks what the built-in validation would (required tags):
         # not taken when every field is checked (validate_types or a dictionary)
