@@ -73,3 +73,42 @@ def test_data_dictionary_choices() -> None:
         assert session_options({"DataDictionary": name}, "venue.session") == {"data_dictionary": name}
         s = FixSession(SessionConfig(data_dictionary=name))
         assert s._dd is not None and s._dd.is_msg_type(b"D")
+
+
+def _logon_exchange(port: int, extra: str) -> bytes:
+    import socket
+    import time
+
+    from hft.fix.encoder import format_utc_timestamp
+
+    ts = format_utc_timestamp(time.time_ns(), 3).decode()
+    body = f"35=A\x0134=1\x0149=HFT\x0152={ts}\x0156=ASXSIM\x0198=0\x01108=30\x01{extra}"
+    head = f"8=FIX.4.2\x019={len(body)}\x01{body}".encode()
+    msg = head + b"10=%03d\x01" % (sum(head) & 0xFF)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(msg)
+        data = b""
+        deadline = time.monotonic() + 5
+        while b"\x0110=" not in data[data.find(b"\x0135="):] and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_simulator_checks_username_and_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hft sim with credentials on a client session refuses a wrong 553/554 (it checked CompIDs only)."""
+    from hft.sim.config import ClientSession, FlowSettings, OrderEntryConfig, SimConfig
+    from hft.sim.server import SimServer
+
+    monkeypatch.setenv("SIM_TEST_USER", "alice")
+    monkeypatch.setenv("SIM_TEST_PASS", "s3cret")
+    oe = OrderEntryConfig(sessions=(ClientSession("HFT", session={
+        "required_username_env": "SIM_TEST_USER", "required_password_env": "SIM_TEST_PASS"}),))
+    cfg = SimConfig.default(order_entry=oe, flow=FlowSettings(enabled=False), metrics_enabled=False)
+    with SimServer(cfg) as sim:
+        bad = _logon_exchange(sim.order_port, "553=alice\x01554=wrong\x01")
+        assert b"\x0135=5\x01" in bad and b"invalid username or password" in bad
+        good = _logon_exchange(sim.order_port, "553=alice\x01554=s3cret\x01")
+        assert b"\x0135=A\x01" in good
