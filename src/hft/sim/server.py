@@ -60,6 +60,13 @@ W2W_SAMPLES_MAX = 1_000_000
 NEVER = (1 << 63) - 1
 
 
+def _session_kw(table: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """A client session's FIX session options. The simulator stamps microseconds (TimestampPrecision 6,
+    as before the session default became 3): its feed captures are converted with microsecond exchange
+    times; a client's session table may set another precision."""
+    return {"timestamp_precision": 6, **session_options(table or {}, where)}
+
+
 class BoundedMemoryStore(MemoryStore):
     """In-memory store of an order-entry session that keeps at most ``max_bytes`` of sent messages (the
     most recent); a ResendRequest for older ones is answered with a SequenceReset-GapFill, as for any
@@ -378,7 +385,7 @@ class SimServer:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=oe.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
                                          app_msg_types=ORDER_MSG_TYPES,
-                                         **session_options(c.session or {}, "order_entry.sessions")),
+                                         **_session_kw(c.session, "order_entry.sessions")),
                            self._store(c.begin_string, oe.comp_id, c.sender_comp_id))
             cod = oe.cancel_on_disconnect if c.cancel_on_disconnect is None else c.cancel_on_disconnect
             gw.add_session(s, c.sender_comp_id, cod)
@@ -388,7 +395,7 @@ class SimServer:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=md.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
                                          app_msg_types=MD_MSG_TYPES,
-                                         **session_options(c.session or {}, "market_data.sessions")),
+                                         **_session_kw(c.session, "market_data.sessions")),
                            NoRetainStore())  # a feed is not resent: gap fill, then a new snapshot
             pub.add_session(s, c.sender_comp_id)
             self.md_sessions[c.sender_comp_id] = s
