@@ -25,6 +25,7 @@ COMPILED = [
     "hft/fix/store.py",
     "hft/fix/fastnum.py",
     "hft/fix/session.py",
+    "hft/fix/validation.py",
     "hft/engine/types.py",
     "hft/engine/positions.py",
     "hft/engine/risk.py",

@@ -20,6 +20,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("backtest",): ("hft.backtest.cli", "replay L2 data through the event-driven backtester"),
     ("data",): ("hft.data.cli", "convert and inspect market data files"),
     ("fix", "decode"): ("hft.fix.decode", "decode a raw FIX log into JSON, one object per message"),
+    ("fix", "conformance-acceptor"): ("hft.fix.conformance", "acceptor for QuickFIX's session test scripts"),
     ("journal", "show"): ("hft.engine.journal_cli", "print a trading journal for people"),
     ("bench", "fix"): ("hft.bench.fix_bench", "FIX parse/encode benchmark against simplefix and quickfix"),
     ("bench", "latency"): ("hft.bench.latency", "wire-to-wire tick-to-trade latency benchmark"),
@@ -27,6 +28,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "sim"): ("hft.bench.sim_bench", "exchange simulator orders/s and market data msgs/s"),
     ("bench", "ring"): ("hft.bench.ring_bench", "shared-memory SPSC ring vs multiprocessing.Queue and pipe"),
     ("bench", "gc"): ("hft.bench.gc_bench", "allocations and GC runs on the hot path"),
+    ("bench", "validate"): ("hft.fix.validation_bench", "FIX data-dictionary validation, ns per message"),
 }
 
 

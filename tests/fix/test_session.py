@@ -56,15 +56,22 @@ def test_heartbeats_and_test_request_then_silent_peer_disconnect() -> None:
     assert len(link.from_ini) == n0  # nothing before HeartBtInt
     link.advance(0.2)
     assert _types(link.from_ini)[n0:] == [b"0"] and _types(link.from_acc)[-1] == b"0"
-    # the initiator goes silent: the acceptor sends a TestRequest after 1.2 * HeartBtInt, then gives up
+    # the initiator goes silent: the acceptor sends a TestRequest after 1.5 * HeartBtInt of silence
+    # (test_request_factor) and disconnects at 2.4 * HeartBtInt (heartbeat_timeout_factor): two separate
+    # limits, so no Heartbeat of ours slips in between the TestRequest and the disconnect
     link.mute_ini = True
-    link.advance(5.0)
-    link.advance(1.1)
+    link.advance(7.3)
+    assert not [m for m in link.from_acc if m.msg_type == b"1"]
+    link.advance(0.3)
     tr = [m for m in link.from_acc if m.msg_type == b"1"]
-    assert len(tr) == 1 and tr[0].get(112) == b"TEST1"
+    assert len(tr) == 1 and tr[0].get(112) == b"TEST"  # QuickFIX's TestReqID
+    n_tr = len(link.from_acc)
     assert link.acc.state == SessionState.ACTIVE
-    link.advance(6.1)
+    link.advance(4.3)
+    assert link.acc.state == SessionState.ACTIVE
+    link.advance(0.2)
     assert link.acc.state == SessionState.DISCONNECTED
+    assert len(link.from_acc) == n_tr  # nothing after the TestRequest: no Heartbeat before the disconnect
     assert "TestRequest" in link.acc.disconnect_reason
     assert link.acc.counters.test_requests_sent == 1
 
@@ -103,7 +110,7 @@ def test_gap_triggers_resend_with_possdup_and_gapfill(version: str) -> None:
     # now ask the initiator to resend everything: admin messages come back as gap fills
     n = len(link.from_ini)
     link.ini.on_data(FixEncoder(version, "VENUE", "CLIENT").encode(
-        b"2", [(7, 1), (16, 0)], link.ini.next_target_seq))
+        b"2", [(7, 1), (16, 0)], link.ini.next_target_seq, link.now))
     out = link.from_ini[n:]
     assert [(m.msg_type, m.seq_num) for m in out] == [
         (b"4", 1), (b"D", 2), (b"4", 3), (b"D", 4), (b"D", 5), (b"D", 6)]
@@ -139,7 +146,8 @@ def test_possdup_duplicate_is_ignored() -> None:
     ("msg_type", "body", "reason", "ref_tag"),
     [
         (b"ZZ", [(58, b"what")], 11, None),  # unknown MsgType
-        (b"D", [(11, b"C1"), (21, b"1"), (54, b"1"), (60, b"20251125-01:02:03"), (40, b"2")], 1, 55),
+        # ClOrdID: required in 4.2 and 4.4 (Symbol is not required in QuickFIX's FIX44.xml)
+        (b"D", [(21, b"1"), (55, b"BHP"), (54, b"1"), (60, b"20251125-01:02:03"), (40, b"2")], 1, 11),
         (b"D", [*new_order_body("C2")[:5], (38, b"ten"), (40, b"2")], 6, 38),  # wrong value type
         (b"D", [*new_order_body("C3")[:4], (60, b"yesterday"), (40, b"2")], 6, 60),
         (b"D", [*new_order_body("C4")[:7], (44, b"4.5.6")], 6, 44),  # a price that is not a decimal

@@ -524,7 +524,7 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
         _resolve,
         _update_session_stats,
     )
-    from hft.fix.session import SessionConfig
+    from hft.fix.session import SessionConfig, session_options
     from hft.fix.store import MemoryStore, open_store
     from hft.metrics.stats import EngineStats, SessionStats
     from hft.runtime import apply_process_config, gc_controller_from_config
@@ -556,7 +556,8 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
                               target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
                               username_env=vc.username_env or None, password_env=vc.password_env or None,
                               reconnect_min=min(vc.reconnect_s, 0.5), reconnect_max=max(vc.reconnect_s, 0.5),
-                              app_msg_types=frozenset({b"8", b"9", b"j"}))
+                              app_msg_types=frozenset({b"8", b"9", b"j"}),
+                              **session_options(vc.session, "venue.session"))
     order_store = open_store(store_dir, vc.begin_string, vc.sender_comp_id, vc.target_comp_id,
                              fsync=vc.store_fsync)
     gateway = order_app if order_app is not None else FixOrderGateway(

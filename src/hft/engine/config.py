@@ -55,6 +55,9 @@ class VenueConfig:
     store_dir: str = "var/fix-store"
     store_fsync: Literal["safe", "batch", "none"] = "safe"
     cancel_on_disconnect: bool = True
+    # [venue.session]: FIX session options (hft.fix.session.session_options: ResetOnLogon, CheckLatency,
+    # MaxLatency, StartTime/EndTime/TimeZone, TimestampPrecision, ... ; docs/fix_session.md)
+    session: dict[str, Any] = field(default_factory=dict)
 
     def credentials(self) -> tuple[str | None, str | None]:
         """(username, password) read from the named environment variables (None when unset/unnamed)."""
@@ -375,6 +378,14 @@ def _cross_checks(ctx: _Ctx, cfg: Config) -> None:
                       "not with engine.loop = 'busy_poll' and busy_spin_us = 0: a real-time process that "
                       "spins forever starves everything else on its core; set busy_spin_us > 0 "
                       "(spin, then block) or realtime_priority = false")
+    if cfg.venue.session:
+        from hft.fix.session import session_options
+
+        try:
+            session_options(cfg.venue.session, "venue.session")
+        except ValueError as e:
+            path, _, why = str(e).partition(": ")
+            raise ctx.err(path, why) from None
     for key in ("username_env", "password_env"):
         name = getattr(cfg.venue, key)
         if name and not name.replace("_", "").isalnum():

@@ -671,7 +671,7 @@ async def run_trading(config: Config, opts: HostOptions | None = None,
 async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], None] | None,
                stack: contextlib.AsyncExitStack, info: dict[str, Any]) -> Host:
     from hft.engine.fix_gateway import FixOrderGateway
-    from hft.fix.session import FixSession, SessionConfig, SessionState
+    from hft.fix.session import FixSession, SessionConfig, SessionState, session_options
     from hft.fix.store import MemoryStore, open_store
     from hft.fix.transport import AsyncInitiator
 
@@ -728,7 +728,8 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
                               target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
                               username_env=vc.username_env or None, password_env=vc.password_env or None,
                               reset_seq_num_on_logon=embedded, reconnect_min=rmin, reconnect_max=rmax,
-                              app_msg_types=frozenset({b"8", b"9", b"j"}))
+                              app_msg_types=frozenset({b"8", b"9", b"j"}),
+                              **session_options(vc.session, "venue.session"))
     if embedded:  # the simulator lives and dies with us: nothing to resend across runs
         order_store: Any = MemoryStore()
     else:  # a venue that outlives us: sequence numbers and sent messages persist (resend after a crash)

@@ -29,8 +29,10 @@ _FILL: list[tuple[int, bytes | str | int]] = [
 ]
 
 
-def _active(store: SessionStore, validate: bool = True) -> tuple[FixSession, FixEncoder]:
-    s = FixSession(SessionConfig("FIX.4.2", "HFT", "VENUE", validate_types=validate), store)
+def _active(store: SessionStore, validate: bool = True,
+            dictionary: bool = False) -> tuple[FixSession, FixEncoder]:
+    s = FixSession(SessionConfig("FIX.4.2", "HFT", "VENUE", validate_types=validate,
+                                 data_dictionary="standard" if dictionary else None), store)
     s.connection_made(lambda b: None, lambda r: None)
     peer = FixEncoder("FIX.4.2", "VENUE", "HFT")
     s.on_data(peer.encode(b"A", [(98, 0), (108, 30)], 1))
@@ -82,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
             assert s.next_target_seq == a.receives + 2
             out[f"recv_{name}_validate_{'on' if validate else 'off'}_us"] = round(dt / a.receives / 1000, 2)
             store.close()
+    # full data dictionary validation (hft.fix.validation, QuickFIX's checks), memory store
+    s, peer = _active(MemoryStore(), dictionary=True)
+    frames = [peer.encode(b"8", _FILL, k) for k in range(2, a.receives + 2)]
+    t0 = time.perf_counter_ns()
+    for f in frames:
+        s.on_data(f)
+    dt = time.perf_counter_ns() - t0
+    assert s.next_target_seq == a.receives + 2 and s.counters.rejects_sent == 0
+    out["recv_memory_dictionary_us"] = round(dt / a.receives / 1000, 2)
     print(json.dumps(out))
     return 0
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixStreamParser
-from hft.fix.session import FixSession, SessionApplication, SessionConfig, SessionState
+from hft.fix.session import FixSession, SessionApplication, SessionConfig, SessionState, _ascii
 from hft.fix.store import FsyncPolicy, open_store
 
 TIMER_INTERVAL = 0.05  # seconds between on_timer calls
@@ -83,12 +83,23 @@ class _SessionProtocol(asyncio.Protocol):
             self.transport.close()  # flushes what is buffered (e.g. our Logout) first
 
     def data_received(self, data: bytes) -> None:
-        self.session.on_data(data)
+        _feed(self.session, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.session.connection_lost("connection lost" if exc is None else f"connection lost: {exc}")
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+def _feed(session: FixSession, data: bytes) -> None:
+    """``session.on_data`` that never lets an exception escape into asyncio (which would drop the
+    connection with no Logout and no reason): a fault found here ends the session with a Logout naming
+    it. (The session itself answers application faults with a Reject or BusinessMessageReject; this is
+    the last line for the rest.)"""
+    try:
+        session.on_data(data)
+    except Exception as e:  # a bug must not drop the line silently
+        session.fail(f"internal error: {type(e).__name__}: {e}")
 
 
 async def _ticker(sessions: Callable[[], Iterable[FixSession]], interval: float) -> None:
@@ -201,6 +212,13 @@ class _AcceptorProtocol(asyncio.Protocol):
         self._timeout = asyncio.get_running_loop().call_later(self.acceptor.first_message_timeout,
                                                               self._unidentified)
 
+    def _malformed(self) -> None:
+        """The first bytes are not a valid FIX frame: close at once (QuickFIX does), no answer."""
+        self.rejected = True
+        self.acceptor.refused.append("malformed first message")
+        if self.transport is not None:
+            self.transport.close()
+
     def _unidentified(self) -> None:
         if self.session is None and self.transport is not None:
             self.acceptor.refused.append("no valid first message")
@@ -215,20 +233,30 @@ class _AcceptorProtocol(asyncio.Protocol):
             return
         s = self.session
         if s is not None:
-            s.on_data(data)
+            _feed(s, data)
             return
-        self.parser.feed(data)
-        first = self.parser.next_message()
+        p = self.parser
+        p.feed(data)
+        first = p.next_message()
         if first is None:
+            if p.frames_bad or p._garbage_from >= 0:  # a bad frame or bytes that are not a frame
+                self._malformed()
+            return
+        if p.frames_bad:  # garbage before the first good frame
+            self._malformed()
             return
         s = self.acceptor._route(first, self)
         if s is None:
             return
         self.session = s
         s.connection_made(self.transport.write, self._close)  # type: ignore[union-attr]
-        s.parser = self.parser  # keep the bytes that followed the first message
-        s.on_message(first)
-        s.on_data(b"")
+        s.parser = p  # keep the bytes that followed the first message
+        try:
+            s.on_message(first)
+        except Exception as e:  # see _feed
+            s.fail(f"internal error: {type(e).__name__}: {e}")
+            return
+        _feed(s, b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timeout is not None:
@@ -249,9 +277,15 @@ class AsyncAcceptor:
         *,
         timer_interval: float = TIMER_INTERVAL,
         first_message_timeout: float = 10.0,
+        refuse_with_logout: bool = True,
     ) -> None:
         self.first_message_timeout = first_message_timeout
+        # a connection for an unknown session, another BeginString or a session already connected gets a
+        # Logout naming the reason before the close (True), or is closed without a word (False: QuickFIX)
+        self.refuse_with_logout = refuse_with_logout
         self.sessions: dict[tuple[str, str, str], FixSession] = {}
+        # refusal Logouts use the precision of the sessions (TimestampPrecision; 3 = milliseconds)
+        self._precision = sessions[0].config.timestamp_precision if sessions else 3
         for s in sessions:
             if s.config.initiator:
                 raise ValueError(f"session {s.config.key} is an initiator")
@@ -292,14 +326,16 @@ class AsyncAcceptor:
 
     def _refuse(self, msg: FixMessage, proto: _AcceptorProtocol, text: str) -> None:
         begin = msg.begin_string.decode("ascii", "replace")
-        if not begin.startswith("FIX"):
+        if begin not in ("FIX.4.0", "FIX.4.1", "FIX.4.2", "FIX.4.3", "FIX.4.4", "FIXT.1.1"):
             begin = "FIX.4.2"
-        try:
-            enc = FixEncoder(begin, msg.target_comp_id.decode("ascii", "replace") or "UNKNOWN",
-                             msg.sender_comp_id.decode("ascii", "replace") or "UNKNOWN")
-            frame = enc.encode(b"5", [(58, text)], 1)
-        except ValueError:
-            frame = b""
+        frame = b""
+        if self.refuse_with_logout:
+            try:
+                enc = FixEncoder(begin, _ascii(msg.target_comp_id) or "UNKNOWN",
+                                 _ascii(msg.sender_comp_id) or "UNKNOWN", timestamp_precision=self._precision)
+                frame = enc.encode(b"5", [(58, _ascii(text))], 1)
+            except ValueError:
+                frame = b""
         self.refused.append(text)
         proto.rejected = True
         if proto.transport is not None:
@@ -308,9 +344,9 @@ class AsyncAcceptor:
             proto.transport.close()
 
     def _route(self, msg: FixMessage, proto: _AcceptorProtocol) -> FixSession | None:
-        begin = msg.begin_string.decode("ascii", "replace")
-        ours = msg.target_comp_id.decode("ascii", "replace")
-        theirs = msg.sender_comp_id.decode("ascii", "replace")
+        begin = _ascii(msg.begin_string)
+        ours = _ascii(msg.target_comp_id)
+        theirs = _ascii(msg.sender_comp_id)
         s = self.sessions.get((begin, ours, theirs))
         if s is None:
             if any(k[1] == ours and k[2] == theirs for k in self.sessions):
@@ -436,7 +472,7 @@ class ThreadedInitiator:
                     if not data:
                         break
                     with self.lock:
-                        s.on_data(data)
+                        _feed(s, data)
                         s.on_timer()
                     if s.state == SessionState.DISCONNECTED:
                         break

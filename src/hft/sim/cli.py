@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hft.ratelog import RateLimitedLog
 from hft.sim.config import (
     DEFAULT_STORE_DIR,
     JITTER_KINDS,
@@ -32,6 +33,7 @@ from hft.sim.config import (
 )
 
 log = logging.getLogger("hft.sim")
+rlog = RateLimitedLog(log, burst=5, interval_s=10.0)
 
 DEFAULT_ORDER_PORT = 9878
 DEFAULT_MD_PORT = 9879
@@ -164,8 +166,8 @@ def main(argv: list[str]) -> int:
             stop.wait(0.2)
             for kind, acc in (("order", sim._order_acceptor), ("md", sim._md_acceptor)):
                 if acc is not None and len(acc.refused) > seen[kind]:
-                    for text in acc.refused[seen[kind]:]:
-                        log.warning("%s port: refused a connection: %s", kind, text)
+                    for text in acc.refused[seen[kind]:]:  # a reconnect loop: 5 lines per 10 s, then a count
+                        rlog.warning("refused:" + kind, "%s port: refused a connection: %s", kind, text)
                     seen[kind] = len(acc.refused)
             if not sim.running:
                 log.error("simulator thread ended unexpectedly")

@@ -101,6 +101,10 @@ class ClientSession:
     sender_comp_id: str
     begin_string: str = "FIX.4.2"
     cancel_on_disconnect: bool | None = None  # None: use order_entry.cancel_on_disconnect
+    # FIX session options of this client's session (hft.fix.session.session_options; docs/fix_session.md),
+    # e.g. {"required_username_env": "SIM_USER", "required_password_env": "SIM_PASS"}: a Logon without
+    # that Username (553) / Password (554) is refused
+    session: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,13 @@ class OrderEntryConfig:
     security_type: str = "CS"  # 167
     cancel_on_disconnect: bool = True
     sessions: tuple[ClientSession, ...] = (ClientSession("HFT"),)
+    # longest ClOrdID (11), OrigClOrdID (41), Account (1), Symbol (55) accepted, in bytes; longer -> Reject
+    max_id_len: int = 64
+    # memory for the last state of finished orders (35=H answers), in KiB: oldest forgotten beyond it
+    remembered_orders_kb: int = 65536
+    # sent messages kept in memory for resends per session (no server.store_dir), KiB: older ones are
+    # answered with a SequenceReset-GapFill
+    resend_memory_kb: int = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +296,7 @@ def _sessions(ctx: _Ctx, v: Any, path: str) -> tuple[ClientSession, ...]:
     seen: set[str] = set()
     for i, item in enumerate(v):
         p = f"{path}[{i}]"
-        t = _table(ctx, item, p, {"sender_comp_id", "begin_string", "cancel_on_disconnect"})
+        t = _table(ctx, item, p, {"sender_comp_id", "begin_string", "cancel_on_disconnect", "session"})
         if "sender_comp_id" not in t:
             raise ctx.err(f"{p}.sender_comp_id", "required")
         comp = _str(ctx, t["sender_comp_id"], f"{p}.sender_comp_id", nonempty=True)
@@ -294,8 +305,17 @@ def _sessions(ctx: _Ctx, v: Any, path: str) -> tuple[ClientSession, ...]:
         seen.add(comp)
         begin = _str(ctx, t.get("begin_string", "FIX.4.2"), f"{p}.begin_string", BEGIN_STRINGS)
         cod = t.get("cancel_on_disconnect")
+        opts = t.get("session")
+        if opts is not None:
+            from hft.fix.session import session_options
+
+            try:
+                session_options(opts, f"{p}.session")
+            except ValueError as e:
+                where, _, why = str(e).partition(": ")
+                raise ctx.err(where, why) from None
         out.append(ClientSession(comp, begin, None if cod is None else
-                                 _bool(ctx, cod, f"{p}.cancel_on_disconnect")))
+                                 _bool(ctx, cod, f"{p}.cancel_on_disconnect"), opts))
     return tuple(out)
 
 
@@ -334,7 +354,8 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
 
     oe = _table(ctx, d.get("order_entry", {}), "order_entry",
                 {"comp_id", "required_tags", "ex_destination", "currency", "security_type",
-                 "cancel_on_disconnect", "sessions"})
+                 "cancel_on_disconnect", "sessions", "max_id_len", "remembered_orders_kb",
+                 "resend_memory_kb"})
     base = OrderEntryConfig()
     oe_kw: dict[str, Any] = {}
     if "comp_id" in oe:
@@ -353,6 +374,14 @@ def sim_config_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> SimCon
                                               "order_entry.cancel_on_disconnect")
     if "sessions" in oe:
         oe_kw["sessions"] = _sessions(ctx, oe["sessions"], "order_entry.sessions")
+    if "max_id_len" in oe:
+        oe_kw["max_id_len"] = _int(ctx, oe["max_id_len"], "order_entry.max_id_len", 1, 1 << 20)
+    if "resend_memory_kb" in oe:
+        oe_kw["resend_memory_kb"] = _int(ctx, oe["resend_memory_kb"], "order_entry.resend_memory_kb", 1,
+                                         1 << 30)
+    if "remembered_orders_kb" in oe:
+        oe_kw["remembered_orders_kb"] = _int(ctx, oe["remembered_orders_kb"],
+                                             "order_entry.remembered_orders_kb", 1, 1 << 30)
     kw["order_entry"] = dataclasses.replace(base, **oe_kw)
 
     md = _table(ctx, d.get("market_data", {}), "market_data",

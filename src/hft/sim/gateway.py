@@ -40,6 +40,7 @@ from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.fix import dictionary as fixdict
 from hft.fix.parser import FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionState
+from hft.ratelog import RateLimitedLog
 from hft.sim.config import LatencySampler, OrderEntryConfig
 from hft.sim.latency import DelayLine
 from hft.sim.matching import (
@@ -53,6 +54,8 @@ from hft.sim.matching import (
 )
 
 log = logging.getLogger("hft.sim.gateway")
+# per connection and per message lines: at most 5 per 10 s per kind, then a count of the suppressed ones
+rlog = RateLimitedLog(log, burst=5, interval_s=10.0)
 
 Body = list[tuple[int, bytes | str | int]]
 BACKGROUND_SESSIONS = frozenset({"BG", "RP"})  # hft.sim.flow / hft.sim.replay orders: routed nowhere
@@ -113,7 +116,22 @@ def _field_map(raw: bytes) -> dict[bytes, bytes]:
 
 
 _ID_TAGS = ((b"11", 11), (b"1", 1), (b"55", 55))  # ClOrdID, Account (may be empty), Symbol
+# identifiers whose length is capped (order_entry.max_id_len): the simulator keeps and echoes them
+_CAPPED_ID_TAGS = ((11, b"11"), (41, b"41"), (1, b"1"), (55, b"55"))
 MAX_REMEMBERED_ORDERS = 200_000  # client orders whose last state a 35=H can still be answered with
+# bytes one remembered order costs besides its strings (ExecEvent, dict entries; measured, rounded up) and
+# one (session, ClOrdID) alias of it
+_EVENT_COST = 640
+_ALIAS_COST = 200
+
+
+def _tag_getter(msg: FixMessage) -> Callable[[bytes], bytes | None]:
+    return lambda key: msg.get(int(key))
+
+
+def _event_cost(e: ExecEvent) -> int:
+    """Estimated bytes a remembered ExecEvent holds (the strings that are its own, not shared)."""
+    return _EVENT_COST + len(e.cl_ord_id) + len(e.orig_cl_ord_id) + len(e.text) + len(e.account)
 
 
 def _no_ts(ns: int) -> bytes:
@@ -241,17 +259,17 @@ class OrderEntryApp(SessionApplication):
     def on_logon(self, session: FixSession) -> None:
         self.ever_logged_on = True
         self.gateway.counters["logons"] += 1
-        log.info("order session %s logged on (next seq out %d, in %d)", self.name, session.next_sender_seq,
-                 session.next_target_seq)
+        rlog.info("logon:" + self.name, "order session %s logged on (next seq out %d, in %d)", self.name,
+                  session.next_sender_seq, session.next_target_seq)
 
     def on_logout(self, session: FixSession, reason: str) -> None:
-        log.info("order session %s logged out: %s", self.name, reason)
+        rlog.info("logout:" + self.name, "order session %s logged out: %s", self.name, reason)
         if self.cancel_on_disconnect:
             self.gateway.cancel_all(self.name)
 
     def on_session_reject(self, session: FixSession, msg: FixMessage) -> None:
-        log.warning("order session %s: client rejected our seq %s: %s", self.name, msg.get_str(45, "?"),
-                    msg.get_str(58, ""))
+        rlog.warning("reject:" + self.name, "order session %s: client rejected our seq %s: %s", self.name,
+                     msg.get_str(45, "?"), msg.get_str(58, ""))
 
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:
         line = self.delay_in
@@ -318,11 +336,15 @@ class OrderGateway:
         self._latest: dict[int, ExecEvent] = {}
         self._by_cl: dict[tuple[str, str], int] = {}
         self.max_remembered = MAX_REMEMBERED_ORDERS
+        # the same memory in bytes (estimated: _EVENT_COST / _ALIAS_COST plus the strings kept)
+        self.max_remembered_bytes = cfg.remembered_orders_kb * 1024
+        self.remembered_bytes = 0
+        self._max_id_len = cfg.max_id_len
         self.counters: dict[str, int] = {
             "logons": 0, "new": 0, "cancel": 0, "replace": 0, "status": 0, "rejected_gateway": 0,
             "exec_reports": 0, "cancel_rejects": 0, "fills": 0, "stored_offline": 0, "dropped": 0,
             "internal_errors": 0, "wire_to_wire": 0, "cancel_on_disconnect": 0,
-            "dropped_in_flight": 0, "reads": 0}
+            "dropped_in_flight": 0, "reads": 0, "id_too_long": 0, "forgotten": 0}
 
     def add_session(self, session: FixSession, name: str, cancel_on_disconnect: bool) -> OrderEntryApp:
         app = OrderEntryApp(self, name, cancel_on_disconnect)
@@ -340,6 +362,8 @@ class OrderGateway:
         """One application message from ``app``'s client (after any injected latency)."""
         mt = msg.msg_type
         try:
+            if mt != b"D" and self._id_too_long(app, msg, _tag_getter(msg)):
+                return
             if mt == b"D":
                 self.counters["new"] += 1
                 self._new_order(app, msg, arrival_ns)
@@ -356,15 +380,44 @@ class OrderGateway:
             raise  # the session answers with a Reject 373=6 naming the tag
         except Exception as e:  # never let a client message take the server down
             self.counters["internal_errors"] += 1
-            log.exception("order session %s: internal error on %r", app.name, msg)
+            rlog.exception("internal:" + app.name, "order session %s: internal error on %r", app.name, msg)
             s = app.session
             if s is not None and s.is_active:
                 s.send(b"j", [(45, msg.get(34) or b"0"), (372, mt or b"?"), (380, 0),
                               (58, f"internal error: {type(e).__name__}")])
 
+    def _id_too_long(self, app: OrderEntryApp, msg: FixMessage, get: Callable[[bytes], bytes | None]) -> bool:
+        """An identifier (ClOrdID, OrigClOrdID, Account, Symbol) longer than ``order_entry.max_id_len``:
+        answered with a BusinessMessageReject (35=j, 380=0 Other) naming the tag, its length and the limit,
+        without echoing the value (nothing of it is kept); True when rejected. ``get``: tag bytes -> value."""
+        limit = self._max_id_len
+        for tag, key in _CAPPED_ID_TAGS:
+            v = get(key)
+            if v is not None and len(v) > limit:
+                n = len(v)
+                self.counters["id_too_long"] += 1
+                rlog.warning("id_too_long:" + app.name,
+                             "order session %s: %s of %d bytes rejected (limit %d)", app.name,
+                             _tag_name(tag), n, limit)
+                s = app.session
+                if s is not None and s.is_active:
+                    self._send(app, b"j", [(45, msg.get(34) or b"0"), (372, msg.msg_type or b"?"), (380, 0),
+                                           (58, f"{_tag_name(tag)} is {n} bytes, longer than the limit of "
+                                                f"{limit} (order_entry.max_id_len)")])
+                return True
+        return False
+
     def _new_order(self, app: OrderEntryApp, msg: FixMessage, arrival_ns: int) -> None:
         f = _field_map(msg.raw)
         get = f.get
+        cl_raw = get(b"11")
+        account = get(b"1")
+        symbol = get(b"55")
+        lim = self._max_id_len
+        if (cl_raw is not None and len(cl_raw) > lim) or (account is not None and len(account) > lim) or (
+                symbol is not None and len(symbol) > lim):
+            self._id_too_long(app, msg, get)
+            return
         if self.on_wire_to_wire is not None and self.tick_send_ns is not None:
             tick = get(b"6001")
             if tick is not None and tick.isdigit():
@@ -372,7 +425,6 @@ class OrderGateway:
                 if sent:
                     self.counters["wire_to_wire"] += 1
                     self.on_wire_to_wire(arrival_ns - sent)
-        cl_raw = get(b"11")
         cl = cl_raw.decode("latin-1") if cl_raw is not None else ""  # = get_str: ASCII, else latin-1
         try:
             ord_type = _ORD_TYPES.get(get(b"40") or b"")
@@ -417,8 +469,6 @@ class OrderGateway:
         except _Rejected as r:
             self._reject_order(app, msg, r.text, r.reason)
             return
-        account = get(b"1")
-        symbol = get(b"55")
         events = self.engine.submit(app.name, account.decode("latin-1") if account else "",
                                     symbol.decode("latin-1") if symbol else "", cl, side, qty, price,
                                     ord_type, tif)
@@ -522,14 +572,25 @@ class OrderGateway:
         self._send(app, b"8", body)
 
     def _forget_oldest(self) -> None:
-        """Bound the memory of done orders (35=H answers): drop the least recently active tenth."""
+        """Bound the memory of done orders (35=H answers), in count and in bytes: drop the least recently
+        active orders (and their ClOrdID aliases) until both are at 90 % of their limits."""
         latest = self._latest
-        drop = len(latest) - self.max_remembered * 9 // 10
-        it = iter(latest)
-        victims = [next(it) for _ in range(drop)]
-        for oid in victims:
-            del latest[oid]
-        self._by_cl = {k: v for k, v in self._by_cl.items() if v in latest}
+        by_cl = self._by_cl
+        aliases: dict[int, int] = {}  # order id -> bytes of its (session, ClOrdID) aliases
+        for (_s, cl), oid in by_cl.items():
+            aliases[oid] = aliases.get(oid, 0) + _ALIAS_COST + len(cl)
+        mem = self.remembered_bytes
+        keep_n = self.max_remembered * 9 // 10
+        keep_b = self.max_remembered_bytes * 9 // 10
+        dropped = 0
+        while latest and (len(latest) > keep_n or mem > keep_b):
+            oid = next(iter(latest))
+            mem -= _event_cost(latest.pop(oid)) + aliases.get(oid, 0)
+            dropped += 1
+        self._by_cl = {k: v for k, v in by_cl.items() if v in latest}
+        self.remembered_bytes = sum(_event_cost(e) for e in latest.values()) + sum(
+            _ALIAS_COST + len(cl) for (_s, cl) in self._by_cl)
+        self.counters["forgotten"] += dropped
 
     # -- rejects -----------------------------------------------------------------------------------
     def _reject_order(self, app: OrderEntryApp, msg: FixMessage, text: str, reason: int) -> None:
@@ -582,10 +643,22 @@ class OrderGateway:
                 if e.session in BACKGROUND_SESSIONS:
                     continue
                 latest = self._latest
-                latest.pop(e.order_id, None)  # most recently active last
+                old = latest.pop(e.order_id, None)  # most recently active last
                 latest[e.order_id] = e
-                self._by_cl[(e.session, e.cl_ord_id)] = e.order_id
-                if len(latest) > self.max_remembered:
+                cl = e.cl_ord_id
+                # bytes kept: the _event_cost of the new state minus the old one's, plus a new alias
+                mem = self.remembered_bytes + len(cl) + len(e.orig_cl_ord_id) + len(e.text) + len(e.account)
+                if old is not None:
+                    mem -= len(old.cl_ord_id) + len(old.orig_cl_ord_id) + len(old.text) + len(old.account)
+                else:
+                    mem += _EVENT_COST
+                by_cl = self._by_cl
+                n = len(by_cl)
+                by_cl[(e.session, cl)] = e.order_id
+                if len(by_cl) != n:
+                    mem += _ALIAS_COST + len(cl)
+                self.remembered_bytes = mem
+                if len(latest) > self.max_remembered or mem > self.max_remembered_bytes:
                     self._forget_oldest()
                 app = apps.get(e.session)
                 if app is None:

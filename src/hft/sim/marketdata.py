@@ -36,12 +36,14 @@ from hft.asx.ticks import format_price
 from hft.fix.parser import FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionState
 from hft.fix.store import MemoryStore
+from hft.ratelog import RateLimitedLog
 from hft.sim.config import LatencySampler, MarketDataConfig
 from hft.sim.gateway import price_bytes
 from hft.sim.latency import DelayLine
 from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
 
 log = logging.getLogger("hft.sim.marketdata")
+rlog = RateLimitedLog(log, burst=5, interval_s=10.0)  # per-connection lines (a reconnect loop)
 
 Body = list[tuple[int, bytes | str | int]]
 TICK_RING = 1 << 16
@@ -139,7 +141,8 @@ class MarketDataApp(SessionApplication):
             self._kicked = True
             n = pending()
             self.publisher.counters["slow_consumers"] += 1
-            log.warning("market data session %s: slow consumer, %d bytes unsent: disconnecting", self.name, n)
+            rlog.warning("slow:" + self.name, "market data session %s: slow consumer, %d bytes unsent: "
+                         "disconnecting", self.name, n)
             s = self.session
             if s is not None:
                 s.disconnect_reason = f"slow consumer: {n} bytes unsent"
@@ -206,10 +209,10 @@ class MarketDataApp(SessionApplication):
         self._write_raw(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def on_logon(self, session: FixSession) -> None:
-        log.info("market data session %s logged on", self.name)
+        rlog.info("logon:" + self.name, "market data session %s logged on", self.name)
 
     def on_logout(self, session: FixSession, reason: str) -> None:
-        log.info("market data session %s logged out: %s", self.name, reason)
+        rlog.info("logout:" + self.name, "market data session %s logged out: %s", self.name, reason)
         self.publisher.unsubscribe_all(self)
 
     def on_app_message(self, session: FixSession, msg: FixMessage) -> None:

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hft.fix.session import FixSession, SessionConfig
+from hft.fix.session import FixSession, SessionConfig, session_options
 from hft.fix.store import MemoryStore, SessionStore, open_store
 from hft.fix.transport import AsyncAcceptor
 from hft.metrics.exporter import MetricsServer, histogram_family, start_metrics_server
@@ -58,6 +58,45 @@ ORDER_MSG_TYPES = frozenset({b"D", b"F", b"G", b"H"})
 MD_MSG_TYPES = frozenset({b"V"})
 W2W_SAMPLES_MAX = 1_000_000
 NEVER = (1 << 63) - 1
+
+
+def _session_kw(table: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """A client session's FIX session options. The simulator stamps microseconds (TimestampPrecision 6,
+    as before the session default became 3): its feed captures are converted with microsecond exchange
+    times; a client's session table may set another precision."""
+    return {"timestamp_precision": 6, **session_options(table or {}, where)}
+
+
+class BoundedMemoryStore(MemoryStore):
+    """In-memory store of an order-entry session that keeps at most ``max_bytes`` of sent messages (the
+    most recent); a ResendRequest for older ones is answered with a SequenceReset-GapFill, as for any
+    message a store no longer has. Without it a long run kept every ExecutionReport ever sent."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.evicted = 0
+
+    def store_sent(self, seq: int, frame: bytes) -> None:
+        self._sent[seq] = frame  # insertion order = age (seq numbers only grow)
+        self.bytes += len(frame)  # (a seq stored twice is counted twice: evicts a little early, never late)
+        if seq + 1 > self.next_sender_seq:
+            self.next_sender_seq = seq + 1
+        if self.bytes > self.max_bytes:
+            self._evict()
+
+    def _evict(self) -> None:
+        sent = self._sent
+        while self.bytes > self.max_bytes and len(sent) > 1:
+            self.bytes -= len(sent.pop(next(iter(sent))))
+            self.evicted += 1
+        if len(sent) <= 1:
+            self.bytes = sum(len(f) for f in sent.values())
+
+    def reset(self) -> None:
+        super().reset()
+        self.bytes = 0
 
 
 class SimServerError(RuntimeError):
@@ -321,7 +360,7 @@ class SimServer:
     def _store(self, begin: str, ours: str, theirs: str) -> SessionStore:
         cfg = self.config
         if not cfg.store_dir:
-            return MemoryStore()
+            return BoundedMemoryStore(cfg.order_entry.resend_memory_kb * 1024)
         return open_store(cfg.store_dir, begin, ours, theirs, cfg.fsync)  # type: ignore[arg-type]
 
     def _build(self, loop: asyncio.AbstractEventLoop | None) -> None:
@@ -345,7 +384,8 @@ class SimServer:
         for c in oe.sessions:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=oe.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
-                                         app_msg_types=ORDER_MSG_TYPES),
+                                         app_msg_types=ORDER_MSG_TYPES,
+                                         **_session_kw(c.session, "order_entry.sessions")),
                            self._store(c.begin_string, oe.comp_id, c.sender_comp_id))
             cod = oe.cancel_on_disconnect if c.cancel_on_disconnect is None else c.cancel_on_disconnect
             gw.add_session(s, c.sender_comp_id, cod)
@@ -354,7 +394,8 @@ class SimServer:
         for c in md.sessions:
             s = FixSession(SessionConfig(begin_string=c.begin_string, sender_comp_id=md.comp_id,
                                          target_comp_id=c.sender_comp_id, initiator=False,
-                                         app_msg_types=MD_MSG_TYPES),
+                                         app_msg_types=MD_MSG_TYPES,
+                                         **_session_kw(c.session, "market_data.sessions")),
                            NoRetainStore())  # a feed is not resent: gap fill, then a new snapshot
             pub.add_session(s, c.sender_comp_id)
             self.md_sessions[c.sender_comp_id] = s
