@@ -15,7 +15,6 @@ tripped.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import logging
@@ -80,9 +79,10 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
     from rich.console import Console
     from rich.logging import RichHandler
 
+    from hft.engine.host import run_session
     from hft.engine.journal import JournalError
     from hft.engine.preflight import warnings_for
-    from hft.engine.runner import HostOptions, run_trading
+    from hft.engine.runner import HostOptions
     from hft.engine.status import StatusLine, summary_table
     from hft.fix.store import StoreError
 
@@ -110,12 +110,7 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
                        metrics_fallback=metrics_fallback, logon_timeout=args.logon_timeout,
                        reset_kill_by=args.reset_kill_switch)
     try:
-        if busy:
-            from hft.engine.busyloop import run_busy
-
-            summary: dict[str, Any] = run_busy(cfg, opts)
-        else:
-            summary = asyncio.run(run_trading(cfg, opts))
+        summary: dict[str, Any] = run_session(cfg, opts)
     except ConfigError as e:  # found while starting (e.g. a bad replay recording): name the config file too
         msg = str(e)
         if cfg.source and not msg.startswith(cfg.source):
