@@ -240,21 +240,26 @@ def run_host(loop: str, cfg: Any, opts: HostOptions) -> dict[str, Any]:
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("loop", LOOPS)
-def test_no_journal_fsync_on_the_order_path(tmp_path: Path, sim: Any, loop: str,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """journal.fsync = "batch": records are written before the order leaves, the fsync is the timer's."""
+def test_no_fsync_on_the_order_path_by_default(tmp_path: Path, sim: Any, loop: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defaults (journal.fsync = "batch", venue.store_fsync = "batch"): the journal record and the FIX
+    store's copy of each order are written before the order leaves (they survive kill -9); their fsync is
+    the host timer's, never inline on the order path."""
     path = write_config(tmp_path, sim, loop)
-    path.write_text(path.read_text().replace("[journal]", '[journal]\nfsync = "batch"\nbatch_max_ms = 1')
-                    + "[risk]\nmax_open_orders = 100\n")
+    path.write_text(path.read_text().replace('store_fsync = "none"\n', "")
+                    .replace("[journal]", "[journal]\nbatch_max_ms = 1") + "[risk]\nmax_open_orders = 100\n")
     cfg = load_config(str(path), PARAMS)
+    assert cfg.journal.fsync == "batch" and cfg.venue.store_fsync == "batch"
     jname = str(tmp_path / "journal.bin")
     real_fsync = os.fsync
-    calls = {"order_path": 0, "journal": 0}
+    calls = {"order_path": 0, "journal": 0, "store": 0}
 
     def fsync(fd: int) -> None:
         with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{fd}") == jname:
-                calls["journal"] += 1
+            name = os.readlink(f"/proc/self/fd/{fd}")
+            kind = "journal" if name == jname else "store" if name.endswith(".store") else ""
+            if kind:
+                calls[kind] += 1
                 if _Bidder.in_order[0]:
                     calls["order_path"] += 1
         real_fsync(fd)
@@ -264,9 +269,14 @@ def test_no_journal_fsync_on_the_order_path(tmp_path: Path, sim: Any, loop: str,
     s = run_host(loop, cfg, opts)
     assert s["orders"] >= 5, s
     assert calls["order_path"] == 0, calls  # no order waited for the disk ...
-    assert calls["journal"] >= 1, calls  # ... the records were synced off the order path
+    assert calls["journal"] >= 1 and calls["store"] >= 1, calls  # ... both were synced off the order path
     recs, _ = read_journal(tmp_path / "journal.bin")
-    assert sum(1 for r in recs if r["t"] == "new") == s["orders"]  # and every order was journaled
+    assert sum(1 for r in recs if r["t"] == "new") == s["orders"]  # every order was journaled ...
+    from hft.fix.store import open_store
+
+    with open_store(tmp_path / "store", "FIX.4.2", cfg.venue.sender_comp_id, cfg.venue.target_comp_id) as st:
+        sent = st.get_sent(1, st.next_sender_seq)
+    assert sum(1 for _, m in sent if b"\x0135=D\x01" in m) == s["orders"]  # ... and stored
 
 
 # ------------------------------------------------------------------------------------ metrics
