@@ -127,7 +127,7 @@ def test_run_busy_applies_the_engine_runtime_config(venue: VenueProcess, tmp_pat
     core = sorted(os.sched_getaffinity(0))[0]
     before = (gc.get_threshold(), gc.isenabled(), os.sched_getaffinity(0))
     config = _paper_config(venue, tmp_path, busy_spin_us=200.0, gc_disable=True, gc_idle_ms=50,
-                           gc_thresholds=[50_000, 20, 20], cpu_affinity=[core])
+                           gc_thresholds=[50_000, 20, 20], cpu_affinity=[core], busy_spin_pinned=False)
     venue.command("go")
     try:
         summary = run_busy(config, HostOptions(duration=1.0, install_signals=False))
@@ -140,6 +140,25 @@ def test_run_busy_applies_the_engine_runtime_config(venue: VenueProcess, tmp_pat
     assert gcs["idle_collections"] > 0 and sum(gcs["collections"]) == gcs["idle_collections"]
     assert summary["orders"] > 10
     assert (gc.get_threshold(), gc.isenabled()) == before[:2]  # restored at the end
+
+
+@pytest.mark.timeout(60)
+def test_run_busy_spins_on_a_pinned_core(venue: VenueProcess, tmp_path: Path) -> None:
+    """Pinned (engine.cpu_affinity), the loop has its core: it spins, busy_spin_us notwithstanding (a loop
+    that blocks in select after 200 us sleeps through every tick that comes 1 ms or more after the last);
+    busy_spin_pinned = false restores spin-then-select."""
+    import os
+
+    core = sorted(os.sched_getaffinity(0))[-1]
+    before = os.sched_getaffinity(0)
+    config = _paper_config(venue, tmp_path, busy_spin_us=200.0, cpu_affinity=[core])
+    venue.command("go")
+    try:
+        summary = run_busy(config, HostOptions(duration=1.0, install_signals=False))
+    finally:
+        os.sched_setaffinity(0, before)
+    assert summary["loop"]["spin_us"] is None and summary["loop"]["blocks"] == 0
+    assert summary["orders"] > 10
 
 
 def test_run_busy_refuses_the_embedded_simulator(tmp_path: Path) -> None:

@@ -509,7 +509,8 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
     already be listening (the embedded simulator is refused: its thread would starve, see module doc).
     ``order_app`` / ``md_app`` replace the default FixOrderGateway / FixMarketData (the latency benchmark
     passes subclasses that echo the simulator's tick id). ``spin_us``: see :class:`BusyLoop` (None: pure
-    spinning); by default ``engine.busy_spin_us`` (0: pure spinning). Signals: the handlers only record
+    spinning); by default pure spinning when pinned (``engine.cpu_affinity`` with ``busy_spin_pinned``,
+    the default) or ``busy_spin_us = 0``, else ``engine.busy_spin_us``. Signals: the handlers only record
     the signal (``signal.set_wakeup_fd``); the loop's timer runs the action (stop, or the manual kill
     switch), so the engine is never interrupted half-way through an update. Returns the engine summary.
     """
@@ -518,8 +519,10 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
 
     opts = opts or HostOptions()
     ec = config.engine
-    if spin_us == FROM_CONFIG:
-        spin_us = float(ec.busy_spin_us) or None
+    if spin_us == FROM_CONFIG:  # pinned (busy_spin_pinned) or busy_spin_us = 0: spin forever
+        from hft.engine.config import busy_spins_forever
+
+        spin_us = None if busy_spins_forever(ec) else float(ec.busy_spin_us)
     stop = [False]
     with contextlib.ExitStack() as stack:
         w = assemble(config, opts, stack, loop_kind="busy_poll", order_app=order_app, md_app=md_app)

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hft.engine.config import Config
+from hft.engine.config import Config, busy_spins_forever
 from hft.engine.journal import Journal, JournalError, RecoveryState, recover
 from hft.engine.runner import (
     Host,
@@ -265,9 +265,9 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
         raise RuntimeError("engine.loop = busy_poll needs a venue in another process (hft sim): set "
                            "sim.embedded = false, venue.port and market_data.port; the embedded simulator "
                            "would be starved")
-    if busy and ec.busy_spin_us == 0 and ec.realtime_priority:
-        log.warning("engine.realtime_priority ignored: this busy loop spins forever (busy_spin_us = 0) and a "
-                    "real-time spinner would starve its core")
+    if busy and busy_spins_forever(ec) and ec.realtime_priority:
+        log.warning("engine.realtime_priority ignored: this busy loop spins forever (busy_spin_us = 0, or "
+                    "pinned) and a real-time spinner would starve its core")
         ec = dataclasses.replace(ec, realtime_priority=False)
     # CPU pinning / real-time priority per [engine] (skipped with a logged reason when not permitted)
     runtime_report = apply_process_config(ec).as_dict()
