@@ -256,13 +256,21 @@ def test_strategy_exception_trips_instead_of_dropping_the_session(tmp_path: Path
     cfg = make_config(tmp_path)
 
     class Buggy(Keen):
+        armed = False  # set once the test listens (the busy host trades from its own thread at once)
+
         def on_book(self, instrument: str, book: Any) -> None:
             super().on_book(instrument, book)
-            if self.ctx.open_orders():
+            if self.armed and self.ctx.open_orders():
                 raise ZeroDivisionError("bug in the strategy")
 
     async def scenario(venue: MiniVenue, host: Host) -> None:
         probe = TripProbe(host)
+        assert isinstance(host.engine.strategy, Buggy)
+        host.engine.strategy.armed = True
+        for _ in range(20):
+            if probe.reason:
+                break
+            await churn(venue, 2)
         assert await wait_until(lambda: bool(probe.reason))
         assert probe.reason.startswith("strategy error in on_book: ZeroDivisionError")
         await assert_nothing_leaves_after_trip(venue, host, probe)

@@ -60,15 +60,25 @@ class BusyConnection:
     """One connected non-blocking socket driving one :class:`FixSession`."""
 
     __slots__ = ("_anc_size", "_buf", "_bufs", "_mv", "_pending", "_recv_into", "_stamped", "bytes_in",
-                 "closed", "reads", "rx", "session", "sock", "sockopts")
+                 "bytes_out", "closed", "reads", "rx", "session", "sock", "sockopts", "tx")
 
     def __init__(self, session: FixSession, sock: socket.socket, *, busy_poll_us: int = 50,
-                 recv_size: int = 1 << 16, rx_timestamps: bool = False) -> None:
+                 recv_size: int = 1 << 16, rx_timestamps: bool = False, tx_timestamps: bool = False) -> None:
         """``rx_timestamps``: read through :class:`hft.runtime.timestamps.RxTimestamper` (``recvmsg`` with
-        ``SO_TIMESTAMPING``); the kernel's receive stamp of each read is then ``self.rx.ts_ns``."""
+        ``SO_TIMESTAMPING``); the kernel's receive stamp of each read is then ``self.rx.ts_ns``.
+        ``tx_timestamps``: :class:`hft.runtime.timestamps.TxTimestamper` on the socket (``self.tx``),
+        enabled before the first byte: the kernel's transmit stamp of each ``send``, keyed by
+        ``TxTimestamper.key_after(self.bytes_out)`` (every byte handed to :meth:`send_bytes` counts)."""
         self.session = session
         self.sock = sock
         self.sockopts = tune_socket(sock, busy_poll_us)
+        self.bytes_out = 0
+        self.tx: Any = None
+        if tx_timestamps:
+            from hft.runtime.timestamps import TxTimestamper
+
+            self.tx = TxTimestamper(sock)
+            self.sockopts["tx_timestamps"] = "software" if self.tx.enabled else self.tx.reason
         self.rx: Any = None
         self._recv_into: Callable[[Any], int] = sock.recv_into
         self._buf = bytearray(recv_size)
@@ -95,6 +105,7 @@ class BusyConnection:
         """The session's writer: one non-blocking ``send``; a remainder is queued, in order."""
         if self.closed:
             return
+        self.bytes_out += len(data)
         if self._pending:
             self._pending += data
             self.flush()
@@ -185,7 +196,8 @@ class BusyInitiator:
     """Connects one initiator session, reconnecting with the session's backoff until :meth:`stop`."""
 
     def __init__(self, session: FixSession, host: str, port: int, *, reconnect: bool = True,
-                 busy_poll_us: int = 50, connect_timeout: float = 2.0, rx_timestamps: bool = False) -> None:
+                 busy_poll_us: int = 50, connect_timeout: float = 2.0, rx_timestamps: bool = False,
+                 tx_timestamps: bool = False) -> None:
         if not session.config.initiator:
             raise ValueError("BusyInitiator needs a session configured with initiator=True")
         self.session = session
@@ -193,6 +205,7 @@ class BusyInitiator:
         self.reconnect = reconnect
         self.busy_poll_us = busy_poll_us
         self.rx_timestamps = rx_timestamps
+        self.tx_timestamps = tx_timestamps
         self.connect_timeout = connect_timeout
         self.conn: BusyConnection | None = None
         self.connects = 0
@@ -220,7 +233,7 @@ class BusyInitiator:
         self.connects += 1
         self._logons_at_connect = self.session.counters.logons
         self.conn = BusyConnection(self.session, sock, busy_poll_us=self.busy_poll_us,
-                                   rx_timestamps=self.rx_timestamps)
+                                   rx_timestamps=self.rx_timestamps, tx_timestamps=self.tx_timestamps)
 
     def maintain(self) -> None:
         """Cold path (called from the loop's timer): connect or reconnect when due."""
@@ -536,8 +549,14 @@ def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | 
             stack.callback(sig.close)
             loop.call_every(10_000_000, lambda now_ns: sig.dispatch())
         try:
-            order_ini = loop.add_initiator(w.order_session, *w.order_addr)
-            md_ini = loop.add_initiator(w.md_session, *w.md_addr) if w.md_session is not None else None
+            stamps = bool(getattr(ec, "wire_stamps", False))  # kernel rx/tx stamps (engine.wire_stamps)
+            order_ini = loop.add_initiator(w.order_session, *w.order_addr, tx_timestamps=stamps)
+            md_ini = (loop.add_initiator(w.md_session, *w.md_addr, rx_timestamps=stamps)
+                      if w.md_session is not None else None)
+            if stamps:
+                w.enable_wire_stamps(lambda: order_ini.conn, (lambda: md_ini.conn) if md_ini is not None
+                                     else None)
+                loop.call_every(1_000_000, lambda now_ns: w.drain_wire_stamps())
             if not loop.wait_for(lambda: stop[0] or (w.order_session.is_active and (
                     w.md_session is None or w.md_session.is_active)), opts.logon_timeout):
                 raise w.logon_error(w.order_session.is_active, order_ini, md_ini)

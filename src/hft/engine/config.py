@@ -171,6 +171,8 @@ class EngineConfig:
                              doc="busy_poll: 0 = spin forever; > 0 = spin this long after a read, then block")
     busy_spin_pinned: bool = field(default=True, metadata={
         "doc": "busy_poll with cpu_affinity: spin forever (the core is the loop's), busy_spin_us ignored"})
+    wire_stamps: bool = field(default=False, metadata={
+        "doc": "busy_poll: kernel rx/tx stamps per order; the summary reports wire-to-wire from them"})
     busy_warm_us: float = _f(200.0, min=0.0, max=1_000_000.0,
                              doc="busy_poll: cache warming every N us while idle (BusyLoop); 0 = off")
     timer_ms: int = _f(100, min=1, max=3_600_000)

@@ -86,7 +86,23 @@ class Wiring:
     gc_report: dict[str, Any] = dataclasses.field(default_factory=dict)
     started: bool = False
     stopping: bool = False  # set by the host when it winds down: a disconnect is then not a loss
+    wire: WireStamps | None = None  # engine.wire_stamps on the busy host: per-order kernel stamps
     _last_status: float = 0.0
+
+    # ---------------------------------------------------------------------------------- wire stamps
+    def enable_wire_stamps(self, order_conn: Callable[[], Any], md_conn: Callable[[], Any] | None) -> None:
+        """``engine.wire_stamps`` (a host whose connections give kernel stamps: the busy-poll host): each
+        order sent from a market data message is matched with the kernel's receive stamp of that
+        message's bytes and the kernel's transmit stamp of its 35=D: wire-to-wire in this process, from
+        the kernel stamps, in the summary (the engine's own ``tick_to_trade_us`` stays read -> write)."""
+        if md_conn is None:
+            return
+        self.wire = WireStamps(self.engine, md_conn, order_conn)
+        self.gateway.on_sent = self.wire.on_sent
+
+    def drain_wire_stamps(self) -> None:
+        if self.wire is not None:
+            self.wire.drain()
 
     # ---------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -194,8 +210,76 @@ class Wiring:
         s["journal_fsync"] = {"policy": self.journal.fsync, "syncs": self.journal.syncs}
         if self.replay:
             s["replay"] = dict(self.md.counters)
+        if self.wire is not None:
+            self.wire.drain()
+            s["wire_to_wire_us"] = self.wire.summary()
+        elif self.config.engine.wire_stamps:
+            s["wire_to_wire_us"] = {"count": 0, "note": "engine.wire_stamps needs engine.loop = busy_poll "
+                                                        "(the asyncio transports read without kernel stamps)"}
         s["loop"] = {"kind": self.loop_kind, **(loop_info or {})}
         return s
+
+
+class WireStamps:
+    """Per-order kernel stamps (``engine.wire_stamps``): for each new order sent while a market data
+    message is processed (``FixOrderGateway.on_sent``, called after the write, off the order path), the
+    kernel receive stamp of the read that carried that message (the market data connection's ``rx``)
+    and the offset of the order's last byte; :meth:`drain` (the host's 1 ms idle timer) reads the order
+    socket's transmit stamps and records transmit - receive per order: the engine's wire-to-wire, where a
+    packet capture on this machine would see the tick arrive and the order leave. Preallocated ring."""
+
+    def __init__(self, engine: Any, md_conn: Callable[[], Any], order_conn: Callable[[], Any],
+                 capacity: int = 1 << 12) -> None:
+        from hft.metrics.latency import LatencyHistogram
+
+        self.engine = engine
+        self.md_conn = md_conn
+        self.order_conn = order_conn
+        self.mask = capacity - 1
+        self.keys = [0] * capacity
+        self.rx = [0] * capacity
+        self.head = 0  # next slot to fill
+        self.tail = 0  # oldest order without its transmit stamp
+        self.conn: Any = None
+        self.hist = LatencyHistogram("wire_to_wire")
+        self.dropped = 0  # orders whose stamp never came (connection lost, ring overrun)
+
+    def on_sent(self, tick: bytes) -> None:
+        c = self.order_conn()
+        m = self.md_conn()
+        rx = m.rx if m is not None else None
+        if c is None or c.tx is None or rx is None or not rx.ts_ns or not self.engine._in_md:
+            return
+        if c is not self.conn:  # a new connection: its stamps count from 0
+            self.dropped += self.head - self.tail
+            self.tail = self.head
+            self.conn = c
+        if self.head - self.tail > self.mask:
+            self.tail += 1
+            self.dropped += 1
+        i = self.head & self.mask
+        self.keys[i] = (c.bytes_out - 1) & 0xFFFFFFFF
+        self.rx[i] = rx.ts_ns  # the kernel's receive stamp of the read being processed
+        self.head += 1
+
+    def drain(self) -> None:
+        c = self.conn
+        if c is None or c.tx is None:
+            return
+        for key, ns in c.tx.drain():
+            while self.tail < self.head:
+                i = self.tail & self.mask
+                if (key - self.keys[i]) & 0xFFFFFFFF >= 0x80000000:  # this stamp is for an earlier send
+                    break
+                self.hist.record(max(1, ns - self.rx[i]))
+                self.tail += 1
+
+    def summary(self) -> dict[str, Any]:
+        h = self.hist
+        return {"count": h.count, "p50": round(h.percentile(50) / 1e3, 1),
+                "p99": round(h.percentile(99) / 1e3, 1), "max": round(h.max_ns / 1e3, 1),
+                "basis": "kernel rx of the tick -> kernel tx of the order",
+                "unmatched": self.dropped + self.head - self.tail}
 
 
 def _open_journal(config: Config, opts: HostOptions, embedded: bool) -> tuple[Path, RecoveryState | None,
@@ -348,6 +432,7 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
                order_addr=(vc.host, venue_port), md_addr=(mc.host, md_port if not replay else 0),
                replay=replay, embedded=embedded, stats=stats, order_ss=order_ss, md_ss=md_ss,
                runtime_report=runtime_report)
+    host.extra["wiring"] = w
     gateway.on_state = w.on_order_state
     if md_session is not None:
         md.on_state = lambda old, new: _update_session_stats(md_ss, md_session)

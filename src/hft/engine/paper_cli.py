@@ -44,6 +44,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                    "starts tripped")
     p.add_argument("--logon-timeout", type=float, default=10.0, metavar="S",
                    help="give up when a FIX session has not logged on after S seconds (default 10)")
+    p.add_argument("--wire-stamps", action="store_true", help="engine.wire_stamps = true: the busy-poll host "
+                   "reads kernel receive/transmit stamps and the summary reports wire-to-wire per order")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                    help="log level on stderr (default WARNING)")
 
@@ -67,6 +69,8 @@ def load(args: argparse.Namespace) -> Config:
                               f"{', '.join(sorted(PARAMS))})")
         cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(
             cfg.strategy, name=args.strategy, params={}, params_obj=PARAMS[args.strategy]()))
+    if args.wire_stamps:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, wire_stamps=True))
     if args.journal:
         cfg = dataclasses.replace(cfg, journal=dataclasses.replace(cfg.journal, path=args.journal))
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
