@@ -1155,9 +1155,9 @@ def main(argv: list[str] | None = None) -> int:
           "engine recv->write p50/p99  load")
     for r in res["runs"]:
         w = r["wire_to_wire_us"]
-        e = r["engine_recv_to_write_us"] or r.get("paper_tick_to_trade_us") or {}
+        own = r["engine_recv_to_write_us"] or r.get("paper_tick_to_trade_us") or {}
         print(f"{r['loop']:<8} {w['count']:>6} {w['p50']!s:>7} {w['p90']!s:>7} {w['p99']!s:>7} "
-              f"{w['p99_9']!s:>7} {w['max']!s:>8}        {e.get('p50')}/{e.get('p99')}  {r['load_before']}")
+              f"{w['p99_9']!s:>7} {w['max']!s:>8}  {own.get('p50')}/{own.get('p99')}  {r['load_before']}")
         if r.get("wire_to_wire_basis") == "capture":
             v = r["wire_to_wire_from_venue_write_us"]
             print(f"         (from the tick's kernel transmit stamp; from the venue's write call: "
