@@ -53,7 +53,7 @@ class VenueConfig:
     username_env: str = ""  # NAME of the environment variable holding the user name
     password_env: str = ""  # NAME of the environment variable holding the password
     store_dir: str = "var/fix-store"
-    # batch: each outgoing message written before it is sent (survives kill -9), fsync by the host's timer;
+    # batch: each outgoing message written before it is sent (survives kill -9), fsynced by the host's thread;
     # safe: an fsync before every outgoing message (survives an OS crash too; costs the fsync per order)
     store_fsync: Literal["safe", "batch", "none"] = "batch"
     cancel_on_disconnect: bool = True
