@@ -30,9 +30,10 @@ Durability (``fsync`` policy):
   record or at the idle flush; ``fsync`` is deferred to :meth:`FileStore.flush` (the session calls it when
   idle) or when ``batch_max_records``/``batch_max_ns`` is exceeded. An OS crash may lose the last
   unsynced records (then a sequence number that went out could be reused after a restart). The trading
-  host (``hft.engine.host``) uses it by default (``venue.store_fsync = "batch"``) with the time trigger
-  off and its own timer flushing, so no order waits for the disk; ``safe`` stays an option, at the cost
-  of one fsync per outgoing message on the order path (docs/engine.md gives the figure).
+  host (``hft.engine.host``) gives ``venue.store_fsync = "batch"`` (its default) this meaning with a
+  thread of its own: the store opened with ``none`` and the file fsynced every ``journal.batch_max_ms``
+  off the loop's thread, so no order waits for the disk; ``safe`` stays an option, at the cost of one
+  fsync per outgoing message on the order path (docs/engine.md gives the figure).
 - ``none``: like ``batch`` but never ``fsync`` (the OS decides). Survives process kill, not an OS crash.
 """
 
