@@ -309,3 +309,30 @@ def test_metrics_port_busy_falls_back_to_a_free_port(tmp_path: Path, sim: Any, l
     s = last_json(r.stdout)
     assert s["metrics_url"].startswith("http://127.0.0.1:") and f":{port}/" not in s["metrics_url"]
     assert "is busy" in r.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", LOOPS)
+def test_sigusr1_during_the_logon_is_handled_not_fatal(tmp_path: Path, loop: str) -> None:
+    """The signal handlers are in place before the first connect: a SIGUSR1 while the sessions are still
+    logging on trips (and journals) the kill switch instead of killing the process (exit 138 before)."""
+    with socket.socket() as s:  # a port nobody listens on: the logon keeps retrying
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fake = type("Venue", (), {"order_port": port, "md_port": port})()
+    cfg = write_config(tmp_path, fake, loop)
+    p = subprocess.Popen([*HFT, "paper", "--config", str(cfg), "--json", "--logon-timeout", "8"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        journal = tmp_path / "journal.bin"
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not journal.exists():  # the host is up (journal opened)
+            time.sleep(0.05)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGUSR1)
+        _out, err = p.communicate(timeout=40)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, (p.returncode, err[-2000:])  # venue unreachable; not killed by the signal
+    assert latched_kill(journal) == "manual (SIGUSR1)"
