@@ -30,6 +30,7 @@ COMPILED = [
     "hft/engine/positions.py",
     "hft/engine/risk.py",
     "hft/engine/orders.py",
+    "hft/engine/journal.py",
     "hft/engine/fix_md.py",
     "hft/engine/fix_gateway.py",
     "hft/engine/runner.py",

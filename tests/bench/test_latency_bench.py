@@ -145,3 +145,27 @@ def test_busy_without_rx_stamps_reads_like_the_paper_host(capsys: pytest.Capture
     assert out["rx_stamps"] is False and r["rx_stamps"] is False
     assert r["wire_to_wire_us"]["count"] > 0 and r["orders_unmatched"] == 0 and r["segments"] == {}
     assert "rx_timestamps" not in r["engine"]["sockopts"][1]
+
+
+@pytest.mark.timeout(180)
+def test_product_side_by_side_with_the_benchmark_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    """--alternate: the benchmark engine, then an `hft paper` process (the product, its own defaults) against
+    the same stub venue, measured the same way (kernel stamps of the tick and of the 35=D at the venue);
+    the product reports its own wire-to-wire from kernel stamps (engine.wire_stamps) beside it."""
+    rc = main(["bench", "latency", "--alternate", "1", "--loop", "busy", "--duration", "1.5", "--rate", "500",
+               "--fraction", "0.2", "--warmup", "0.3", "--breakdown-ticks", "0", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["loop"] for r in out["runs"]] == ["busy", "paper-busy"]
+    bench, paper = out["runs"]
+    for r in (bench, paper):
+        assert r["wire_to_wire_us"]["count"] > 20 and r["orders_unmatched"] == 0
+        assert r["orders_matched_to_ticks"] == r["orders_received"]
+    assert bench["engine"]["host"] == "hft.engine.host.assemble"  # the hosts' engine, not a copy
+    assert paper["paper_loop"]["kind"] == "busy_poll" and paper["engine_process"].endswith(" paper")
+    pw = paper["paper_wire_to_wire_us"]  # the product's own figure from the kernel stamps
+    # (the whole session, warm-up included: the per-order join is tests/engine/test_busyloop.py's)
+    assert pw["count"] >= paper["wire_to_wire_us"]["count"] and pw["p50"] > 0
+    row = out["side_by_side"]["busy"]
+    assert row["rounds"] == 1
+    assert row["paper_vs_bench_p50"] == round(row["paper_p50_us"] / row["bench_p50_us"], 2)

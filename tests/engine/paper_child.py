@@ -1,7 +1,8 @@
 """A paper-trading process for the crash/restart tests: ``python paper_child.py CONFIG MODE DURATION``.
 
-Runs :func:`hft.engine.runner.run_trading` (what ``hft paper --config`` runs) with a deterministic test
-strategy and prints one JSON object per line on stdout (flushed):
+Runs :func:`hft.engine.host.run_session` (what ``hft paper --config`` runs, on the host the config's
+``engine.loop`` names) with a deterministic test strategy and prints one JSON object per line on stdout
+(flushed):
 
 - MODE ``lift``: on the first usable book, buys ``QTY`` at the best ask (fills at once), then rests a bid
   ``TICKS`` ticks below the best bid; prints ``{"ready": ..., "bid": ClOrdID, "bid_px": price}`` once the
@@ -11,13 +12,13 @@ strategy and prints one JSON object per line on stdout (flushed):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
 
 from hft.engine.config import load_config
-from hft.engine.runner import HostOptions, run_trading
+from hft.engine.host import run_session
+from hft.engine.runner import HostOptions
 from hft.engine.strategy import Strategy
 from hft.engine.types import Order, OrdStatus
 from hft.strategies import PARAMS
@@ -86,7 +87,7 @@ def main() -> int:
         out({"started": True, **at_build, "position": host.engine.position("BHP")})
 
     opts = HostOptions(duration=duration, strategy_factory=factory)
-    summary = asyncio.run(run_trading(cfg, opts, started))
+    summary = run_session(cfg, opts, started)  # the host engine.loop names
     out({"summary": summary})
     return 0
 

@@ -127,7 +127,7 @@ def test_run_busy_applies_the_engine_runtime_config(venue: VenueProcess, tmp_pat
     core = sorted(os.sched_getaffinity(0))[0]
     before = (gc.get_threshold(), gc.isenabled(), os.sched_getaffinity(0))
     config = _paper_config(venue, tmp_path, busy_spin_us=200.0, gc_disable=True, gc_idle_ms=50,
-                           gc_thresholds=[50_000, 20, 20], cpu_affinity=[core])
+                           gc_thresholds=[50_000, 20, 20], cpu_affinity=[core], busy_spin_pinned=False)
     venue.command("go")
     try:
         summary = run_busy(config, HostOptions(duration=1.0, install_signals=False))
@@ -140,6 +140,25 @@ def test_run_busy_applies_the_engine_runtime_config(venue: VenueProcess, tmp_pat
     assert gcs["idle_collections"] > 0 and sum(gcs["collections"]) == gcs["idle_collections"]
     assert summary["orders"] > 10
     assert (gc.get_threshold(), gc.isenabled()) == before[:2]  # restored at the end
+
+
+@pytest.mark.timeout(60)
+def test_run_busy_spins_on_a_pinned_core(venue: VenueProcess, tmp_path: Path) -> None:
+    """Pinned (engine.cpu_affinity), the loop has its core: it spins, busy_spin_us notwithstanding (a loop
+    that blocks in select after 200 us sleeps through every tick that comes 1 ms or more after the last);
+    busy_spin_pinned = false restores spin-then-select."""
+    import os
+
+    core = sorted(os.sched_getaffinity(0))[-1]
+    before = os.sched_getaffinity(0)
+    config = _paper_config(venue, tmp_path, busy_spin_us=200.0, cpu_affinity=[core])
+    venue.command("go")
+    try:
+        summary = run_busy(config, HostOptions(duration=1.0, install_signals=False))
+    finally:
+        os.sched_setaffinity(0, before)
+    assert summary["loop"]["spin_us"] is None and summary["loop"]["blocks"] == 0
+    assert summary["orders"] > 10
 
 
 def test_run_busy_refuses_the_embedded_simulator(tmp_path: Path) -> None:
@@ -196,3 +215,26 @@ def test_rx_timestamped_reads_deliver_the_bytes_and_the_kernel_stamp() -> None:
         assert rx.rx.source in stamped
     rx.close("done")
     tx.close("done")
+
+
+@pytest.mark.timeout(60)
+def test_wire_stamps_report_wire_to_wire_from_kernel_stamps(venue: VenueProcess, tmp_path: Path) -> None:
+    """engine.wire_stamps: per order, the kernel receive stamp of the tick and the kernel transmit stamp of
+    the 35=D; the summary's wire_to_wire_us. It can only be shorter than what the venue measures on the
+    same orders (its tick's transmit stamp to the 35=D's receive stamp: the engine's span plus loopback
+    both ways), and longer than the engine's own read -> write figure."""
+    config = _paper_config(venue, tmp_path, wire_stamps=True)
+    venue.command("go")
+    summary = run_busy(config, HostOptions(duration=1.5, install_signals=False),
+                       on_started=lambda host: venue.command("go"))
+    vres = venue.command("stop", 10)
+    w = summary["wire_to_wire_us"]
+    assert summary["orders"] > 10 and w["count"] >= summary["orders"] - 2, (w, summary["orders"])
+    assert summary["loop"]["sockopts"][0]["tx_timestamps"] == "software"
+    sent, tx, lat = vres["sent_ns"], vres["tx_ns"], vres["latencies_ns"]
+    venue_w2w = sorted(s + x - t for s, x, t in zip(sent, lat, tx, strict=True))
+    assert venue_w2w, vres
+    venue_p50_us = venue_w2w[len(venue_w2w) // 2] / 1e3
+    assert 0 < w["p50"] <= venue_p50_us * 1.1, (w, venue_p50_us)
+    assert w["p50"] >= summary["tick_to_trade_us"]["p50"] * 0.9, (w, summary["tick_to_trade_us"])
+

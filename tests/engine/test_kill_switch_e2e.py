@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from paper_venue import MiniVenue, wait_until
-from test_runner import BHP, TICK, make_config, run_session, with_venue
+from test_runner import BHP, TICK, make_config, on_host, run_session, with_venue
 
 from hft.engine.runner import Host
 from hft.engine.strategy import Strategy
@@ -67,7 +67,7 @@ async def assert_nothing_leaves_after_trip(venue: MiniVenue, host: Host, probe: 
     strat = host.engine.strategy
     assert isinstance(strat, Keen)
     assert await wait_until(lambda: not venue_live_orders(venue))  # everything at the venue cancelled
-    assert await wait_until(lambda: not host.engine.om.open_orders())
+    assert await _no_open_orders(host)
     tries = strat.attempts
     n_d = len(venue.app_msgs(b"D"))
     await churn(venue)
@@ -79,12 +79,27 @@ async def assert_nothing_leaves_after_trip(venue: MiniVenue, host: Host, probe: 
     assert host.engine.stats.kill_switch_tripped == 1
 
 
+async def _no_open_orders(host: Host, timeout: float = 5.0) -> bool:
+    end = asyncio.get_running_loop().time() + timeout
+    while await on_host(host, host.engine.om.open_orders):
+        if asyncio.get_running_loop().time() >= end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@pytest.fixture(params=["asyncio", "busy_poll"])
+def loop(request: pytest.FixtureRequest) -> str:
+    """Both hosts run every scenario (the busy-poll host in a worker thread)."""
+    return str(request.param)
+
+
 def keen(n: int = 2, qty: int = 100, offset: int = 0) -> Any:
     return lambda e: Keen(e, ["BHP"], n, qty, offset)
 
 
 @pytest.mark.timeout(60)
-def test_daily_loss_counts_unrealised_and_fees(tmp_path: Path) -> None:
+def test_daily_loss_counts_unrealised_and_fees(tmp_path: Path, loop: str) -> None:
     # limit $10. We buy 100 at 45.13 (AUD 6 commission). The market then drops to a 45.06 mid: -$7
     # unrealised alone is within the limit, with the commission it is -$13 and the switch trips.
     cfg = make_config(tmp_path, risk={"max_daily_loss": 10})
@@ -93,7 +108,7 @@ def test_daily_loss_counts_unrealised_and_fees(tmp_path: Path) -> None:
         eng = host.engine
         probe = TripProbe(host)
         assert await wait_until(lambda: len(venue_live_orders(venue)) == 1)  # the far bid rests
-        lift = eng.buy("BHP", BHP + TICK, 100)  # takes the 45.13 offer
+        lift = await on_host(host, lambda: eng.buy("BHP", BHP + TICK, 100))  # takes the 45.13 offer
         assert lift is not None
         assert await wait_until(lambda: lift.status is OrdStatus.FILLED)
         assert not eng.killed and eng.position("BHP") == 100
@@ -103,39 +118,41 @@ def test_daily_loss_counts_unrealised_and_fees(tmp_path: Path) -> None:
                 venue._dispatch(venue.eng.cancel_order_id(o.order_id))
         venue.add("BHP", Side.BUY, BHP - 7 * TICK, 5)
         venue.add("BHP", Side.SELL, BHP - 5 * TICK, 5)
-        assert await wait_until(lambda: eng.killed)
+        assert await wait_until(lambda: bool(probe.reason))  # (the listeners run after `killed` is set)
         assert probe.reason.startswith("daily loss limit")
+        # the first breach trips (the busy host may see an intermediate book); then the book settles
+        assert await wait_until(lambda: eng.positions.unrealised_cents == -700)
         assert eng.positions.unrealised_cents == -700 and eng.positions.fees_cents == 600
         assert eng.positions.net_pnl_cents() == -1300
         assert eng.stats.kill_switch_reason == probe.reason
         await assert_nothing_leaves_after_trip(venue, host, probe)
 
-    summary = with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=keen(1, 10, 10)))
+    summary = with_venue(lambda v: run_session(v, cfg, scenario, loop, strategy_factory=keen(1, 10, 10)))
     assert summary["kill_switch"]["tripped"] and summary["positions"] == {"BHP": 100}
     assert summary["net_pnl_cents"] == -1300
 
 
 @pytest.mark.timeout(60)
-def test_manual_kill_cancels_and_blocks_until_reset(tmp_path: Path) -> None:
+def test_manual_kill_cancels_and_blocks_until_reset(tmp_path: Path, loop: str) -> None:
     cfg = make_config(tmp_path)
 
     async def scenario(venue: MiniVenue, host: Host) -> None:
         eng = host.engine
         probe = TripProbe(host)
         assert await wait_until(lambda: len(venue_live_orders(venue)) == 2)
-        eng.kill("manual: operator pressed the button")
+        await on_host(host, lambda: eng.kill("manual: operator pressed the button"))
         assert probe.reason == "manual: operator pressed the button"
         await assert_nothing_leaves_after_trip(venue, host, probe)
-        eng.reset_kill("alice")  # only an operator reset re-enables trading
+        await on_host(host, lambda: eng.reset_kill("alice"))  # only an operator reset re-enables trading
         await churn(venue, 3)
         assert await wait_until(lambda: len(venue_live_orders(venue)) == 2)
 
-    summary = with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=keen()))
+    summary = with_venue(lambda v: run_session(v, cfg, scenario, loop, strategy_factory=keen()))
     assert not summary["kill_switch"]["tripped"]
 
 
 @pytest.mark.timeout(60)
-def test_fix_disconnect_trips_when_configured_and_cancels_after_reconnect(tmp_path: Path) -> None:
+def test_fix_disconnect_trips_when_configured_and_cancels_after_reconnect(tmp_path: Path, loop: str) -> None:
     cfg = make_config(tmp_path, risk={"kill_on_disconnect": True})
 
     async def scenario(venue: MiniVenue, host: Host) -> None:
@@ -143,18 +160,18 @@ def test_fix_disconnect_trips_when_configured_and_cancels_after_reconnect(tmp_pa
         probe = TripProbe(host)
         assert await wait_until(lambda: len(venue_live_orders(venue)) == 2)
         venue.drop_order_connection()
-        assert await wait_until(lambda: eng.killed)
+        assert await wait_until(lambda: bool(probe.reason))
         assert probe.reason == "FIX disconnect"
         # the venue does not cancel on disconnect here: the engine cancels as soon as it is back
         assert await wait_until(lambda: host.order_session.is_active, timeout=10)
         await assert_nothing_leaves_after_trip(venue, host, probe)
         assert eng.stats.sessions["order"].disconnects >= 1
 
-    with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=keen()))
+    with_venue(lambda v: run_session(v, cfg, scenario, loop, strategy_factory=keen()))
 
 
 @pytest.mark.timeout(60)
-def test_fix_disconnect_does_not_trip_when_not_configured(tmp_path: Path) -> None:
+def test_fix_disconnect_does_not_trip_when_not_configured(tmp_path: Path, loop: str) -> None:
     cfg = make_config(tmp_path, risk={"kill_on_disconnect": False})
 
     async def scenario(venue: MiniVenue, host: Host) -> None:
@@ -166,11 +183,11 @@ def test_fix_disconnect_does_not_trip_when_not_configured(tmp_path: Path) -> Non
         assert not eng.killed
         assert len(venue_live_orders(venue)) == 2  # the venue kept them, the engine still trades
 
-    with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=keen()))
+    with_venue(lambda v: run_session(v, cfg, scenario, loop, strategy_factory=keen()))
 
 
 @pytest.mark.timeout(60)
-def test_too_many_rejects_trips(tmp_path: Path) -> None:
+def test_too_many_rejects_trips(tmp_path: Path, loop: str) -> None:
     cfg = make_config(tmp_path, risk={"max_rejects": 3, "reject_window_s": 60.0})
 
     async def scenario(venue: MiniVenue, host: Host) -> None:
@@ -179,14 +196,14 @@ def test_too_many_rejects_trips(tmp_path: Path) -> None:
         venue.reject_all, venue.accept_first = "venue says no", 1  # the first order rests, then rejects
         for _ in range(20):
             await churn(venue, 2)
-            if eng.killed:
+            if probe.reason:
                 break
         assert eng.killed and "3 rejects" in probe.reason
         assert eng.stats.orders_rejected == 3 and probe.sent_at_trip == 4
         await assert_nothing_leaves_after_trip(venue, host, probe)
         assert venue.eng.find(venue.client, venue.app_msgs(b"D")[0].get_str(11)) is None  # cancelled
 
-    with_venue(lambda v: run_session(v, cfg, scenario, strategy_factory=keen(2)))
+    with_venue(lambda v: run_session(v, cfg, scenario, loop, strategy_factory=keen(2)))
 
 
 @pytest.mark.timeout(90)
@@ -235,24 +252,31 @@ def test_disconnect_against_the_simulator_with_cancel_on_disconnect(tmp_path: Pa
 
 
 @pytest.mark.timeout(60)
-def test_strategy_exception_trips_instead_of_dropping_the_session(tmp_path: Path) -> None:
+def test_strategy_exception_trips_instead_of_dropping_the_session(tmp_path: Path, loop: str) -> None:
     cfg = make_config(tmp_path)
 
     class Buggy(Keen):
+        armed = False  # set once the test listens (the busy host trades from its own thread at once)
+
         def on_book(self, instrument: str, book: Any) -> None:
             super().on_book(instrument, book)
-            if self.ctx.open_orders():
+            if self.armed and self.ctx.open_orders():
                 raise ZeroDivisionError("bug in the strategy")
 
     async def scenario(venue: MiniVenue, host: Host) -> None:
-        eng = host.engine
         probe = TripProbe(host)
-        assert await wait_until(lambda: eng.killed)
+        assert isinstance(host.engine.strategy, Buggy)
+        host.engine.strategy.armed = True
+        for _ in range(20):
+            if probe.reason:
+                break
+            await churn(venue, 2)
+        assert await wait_until(lambda: bool(probe.reason))
         assert probe.reason.startswith("strategy error in on_book: ZeroDivisionError")
         await assert_nothing_leaves_after_trip(venue, host, probe)
         assert host.order_session.is_active and host.md_session.is_active  # no session was dropped
         assert host.order_session.counters.disconnects == 0
 
-    summary = with_venue(lambda v: run_session(v, cfg, scenario,
+    summary = with_venue(lambda v: run_session(v, cfg, scenario, loop,
                                                strategy_factory=lambda e: Buggy(e, ["BHP"])))
     assert summary["strategy_errors"] >= 1

@@ -1,6 +1,6 @@
-"""Scrape the Prometheus endpoint over HTTP during a paper session against the embedded simulator:
-tick-to-trade histogram, market data, orders, fills, position, P&L, fees, kill-switch state, FIX session
-state and sequence numbers."""
+"""Scrape the Prometheus endpoint over HTTP during a paper session against the exchange simulator (its own
+thread, real FIX on 127.0.0.1), on both hosts: tick-to-trade histogram, market data, orders, fills,
+position, P&L, fees, kill-switch state, FIX session state and sequence numbers."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from paper_child import QTY, Lift
 from paper_venue import wait_until
+from test_runner import on_host
 
-import hft.sim.server  # noqa: F401  (the embedded simulator; an import error fails, not skips)
+import hft.sim.server as sim_server
+from hft.engine.busyloop import run_busy
 from hft.engine.config import config_from_dict
 from hft.engine.runner import Host, HostOptions, run_trading
 from hft.strategies import PARAMS
@@ -37,28 +39,44 @@ def one(m: dict[str, float], pattern: str) -> float:
 
 
 @pytest.mark.timeout(90)
-def test_scrape_during_a_paper_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "busy_poll"])
+def test_scrape_during_a_paper_session(tmp_path: Path, loop: str) -> None:
+    from hft.sim.config import SimConfig
+
+    sim = sim_server.SimServer(SimConfig.default(metrics_enabled=False)).start()
     cfg = config_from_dict({"journal": {"path": str(tmp_path / "j.bin")}, "metrics": {"port": 0},
-                            "engine": {"timer_ms": 20}}, "<test>", PARAMS)
+                            "venue": {"port": sim.order_port, "store_dir": str(tmp_path / "store")},
+                            "market_data": {"port": sim.md_port}, "sim": {"embedded": False},
+                            "engine": {"timer_ms": 20, "loop": loop, "busy_spin_us": 500.0}},
+                           "<test>", PARAMS)
     scrapes: list[dict[str, float]] = []
 
     async def main() -> dict[str, Any]:
-        started: asyncio.Future[Host] = asyncio.get_running_loop().create_future()
+        aloop = asyncio.get_running_loop()
+        started: asyncio.Future[Host] = aloop.create_future()
         opts = HostOptions(duration=60, install_signals=False, strategy_factory=lambda e: Lift(e, ["BHP"]))
-        task = asyncio.create_task(run_trading(cfg, opts, started.set_result))
+        task: asyncio.Future[dict[str, Any]]
+        if loop == "busy_poll":  # (in a worker thread)
+            task = aloop.run_in_executor(None, lambda: run_busy(
+                cfg, opts, lambda h: aloop.call_soon_threadsafe(started.set_result, h)))
+        else:
+            task = asyncio.ensure_future(run_trading(cfg, opts, started.set_result))
         host = await started
         eng = host.engine
         assert host.metrics is not None and host.metrics.host == "127.0.0.1"
         assert await wait_until(lambda: eng.strategy.reported, timeout=30)  # type: ignore[union-attr]
         await asyncio.sleep(0.1)  # FIX session gauges are refreshed by the host's timer (20 ms here)
         scrapes.append(await asyncio.to_thread(scrape, host.metrics.url))
-        eng.kill("manual: metrics test")
+        await on_host(host, lambda: eng.kill("manual: metrics test"))
         await asyncio.sleep(0.3)  # the session loop refreshes the FIX session gauges every tick
         scrapes.append(await asyncio.to_thread(scrape, host.metrics.url))
         host.request_stop()
         return await task
 
-    summary = asyncio.run(main())
+    try:
+        summary = asyncio.run(main())
+    finally:
+        sim.stop()
     m = scrapes[0]
     assert one(m, r"hft_tick_to_trade_seconds_count") >= 2  # the lift and the resting bid
     n = one(m, r"hft_tick_to_trade_seconds_count")

@@ -45,7 +45,10 @@ def start_sim(trades: list[Any]) -> Any:
     return sim.start()
 
 
-def write_config(tmp_path: Path, sim: Any) -> Path:
+LOOPS = ["asyncio", "busy_poll"]  # both hosts (engine.loop) recover the same way
+
+
+def write_config(tmp_path: Path, sim: Any, loop: str = "asyncio") -> Path:
     cfg = tmp_path / "paper.toml"
     cfg.write_text(f"""
 mode = "paper"
@@ -62,6 +65,9 @@ fsync = "batch"
 enabled = false
 [sim]
 embedded = false
+[engine]
+loop = "{loop}"
+busy_spin_us = 500.0
 """)
     return cfg
 
@@ -80,11 +86,12 @@ def read_until(proc: subprocess.Popen[str], key: str, timeout: float) -> dict[st
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_restart_recovers_resends_reconciles_without_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_sigkill_restart_recovers_resends_reconciles_without_duplicates(tmp_path: Path, loop: str) -> None:
     trades: list[Any] = []
     sim = start_sim(trades)
     try:
-        cfg = write_config(tmp_path, sim)
+        cfg = write_config(tmp_path, sim, loop)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         first = subprocess.Popen([sys.executable, str(CHILD), str(cfg), "lift", "120"], cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -136,7 +143,8 @@ def test_sigkill_restart_recovers_resends_reconciles_without_duplicates(tmp_path
 
 
 @pytest.mark.timeout(180)
-def test_repeated_sigkill_of_hft_paper_never_duplicates_orders(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_repeated_sigkill_of_hft_paper_never_duplicates_orders(tmp_path: Path, loop: str) -> None:
     """`hft paper --config` (the real CLI) is SIGKILLed at random moments while it sends orders every
     update; each restart recovers, reconciles and carries on; at the end the venue saw no duplicate
     ClOrdID, every order the venue accepted is in the journal, nothing of ours is left resting, and the
@@ -172,7 +180,7 @@ def test_repeated_sigkill_of_hft_paper_never_duplicates_orders(tmp_path: Path) -
     sim._on_events = record  # type: ignore[method-assign]
     sim.start()
     try:
-        cfg = write_config(tmp_path, sim)
+        cfg = write_config(tmp_path, sim, loop)
         cfg.write_text(cfg.read_text() + '[strategy]\nname = "reference"\n[strategy.params]\n'
                        "every_n = 1\ncancel_after = 3\nqty = 1\n")
         cmd = [*HFT_CLI, "paper", "--config", str(cfg), "--no-status"]

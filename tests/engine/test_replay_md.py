@@ -66,7 +66,8 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_hft_paper_exits_2_naming_the_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "busy_poll"])
+def test_hft_paper_exits_2_naming_the_line(tmp_path: Path, loop: str) -> None:
     p = _csv(tmp_path / "day.csv", ROWS)
     p.write_bytes(p.read_bytes()[:-7])
     with socket.socket() as s:
@@ -87,6 +88,8 @@ enabled = false
 path = "{tmp_path / 'journal.bin'}"
 [sim]
 embedded = false
+[engine]
+loop = "{loop}"
 """)
     r = subprocess.run([*HFT, "paper", "--config", str(cfg), "--duration", "1", "--no-status",
                         "--logon-timeout", "1"], capture_output=True, text=True, timeout=60,

@@ -44,11 +44,27 @@ def make_config(tmp_path: Path, **sections: Any) -> Config:
 Scenario = Callable[[MiniVenue, Host], Awaitable[None]]
 
 
-async def run_session(venue: MiniVenue, cfg: Config, scenario: Scenario, **opts: Any) -> dict[str, Any]:
-    started: asyncio.Future[Host] = asyncio.get_running_loop().create_future()
+async def run_session(venue: MiniVenue, cfg: Config, scenario: Scenario, loop: str = "asyncio",
+                      **opts: Any) -> dict[str, Any]:
+    """Run the host ``loop`` names ("asyncio": in this event loop; "busy_poll": the busy-poll host in a
+    worker thread, spinning 500 us after each read then blocking) against the venue, play ``scenario``,
+    stop, return the summary. The scenario acts on the engine through :func:`on_host`."""
+    import dataclasses
+
+    aloop = asyncio.get_running_loop()
+    started: asyncio.Future[Host] = aloop.create_future()
     o = HostOptions(venue_port=venue.order_port, md_port=venue.md_port, install_signals=False,
                     logon_timeout=5, stop_grace=1.0, **opts)
-    task = asyncio.create_task(run_trading(cfg, o, started.set_result))
+    task: asyncio.Future[dict[str, Any]]
+    if loop == "busy_poll":
+        from hft.engine.busyloop import run_busy
+
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, loop="busy_poll",
+                                                                  busy_spin_us=500.0))
+        task = aloop.run_in_executor(None, lambda: run_busy(
+            cfg, o, lambda h: aloop.call_soon_threadsafe(started.set_result, h)))
+    else:
+        task = asyncio.ensure_future(run_trading(cfg, o, started.set_result))
     done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # raises the start-up error
@@ -58,6 +74,24 @@ async def run_session(venue: MiniVenue, cfg: Config, scenario: Scenario, **opts:
     finally:
         host.request_stop()
     return await task
+
+
+async def on_host(host: Host, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Run ``fn`` on the host's own thread (``Host.call_soon``: at its next timer tick) and return its
+    result: how a test acts on the single-threaded engine whatever the host."""
+    aloop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = aloop.create_future()
+
+    def run() -> None:
+        try:
+            r = fn()
+        except BaseException as e:  # handed to the awaiting test
+            aloop.call_soon_threadsafe(fut.set_exception, e)
+        else:
+            aloop.call_soon_threadsafe(fut.set_result, r)
+
+    host.call_soon(run)
+    return await asyncio.wait_for(fut, timeout)
 
 
 def with_venue(fn: Callable[[MiniVenue], Awaitable[Any]]) -> Any:

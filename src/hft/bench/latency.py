@@ -16,13 +16,18 @@ Two processes, started fresh for each measured loop kind:
   wake-up delay is outside the measurement. ``--venue sim`` runs the project's exchange
   simulator (``hft.sim.server.SimServer``) instead and reads its tick-to-trade histogram (its stamps:
   monotonic ns at its write and at its read, so its wake-up delay is inside).
-- the **engine**: the production wiring (FixSession x2, FixMarketData, TradingEngine with L2Book, the
-  ``latency_probe`` strategy, RiskManager, OrderManager, FixOrderGateway) hosted either by the asyncio
-  transports (``--loop asyncio``) or by :mod:`hft.engine.busyloop` (``--loop busy``); the only
+- the **engine**: the engine the paper/live hosts run, assembled by the same function
+  (:func:`hft.engine.host.assemble`: FixSession x2, FixMarketData, TradingEngine with L2Book, the
+  ``latency_probe`` strategy, RiskManager, OrderManager, FixOrderGateway, the journal and the FIX store
+  with the product's fsync policies, the GC policy) and run by the same host functions
+  (``runner.run_trading`` for ``--loop asyncio``, ``busyloop.run_busy`` for ``--loop busy``); the only
   benchmark additions are a recv->write stamp per order (the engine echoes 6001 itself) and, in the busy
-  loops, kernel receive stamps on the market data socket (``hft.runtime.timestamps``), which split each
+  loops, the host's kernel stamps (``engine.wire_stamps``, off by default in paper/live), which split each
   sample into wire in (tick's tx stamp -> engine's rx stamp) / kernel-to-read / engine / wire out
   (``segments``).
+- ``--paper``: the engine is an ``hft paper --config`` process instead (product defaults; ``--paper-hft``
+  picks the build), measured by the same venue the same way; ``--alternate N`` runs benchmark engine and
+  product side by side, N rounds alternating, and reports the medians and their ratios.
 
 The headline is the wire-to-wire distribution (HdrHistogram: p50/p90/p99/p99.9/max/count) per loop.
 The **stage breakdown** runs the same engine objects in-process against the stub venue over real
@@ -45,14 +50,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
-    from hft.bench.hotpath import EngineParts, StampLog
-    from hft.fix.parser import FixMessage
-    from hft.fix.session import FixSession
+from typing import Any
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TS = struct.Struct("qq")
@@ -109,7 +107,7 @@ def summarize(values_ns: list[int]) -> dict[str, Any]:
 class _Conn:
     """A venue-side connection: non-blocking reads; kernel receive timestamps when asked."""
 
-    def __init__(self, session: FixSession, sock: socket.socket, rx_timestamps: bool) -> None:
+    def __init__(self, session: Any, sock: socket.socket, rx_timestamps: bool) -> None:
         from hft.engine.busyloop import BusyConnection
 
         if rx_timestamps:
@@ -148,7 +146,7 @@ class _Conn:
         return n
 
 
-def _venue_stub(pipe: Connection, rate: float) -> None:
+def _venue_stub(pipe: Any, rate: float) -> None:
     """The stub venue process: listen on two ports, publish ticks at ``rate`` Hz after "go"."""
     from hft.bench.hotpath import StubVenueMd, StubVenueOrders, bench_config, venue_session_configs
     from hft.fix.session import FixSession
@@ -198,7 +196,7 @@ def _venue_stub(pipe: Connection, rate: float) -> None:
     wrapped = False
     orig_app_msg = orders_app.on_app_message
 
-    def on_order(session: FixSession, msg: FixMessage) -> None:  # arrival = kernel rx stamp of these bytes
+    def on_order(session: Any, msg: Any) -> None:  # arrival = kernel rx timestamp of these bytes
         c = conns.get("order")
         if c is not None:
             orders_app.recv_ns = c.kernel_rx_ns
@@ -263,7 +261,7 @@ def _venue_stub(pipe: Connection, rate: float) -> None:
                     return
             elif r is listeners.get("order") or r is listeners.get("md"):
                 name = "order" if r is listeners["order"] else "md"
-                sock, _ = listeners[name].accept()
+                sock, _ = r.accept()
                 old = conns.get(name)
                 if old is not None and not old.conn.closed:
                     old.conn.close("replaced")
@@ -309,7 +307,7 @@ def _venue_stub(pipe: Connection, rate: float) -> None:
                 s.on_timer()
 
 
-def _venue_sim(pipe: Connection, rate: float) -> None:
+def _venue_sim(pipe: Any, rate: float) -> None:
     """The project's exchange simulator as the venue: BHP only, background flow scaled so that it
     publishes roughly ``rate`` incrementals per second; its own wire-to-wire samples (monotonic ns at
     its write of the 35=X and at its read of the 35=D)."""
@@ -346,7 +344,7 @@ def _venue_sim(pipe: Connection, rate: float) -> None:
         sim.stop()
 
 
-def _venue_main(pipe: Connection, venue: str, rate: float, cores: tuple[int, ...] = ()) -> None:
+def _venue_main(pipe: Any, venue: str, rate: float, cores: tuple[int, ...] = ()) -> None:
     if cores:
         with contextlib.suppress(OSError, ValueError):
             os.sched_setaffinity(0, cores)
@@ -362,7 +360,7 @@ def _venue_main(pipe: Connection, venue: str, rate: float, cores: tuple[int, ...
 
 
 # ======================================================================================= engine process
-def _engine_main(pipe: Connection, loop_kind: str, order_port: int, md_port: int, fraction: float,
+def _engine_main(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float,
                  spin_us: float = 100.0, cores: tuple[int, ...] = (), rt_priority: int = 0,
                  rx_stamps: bool = True, warm_us: float = 0.0) -> None:
     try:
@@ -390,29 +388,7 @@ def _count_gc(phase: str, info: dict[str, int]) -> None:
         _GC_SEEN[info["generation"]] += 1
 
 
-def _instrument_internal(parts: EngineParts) -> StampLog:
-    """Per order: tick id, kernel rx of the 35=X read, recv (wall clock at the read) and write (wall clock
-    right before the 35=D's send syscall), in a preallocated :class:`~hft.bench.hotpath.StampLog`."""
-    from hft.bench.hotpath import StampLog
-
-    internal = StampLog()
-    parts.stamps.internal = internal
-    return internal
-
-
-def _engine_result(parts: EngineParts, internal: StampLog, extra: dict[str, Any]) -> dict[str, Any]:
-    st = parts.strategy
-    e = parts.engine
-    return {"updates": st.updates, "answered": st.answered, "refused": st.refused, "skipped": st.skipped,
-            "orders_sent": e.stats.orders_sent, "risk_rejected": e.stats.risk_rejected,
-            "md_messages": e.stats.md_messages, "internal_ns": internal.as_dict(),
-            "gc_counts": list(gc.get_count()),
-            "gc_collections_while_measured": list(_GC_SEEN),
-            **extra}
-
-
-def _engine_floor(pipe: Connection, order_port: int, md_port: int, fraction: float,
-                  tuning: dict[str, Any]) -> None:
+def _engine_floor(pipe: Any, order_port: int, md_port: int, fraction: float, tuning: dict[str, Any]) -> None:
     """The floor: the issue's "trivial Python client" speaking FIX. Spins on a non-blocking ``recv`` of
     the market data socket, finds each 35=X's 6001, and for the answered fraction sends a pre-shaped 35=D
     (``FixEncoder.new_order_single``, own sequence counter) echoing it; no session layer, no book, no
@@ -503,120 +479,130 @@ def _engine_floor(pipe: Connection, order_port: int, md_port: int, fraction: flo
         s_.close()
 
 
-def _engine(pipe: Connection, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
+def _engine(pipe: Any, loop_kind: str, order_port: int, md_port: int, fraction: float, spin_us: float,
             tuning: dict[str, Any], rx_stamps: bool = True, warm_us: float = 0.0) -> None:
-    from hft.bench.hotpath import SYMBOL, EngineParts, bench_config
-    from hft.runtime import gc_controller_from_config
-
-    config = bench_config(fraction, venue_port=order_port, md_port=md_port,
-                          loop="busy_poll" if loop_kind in ("busy", "hybrid") else "asyncio")
-    parts = EngineParts(config)
-    internal = _instrument_internal(parts)
-
-    def ready() -> bool:
-        return not parts.md.is_stale(SYMBOL) and bool(parts.engine.books[SYMBOL].best_bid())
-
-    if loop_kind in ("busy", "hybrid"):
-        from hft.engine.busyloop import BusyLoop
-
-        loop = BusyLoop(spin_us=spin_us if loop_kind == "hybrid" else None, warm_interval_us=warm_us)
-        loop.add_initiator(parts.order_session, "127.0.0.1", order_port)
-        # rx_stamps: read the market data socket with recvmsg + SO_TIMESTAMPING (the four-part split of
-        # each sample); without, the plain recv_into of the paper/live host (run_busy)
-        mi = loop.add_initiator(parts.md_session, "127.0.0.1", md_port, rx_timestamps=rx_stamps)
-        if not loop.wait_for(lambda: parts.order_session.is_active and parts.md_session.is_active, 10):
-            raise RuntimeError("busy loop: sessions did not log on")
-
-        def rx_clock() -> int:
-            c = mi.conn
-            return c.rx.ts_ns if c is not None and c.rx is not None and c.rx.source != "clock" else 0
-
-        parts.stamps.rx_clock = rx_clock
-        parts.start()
-        loop.add_warmer(parts.md.warm)  # cache warming while idle (run_busy's warmers; warm_us = 0: off)
-        loop.add_warmer(parts.engine.warm)
-        gcc = gc_controller_from_config(config.engine)  # the paper/live host's GC policy (run_busy's)
-
-        def on_timer(now: int) -> None:
-            parts.engine.on_timer(now)
-            gcc.idle()  # engine.gc_disable (the default): young collections here, between ticks
-
-        loop.call_every(100_000_000, on_timer)
-        if not loop.wait_for(ready, 10):
-            raise RuntimeError("busy loop: no market data snapshot")
-        gc_policy = gcc.after_startup()
-        gc.callbacks.append(_count_gc)
-        pipe.send({"ready": True})
-        loop.run(until=pipe.poll)
-        pipe.recv()
-        res = _engine_result(parts, internal, {"loop_iterations": loop.iterations,
-                                               "busy_iterations": loop.busy_iterations,
-                                               "blocks": loop.blocks, "spin_us": loop.spin_us,
-                                               "warm_us": warm_us, "warms": loop.warms,
-                                               "warm_pass_us": round(loop.warm_ns / loop.warms / 1000, 2)
-                                               if loop.warms else 0.0,
-                                               "tuning": tuning, "gc_policy": gc_policy,
-                                               "gc_idle_collections": gcc.stats.idle_collections,
-                                               "sockopts": [i.conn.sockopts if i.conn else None
-                                                            for i in loop.initiators]})
-        pipe.send(res)
-        loop.shutdown(1.0)
-        return
+    """The engine process: the engine the paper/live hosts assemble (:func:`hft.engine.host.assemble`,
+    run by ``busyloop.run_busy`` or ``runner.run_trading``: journal and FIX store with the product's
+    fsync policies in a temporary directory, GC policy, cache warmers), with the benchmark's per-order
+    stamps hooked on the gateway (``OrderStamps``: tick id, kernel rx, read, pre-write; after the write,
+    off the measured path). ``rx_stamps`` (busy/hybrid): ``engine.wire_stamps``, the host's kernel
+    receive stamps on the market data socket (and transmit stamps on the order socket)."""
     import asyncio
+    import dataclasses
+    import tempfile
 
-    from hft.fix.transport import AsyncInitiator
+    from hft.bench.hotpath import SYMBOL, OrderStamps, StampLog, bench_config
+    from hft.engine.runner import HostOptions
 
-    gcc = gc_controller_from_config(config.engine)
+    busy = loop_kind in ("busy", "hybrid")
+    work = tempfile.mkdtemp(prefix="hft-bench-engine-")
+    base = bench_config(fraction, venue_port=order_port, md_port=md_port,
+                        loop="busy_poll" if busy else "asyncio")
+    config = dataclasses.replace(
+        base, venue=dataclasses.replace(base.venue, store_dir=f"{work}/fix-store",
+                                        store_fsync=type(base.venue)().store_fsync),  # the product's policy
+        journal=dataclasses.replace(base.journal, path=f"{work}/journal.bin"),
+        engine=dataclasses.replace(base.engine, wire_stamps=busy and rx_stamps, busy_warm_us=warm_us))
+    internal = StampLog()
+    box: dict[str, Any] = {}
 
-    async def run() -> dict[str, Any]:
+    def hook(host: Any) -> OrderStamps:
+        stamps = OrderStamps(host.gateway, host.md)
+        stamps.internal = internal
+        prev = host.gateway.on_sent  # the host's own (engine.wire_stamps), kept
+
+        def on_sent(tick: bytes) -> None:
+            stamps(tick)
+            if prev is not None:
+                prev(tick)
+
+        host.gateway.on_sent = on_sent
+        box["host"] = host
+        return stamps
+
+    def stop(host: Any) -> None:
+        """The driver asked for the results: the measured window is over (collections from here on are
+        the shutdown's, with the GC policy restored)."""
+        if "gc_at_stop" not in box:
+            gcc = host.extra["wiring"].gcc
+            box["gc_at_stop"] = (list(_GC_SEEN), gcc.stats.idle_collections if gcc is not None else 0)
+        host.request_stop()
+
+    def ready(host: Any) -> bool:
+        return not host.md.is_stale(SYMBOL) and bool(host.engine.books[SYMBOL].best_bid())
+
+    def finish(summary: dict[str, Any]) -> None:
+        host = box["host"]
+        pipe.recv()  # "stop"
+        st = host.engine.strategy
+        e = host.engine
+        pipe.send({"updates": st.updates, "answered": st.answered, "refused": st.refused,
+                   "skipped": st.skipped, "orders_sent": e.stats.orders_sent,
+                   "risk_rejected": e.stats.risk_rejected, "md_messages": e.stats.md_messages,
+                   "internal_ns": internal.as_dict(), "gc_counts": list(gc.get_count()),
+                   "gc_collections_while_measured": box["gc_at_stop"][0], "tuning": tuning,
+                   "gc_policy": summary.get("gc_policy", {}),
+                   "gc_idle_collections": box["gc_at_stop"][1],
+                   "host": "hft.engine.host.assemble", "journal_fsync": summary.get("journal_fsync"),
+                   "wire_to_wire_host_us": summary.get("wire_to_wire_us", {}),
+                   **{k: v for k, v in summary.get("loop", {}).items() if k != "kind"}})
+
+    opts = HostOptions(install_signals=False, logon_timeout=10, stop_grace=0.5)
+    if busy:
+        from hft.engine.busyloop import run_busy
+
+        def started_busy(host: Any) -> None:
+            stamps = hook(host)
+            loop = host.extra["loop"]
+            md_ini = loop.initiators[1]
+
+            def rx_clock() -> int:
+                c = md_ini.conn
+                return c.rx.ts_ns if c is not None and c.rx is not None and c.rx.source != "clock" else 0
+
+            stamps.rx_clock = rx_clock
+            if not loop.wait_for(lambda: ready(host), 10):
+                raise RuntimeError("busy loop: no market data snapshot")
+            loop.call_every(5_000_000, lambda now: stop(host) if pipe.poll() else None)
+            gc.callbacks.append(_count_gc)
+            pipe.send({"ready": True})
+
+        finish(run_busy(config, opts, started_busy, spin_us=spin_us if loop_kind == "hybrid" else None))
+        return
+    from hft.engine.runner import run_trading
+
+    def started_async(host: Any) -> None:
+        hook(host)
         aloop = asyncio.get_running_loop()
-        oi = AsyncInitiator(parts.order_session, "127.0.0.1", order_port)
-        mi = AsyncInitiator(parts.md_session, "127.0.0.1", md_port)
-        oi.start()
-        mi.start()
-        if not (await oi.wait_logon(10) and await mi.wait_logon(10)):
-            raise RuntimeError("asyncio: sessions did not log on")
-        parts.start()
-        end = time.monotonic() + 10
-        while not ready():
-            if time.monotonic() > end:
-                raise RuntimeError("asyncio: no market data snapshot")
-            await asyncio.sleep(0.005)
-        gc_policy = gcc.after_startup()
-        gc.callbacks.append(_count_gc)
-        stop = asyncio.Event()
-        aloop.add_reader(pipe.fileno(), stop.set)
-        pipe.send({"ready": True})
 
-        async def timer() -> None:
-            while True:
-                await asyncio.sleep(0.1)
-                parts.engine.on_timer(time.time_ns())
-                gcc.idle()
+        async def when_ready() -> None:
+            end = time.monotonic() + 10
+            while not ready(host):
+                if time.monotonic() > end:
+                    raise RuntimeError("asyncio: no market data snapshot")
+                await asyncio.sleep(0.005)
+            gc.callbacks.append(_count_gc)
+            aloop.add_reader(pipe.fileno(), lambda: stop(host))
+            pipe.send({"ready": True})
 
-        t = aloop.create_task(timer())
-        await stop.wait()
-        aloop.remove_reader(pipe.fileno())
-        pipe.recv()
-        t.cancel()
-        res = _engine_result(parts, internal, {"tuning": tuning, "gc_policy": gc_policy,
-                                               "gc_idle_collections": gcc.stats.idle_collections})
-        pipe.send(res)
-        await oi.stop(1.0)
-        await mi.stop(1.0)
-        return res
+        box["task"] = aloop.create_task(when_ready())
+
+    async def main() -> dict[str, Any]:
+        summary = await run_trading(config, opts, started_async)
+        asyncio.get_running_loop().remove_reader(pipe.fileno())
+        return summary
 
     if loop_kind == "uvloop":
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run())
+            finish(runner.run(main()))
     else:
-        asyncio.run(run())
+        finish(asyncio.run(main()))
 
 
 # ============================================================================================ driver
-def _recv(pipe: Connection, timeout: float, what: str) -> Any:
+def _recv(pipe: Any, timeout: float, what: str) -> Any:
     if not pipe.poll(timeout):
         raise RuntimeError(f"{what}: no answer within {timeout:g}s")
     msg = pipe.recv()
@@ -743,6 +729,121 @@ def run_wire(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fra
     return out
 
 
+def paper_config_text(loop_kind: str, order_port: int, md_port: int, fraction: float, workdir: str,
+                      spin_us: float = 100.0, core: int | None = None) -> str:
+    """The ``hft paper`` config of :func:`run_wire_paper`: the product's defaults (journal, FIX store,
+    fsync policies, GC policy, metrics), with only what the benchmark needs set: the venue's ports, the
+    benchmark's symbol, strategy and never-binding risk limits (as :func:`hft.bench.hotpath.bench_config`),
+    the host (``busy`` = busy_poll spinning, ``hybrid`` = busy_poll spinning ``spin_us`` then select,
+    unpinned) and, with ``core``, ``engine.cpu_affinity``."""
+    from hft.bench.hotpath import SYMBOL
+
+    loop = {"busy": "busy_poll", "hybrid": "busy_poll", "asyncio": "asyncio"}[loop_kind]
+    lines = [
+        'mode = "paper"', "[venue]", f"port = {order_port}", f'store_dir = "{workdir}/fix-store"',
+        "[market_data]", f"port = {md_port}", "[instruments]", f'symbols = ["{SYMBOL}"]',
+        "[strategy]", 'name = "latency_probe"', "[strategy.params]", f"fraction = {fraction}", 'mode = "ioc"',
+        "[risk]", "max_orders_per_sec = 1000000", "max_open_orders = 1000", "max_position = 1000000",
+        "max_rejects = 1000000", "[fees]", 'model = "zero"', "[journal]", f'path = "{workdir}/journal.bin"',
+        "[sim]", "embedded = false", "[engine]", f'loop = "{loop}"', "max_pending_new = 1000",
+        "max_pending_cancel = 1000"]
+    if loop_kind == "hybrid":
+        lines.append(f"busy_spin_us = {spin_us}")
+    if core is not None and loop_kind != "hybrid":
+        lines.append(f"cpu_affinity = [{core}]")
+    return "\n".join(lines) + "\n"
+
+
+def run_wire_paper(loop_kind: str, *, duration: float = 5.0, rate: float = 1000.0, fraction: float = 0.1,
+                   warmup: float = 0.5, spin_us: float = 100.0, pin: bool = False,
+                   hft_cmd: list[str] | None = None, start_timeout: float = 60.0,
+                   wire_stamps: bool = True) -> dict[str, Any]:
+    """:func:`run_wire` with the product as the engine: an ``hft paper --config`` process (``hft_cmd``,
+    default this interpreter's ``hft``; another build's ``hft`` measures that build) against the same
+    stub venue, measured the same way (the tick's kernel transmit stamp to the kernel receive stamp of
+    the 35=D that echoes its id). The paper process's own figure (``tick_to_trade_us`` of its summary:
+    its read to just before its write) and, with ``wire_stamps`` on a busy loop (``hft paper --wire-stamps``,
+    as the benchmark engine reads with kernel stamps by default), its own wire-to-wire from the kernel's
+    stamps are reported beside it."""
+    import shlex
+    import signal as _signal
+    import subprocess
+    import tempfile
+
+    if loop_kind not in ("asyncio", "busy", "hybrid"):
+        raise RuntimeError(f"--paper: loop {loop_kind!r} has no hft paper host (asyncio, busy, hybrid)")
+    cmd = hft_cmd or [sys.executable, "-m", "hft.cli"]
+    ncpu = os.cpu_count() or 1
+    core = ncpu - 1 if pin and ncpu > 1 else None
+    v = VenueProcess("stub", rate, (0,) if pin and ncpu > 1 else ())
+    proc = None
+    with tempfile.TemporaryDirectory(prefix="hft-bench-paper-") as work:
+        cfg = os.path.join(work, "paper.toml")
+        with open(cfg, "w") as f:
+            f.write(paper_config_text(loop_kind, v.ports["order_port"], v.ports["md_port"], fraction, work,
+                                      spin_us, core))
+        try:
+            v.command("go")  # ticks flow during start-up
+            stamps = ["--wire-stamps"] if wire_stamps and loop_kind != "asyncio" else []
+            proc = subprocess.Popen([*cmd, "paper", "--config", cfg, "--json", "--metrics-port", "0",
+                                     *stamps],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work)
+            end = time.monotonic() + start_timeout
+            while v.command("stats", 10)["orders"] < 5:
+                if proc.poll() is not None or time.monotonic() > end:
+                    why = proc.communicate(timeout=10)[1][-800:] if proc.poll() is not None else "timeout"
+                    raise RuntimeError(f"hft paper ({shlex.join(cmd)}) did not trade: rc={proc.poll()} {why}")
+                time.sleep(0.1)
+            time.sleep(warmup)
+            load_before = _load()
+            steal0 = _steal_ticks()
+            v.command("go")  # the measured window starts here
+            t0 = time.monotonic()
+            time.sleep(duration)
+            vres = v.command("stop", 30)
+            elapsed = time.monotonic() - t0
+            steal = _steal_ms(steal0, _steal_ticks())
+            load_after = _load()
+            proc.send_signal(_signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            v.close()
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"hft paper printed no summary (rc={proc.returncode}): {err[-800:]}")
+    summary = json.loads(lines[-1])
+    write_lat = vres["latencies_ns"]
+    sent = vres.get("sent_ns") or []
+    tx = vres.get("tx_ns") or []
+    capture = bool(write_lat) and len(tx) == len(write_lat) == len(sent) and all(tx)
+    lat = [sent[i] + w - tx[i] for i, w in enumerate(write_lat)] if capture else write_lat
+    return {
+        "loop": f"paper-{loop_kind}",
+        "venue": "stub",
+        "engine_process": shlex.join(cmd) + " paper",
+        "pinned_core": core,
+        "duration_s": round(elapsed, 2),
+        "wire_to_wire_us": summarize(lat),
+        "wire_to_wire_basis": "capture" if capture else "venue_write",
+        "wire_to_wire_from_venue_write_us": summarize(write_lat),
+        "paper_tick_to_trade_us": summary.get("tick_to_trade_us", {}),
+        "paper_wire_to_wire_us": summary.get("wire_to_wire_us", {}),
+        "paper_loop": summary.get("loop", {}),
+        "ticks_sent": vres["ticks_sent"],
+        "orders_received": vres["orders"],
+        "orders_matched_to_ticks": vres["matched"],
+        "orders_unmatched": vres["unmatched"],
+        "engine_recv_to_write_us": {},
+        "load_before": load_before,
+        "load_after": load_after,
+        "cpu_steal_ms": steal,
+        "_latencies_ns": lat,
+    }
+
+
 # --------------------------------------------------------------------------------------- breakdown
 STAGES = ("socket_read", "fix_parse", "fix_session", "md_decode", "book_update", "strategy", "risk",
           "order_manager", "order_build", "encode", "socket_write", "other")
@@ -806,25 +907,22 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         st = _StageTimer()
         p = h.parts
         md_sess = p.md_session
-        # per-instance wrappers over methods (the interpreted build allows it): mypy's method-assign
-        md_sess.on_data = st.wrap(md_sess.on_data, "other")  # type: ignore[method-assign]
+        md_sess.on_data = st.wrap(md_sess.on_data, "other")
         parser = md_sess.parser
-        parser.feed = st.wrap(parser.feed, "fix_parse")  # type: ignore[method-assign]
-        parser.next_message = st.wrap(parser.next_message, "fix_parse")  # type: ignore[method-assign]
-        md_sess._validate = st.wrap(md_sess._validate, "fix_session")  # type: ignore[method-assign]
-        md_sess.on_message = st.wrap(md_sess.on_message, "fix_session")  # type: ignore[method-assign]
+        parser.feed = st.wrap(parser.feed, "fix_parse")
+        parser.next_message = st.wrap(parser.next_message, "fix_parse")
+        md_sess._validate = st.wrap(md_sess._validate, "fix_session")
+        md_sess.on_message = st.wrap(md_sess.on_message, "fix_session")
         if md_sess.fast_reader is not None:  # the fused 35=X path: frame + header checks + decode + level
             md_sess.fast_reader = st.wrap(md_sess.fast_reader, "md_decode")
         orig_md_entries = FixMessage.md_entries
         FixMessage.md_entries = st.wrap(orig_md_entries, "fix_parse")  # type: ignore[method-assign]
-        p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")  # type: ignore[method-assign]
+        p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")
         p.md.set_sink(st.wrap(p.engine.on_market_event, "book_update"))
-        if p.md.level_sink is not None:
+        if getattr(p.md, "level_sink", None) is not None:
             p.md.level_sink = st.wrap(p.md.level_sink, "book_update")
         p.md.on_message_end = st.wrap(p.engine.on_md_message_end, "other")
         strat = p.engine.strategy
-        if strat is None:
-            raise RuntimeError("the benchmark engine has no strategy")
         strat.on_book = st.wrap(strat.on_book, "strategy")  # type: ignore[method-assign]
         p.engine.risk.check = st.wrap(p.engine.risk.check, "risk")  # type: ignore[method-assign]
         p.engine.om.submit = st.wrap(p.engine.om.submit, "order_manager")  # type: ignore[method-assign]
@@ -940,6 +1038,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unmeasured seconds before each run (default 0.5)")
     p.add_argument("--breakdown-ticks", type=int, default=3000,
                    help="ticks of the in-process stage breakdown; 0 skips it (default 3000)")
+    p.add_argument("--paper", action="store_true",
+                   help="measure the product: the engine is an `hft paper --config` process (product "
+                        "defaults, the benchmark's strategy and symbol) against the same stub venue, "
+                        "measured the same way; loops asyncio, busy (pinned with --pin), hybrid")
+    p.add_argument("--paper-hft", metavar="CMD", default="",
+                   help="--paper: the hft command to run (default this interpreter's); another build's `hft` "
+                        "measures that build (A/B)")
+    p.add_argument("--alternate", type=int, default=0, metavar="N",
+                   help="side by side: N rounds, each the benchmark engine then the --paper engine for every "
+                        "loop, alternating (medians and ratios in the result)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--plot", metavar="OUT.png", help="write a latency plot (matplotlib)")
     return p
@@ -957,14 +1065,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     loops = {"both": ["asyncio", "busy"],
              "all": ["floor", "asyncio", *(["uvloop"] if have_uv else []), "busy", "hybrid"]}.get(args.loop,
                                                                                                   [args.loop])
-    runs = [run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
-                     warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
-                     rt_priority=args.rt if lk in ("asyncio", "uvloop", "hybrid") else 0,
-                     rx_stamps=args.rx_stamps, warm_us=args.warm_us) for lk in loops]
+    import shlex
+
+    def bench_run(lk: str) -> dict[str, Any]:
+        return run_wire(lk, duration=args.duration, rate=args.rate, fraction=args.fraction, venue=args.venue,
+                        warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
+                        rt_priority=args.rt if lk in ("asyncio", "uvloop", "hybrid") else 0,
+                        rx_stamps=args.rx_stamps, warm_us=args.warm_us)
+
+    def paper_run(lk: str) -> dict[str, Any]:
+        return run_wire_paper(lk, duration=args.duration, rate=args.rate, fraction=args.fraction,
+                              warmup=args.warmup, spin_us=args.spin_us, pin=args.pin,
+                              hft_cmd=shlex.split(args.paper_hft) if args.paper_hft else None,
+                              wire_stamps=args.rx_stamps)
+
+    if args.alternate > 0:
+        runs = []
+        for _ in range(args.alternate):
+            for lk in loops:
+                runs.append(bench_run(lk))
+                runs.append(paper_run(lk))
+    else:
+        runs = [paper_run(lk) if args.paper else bench_run(lk) for lk in loops]
     res: dict[str, Any] = {"benchmark": "latency", "rate_hz": args.rate, "fraction": args.fraction,
                            "venue": args.venue, "pin": args.pin, "rt": args.rt, "rx_stamps": args.rx_stamps,
                            "python": sys.version.split()[0],
                            "cpus": os.cpu_count(), "runs": runs}
+    if args.alternate > 0:
+        res["side_by_side"] = side_by_side(runs)
     by = {r["loop"]: r["wire_to_wire_us"]["p50"] for r in runs}
     for r in runs:
         p50 = r["wire_to_wire_us"]["p50"]
@@ -975,6 +1103,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.breakdown_ticks > 0:
         res["breakdown"] = run_breakdown(args.breakdown_ticks)
     return res
+
+
+def side_by_side(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over rounds of each loop's p50/p99, benchmark engine vs product, and their ratios."""
+    import statistics
+
+    out: dict[str, Any] = {}
+    for lk in dict.fromkeys(r["loop"] for r in runs if not r["loop"].startswith("paper-")):
+        b = [r["wire_to_wire_us"] for r in runs if r["loop"] == lk]
+        p = [r["wire_to_wire_us"] for r in runs if r["loop"] == f"paper-{lk}"]
+        if not b or not p:
+            continue
+        row: dict[str, Any] = {"rounds": len(b)}
+        for q in ("p50", "p99"):
+            mb = statistics.median(x[q] for x in b)
+            mp = statistics.median(x[q] for x in p)
+            row[f"bench_{q}_us"] = round(mb, 1)
+            row[f"paper_{q}_us"] = round(mp, 1)
+            row[f"paper_vs_bench_{q}"] = round(mp / mb, 2) if mb else None
+        row["bench_p50_each"] = [x["p50"] for x in b]
+        row["paper_p50_each"] = [x["p50"] for x in p]
+        row["load"] = [r["load_before"] for r in runs if r["loop"] in (lk, f"paper-{lk}")]
+        out[lk] = row
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1003,9 +1155,9 @@ def main(argv: list[str] | None = None) -> int:
           "engine recv->write p50/p99  load")
     for r in res["runs"]:
         w = r["wire_to_wire_us"]
-        eng = r["engine_recv_to_write_us"]
+        own = r["engine_recv_to_write_us"] or r.get("paper_tick_to_trade_us") or {}
         print(f"{r['loop']:<8} {w['count']:>6} {w['p50']!s:>7} {w['p90']!s:>7} {w['p99']!s:>7} "
-              f"{w['p99_9']!s:>7} {w['max']!s:>8}        {eng['p50']}/{eng['p99']}  {r['load_before']}")
+              f"{w['p99_9']!s:>7} {w['max']!s:>8}  {own.get('p50')}/{own.get('p99')}  {r['load_before']}")
         if r.get("wire_to_wire_basis") == "capture":
             v = r["wire_to_wire_from_venue_write_us"]
             print(f"         (from the tick's kernel transmit stamp; from the venue's write call: "
@@ -1013,6 +1165,10 @@ def main(argv: list[str] | None = None) -> int:
         if r.get("segments"):
             print("         p50 parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v['p50']}"
                                                      for k, v in r["segments"].items()))
+    for lk, row in res.get("side_by_side", {}).items():
+        print(f"side by side ({row['rounds']} rounds, medians): {lk}: bench p50 {row['bench_p50_us']} p99 "
+              f"{row['bench_p99_us']}, paper p50 {row['paper_p50_us']} p99 {row['paper_p99_us']} -> "
+              f"paper/bench p50 {row['paper_vs_bench_p50']}x, p99 {row['paper_vs_bench_p99']}x")
     b = res.get("breakdown")
     if b:
         print(f"\nstage breakdown in-process ({b['ticks']} ticks, us per tick, exclusive): plain tick p50 "

@@ -15,8 +15,9 @@ plain non-blocking ``send``. It hosts the very same sans-IO :class:`~hft.fix.ses
   session's backoff, ``stop()`` logs out.
 - :class:`BusyLoop`: the spin loop over its initiators plus periodic callbacks (session timers, the
   engine timer); ``run(until)``, ``wait_for(predicate, timeout)``.
-- :func:`run_busy`: the paper/live host of ``engine.loop = "busy_poll"`` (same wiring as the asyncio
-  host: journal and recovery, the two FIX sessions, engine, metrics, signals, gc.freeze, clean stop).
+- :func:`run_busy`: the paper/live host of ``engine.loop = "busy_poll"``: the engine as
+  :func:`hft.engine.host.assemble` wires it for every host (journal, recovery and kill-switch latch, the
+  FIX sessions or replayed market data, engine, metrics, GC policy, signals), driven by a BusyLoop.
 
 Costs and limits: the loop keeps one core at 100 %. A spinning Python thread holds the GIL, so
 anything else in the same process (the embedded simulator's thread, the metrics HTTP thread) only runs
@@ -59,15 +60,25 @@ class BusyConnection:
     """One connected non-blocking socket driving one :class:`FixSession`."""
 
     __slots__ = ("_anc_size", "_buf", "_bufs", "_mv", "_pending", "_recv_into", "_stamped", "bytes_in",
-                 "closed", "reads", "rx", "session", "sock", "sockopts")
+                 "bytes_out", "closed", "reads", "rx", "session", "sock", "sockopts", "tx")
 
     def __init__(self, session: FixSession, sock: socket.socket, *, busy_poll_us: int = 50,
-                 recv_size: int = 1 << 16, rx_timestamps: bool = False) -> None:
+                 recv_size: int = 1 << 16, rx_timestamps: bool = False, tx_timestamps: bool = False) -> None:
         """``rx_timestamps``: read through :class:`hft.runtime.timestamps.RxTimestamper` (``recvmsg`` with
-        ``SO_TIMESTAMPING``); the kernel's receive stamp of each read is then ``self.rx.ts_ns``."""
+        ``SO_TIMESTAMPING``); the kernel's receive stamp of each read is then ``self.rx.ts_ns``.
+        ``tx_timestamps``: :class:`hft.runtime.timestamps.TxTimestamper` on the socket (``self.tx``),
+        enabled before the first byte: the kernel's transmit stamp of each ``send``, keyed by
+        ``TxTimestamper.key_after(self.bytes_out)`` (every byte handed to :meth:`send_bytes` counts)."""
         self.session = session
         self.sock = sock
         self.sockopts = tune_socket(sock, busy_poll_us)
+        self.bytes_out = 0
+        self.tx: Any = None
+        if tx_timestamps:
+            from hft.runtime.timestamps import TxTimestamper
+
+            self.tx = TxTimestamper(sock)
+            self.sockopts["tx_timestamps"] = "software" if self.tx.enabled else self.tx.reason
         self.rx: Any = None
         self._recv_into: Callable[[Any], int] = sock.recv_into
         self._buf = bytearray(recv_size)
@@ -94,6 +105,7 @@ class BusyConnection:
         """The session's writer: one non-blocking ``send``; a remainder is queued, in order."""
         if self.closed:
             return
+        self.bytes_out += len(data)
         if self._pending:
             self._pending += data
             self.flush()
@@ -184,7 +196,8 @@ class BusyInitiator:
     """Connects one initiator session, reconnecting with the session's backoff until :meth:`stop`."""
 
     def __init__(self, session: FixSession, host: str, port: int, *, reconnect: bool = True,
-                 busy_poll_us: int = 50, connect_timeout: float = 2.0, rx_timestamps: bool = False) -> None:
+                 busy_poll_us: int = 50, connect_timeout: float = 2.0, rx_timestamps: bool = False,
+                 tx_timestamps: bool = False) -> None:
         if not session.config.initiator:
             raise ValueError("BusyInitiator needs a session configured with initiator=True")
         self.session = session
@@ -192,6 +205,7 @@ class BusyInitiator:
         self.reconnect = reconnect
         self.busy_poll_us = busy_poll_us
         self.rx_timestamps = rx_timestamps
+        self.tx_timestamps = tx_timestamps
         self.connect_timeout = connect_timeout
         self.conn: BusyConnection | None = None
         self.connects = 0
@@ -219,7 +233,7 @@ class BusyInitiator:
         self.connects += 1
         self._logons_at_connect = self.session.counters.logons
         self.conn = BusyConnection(self.session, sock, busy_poll_us=self.busy_poll_us,
-                                   rx_timestamps=self.rx_timestamps)
+                                   rx_timestamps=self.rx_timestamps, tx_timestamps=self.tx_timestamps)
 
     def maintain(self) -> None:
         """Cold path (called from the loop's timer): connect or reconnect when due."""
@@ -501,186 +515,122 @@ FROM_CONFIG = -1.0  # run_busy(spin_us=...): take engine.busy_spin_us from the c
 def run_busy(config: Any, opts: Any = None, on_started: Callable[[Any], None] | None = None,
              *, order_app: Any = None, md_app: Any = None,
              spin_us: float | None = FROM_CONFIG) -> dict[str, Any]:
-    """The ``engine.loop = "busy_poll"`` host: the wiring of ``runner.run_trading`` on a :class:`BusyLoop`.
+    """The ``engine.loop = "busy_poll"`` host: the engine as :func:`hft.engine.host.assemble` wires it
+    (the same wiring as the asyncio host ``runner.run_trading``), driven by a :class:`BusyLoop`.
 
     ``config`` is an :class:`hft.engine.config.Config`, ``opts`` a ``runner.HostOptions``. The venue must
     already be listening (the embedded simulator is refused: its thread would starve, see module doc).
     ``order_app`` / ``md_app`` replace the default FixOrderGateway / FixMarketData (the latency benchmark
     passes subclasses that echo the simulator's tick id). ``spin_us``: see :class:`BusyLoop` (None: pure
-    spinning); by default ``engine.busy_spin_us`` (0: pure spinning). The ``[engine]`` process settings
-    (CPU affinity, real-time priority -- never while spinning forever --, mlock) are applied at start, its
-    GC policy once logged on (``gc_disable``: collections only from the timer, which runs when a poll
-    found nothing). Returns the engine summary.
+    spinning); by default pure spinning when pinned (``engine.cpu_affinity`` with ``busy_spin_pinned``,
+    the default) or ``busy_spin_us = 0``, else ``engine.busy_spin_us``. Signals: the handlers only record
+    the signal (``signal.set_wakeup_fd``); the loop's timer runs the action (stop, or the manual kill
+    switch), so the engine is never interrupted half-way through an update. Returns the engine summary.
     """
-    import dataclasses
-
-    from hft.engine.fix_gateway import FixOrderGateway
-    from hft.engine.fix_md import FixMarketData
-    from hft.engine.journal import Journal, recover
-    from hft.engine.runner import (
-        Host,
-        HostOptions,
-        TradingEngine,
-        _resolve,
-        _update_session_stats,
-    )
-    from hft.fix.session import SessionConfig, session_options
-    from hft.fix.store import MemoryStore, open_store
-    from hft.metrics.stats import EngineStats, SessionStats
-    from hft.runtime import apply_process_config, gc_controller_from_config
+    from hft.engine.host import assemble
+    from hft.engine.runner import HostOptions
 
     opts = opts or HostOptions()
     ec = config.engine
-    if spin_us == FROM_CONFIG:
-        spin_us = float(ec.busy_spin_us) or None
-    vc, mc = config.venue, config.market_data
-    venue_port = opts.venue_port if opts.venue_port is not None else vc.port
-    md_port = opts.md_port if opts.md_port is not None else mc.port
-    if venue_port == 0 or md_port == 0:
-        raise RuntimeError("engine.loop = busy_poll needs a venue in another process (hft sim): set "
-                           "venue.port and market_data.port; the embedded simulator would be starved")
-    if spin_us is None and getattr(ec, "realtime_priority", False):
-        log.warning("engine.realtime_priority ignored: this busy loop spins forever (busy_spin_us = 0) and a "
-                    "real-time spinner would starve its core")
-        ec = dataclasses.replace(ec, realtime_priority=False)
-    runtime_report = apply_process_config(ec).as_dict()
-    jpath = _resolve(config.journal.path, opts.run_dir)
-    recovered = None
-    if jpath.exists() and jpath.stat().st_size > 0:
-        recovered = recover(jpath, config.fees.build())
-    journal = Journal(jpath, fsync=config.journal.fsync, batch_max_records=config.journal.batch_max_records,
-                      batch_max_ns=config.journal.batch_max_ms * 1_000_000)
-    store_dir = _resolve(vc.store_dir, opts.run_dir)
-    store_dir.mkdir(parents=True, exist_ok=True)
-    order_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=vc.sender_comp_id,
-                              target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
-                              username_env=vc.username_env or None, password_env=vc.password_env or None,
-                              reconnect_min=min(vc.reconnect_s, 0.5), reconnect_max=max(vc.reconnect_s, 0.5),
-                              app_msg_types=frozenset({b"8", b"9", b"j"}),
-                              **session_options(vc.session, "venue.session"))
-    order_store = open_store(store_dir, vc.begin_string, vc.sender_comp_id, vc.target_comp_id,
-                             fsync=vc.store_fsync)
-    gateway = order_app if order_app is not None else FixOrderGateway(
-        account=vc.account, ex_destination=vc.ex_destination, currency=vc.currency)
-    order_session = FixSession(order_cfg, order_store, gateway)
-    gateway.attach(order_session)
-    md_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=mc.sender_comp_id,
-                           target_comp_id=mc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
-                           reset_seq_num_on_logon=True, validate_types=False,
-                           reconnect_min=min(vc.reconnect_s, 0.5), reconnect_max=max(vc.reconnect_s, 0.5),
-                           app_msg_types=frozenset({b"W", b"X", b"Y", b"j"}))
-    md = md_app if md_app is not None else FixMarketData()
-    md_session = FixSession(md_cfg, MemoryStore(), md)
-    md.attach(md_session)
-    stats = EngineStats()
-    engine = TradingEngine(config, gateway, journal=journal, recovered=recovered, stats=stats)
-    factory = getattr(opts, "strategy_factory", None)
-    if factory is not None:
-        engine.strategy = factory(engine)
-    md.set_sink(engine.on_market_event)
-    if hasattr(md, "level_sink") and hasattr(engine, "on_level"):
-        md.level_sink = engine.on_level
-    md.on_message_end = engine.on_md_message_end
-    engine.md_request_snapshot = md.request_snapshot
-    if hasattr(md, "tick"):
-        engine.md_tick = md.current_tick  # echo the venue's tick id (6001) on orders it causes
-    order_ss = stats.sessions.setdefault("order", SessionStats("order"))
-    md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
-    host = Host(engine, order_session, md_session, gateway, md)
-    loop = BusyLoop(spin_us=spin_us, warm_interval_us=float(getattr(ec, "busy_warm_us", 0.0)))
-    host.extra["loop"] = loop
+    if spin_us == FROM_CONFIG:  # pinned (busy_spin_pinned) or busy_spin_us = 0: spin forever
+        from hft.engine.config import busy_spins_forever
+
+        spin_us = None if busy_spins_forever(ec) else float(ec.busy_spin_us)
     stop = [False]
-    host.request_stop = lambda: stop.__setitem__(0, True)  # type: ignore[method-assign]
-
-    def on_order_state(old: SessionState, new: SessionState) -> None:
-        _update_session_stats(order_ss, order_session)
-        if new == SessionState.DISCONNECTED and old in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
+    with contextlib.ExitStack() as stack:
+        w = assemble(config, opts, stack, loop_kind="busy_poll", order_app=order_app, md_app=md_app)
+        host = w.host
+        host.request_stop = lambda: stop.__setitem__(0, True)  # type: ignore[method-assign]
+        loop = BusyLoop(spin_us=spin_us, warm_interval_us=float(getattr(ec, "busy_warm_us", 0.0)))
+        stack.callback(loop.shutdown)
+        host.extra["loop"] = loop
+        sig = _SignalPipe(w.signal_actions()) if opts.install_signals else None
+        if sig is not None:
+            stack.callback(sig.close)
+            loop.call_every(10_000_000, lambda now_ns: sig.dispatch())
+        try:
+            stamps = bool(getattr(ec, "wire_stamps", False))  # kernel rx/tx stamps (engine.wire_stamps)
+            order_ini = loop.add_initiator(w.order_session, *w.order_addr, tx_timestamps=stamps)
+            md_ini = (loop.add_initiator(w.md_session, *w.md_addr, rx_timestamps=stamps)
+                      if w.md_session is not None else None)
+            if stamps:
+                w.enable_wire_stamps(lambda: order_ini.conn, (lambda: md_ini.conn) if md_ini is not None
+                                     else None)
+                loop.call_every(1_000_000, lambda now_ns: w.drain_wire_stamps())
+            if not loop.wait_for(lambda: stop[0] or (w.order_session.is_active and (
+                    w.md_session is None or w.md_session.is_active)), opts.logon_timeout):
+                raise w.logon_error(w.order_session.is_active, order_ini, md_ini)
             if not stop[0]:
-                engine.on_order_session_down()
-        elif new == SessionState.ACTIVE and engine.started:
-            engine.on_order_session_up()
+                w.start()
+                md = w.md
+                for warm in (getattr(md, "warm", None), w.engine.warm):  # cache warming (busy_warm_us)
+                    if warm is not None:
+                        loop.add_warmer(warm)
+                if w.replay:  # the recording is replayed from the loop: due messages on every pass
+                    loop.call_every(100_000, lambda now_ns: md.poll(time.monotonic_ns()))
+                loop.call_every(w.timer_interval_ns, w.on_timer)
+                if on_started is not None:
+                    on_started(host)
+                deadline = None if opts.duration is None else time.monotonic() + opts.duration
+                loop.run(until=lambda: stop[0], deadline=deadline)
+            stop[0] = True
+            w.stop()  # the strategy stops, open orders get their cancels; answers awaited briefly
+            loop.stopped = False
+            loop.wait_for(lambda: not w.engine.om.open_orders() or not w.order_session.is_active,
+                          opts.stop_grace)
+        finally:
+            w.stopping = True
+            stop[0] = True
+            if w.md_session is not None and w.md_session.is_active:
+                w.md.unsubscribe(list(w.md.insts))
+            loop.shutdown()
+            w.update_session_stats()
+            if opts.status is not None:
+                opts.status.close()
+    return w.summary({
+        "spin_us": spin_us, "iterations": loop.iterations, "busy": loop.busy_iterations,
+        "blocks": loop.blocks,
+        "warm_us": loop.warm_interval_ns / 1000, "warms": loop.warms,
+        "warm_pass_us": round(loop.warm_ns / loop.warms / 1000, 2) if loop.warms else 0.0,
+        "sockopts": [i.conn.sockopts if i.conn else None for i in loop.initiators]})
 
-    gateway.on_state = on_order_state
-    md.on_state = lambda old, new: _update_session_stats(md_ss, md_session)
-    metrics = None
-    if config.metrics.enabled:
-        from hft.metrics.exporter import TradingCollector, start_metrics_server
 
-        port = opts.metrics_port if opts.metrics_port is not None else config.metrics.port
-        metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
-        host.metrics = metrics
-    gcc = gc_controller_from_config(ec)
-    gc_started = False
-    gc_report: dict[str, Any] = {}
-    old_handlers: list[tuple[Any, Any]] = []
-    try:
-        order_ini = loop.add_initiator(order_session, vc.host, venue_port)
-        md_ini = loop.add_initiator(md_session, mc.host, md_port)
-        if not loop.wait_for(lambda: order_session.is_active and md_session.is_active, opts.logon_timeout):
-            from hft.engine.preflight import logon_failure_reason
+class _SignalPipe:
+    """Signals for a loop that never enters the interpreter's signal machinery often enough (a compiled
+    spin loop): Python-level handlers that do nothing but keep the default action (termination) away,
+    and ``signal.set_wakeup_fd``, through which the C-level handler writes each signal number to a
+    socket pair; :meth:`dispatch` (the loop's timer) reads them and runs the actions in the loop."""
 
-            which, s, ini = (("order entry", order_session, order_ini) if not order_session.is_active
-                             else ("market data", md_session, md_ini))
-            raise RuntimeError(f"{which} session to {ini.host}:{ini.port} did not log on within "
-                               f"{opts.logon_timeout:g}s ({logon_failure_reason(s, ini)})")
-        md.subscribe(engine.instruments)
-        engine.start()
-        for w in (getattr(md, "warm", None), engine.warm):  # cache warming while idle (busy_warm_us)
-            if w is not None:
-                loop.add_warmer(w)
+    def __init__(self, actions: dict[int, Callable[[], None]]) -> None:
+        self.actions = actions
+        self._r, self._w = socket.socketpair()
+        self._r.setblocking(False)
+        self._w.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._w.fileno(), warn_on_full_buffer=False)
+        self._old: list[tuple[int, Any]] = []
+        for signum in actions:
+            self._old.append((signum, signal.signal(signum, _no_op_handler)))
 
-        def timer(now_ns: int) -> None:
-            engine.on_timer(now_ns)
-            md.check_resend()
-            _update_session_stats(order_ss, order_session)
-            _update_session_stats(md_ss, md_session)
-            gcc.idle()  # collects only with engine.gc_disable, and only when due
+    def dispatch(self) -> None:
+        try:
+            data = self._r.recv(64)
+        except BlockingIOError:
+            return
+        except OSError:
+            return
+        for signum in data:
+            act = self.actions.get(signum)
+            if act is not None:
+                log.warning("signal %s: %s", signal.Signals(signum).name, getattr(act, "__name__", act))
+                act()
 
-        loop.call_every(config.engine.timer_ms * 1_000_000, timer)
-        gc_report = gcc.after_startup()
-        gc_started = True
-        if opts.install_signals:
-            def on_stop_signal(signum: int, frame: Any) -> None:
-                stop[0] = True
+    def close(self) -> None:
+        for signum, h in self._old:
+            signal.signal(signum, h)
+        signal.set_wakeup_fd(self._old_fd)
+        self._r.close()
+        self._w.close()
 
-            def on_kill_signal(signum: int, frame: Any) -> None:
-                engine.kill("manual (SIGUSR1)")
 
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers.append((sig, signal.signal(sig, on_stop_signal)))
-            old_handlers.append((signal.SIGUSR1, signal.signal(signal.SIGUSR1, on_kill_signal)))
-        if on_started is not None:
-            on_started(host)
-        deadline = None if opts.duration is None else time.monotonic() + opts.duration
-        loop.run(until=lambda: stop[0], deadline=deadline)
-        stop[0] = True  # from here on a disconnect is the shutdown, not a loss of the venue
-        engine.stop()
-        loop.stopped = False
-        loop.wait_for(lambda: not engine.om.open_orders() or not order_session.is_active, opts.stop_grace)
-    finally:
-        for sig, h in old_handlers:
-            signal.signal(sig, h)
-        if gc_started:
-            gcc.restore()
-        md.unsubscribe(list(md.insts))
-        loop.shutdown()
-        journal.close()
-        with contextlib.suppress(Exception):
-            order_store.close()
-        if metrics is not None:
-            metrics.close()
-    summary = engine.summary()
-    summary["duration_s"] = round((time.time_ns() - engine.t_start_ns) / 1e9, 3) if engine.t_start_ns else 0
-    summary["sessions"] = {"order": order_session.stats(), "marketdata": md_session.stats()}
-    summary["journal"] = str(jpath)
-    summary["venue"] = f"{vc.host}:{venue_port}"
-    summary["market_data"] = f"{mc.host}:{md_port}"
-    summary["runtime"] = runtime_report
-    summary["gc_policy"] = gc_report
-    summary["gc"] = gcc.stats.as_dict()
-    summary["loop"] = {"kind": "busy_poll", "spin_us": spin_us, "iterations": loop.iterations,
-                       "busy": loop.busy_iterations, "blocks": loop.blocks,
-                       "warm_us": loop.warm_interval_ns / 1000, "warms": loop.warms,
-                       "warm_pass_us": round(loop.warm_ns / loop.warms / 1000, 2) if loop.warms else 0.0,
-                       "sockopts": [i.conn.sockopts if i.conn else None for i in loop.initiators]}
-    return summary
+def _no_op_handler(signum: int, frame: Any) -> None:
+    return None

@@ -53,7 +53,9 @@ class VenueConfig:
     username_env: str = ""  # NAME of the environment variable holding the user name
     password_env: str = ""  # NAME of the environment variable holding the password
     store_dir: str = "var/fix-store"
-    store_fsync: Literal["safe", "batch", "none"] = "safe"
+    # batch: each outgoing message written before it is sent (survives kill -9), fsynced by the host's thread;
+    # safe: an fsync before every outgoing message (survives an OS crash too; costs the fsync per order)
+    store_fsync: Literal["safe", "batch", "none"] = "batch"
     cancel_on_disconnect: bool = True
     # [venue.session]: FIX session options (hft.fix.session.session_options: ResetOnLogon, CheckLatency,
     # MaxLatency, StartTime/EndTime/TimeZone, TimestampPrecision, ... ; docs/fix_session.md)
@@ -145,6 +147,13 @@ class JournalConfig:
     batch_max_ms: int = _f(50, min=1)
 
 
+def busy_spins_forever(ec: EngineConfig) -> bool:
+    """Whether the busy-poll loop spins without ever blocking: ``busy_spin_us = 0``, or pinned to its cores
+    (``cpu_affinity``) with ``busy_spin_pinned`` (a pinned loop that slept in ``select`` would be asleep
+    when most ticks arrive, and its core has nothing else to run)."""
+    return ec.busy_spin_us == 0 or (bool(ec.cpu_affinity) and ec.busy_spin_pinned)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """The trading process: event loop, CPU/priority/memory (applied by ``hft.runtime.apply_process_config``)
@@ -163,6 +172,10 @@ class EngineConfig:
     gc_idle_max_pending: int = _f(10_000, min=0, doc="gc_disable: or sooner once this many allocations pend")
     busy_spin_us: float = _f(0.0, min=0.0, max=10_000_000.0,
                              doc="busy_poll: 0 = spin forever; > 0 = spin this long after a read, then block")
+    busy_spin_pinned: bool = field(default=True, metadata={
+        "doc": "busy_poll with cpu_affinity: spin forever (the core is the loop's), busy_spin_us ignored"})
+    wire_stamps: bool = field(default=False, metadata={
+        "doc": "busy_poll: kernel rx/tx stamps per order; the summary reports wire-to-wire from them"})
     busy_warm_us: float = _f(200.0, min=0.0, max=1_000_000.0,
                              doc="busy_poll: cache warming every N us while idle (BusyLoop); 0 = off")
     timer_ms: int = _f(100, min=1, max=3_600_000)
@@ -373,11 +386,12 @@ def _cross_checks(ctx: _Ctx, cfg: Config) -> None:
     if ec.gc_thresholds and len(ec.gc_thresholds) > 3:
         raise ctx.err("engine.gc_thresholds", f"expected 1 to 3 integers (gc.set_threshold), got "
                                              f"{len(ec.gc_thresholds)}")
-    if ec.realtime_priority and ec.loop == "busy_poll" and ec.busy_spin_us == 0:
+    if ec.realtime_priority and ec.loop == "busy_poll" and busy_spins_forever(ec):
+        why = "busy_spin_us = 0" if ec.busy_spin_us == 0 else "cpu_affinity with busy_spin_pinned = true"
         raise ctx.err("engine.realtime_priority",
-                      "not with engine.loop = 'busy_poll' and busy_spin_us = 0: a real-time process that "
+                      f"not with engine.loop = 'busy_poll' and {why}: a real-time process that "
                       "spins forever starves everything else on its core; set busy_spin_us > 0 "
-                      "(spin, then block) or realtime_priority = false")
+                      "(spin, then block; unpinned or busy_spin_pinned = false) or realtime_priority = false")
     if cfg.venue.session:
         from hft.fix.session import session_options
 

@@ -15,7 +15,6 @@ tripped.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import logging
@@ -45,6 +44,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                    "starts tripped")
     p.add_argument("--logon-timeout", type=float, default=10.0, metavar="S",
                    help="give up when a FIX session has not logged on after S seconds (default 10)")
+    p.add_argument("--wire-stamps", action="store_true", help="engine.wire_stamps = true: the busy-poll host "
+                   "reads kernel receive/transmit stamps and the summary reports wire-to-wire per order")
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                    help="log level on stderr (default WARNING)")
 
@@ -68,6 +69,8 @@ def load(args: argparse.Namespace) -> Config:
                               f"{', '.join(sorted(PARAMS))})")
         cfg = dataclasses.replace(cfg, strategy=dataclasses.replace(
             cfg.strategy, name=args.strategy, params={}, params_obj=PARAMS[args.strategy]()))
+    if args.wire_stamps:
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, wire_stamps=True))
     if args.journal:
         cfg = dataclasses.replace(cfg, journal=dataclasses.replace(cfg.journal, path=args.journal))
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
@@ -80,9 +83,10 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
     from rich.console import Console
     from rich.logging import RichHandler
 
+    from hft.engine.host import run_session
     from hft.engine.journal import JournalError
     from hft.engine.preflight import warnings_for
-    from hft.engine.runner import HostOptions, run_trading
+    from hft.engine.runner import HostOptions
     from hft.engine.status import StatusLine, summary_table
     from hft.fix.store import StoreError
 
@@ -110,12 +114,7 @@ def run(cfg: Config, args: argparse.Namespace, *, title: str, metrics_fallback: 
                        metrics_fallback=metrics_fallback, logon_timeout=args.logon_timeout,
                        reset_kill_by=args.reset_kill_switch)
     try:
-        if busy:
-            from hft.engine.busyloop import run_busy
-
-            summary: dict[str, Any] = run_busy(cfg, opts)
-        else:
-            summary = asyncio.run(run_trading(cfg, opts))
+        summary: dict[str, Any] = run_session(cfg, opts)
     except ConfigError as e:  # found while starting (e.g. a bad replay recording): name the config file too
         msg = str(e)
         if cfg.source and not msg.startswith(cfg.source):

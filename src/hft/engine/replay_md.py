@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from hft.data.format import (
@@ -67,6 +67,8 @@ class ReplayMarketData:
         self.on_message_end: Callable[[int], None] | None = None
         self.insts: dict[str, bool] = {}  # subscribed symbol -> stale (waiting for a snapshot)
         self.done = False
+        self._steps: Iterator[int] | None = None  # poll(): the replay generator and when it is due next
+        self._due = 0
         self.counters: dict[str, int] = {"rows": 0, "messages": 0, "snapshots": 0, "levels": 0, "trades": 0,
                                          "skipped_other_symbols": 0, "dropped_stale": 0, "late_ms": 0}
         self.rows_checked = self.check() if validate else 0
@@ -106,13 +108,34 @@ class ReplayMarketData:
 
     # -- the replay task --------------------------------------------------------------------------
     async def run(self) -> None:
-        """Replay the whole file (paced), then return (``done`` = True)."""
+        """Replay the whole file (paced), then return (``done`` = True): the asyncio host's task."""
         try:
-            await self._replay()
+            for due in self.steps():
+                wait = due - time.monotonic_ns()
+                await asyncio.sleep(wait / 1e9 if wait > 0 else 0)  # (0: yield, the sessions must run)
         finally:
             self.done = True
 
-    async def _replay(self) -> None:
+    def poll(self, now_mono_ns: int) -> None:
+        """The polling host's driver (``hft.engine.busyloop``): replay what is due at ``now_mono_ns``
+        (``time.monotonic_ns``), then return; never blocks. At most 64 messages per call when replaying
+        as fast as possible (the sessions and timers run in between)."""
+        if self.done:
+            return
+        if self._steps is None:
+            self._steps = self.steps()
+        n = 0
+        while self._due <= now_mono_ns and n < 64:
+            n += 1
+            try:
+                self._due = next(self._steps)
+            except StopIteration:
+                self.done = True
+                return
+
+    def steps(self) -> Iterator[int]:
+        """The replay as a generator: delivers rows, and yields before each new message the
+        ``time.monotonic_ns`` at which it is due (the host waits until then: sleeping or polling)."""
         speed = self.speed
         level = self.level_sink
         sink = self._sink
@@ -143,12 +166,11 @@ class ReplayMarketData:
                     if speed > 0:
                         due = t0_wall + int((ts - t0_file) / speed)
                         wait = due - time.monotonic_ns()
-                        if wait > 0:
-                            await asyncio.sleep(wait / 1e9)
-                        elif wait < -1_000_000:
+                        if wait < -1_000_000:
                             c["late_ms"] = max(c["late_ms"], -wait // 1_000_000)
+                        yield due
                     else:
-                        await asyncio.sleep(0)  # yield: the sessions and the timer must run
+                        yield 0  # due at once; the host still lets the sessions and the timer run
                 c["rows"] += 1
                 sym = syms[sids[i]]
                 if sym not in insts:

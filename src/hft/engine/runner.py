@@ -12,11 +12,11 @@ market events (:meth:`TradingEngine.on_market_event` + :meth:`TradingEngine.on_m
 execution reports (through the gateway's sinks) and :meth:`TradingEngine.on_timer`. Time comes from an
 injected ``now()`` (``time.time_ns`` in paper/live).
 
-:func:`run_trading` is the asyncio host used by ``hft paper`` and ``hft live``: it opens the journal
-(recovering a previous run), the FIX session stores, the two FIX initiator sessions (order entry and
-market data), the optional embedded simulator, the metrics exporter, runs until the duration elapses or
-a stop is requested, then shuts down cleanly (cancel open orders, wait briefly for the answers, logout,
-flush and close the journal) and returns the summary.
+:func:`run_trading` is the asyncio host of ``hft paper`` and ``hft live``: the engine and its connections
+as :func:`hft.engine.host.assemble` wires them for every host (journal and recovery, kill-switch latch,
+FIX sessions or replayed market data, the optional embedded simulator, metrics, GC policy, signals),
+driven by asyncio until the duration elapses or a stop is requested; then a clean shutdown (cancel open
+orders, wait briefly for the answers, logout, close the journal) and the summary.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,14 +45,13 @@ from hft.engine.gateway import (
     OrderGateway,
     StaleNotice,
 )
-from hft.engine.journal import Journal, JournalError, RecoveryState, recover
+from hft.engine.journal import Journal, RecoveryState
 from hft.engine.orders import OrderManager
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, RiskManager, risk_limits
 from hft.engine.strategy import Strategy, StrategyContext
 from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 from hft.metrics.stats import EngineStats, SessionStats
-from hft.runtime import apply_process_config, gc_controller_from_config
 
 log = logging.getLogger(__name__)
 
@@ -602,9 +601,23 @@ class Host:
     sim: Any = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     extra: dict[str, Any] = field(default_factory=dict)
+    commands: deque[Callable[[], object]] = field(default_factory=deque)
 
     def request_stop(self) -> None:
         self.stop_event.set()
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the host's own thread, at its next timer tick (``engine.timer_ms``): the way for
+        another thread (an operator command, a test) to act on the engine, which is single-threaded."""
+        self.commands.append(fn)
+
+    def run_commands(self) -> None:
+        q = self.commands
+        while q:
+            try:
+                q.popleft()()
+            except Exception:
+                log.exception("host command failed")
 
 
 _STATE_NAMES = {"DISCONNECTED": "disconnected", "CONNECTED": "connecting", "LOGON_SENT": "logging_on",
@@ -649,221 +662,51 @@ def _resolve(path: str, base: str | None) -> Path:
 
 async def run_trading(config: Config, opts: HostOptions | None = None,
                       on_started: Callable[[Host], None] | None = None) -> dict[str, Any]:
-    """Run the engine against the venue of ``config`` (starting the embedded simulator when configured);
-    returns the summary dict. Raises ``RuntimeError`` when a session cannot log on."""
+    """The asyncio host: the engine as :func:`hft.engine.host.assemble` wires it (the embedded simulator
+    when configured), driven by an asyncio loop; returns the summary dict. Raises ``RuntimeError`` when a
+    session cannot log on."""
+    from hft.engine.host import assemble
+
     opts = opts or HostOptions()
-    info: dict[str, Any] = {}
-    async with contextlib.AsyncExitStack() as stack:  # closes sessions, metrics, journal, simulator
-        host = await _run(config, opts, on_started, stack, info)
-    engine = host.engine
-    summary = engine.summary()
-    summary["duration_s"] = round((time.time_ns() - engine.t_start_ns) / 1e9, 3) if engine.t_start_ns else 0
-    summary["sessions"] = {"order": host.order_session.stats()}
-    if host.md_session is not None:
-        summary["sessions"]["marketdata"] = host.md_session.stats()
-    gcs = info.pop("gc", None)
-    summary.update(info)
-    if gcs is not None:  # collections that happened while trading (after the start-up freeze)
-        summary["gc"] = gcs.as_dict()
-    return summary
+    with contextlib.ExitStack() as stack:  # closes metrics, stores, journal, simulator (in that order)
+        w = assemble(config, opts, stack, loop_kind="asyncio")
+        try:
+            await _run(w, on_started)
+        finally:
+            if opts.status is not None:
+                opts.status.close()
+    return w.summary()
 
 
-async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], None] | None,
-               stack: contextlib.AsyncExitStack, info: dict[str, Any]) -> Host:
-    from hft.engine.fix_gateway import FixOrderGateway
-    from hft.fix.session import FixSession, SessionConfig, SessionState, session_options
-    from hft.fix.store import MemoryStore, open_store
+async def _run(w: Any, on_started: Callable[[Host], None] | None) -> None:
     from hft.fix.transport import AsyncInitiator
 
     loop = asyncio.get_running_loop()
-    vc, mc = config.venue, config.market_data
-    replay = mc.source == "replay"
-
-    # CPU pinning / real-time priority per [engine] (skipped with a logged reason when not permitted)
-    info["runtime"] = apply_process_config(config.engine).as_dict()
-
-    # -- the embedded simulator: sim.embedded (paper) replaces venue and market data ports ----------
-    sim = None
-    venue_port = opts.venue_port if opts.venue_port is not None else vc.port
-    md_port = opts.md_port if opts.md_port is not None else mc.port
-    embedded = config.sim.embedded and config.mode != "live" and opts.venue_port is None
-    if embedded:
-        sim = start_embedded_sim(config)
-        stack.callback(sim.stop)
-        venue_port = sim.order_port
-        md_port = sim.md_port if opts.md_port is None else md_port
-    if venue_port == 0 or (md_port == 0 and not replay):
-        raise RuntimeError(f"{config.source}: venue.port / market_data.port 0 means the embedded simulator, "
-                           "but sim.embedded is false")
-
-    # -- journal and recovery --------------------------------------------------------------------
-    jpath = _resolve(config.journal.path, opts.run_dir)
-    jpath.parent.mkdir(parents=True, exist_ok=True)
-    recovered: RecoveryState | None = None
-    if embedded and jpath.exists() and jpath.stat().st_size > 0:
-        # the embedded simulator starts empty every run (its orders, ExecIDs and sequence numbers died
-        # with the previous process): the previous journal is archived, not recovered -- unless another
-        # process still writes it
-        _check_unlocked(jpath)
-        old = jpath.with_name(f"{jpath.name}.{int(jpath.stat().st_mtime)}")
-        jpath.rename(old)
-        log.warning("embedded simulator: previous journal archived as %s", old)
-    if jpath.exists() and jpath.stat().st_size > 0:
-        recovered = recover(jpath, config.fees.build())
-        log.warning("journal %s: recovered %d orders (%d open), %d fills", jpath, len(recovered.orders),
-                    len(recovered.open_orders), len(recovered.fills))
-    # "batch": the time-based fsync is the host timer's job (every journal.batch_max_ms at most), never
-    # inline in append(): at a low order rate nearly every order would otherwise pay an fsync on the
-    # tick-to-trade path; the record-count trigger (batch_max_records) stays inline
-    try:
-        journal = Journal(jpath, fsync=config.journal.fsync,
-                          batch_max_records=config.journal.batch_max_records, batch_max_ns=1 << 62)
-    except JournalError as e:
-        raise RuntimeError(f"journal.path: {e} (another session running in this directory?)") from None
-    stack.callback(journal.close)
-
-    # -- order entry session ---------------------------------------------------------------------
-    rmin, rmax = min(vc.reconnect_s, 0.5), max(vc.reconnect_s, 0.5)
-    order_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=vc.sender_comp_id,
-                              target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
-                              username_env=vc.username_env or None, password_env=vc.password_env or None,
-                              reset_seq_num_on_logon=embedded, reconnect_min=rmin, reconnect_max=rmax,
-                              app_msg_types=frozenset({b"8", b"9", b"j"}),
-                              **session_options(vc.session, "venue.session"))
-    if embedded:  # the simulator lives and dies with us: nothing to resend across runs
-        order_store: Any = MemoryStore()
-    else:  # a venue that outlives us: sequence numbers and sent messages persist (resend after a crash)
-        store_dir = _resolve(vc.store_dir, opts.run_dir)
-        store_dir.mkdir(parents=True, exist_ok=True)
-        order_store = open_store(store_dir, vc.begin_string, vc.sender_comp_id, vc.target_comp_id,
-                                 fsync=vc.store_fsync)
-    stack.callback(order_store.close)
-    gateway = FixOrderGateway(account=vc.account, ex_destination=vc.ex_destination, currency=vc.currency)
-    order_session = FixSession(order_cfg, order_store, gateway)
-    gateway.attach(order_session)
-
-    # -- market data source ----------------------------------------------------------------------
-    md_session = None
-    if replay:
-        from hft.engine.replay_md import ReplayMarketData
-
-        md: Any = ReplayMarketData(_resolve(mc.file, opts.run_dir), speed=mc.speed)
-    else:
-        from hft.engine.fix_md import FixMarketData
-
-        md_cfg = SessionConfig(begin_string=vc.begin_string, sender_comp_id=mc.sender_comp_id,
-                               target_comp_id=mc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
-                               reset_seq_num_on_logon=True, validate_types=False,
-                               reconnect_min=rmin, reconnect_max=rmax,
-                               app_msg_types=frozenset({b"W", b"X", b"Y", b"j"}))
-        md = FixMarketData(stale_after_ms=mc.stale_after_ms)
-        md_session = FixSession(md_cfg, MemoryStore(), md)
-        md.attach(md_session)
-
-    # -- engine ----------------------------------------------------------------------------------
-    stats = EngineStats()
-    engine = TradingEngine(config, gateway, journal=journal, recovered=recovered, stats=stats)
-    if recovered is not None:
-        still = latched_kill(jpath)
-        if still and opts.reset_kill_by:
-            engine.risk.kill.tripped = True  # recorded as tripped, then reset by the operator
-            engine.risk.kill.reason = still
-            engine.kill_reason = still
-            engine.reset_kill(opts.reset_kill_by)
-            log.warning("kill switch (%s) reset by %s at start-up", still, opts.reset_kill_by)
-        elif still:
-            engine.kill(f"still tripped from a previous run ({still}); reset with --reset-kill-switch")
-    if opts.strategy_factory is not None:
-        engine.strategy = opts.strategy_factory(engine)
-    md.set_sink(engine.on_market_event)
-    md.level_sink = engine.on_level
-    md.on_message_end = engine.on_md_message_end
-    engine.md_request_snapshot = md.request_snapshot
-    if md_session is not None:
-        engine.md_tick = md.current_tick
-    order_ss = stats.sessions.setdefault("order", SessionStats("order"))
-    md_ss = stats.sessions.setdefault("marketdata", SessionStats("marketdata"))
-    host = Host(engine, order_session, md_session, gateway, md, sim=sim)
-
-    def on_order_state(old: SessionState, new: SessionState) -> None:
-        _update_session_stats(order_ss, order_session)
-        if new == SessionState.DISCONNECTED and old in (SessionState.ACTIVE, SessionState.LOGOUT_SENT):
-            if not host.stop_event.is_set() and not engine.stopped:
-                log.error("order session lost: %s", order_session.disconnect_reason)
-                engine.on_order_session_down()
-        elif new == SessionState.ACTIVE and engine.started:
-            engine.on_order_session_up()
-
-    gateway.on_state = on_order_state
-    if md_session is not None:
-        md.on_state = lambda old, new: _update_session_stats(md_ss, md_session)
-
-    if config.metrics.enabled:
-        from hft.metrics.exporter import TradingCollector, start_metrics_server
-
-        port = opts.metrics_port if opts.metrics_port is not None else config.metrics.port
-        try:
-            host.metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, port)
-        except OSError as e:
-            if not opts.metrics_fallback or port == 0:
-                raise RuntimeError(f"metrics endpoint {config.metrics.host}:{port}: {e.strerror} (set "
-                                   "[metrics] port, or enabled = false)") from None
-            host.metrics = start_metrics_server(TradingCollector(stats), config.metrics.host, 0)
-            log.warning("metrics port %d is busy (%s): serving on %s instead", port, e.strerror,
-                        host.metrics.url)
-        stack.callback(host.metrics.close)
-        log.info("metrics on %s", host.metrics.url)
-
-    # -- connect, log on, run ----------------------------------------------------------------------
-    order_init = AsyncInitiator(order_session, vc.host, venue_port)
-    md_init = AsyncInitiator(md_session, mc.host, md_port) if md_session is not None else None
-
-    async def close_sessions() -> None:
-        if md_session is not None and md_session.is_active:
-            md.unsubscribe(list(md.insts))
-        await order_init.stop()
-        if md_init is not None:
-            await md_init.stop()
-        _update_session_stats(order_ss, order_session)
-        _update_session_stats(md_ss, md_session)
-
-    stack.push_async_callback(close_sessions)
-    order_init.start()
-    if md_init is not None:
-        md_init.start()
-    ok = await order_init.wait_logon(opts.logon_timeout)
-    ok_md = ok and (md_init is None or await md_init.wait_logon(opts.logon_timeout))
-    if not ok or not ok_md:
-        from hft.engine.preflight import logon_failure_reason
-
-        which, s, where, ini = (("order entry", order_session, f"{vc.host}:{venue_port}", order_init)
-                                if not ok else ("market data", md_session, f"{mc.host}:{md_port}", md_init))
-        why = logon_failure_reason(s, ini)
-        raise RuntimeError(f"{which} session to {where} did not log on within {opts.logon_timeout:g}s "
-                           f"({why})")
-    md.subscribe(engine.instruments)
-    engine.start()
-    _update_session_stats(order_ss, order_session)
-    _update_session_stats(md_ss, md_session)
-    replay_task = loop.create_task(md.run()) if replay else None
-    # start-up garbage is collected once and the long-lived objects leave the GC (gc.freeze); thresholds
-    # or the collector off while trading (then collected between ticks by the timer below), per [engine]
-    gcc = gc_controller_from_config(config.engine)
-    info["gc_policy"] = gcc.after_startup()
-    stack.callback(gcc.restore)
-    info["gc"] = gcc.stats
-    if opts.install_signals:
-        for sig, fn in ((signal.SIGINT, host.request_stop), (signal.SIGTERM, host.request_stop),
-                        (signal.SIGUSR1, lambda: engine.kill("manual (SIGUSR1)"))):
+    opts, engine, host, md = w.opts, w.engine, w.host, w.md
+    order_session, md_session = w.order_session, w.md_session
+    order_init = AsyncInitiator(order_session, *w.order_addr)
+    md_init = AsyncInitiator(md_session, *w.md_addr) if md_session is not None else None
+    removers: list[int] = []
+    if opts.install_signals:  # before connecting: a signal during the logon is handled, not fatal
+        for sig, fn in w.signal_actions().items():
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, fn)
-                stack.callback(loop.remove_signal_handler, sig)
-    if on_started is not None:
-        on_started(host)
-    deadline = None if opts.duration is None else time.monotonic() + opts.duration
-    tick = min(config.engine.timer_ms, config.journal.batch_max_ms) / 1000.0  # on_timer flushes the journal
-    last_status = 0.0
+                removers.append(sig)
+    replay_task = None
     try:
+        order_init.start()
+        if md_init is not None:
+            md_init.start()
+        ok = await order_init.wait_logon(opts.logon_timeout)
+        ok_md = ok and (md_init is None or await md_init.wait_logon(opts.logon_timeout))
+        if not ok or not ok_md:
+            raise w.logon_error(ok, order_init, md_init)
+        w.start()
+        replay_task = loop.create_task(md.run()) if w.replay else None
+        if on_started is not None:
+            on_started(host)
+        deadline = None if opts.duration is None else time.monotonic() + opts.duration
+        tick = w.timer_interval_ns / 1e9  # on_timer flushes the journal
         while not host.stop_event.is_set():
             now_m = time.monotonic()
             if deadline is not None and now_m >= deadline:
@@ -871,35 +714,26 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
             wait = tick if deadline is None else max(0.0, min(tick, deadline - now_m))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(host.stop_event.wait(), wait)
-            engine.on_timer(time.time_ns())
-            if md_session is not None:
-                md.check_resend(time.time_ns())
-            gcc.idle()  # collects only with engine.gc_disable, and only when due
-            _update_session_stats(order_ss, order_session)
-            _update_session_stats(md_ss, md_session)
-            if opts.status is not None and time.monotonic() - last_status >= opts.status_interval:
-                last_status = time.monotonic()
-                try:
-                    opts.status.update(engine, host)
-                except Exception:  # a display bug must not stop trading
-                    log.exception("status display failed; disabled")
-                    opts.status = None
+            w.on_timer(time.time_ns())
         # -- clean shutdown: the strategy stops, open orders are cancelled, answers awaited briefly
-        engine.stop()
+        w.stop()
         end = time.monotonic() + opts.stop_grace
         while engine.om.open_orders() and time.monotonic() < end and order_session.is_active:
             await asyncio.sleep(0.02)
     finally:
+        w.stopping = True
         if replay_task is not None:
             replay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await replay_task
-        if opts.status is not None:
-            opts.status.close()
-    info.update(metrics_url=host.metrics.url if host.metrics is not None else "")
-    info.update(journal=str(jpath), venue=f"{vc.host}:{venue_port}", embedded_sim=embedded,
-                market_data=str(mc.file) if replay else f"{mc.host}:{md_port}")
-    return host
+        if md_session is not None and md_session.is_active:
+            md.unsubscribe(list(md.insts))
+        await order_init.stop()
+        if md_init is not None:
+            await md_init.stop()
+        w.update_session_stats()
+        for sig in removers:
+            loop.remove_signal_handler(sig)
 
 
 def embedded_sim_config(config: Config) -> Any:

@@ -29,7 +29,11 @@ Durability (``fsync`` policy):
   bytes are in the kernel); incoming seq num updates are coalesced and written with the next outgoing
   record or at the idle flush; ``fsync`` is deferred to :meth:`FileStore.flush` (the session calls it when
   idle) or when ``batch_max_records``/``batch_max_ns`` is exceeded. An OS crash may lose the last
-  unsynced records (then a sequence number that went out could be reused after a restart).
+  unsynced records (then a sequence number that went out could be reused after a restart). The trading
+  host (``hft.engine.host``) gives ``venue.store_fsync = "batch"`` (its default) this meaning with a
+  thread of its own: the store opened with ``none`` and the file fsynced every ``journal.batch_max_ms``
+  off the loop's thread, so no order waits for the disk; ``safe`` stays an option, at the cost of one
+  fsync per outgoing message on the order path (docs/engine.md gives the figure).
 - ``none``: like ``batch`` but never ``fsync`` (the OS decides). Survives process kill, not an OS crash.
 """
 
@@ -367,7 +371,11 @@ class FileStore:
 
 
 def open_store(directory: str | os.PathLike[str], begin_string: str, sender: str, target: str,
-               fsync: FsyncPolicy = "safe") -> FileStore:
-    """The store of one session inside ``directory`` (one file per BeginString/Sender/Target)."""
+               fsync: FsyncPolicy = "safe", *, batch_max_records: int = 256,
+               batch_max_ns: int = 50_000_000) -> FileStore:
+    """The store of one session inside ``directory`` (one file per BeginString/Sender/Target).
+    ``batch_max_*``: the ``batch`` policy's inline triggers (a host that calls :meth:`FileStore.flush` from
+    its own timer passes a huge ``batch_max_ns``, so no outgoing message waits for an fsync)."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{begin_string}-{sender}-{target}")
-    return FileStore(os.path.join(os.fspath(directory), safe + ".store"), fsync)
+    return FileStore(os.path.join(os.fspath(directory), safe + ".store"), fsync,
+                     batch_max_records=batch_max_records, batch_max_ns=batch_max_ns)
