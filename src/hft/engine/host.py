@@ -409,7 +409,7 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
     / ``md_app`` replace the default FixOrderGateway / FixMarketData (the latency benchmark passes
     subclasses that echo the venue's tick id); ``md_app`` is ignored with replayed market data."""
     from hft.engine.fix_gateway import FixOrderGateway
-    from hft.fix.session import FixSession, SessionConfig
+    from hft.fix.session import FixSession, SessionConfig, session_options
     from hft.fix.store import MemoryStore, open_store
     from hft.runtime import apply_process_config
 
@@ -454,7 +454,8 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
                               target_comp_id=vc.target_comp_id, heartbeat_interval=vc.heartbeat_s,
                               username_env=vc.username_env or None, password_env=vc.password_env or None,
                               reset_seq_num_on_logon=embedded, reconnect_min=rmin, reconnect_max=rmax,
-                              app_msg_types=frozenset({b"8", b"9", b"j"}))
+                              app_msg_types=frozenset({b"8", b"9", b"j"}),
+                              **session_options(vc.session, "venue.session"))
     if embedded:  # the simulator lives and dies with us: nothing to resend across runs
         order_store: Any = MemoryStore()
     else:  # a venue that outlives us: sequence numbers and sent messages persist (resend after a crash)

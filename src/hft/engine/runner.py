@@ -693,6 +693,11 @@ async def _run(w: Any, on_started: Callable[[Host], None] | None) -> None:
                 loop.add_signal_handler(sig, fn)
                 removers.append(sig)
     replay_task = None
+    # No ``await`` inside a ``finally`` that runs with an exception pending: in the compiled build (mypyc)
+    # an exception caught and suppressed inside the awaited cleanup (the initiators' cancelled tasks)
+    # replaces the pending one, so a failed logon surfaced as a bare CancelledError with a traceback
+    # instead of its message. The error is held, the cleanup awaited, then the error raised again.
+    failure: BaseException | None = None
     try:
         order_init.start()
         if md_init is not None:
@@ -720,20 +725,23 @@ async def _run(w: Any, on_started: Callable[[Host], None] | None) -> None:
         end = time.monotonic() + opts.stop_grace
         while engine.om.open_orders() and time.monotonic() < end and order_session.is_active:
             await asyncio.sleep(0.02)
-    finally:
-        w.stopping = True
-        if replay_task is not None:
-            replay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await replay_task
-        if md_session is not None and md_session.is_active:
-            md.unsubscribe(list(md.insts))
-        await order_init.stop()
-        if md_init is not None:
-            await md_init.stop()
-        w.update_session_stats()
-        for sig in removers:
-            loop.remove_signal_handler(sig)
+    except BaseException as e:  # held, raised again after the cleanup below
+        failure = e
+    w.stopping = True
+    if replay_task is not None:
+        replay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await replay_task
+    if md_session is not None and md_session.is_active:
+        md.unsubscribe(list(md.insts))
+    await order_init.stop()
+    if md_init is not None:
+        await md_init.stop()
+    w.update_session_stats()
+    for sig in removers:
+        loop.remove_signal_handler(sig)
+    if failure is not None:
+        raise failure
 
 
 def embedded_sim_config(config: Config) -> Any:
