@@ -217,7 +217,7 @@ def _table(ctx: _Ctx, d: Any, path: str, allowed: set[str]) -> Mapping[str, Any]
     return d
 
 
-def _int(ctx: _Ctx, v: Any, path: str, lo: int | None = None, hi: int | None = None) -> int:
+def _int(ctx: _Ctx, v: object, path: str, lo: int | None = None, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ctx.err(path, f"expected an integer, got {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):

@@ -45,6 +45,7 @@ from hft.sim.config import LatencySampler, OrderEntryConfig
 from hft.sim.latency import DelayLine
 from hft.sim.matching import (
     CancelRejectEvent,
+    CxlRejReason,
     ExecEvent,
     ExecType,
     MatchingEngine,
@@ -536,7 +537,8 @@ class OrderGateway:
                     except _Rejected as r:
                         text = r.text
             if text:
-                ev = CancelRejectEvent(app.name, cl, orig, o.order_id, 99, text, True, o.status)
+                ev = CancelRejectEvent(app.name, cl, orig, o.order_id, CxlRejReason.OTHER, text, True,
+                                       o.status)
                 self.dispatch([ev])
                 return
         self.dispatch(self.engine.replace(app.name, cl, orig, qty, price))

@@ -92,7 +92,7 @@ class MarketDataApp(SessionApplication):
         self.x_head = b""
         self.begin = b""
         self._raw: Callable[[bytes], None] | None = None  # the transport's write while connected
-        self._transport: Any = None
+        self._transport: asyncio.WriteTransport | None = None
         self._pending: Callable[[], int] | None = None
         self._kicked = False
         # 35=X held while the publisher is held (one socket read of an order session, one flow step):
@@ -112,7 +112,8 @@ class MarketDataApp(SessionApplication):
 
         def transport_filter(send_bytes: Callable[[bytes], None], close: Callable[[str], None]
                              ) -> tuple[Callable[[bytes], None], Callable[[str], None]]:
-            transport = getattr(send_bytes, "__self__", None)
+            # send_bytes is the asyncio transport's bound write; a plain callable has no transport
+            transport: asyncio.WriteTransport | None = getattr(send_bytes, "__self__", None)
             self._transport = transport
             sndbuf = self.publisher.config.sndbuf_kb
             sock = transport.get_extra_info("socket") if sndbuf and transport is not None else None
@@ -146,7 +147,9 @@ class MarketDataApp(SessionApplication):
             s = self.session
             if s is not None:
                 s.disconnect_reason = f"slow consumer: {n} bytes unsent"
-            self._transport.abort()  # type: ignore[union-attr]
+            t = self._transport
+            if t is not None:
+                t.abort()
 
     def write_x(self, tick: int, shared: bytes, shared_sum: int, ring: list[int],
                 sending_time: bytes = b"") -> bool:

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hft.asx.phases import Phase
 from hft.fix.session import FixSession, SessionConfig, session_options
 from hft.fix.store import MemoryStore, SessionStore, open_store
 from hft.fix.transport import AsyncAcceptor
@@ -44,7 +45,7 @@ from hft.sim.clock import Clock, WallClock
 from hft.sim.config import FALLBACK_INSTRUMENTS, LatencySampler, SimConfig
 from hft.sim.gateway import OrderGateway
 from hft.sim.marketdata import MarketDataPublisher, NoRetainStore
-from hft.sim.matching import LotRules, MatchingEngine, Phase, StpMode, TradeEvent
+from hft.sim.matching import LotRules, MatchingEngine, StpMode, TradeEvent
 from hft.sim.phases import PhaseDriver, Schedule
 
 log = logging.getLogger("hft.sim.server")
