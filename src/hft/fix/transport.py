@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import threading
@@ -43,7 +44,7 @@ class _Backoff:
         self.lo, self.hi, self.n = lo, hi, 0
 
     def next(self) -> float:
-        d = min(self.hi, self.lo * (2**self.n))
+        d = min(self.hi, math.ldexp(self.lo, self.n))  # lo * 2**n
         self.n += 1
         return d
 
