@@ -40,7 +40,7 @@ from hft.ratelog import RateLimitedLog
 from hft.sim.config import LatencySampler, MarketDataConfig
 from hft.sim.gateway import price_bytes
 from hft.sim.latency import DelayLine
-from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
+from hft.sim.matching import Event, LevelEvent, MatchingEngine, TradeEvent, _Side
 
 log = logging.getLogger("hft.sim.marketdata")
 rlog = RateLimitedLog(log, burst=5, interval_s=10.0)  # per-connection lines (a reconnect loop)
@@ -359,9 +359,10 @@ class MarketDataPublisher:
         self._send(app, b"W", body)
 
     # -- publishing ----------------------------------------------------------------------------
-    def on_events(self, events: Sequence[Any]) -> None:
+    def on_events(self, events: Sequence[Event]) -> None:
         """Publish the market data consequences of one batch of engine events."""
         touched: dict[str, list[TradeEvent] | None] = {}
+        e: Any  # dispatched on type(e) once, then `is` tests; mypy does not narrow through `t`
         for e in events:
             t = type(e)
             if t is LevelEvent:
@@ -444,7 +445,7 @@ class MarketDataPublisher:
         self._tick = tick
 
     @staticmethod
-    def _top_of(side: Any, depth: int) -> dict[int, int]:
+    def _top_of(side: _Side, depth: int) -> dict[int, int]:
         sign = side.sign
         lv = side.levels
         return {k * sign: lv[k * sign].qty for k in side.keys[:depth]}
