@@ -203,12 +203,12 @@ def _union_groups() -> tuple[dict[int, int], dict[int, set[int]]]:
     delims: dict[int, int] = {}
     direct: dict[int, set[int]] = {}
 
-    def walk(nodes: list[list[object]]) -> None:
+    def walk(nodes: list[list[Any]]) -> None:  # the spec's JSON: [tag, required, members?]
         for n in nodes:
             if len(n) > 2:
                 members = n[2]
                 assert isinstance(members, list)
-                c = int(n[0])  # type: ignore[call-overload]
+                c = int(n[0])
                 delims.setdefault(c, int(members[0][0]))
                 direct.setdefault(c, set()).update(int(m[0]) for m in members)
                 walk(members)
