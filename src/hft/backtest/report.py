@@ -201,7 +201,8 @@ def html_report(res: BacktestResult, summ: dict[str, Any], title: str = "Backtes
         ax.set_title(name)
         ax.grid(alpha=0.3)
         if times:
-            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+            # matplotlib.dates carries no annotations (matplotlib 3.x types its core, not this module)
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
             ax.set_xlabel(f"time ({zone})")
         imgs.append((name, _png(fig)))
         plt.close(fig)

@@ -97,8 +97,8 @@ def generate(n_events: int, seed: int = 7, mid_px: int = 450_000, tick: int = 10
                 emit(1, 2, p, asks[p])
     done.append(_chunk(te, kd, sd, px, qt))
     cols = [np.concatenate([c[j] for c in done])[:n_events] for j in range(5)]
-    ts, kind, side, price, qty = cols
-    return make_events(ts, ts + feed_latency_ns, kind, side, price, qty, symbol)
+    ts, kind, sides, price, qty = cols
+    return make_events(ts, ts + feed_latency_ns, kind, sides, price, qty, symbol)
 
 
 def _chunk(te: list[int], kd: list[int], sd: list[int], px: list[int],

@@ -15,7 +15,7 @@ gateway.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from hft.fix.spec import load_standard_spec
 
@@ -118,13 +118,13 @@ REQUIRED: Final[dict[str, dict[bytes, tuple[int, ...]]]] = {v: _required(v) for 
 def _group_required(v: str) -> dict[int, tuple[int, ...]]:
     out: dict[int, set[int]] = {}
 
-    def walk(nodes: list[list[object]]) -> None:
+    def walk(nodes: list[list[Any]]) -> None:  # the spec's JSON: [tag, required, members?]
         for n in nodes:
             if len(n) > 2:
                 members = n[2]
                 assert isinstance(members, list)
-                req = (int(m[0]) for m in members if m[1])  # type: ignore[call-overload]
-                out.setdefault(int(n[0]), set()).update(req)  # type: ignore[call-overload]
+                req = (int(m[0]) for m in members if m[1])
+                out.setdefault(int(n[0]), set()).update(req)
                 walk(members)
 
     for _mt, _name, _cat, nodes in _SPECS[v]["messages"]:
@@ -203,12 +203,12 @@ def _union_groups() -> tuple[dict[int, int], dict[int, set[int]]]:
     delims: dict[int, int] = {}
     direct: dict[int, set[int]] = {}
 
-    def walk(nodes: list[list[object]]) -> None:
+    def walk(nodes: list[list[Any]]) -> None:  # the spec's JSON: [tag, required, members?]
         for n in nodes:
             if len(n) > 2:
                 members = n[2]
                 assert isinstance(members, list)
-                c = int(n[0])  # type: ignore[call-overload]
+                c = int(n[0])
                 delims.setdefault(c, int(members[0][0]))
                 direct.setdefault(c, set()).update(int(m[0]) for m in members)
                 walk(members)

@@ -79,7 +79,10 @@ def _probe(data: bytes, pos: int) -> int:
     """End offset of a complete valid record at ``pos``, or -1."""
     if pos < _FILE_HEAD.size or pos + _REC.size > len(data):
         return -1
-    kind, length, _value, crc = _REC.unpack_from(data, pos)
+    kind: int
+    length: int
+    crc: int
+    kind, length, _value, crc = _REC.unpack_from(data, pos)  # struct types its fields Any
     end = pos + _REC.size + length
     if kind not in (REC_SENT, REC_SENDER, REC_TARGET) or length > MAX_PAYLOAD or end > len(data):
         return -1

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixStreamParser
@@ -43,7 +45,7 @@ class _Backoff:
         self.lo, self.hi, self.n = lo, hi, 0
 
     def next(self) -> float:
-        d = min(self.hi, self.lo * (2**self.n))
+        d = min(self.hi, math.ldexp(self.lo, self.n))  # lo * 2**n
         self.n += 1
         return d
 
@@ -73,10 +75,12 @@ class _SessionProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (no isinstance check: uvloop's transports are not asyncio.Transport subclasses)
-        self.transport = transport  # type: ignore[assignment]
-        _nodelay(transport.get_extra_info("socket"))
-        self.session.connection_made(transport.write, self._close)  # type: ignore[attr-defined]
+        # a stream connection's transport is a Transport; cast, not isinstance: uvloop's transports are
+        # not asyncio.Transport subclasses
+        t = cast(asyncio.Transport, transport)
+        self.transport = t
+        _nodelay(t.get_extra_info("socket"))
+        self.session.connection_made(t.write, self._close)
 
     def _close(self, reason: str) -> None:
         if self.transport is not None:
@@ -205,7 +209,8 @@ class _AcceptorProtocol(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # (uvloop's transports: no isinstance)
+        # a stream connection's transport (cast, not isinstance: uvloop's are not Transport subclasses)
+        self.transport = cast(asyncio.Transport, transport)
         _nodelay(transport.get_extra_info("socket"))
         self.acceptor.connections += 1
         # a connection that never identifies itself with a valid first message is dropped
@@ -249,7 +254,9 @@ class _AcceptorProtocol(asyncio.Protocol):
         if s is None:
             return
         self.session = s
-        s.connection_made(self.transport.write, self._close)  # type: ignore[union-attr]
+        t = self.transport
+        assert t is not None  # connection_made came first
+        s.connection_made(t.write, self._close)
         s.parser = p  # keep the bytes that followed the first message
         try:
             s.on_message(first)
@@ -305,14 +312,20 @@ class AsyncAcceptor:
         store_dir: str,
         app_factory: Callable[[SessionConfig], SessionApplication],
         fsync: FsyncPolicy = "safe",
-        **kw: object,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timer_interval: float = TIMER_INTERVAL,
+        first_message_timeout: float = 10.0,
+        refuse_with_logout: bool = True,
     ) -> AsyncAcceptor:
         sessions = [
             FixSession(c, open_store(store_dir, c.begin_string, c.sender_comp_id, c.target_comp_id, fsync),
                        app_factory(c))
             for c in configs
         ]
-        return cls(sessions, **kw)  # type: ignore[arg-type]
+        return cls(sessions, host, port, timer_interval=timer_interval,
+                   first_message_timeout=first_message_timeout, refuse_with_logout=refuse_with_logout)
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()

@@ -1,5 +1,6 @@
 """ASX exchange simulator: L3 matching engine, phases, clocks (gateway and market data live elsewhere)."""
 
+from hft.asx.phases import Phase
 from hft.sim.clock import ManualClock, WallClock
 from hft.sim.matching import (
     AuctionResult,
@@ -10,7 +11,6 @@ from hft.sim.matching import (
     LevelEvent,
     LotRules,
     MatchingEngine,
-    Phase,
     RejReason,
     StpMode,
     TradeEvent,

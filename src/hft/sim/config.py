@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hft.asx.ticks import PRICE_SCALE, is_valid_price
+from hft.fix.store import FsyncPolicy
 
 DEFAULT_REQUIRED_TAGS: tuple[int, ...] = (1, 11, 21, 38, 40, 44, 54, 55, 59, 60, 100, 15, 167)
 JITTER_KINDS = ("none", "uniform", "exponential", "normal")
@@ -179,7 +180,7 @@ class SimConfig:
     # "" = sequence numbers kept in memory (programmatic default); a file without server.store_dir and
     # `hft sim` use DEFAULT_STORE_DIR. Else one persisted store per order-entry session.
     store_dir: str = ""
-    fsync: str = "batch"
+    fsync: FsyncPolicy = "batch"
     order_entry: OrderEntryConfig = field(default_factory=OrderEntryConfig)
     market_data: MarketDataConfig = field(default_factory=MarketDataConfig)
     instruments: tuple[InstrumentConfig, ...] = ()  # () = the background flow's default instruments
@@ -217,7 +218,7 @@ def _table(ctx: _Ctx, d: Any, path: str, allowed: set[str]) -> Mapping[str, Any]
     return d
 
 
-def _int(ctx: _Ctx, v: Any, path: str, lo: int | None = None, hi: int | None = None) -> int:
+def _int(ctx: _Ctx, v: object, path: str, lo: int | None = None, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ctx.err(path, f"expected an integer, got {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):

@@ -39,9 +39,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from hft.asx.phases import Phase
 from hft.asx.ticks import is_valid_price, round_price, tick_down, tick_size, tick_up
 from hft.engine.types import OrdType, Side, TimeInForce
-from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine, Phase
+from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine
 
 NEVER = (1 << 63) - 1
 """``next_event_ns`` when nothing is scheduled."""
@@ -455,11 +456,12 @@ class BackgroundFlow:
     def _post(self, inst: _Inst, side: Side, price: int, qty: int, out: list[Event]) -> None:
         res = self.engine.submit(self.session, self.maker_account, inst.cfg.symbol, self._clid(), side, qty,
                                  price, _LIMIT, _DAY)
-        ev = res[0]
-        if isinstance(ev, ExecEvent) and ev.exec_type is _REJECTED:
-            inst.stats["rejected"] += 1
-        elif ev.order_id in self.engine.orders:
-            inst.live.add(ev.order_id)
+        ev = res[0]  # submit() reports the order itself first
+        if isinstance(ev, ExecEvent):
+            if ev.exec_type is _REJECTED:
+                inst.stats["rejected"] += 1
+            elif ev.order_id in self.engine.orders:
+                inst.live.add(ev.order_id)
         out += res
 
     def _refs(self, inst: _Inst) -> tuple[int, int]:

@@ -45,6 +45,8 @@ from hft.sim.config import LatencySampler, OrderEntryConfig
 from hft.sim.latency import DelayLine
 from hft.sim.matching import (
     CancelRejectEvent,
+    CxlRejReason,
+    Event,
     ExecEvent,
     ExecType,
     MatchingEngine,
@@ -299,7 +301,7 @@ class OrderGateway:
         engine: MatchingEngine,
         config: OrderEntryConfig | None = None,
         *,
-        on_events: Callable[[list[Any]], None] | None = None,
+        on_events: Callable[[Sequence[Event]], None] | None = None,
         tick_send_ns: Callable[[int], int] | None = None,
         on_wire_to_wire: Callable[[int], None] | None = None,
         latency_in: LatencySampler | None = None,
@@ -536,7 +538,8 @@ class OrderGateway:
                     except _Rejected as r:
                         text = r.text
             if text:
-                ev = CancelRejectEvent(app.name, cl, orig, o.order_id, 99, text, True, o.status)
+                ev = CancelRejectEvent(app.name, cl, orig, o.order_id, CxlRejReason.OTHER, text, True,
+                                       o.status)
                 self.dispatch([ev])
                 return
         self.dispatch(self.engine.replace(app.name, cl, orig, qty, price))
@@ -620,7 +623,7 @@ class OrderGateway:
     def cancel_all(self, name: str) -> int:
         """Cancel every live order of engine session ``name`` (cancel-on-disconnect)."""
         live = [o for o in self.engine.orders.values() if o.session == name]
-        events: list[Any] = []
+        events: list[Event] = []
         for o in live:
             events.extend(self.engine.cancel(name, o.cl_ord_id, o.cl_ord_id))
         if live:
@@ -629,11 +632,14 @@ class OrderGateway:
             self.dispatch(events)
         return len(live)
 
-    def dispatch(self, events: Sequence[Any]) -> None:
+    def dispatch(self, events: Sequence[Event]) -> None:
         """Route ExecEvents / CancelRejectEvents to their sessions, then hand all events on (market
         data). Background orders (sessions ``BG`` flow, ``RP`` replay) are routed nowhere."""
         apps = self.apps
         aggressor: Side | None = None
+        # one type() per event, then `is` tests (cheaper than an isinstance chain); mypy does not narrow
+        # through `t`, so the loop variable is dynamic
+        e: Any
         for e in events:
             t = type(e)
             if t is TradeEvent:
@@ -698,7 +704,7 @@ class OrderGateway:
                 self._send(app, b"9", body)
         cb = self.on_events
         if cb is not None:
-            cb(events)  # type: ignore[arg-type]
+            cb(events)
 
     def _exec_body(self, e: ExecEvent, v44: bool, status: bool = False, exec_id: bytes = b"") -> Body:
         body: Body = [(37, e.order_id), (11, e.cl_ord_id)]

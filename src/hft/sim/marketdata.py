@@ -40,7 +40,7 @@ from hft.ratelog import RateLimitedLog
 from hft.sim.config import LatencySampler, MarketDataConfig
 from hft.sim.gateway import price_bytes
 from hft.sim.latency import DelayLine
-from hft.sim.matching import LevelEvent, MatchingEngine, TradeEvent
+from hft.sim.matching import Event, LevelEvent, MatchingEngine, TradeEvent, _Side
 
 log = logging.getLogger("hft.sim.marketdata")
 rlog = RateLimitedLog(log, burst=5, interval_s=10.0)  # per-connection lines (a reconnect loop)
@@ -92,7 +92,7 @@ class MarketDataApp(SessionApplication):
         self.x_head = b""
         self.begin = b""
         self._raw: Callable[[bytes], None] | None = None  # the transport's write while connected
-        self._transport: Any = None
+        self._transport: asyncio.WriteTransport | None = None
         self._pending: Callable[[], int] | None = None
         self._kicked = False
         # 35=X held while the publisher is held (one socket read of an order session, one flow step):
@@ -112,7 +112,8 @@ class MarketDataApp(SessionApplication):
 
         def transport_filter(send_bytes: Callable[[bytes], None], close: Callable[[str], None]
                              ) -> tuple[Callable[[bytes], None], Callable[[str], None]]:
-            transport = getattr(send_bytes, "__self__", None)
+            # send_bytes is the asyncio transport's bound write; a plain callable has no transport
+            transport: asyncio.WriteTransport | None = getattr(send_bytes, "__self__", None)
             self._transport = transport
             sndbuf = self.publisher.config.sndbuf_kb
             sock = transport.get_extra_info("socket") if sndbuf and transport is not None else None
@@ -146,7 +147,9 @@ class MarketDataApp(SessionApplication):
             s = self.session
             if s is not None:
                 s.disconnect_reason = f"slow consumer: {n} bytes unsent"
-            self._transport.abort()  # type: ignore[union-attr]
+            t = self._transport
+            if t is not None:
+                t.abort()
 
     def write_x(self, tick: int, shared: bytes, shared_sum: int, ring: list[int],
                 sending_time: bytes = b"") -> bool:
@@ -356,9 +359,10 @@ class MarketDataPublisher:
         self._send(app, b"W", body)
 
     # -- publishing ----------------------------------------------------------------------------
-    def on_events(self, events: Sequence[Any]) -> None:
+    def on_events(self, events: Sequence[Event]) -> None:
         """Publish the market data consequences of one batch of engine events."""
         touched: dict[str, list[TradeEvent] | None] = {}
+        e: Any  # dispatched on type(e) once, then `is` tests; mypy does not narrow through `t`
         for e in events:
             t = type(e)
             if t is LevelEvent:
@@ -441,7 +445,7 @@ class MarketDataPublisher:
         self._tick = tick
 
     @staticmethod
-    def _top_of(side: Any, depth: int) -> dict[int, int]:
+    def _top_of(side: _Side, depth: int) -> dict[int, int]:
         sign = side.sign
         lv = side.levels
         return {k * sign: lv[k * sign].qty for k in side.keys[:depth]}

@@ -16,6 +16,7 @@ from enum import IntEnum
 from hft.asx.phases import Phase
 from hft.asx.ticks import is_valid_price
 from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
+from hft.sim.clock import Clock
 
 BUY = Side.BUY
 SELL = Side.SELL
@@ -135,6 +136,30 @@ class ExecEvent:
         "tif",
         "trade_id",
     )
+    # The slots' types (annotations only: no class attribute, no cost). exec_event() fills them all.
+    account: str
+    avg_px_den: int
+    avg_px_num: int
+    cl_ord_id: str
+    cum_qty: int
+    exec_id: int
+    exec_type: ExecType
+    instrument: str
+    last_px: int
+    last_qty: int
+    leaves_qty: int
+    ord_status: OrdStatus
+    ord_type: OrdType
+    order_id: int
+    order_qty: int
+    orig_cl_ord_id: str
+    price: int
+    rej_reason: int  # FIX 103 OrdRejReason, -1 = none
+    session: str
+    side: Side
+    text: str
+    tif: TimeInForce
+    trade_id: int
 
     def __init__(self) -> None:
         self.last_px = 0
@@ -369,7 +394,7 @@ class MatchingEngine:
     """Matching engine for a set of instruments. Not thread-safe: drive it from one thread/loop."""
 
     def __init__(self, instruments: dict[str, int] | list[str], *, lot_rules: LotRules | None = None,
-                 stp: StpMode = StpMode.CANCEL_RESTING, clock: object | None = None) -> None:
+                 stp: StpMode = StpMode.CANCEL_RESTING, clock: Clock | None = None) -> None:
         refs = instruments if isinstance(instruments, dict) else dict.fromkeys(instruments, 0)
         self.books: dict[str, Book] = {k: Book(k, v) for k, v in refs.items()}
         self.lot_rules = lot_rules or LotRules()
@@ -385,7 +410,7 @@ class MatchingEngine:
     # ------------------------------------------------------------------ helpers
     def _now(self) -> int:
         c = self._clock
-        return c.now_ns() if c is not None else 0  # type: ignore[attr-defined]
+        return c.now_ns() if c is not None else 0
 
     def _exec(self, out: list[Event], o: SimOrder, et: ExecType, last_px: int = 0, last_qty: int = 0,
               text: str = "", orig: str = "", trade_id: int = 0) -> None:
@@ -394,8 +419,10 @@ class MatchingEngine:
 
     def _reject(self, out: list[Event], o: SimOrder, reason: RejReason, text: str) -> list[Event]:
         o.status = OrdStatus.REJECTED
-        self._exec(out, o, ExecType.REJECTED, text=text)
-        out[-1].rej_reason = int(reason)  # type: ignore[union-attr]
+        e = exec_event(o, self._next_exec_id, ExecType.REJECTED, text=text)
+        self._next_exec_id += 1
+        e.rej_reason = int(reason)
+        out.append(e)
         return out
 
     @staticmethod

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hft.asx.phases import Phase
 from hft.data.format import (
     KIND_LEVEL,
     KIND_SNAPSHOT_END,
@@ -28,7 +29,7 @@ from hft.data.format import (
 )
 from hft.sim.clock import ManualClock
 from hft.sim.flow import NEVER, NS_PER_S, BackgroundFlow, FlowConfig, default_flow_configs
-from hft.sim.matching import Event, LevelEvent, MatchingEngine, Phase, TradeEvent
+from hft.sim.matching import Event, LevelEvent, MatchingEngine, TradeEvent
 
 DEFAULT_DAY = "2026-01-05"
 """Date of :func:`generate_day` when no ``start_ns`` is given (a Monday); the day starts at 10:00 Sydney."""

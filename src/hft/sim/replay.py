@@ -51,6 +51,7 @@ import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from hft.asx.phases import Phase
 from hft.data.format import (
     KIND_LEVEL,
     KIND_SNAPSHOT_END,
@@ -63,7 +64,7 @@ from hft.data.format import (
 )
 from hft.engine.types import OrdType, Side, TimeInForce
 from hft.sim.flow import NEVER
-from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine, Phase
+from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine, SimOrder
 
 _SIDES = (None, Side.BUY, Side.SELL)
 _MAX_ERRORS = 20
@@ -330,7 +331,7 @@ class ReplayDriver:
         self._next_id = n + 1
         return f"{self.session}{n}"
 
-    def _bg_orders(self, sym: str, side: Side, price: int) -> list:
+    def _bg_orders(self, sym: str, side: Side, price: int) -> list[SimOrder]:
         s = self.session
         return [o for o in self.engine.orders_at(sym, side, price) if o.session == s]
 

@@ -29,12 +29,13 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hft.asx.phases import Phase
 from hft.fix.session import FixSession, SessionConfig, session_options
 from hft.fix.store import MemoryStore, SessionStore, open_store
 from hft.fix.transport import AsyncAcceptor
@@ -44,7 +45,7 @@ from hft.sim.clock import Clock, WallClock
 from hft.sim.config import FALLBACK_INSTRUMENTS, LatencySampler, SimConfig
 from hft.sim.gateway import OrderGateway
 from hft.sim.marketdata import MarketDataPublisher, NoRetainStore
-from hft.sim.matching import LotRules, MatchingEngine, Phase, StpMode, TradeEvent
+from hft.sim.matching import Event, LotRules, MatchingEngine, StpMode, TradeEvent
 from hft.sim.phases import PhaseDriver, Schedule
 
 log = logging.getLogger("hft.sim.server")
@@ -103,7 +104,18 @@ class SimServerError(RuntimeError):
     pass
 
 
-def build_flow(engine: MatchingEngine, config: SimConfig) -> Any:
+class FlowDriver(Protocol):
+    """What the server's timer drives: :class:`hft.sim.flow.BackgroundFlow` or
+    :class:`hft.sim.replay.ReplayDriver` (imported only when configured)."""
+
+    def seed_book(self, now_ns: int) -> list[Event]: ...
+
+    def advance(self, now_ns: int) -> list[Event]: ...
+
+    def next_event_ns(self) -> int: ...
+
+
+def build_flow(engine: MatchingEngine, config: SimConfig) -> FlowDriver | None:
     """The background driver for ``config.flow`` (None when disabled or the rate is 0)."""
     fc = config.flow
     if not fc.enabled:
@@ -117,7 +129,7 @@ def build_flow(engine: MatchingEngine, config: SimConfig) -> Any:
     from hft.sim.flow import BackgroundFlow, FlowConfig, default_flow_configs
 
     defaults = {c.symbol: c for c in default_flow_configs()}
-    configs: list[Any] = []
+    configs: list[FlowConfig] = []
     if config.instruments:
         for ins in config.instruments:
             if ins.flow is not None:
@@ -231,7 +243,7 @@ class SimServer:
         self.engine: MatchingEngine | None = None
         self.gateway: OrderGateway | None = None
         self.publisher: MarketDataPublisher | None = None
-        self.flow: Any = None
+        self.flow: FlowDriver | None = None
         self.phase_driver: PhaseDriver | None = None
         self.order_sessions: dict[str, FixSession] = {}
         self.md_sessions: dict[str, FixSession] = {}
@@ -361,7 +373,7 @@ class SimServer:
         cfg = self.config
         if not cfg.store_dir:
             return BoundedMemoryStore(cfg.order_entry.resend_memory_kb * 1024)
-        return open_store(cfg.store_dir, begin, ours, theirs, cfg.fsync)  # type: ignore[arg-type]
+        return open_store(cfg.store_dir, begin, ours, theirs, cfg.fsync)
 
     def _build(self, loop: asyncio.AbstractEventLoop | None) -> None:
         cfg = self.config
@@ -411,7 +423,7 @@ class SimServer:
         if self.flow is not None:
             gw.dispatch(self.flow.seed_book(clock.now_ns()))
 
-    def _on_events(self, events: list[Any]) -> None:
+    def _on_events(self, events: Sequence[Event]) -> None:
         pub = self.publisher
         for e in events:
             if type(e) is TradeEvent:
