@@ -259,7 +259,7 @@ def _venue_stub(pipe: Any, rate: float) -> None:
                     for c in conns.values():
                         c.conn.close("exit")
                     return
-            elif r is listeners.get("order") or r is listeners.get("md"):
+            elif r is listeners["order"] or r is listeners["md"]:
                 name = "order" if r is listeners["order"] else "md"
                 sock, _ = r.accept()
                 old = conns.get(name)
@@ -907,22 +907,24 @@ def run_breakdown(ticks: int = 3000, fraction: float = 1.0, warmup: int = 300) -
         st = _StageTimer()
         p = h.parts
         md_sess = p.md_session
-        md_sess.on_data = st.wrap(md_sess.on_data, "other")
+        md_sess.on_data = st.wrap(md_sess.on_data, "other")  # type: ignore[method-assign]
         parser = md_sess.parser
-        parser.feed = st.wrap(parser.feed, "fix_parse")
-        parser.next_message = st.wrap(parser.next_message, "fix_parse")
-        md_sess._validate = st.wrap(md_sess._validate, "fix_session")
-        md_sess.on_message = st.wrap(md_sess.on_message, "fix_session")
+        parser.feed = st.wrap(parser.feed, "fix_parse")  # type: ignore[method-assign]
+        parser.next_message = st.wrap(parser.next_message, "fix_parse")  # type: ignore[method-assign]
+        md_sess._validate = st.wrap(md_sess._validate, "fix_session")  # type: ignore[method-assign]
+        md_sess.on_message = st.wrap(md_sess.on_message, "fix_session")  # type: ignore[method-assign]
         if md_sess.fast_reader is not None:  # the fused 35=X path: frame + header checks + decode + level
             md_sess.fast_reader = st.wrap(md_sess.fast_reader, "md_decode")
         orig_md_entries = FixMessage.md_entries
         FixMessage.md_entries = st.wrap(orig_md_entries, "fix_parse")  # type: ignore[method-assign]
-        p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")
+        p.md.on_app_message = st.wrap(p.md.on_app_message, "md_decode")  # type: ignore[method-assign]
         p.md.set_sink(st.wrap(p.engine.on_market_event, "book_update"))
-        if getattr(p.md, "level_sink", None) is not None:
-            p.md.level_sink = st.wrap(p.md.level_sink, "book_update")
+        level_sink = getattr(p.md, "level_sink", None)
+        if level_sink is not None:
+            p.md.level_sink = st.wrap(level_sink, "book_update")
         p.md.on_message_end = st.wrap(p.engine.on_md_message_end, "other")
         strat = p.engine.strategy
+        assert strat is not None, "the benchmark engine runs its probe strategy"
         strat.on_book = st.wrap(strat.on_book, "strategy")  # type: ignore[method-assign]
         p.engine.risk.check = st.wrap(p.engine.risk.check, "risk")  # type: ignore[method-assign]
         p.engine.om.submit = st.wrap(p.engine.om.submit, "order_manager")  # type: ignore[method-assign]

@@ -351,7 +351,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>",
     strat = data.pop("strategy", {})
     if not isinstance(strat, dict):
         raise ctx.err("strategy", f"expected a table, got {_describe(strat)}")
-    cfg = _build(ctx, Config, data, "", skip=("source", "strategy"))
+    cfg: Config = _build(ctx, Config, data, "", skip=("source", "strategy"))
     sc = _build(ctx, StrategyConfig, strat, "strategy.", skip=("params_obj",))
     params_obj = None
     if strategy_params is not None:
