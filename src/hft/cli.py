@@ -27,6 +27,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "sim"): ("hft.bench.sim_bench", "exchange simulator orders/s and market data msgs/s"),
     ("bench", "ring"): ("hft.bench.ring_bench", "shared-memory SPSC ring vs multiprocessing.Queue and pipe"),
     ("bench", "gc"): ("hft.bench.gc_bench", "allocations and GC runs on the hot path"),
+    ("bench", "tws"): ("hft.bench.tws_bench", "TWS API market data pass metric against the fake TWS server"),
 }
 
 
