@@ -179,11 +179,12 @@ async def run_pass(rows_target: int = 100_000, seed: int = 1, resubscribe_min_s:
         return int(md.ib.client._numBytesRecv)  # bytes the client has read on this connection
 
     scripted: dict[str, int] = {"reset": 0, "halted": 0, "restored": 0, "disconnect": 0}
+    # the tap: after the client's own handler on every socket read, so the same batch, decoded again
+    md.ib.client.conn.hasData += check
     run_task = asyncio.create_task(md.run())
     t0 = time.perf_counter()
     try:
         await _until(lambda: md.ib.client.isReady() and all(md.insts[s].depth_req >= 0 for s in syms), 10)
-        md.ib.client.conn.hasData += check  # after the client's own handler: the same batch, decoded again
         states = sim_book_states("BHP", seconds=1e9, seed=seed, levels=depth_rows + 5)
         n_events = rows_target // 2
         plan = ["sim"] * n_events
@@ -261,7 +262,7 @@ async def run_pass(rows_target: int = 100_000, seed: int = 1, resubscribe_min_s:
     if time_rows:
         res.update(time_decode_apply(depth_rows, seed=seed))
     res["ok"] = bool(counts["mismatches"] == 0 and not unexpected and too_close == 0
-                     and counts["books_compared"] > 0 and st["bad_rows"] == 0)
+                     and ref.rows == srv.rows_sent and counts["books_compared"] > 0 and st["bad_rows"] == 0)
     return res
 
 

@@ -163,32 +163,34 @@ class DepthBook:
         return (tuple(sorted(b.items(), reverse=True)), tuple(sorted(a.items())))
 
     def flush(self, level: LevelFn, ts_ns: int) -> int:
-        """Hand the level changes since the last flush to ``level``; returns how many were handed on."""
+        """Hand the level changes since the last flush to ``level``, the deletes of both sides before any
+        new quantity (so no intermediate book is crossed when the final one is not); returns how many."""
+        sym = self.symbol
+        ob, oa = self.sent_bid, self.sent_ask
+        nb = self.levels(BOOK_BID) if self.dirty_bid else ob
+        na = self.levels(BOOK_ASK) if self.dirty_ask else oa
+        self.dirty_bid = self.dirty_ask = False
         n = 0
-        if self.dirty_bid:
-            self.dirty_bid = False
-            new = self.levels(BOOK_BID)
-            n = _diff(self.symbol, self.sent_bid, new, BOOK_BID, level, ts_ns)
-            if n:
-                self.sent_bid = new
-        if self.dirty_ask:
-            self.dirty_ask = False
-            new = self.levels(BOOK_ASK)
-            m = _diff(self.symbol, self.sent_ask, new, BOOK_ASK, level, ts_ns)
-            if m:
-                self.sent_ask = new
-            n += m
+        if nb is not ob:
+            for p in ob:
+                if p not in nb:
+                    level(sym, BOOK_BID, p, 0, ts_ns)
+                    n += 1
+        if na is not oa:
+            for p in oa:
+                if p not in na:
+                    level(sym, BOOK_ASK, p, 0, ts_ns)
+                    n += 1
+        if nb is not ob:
+            for p, q in nb.items():
+                if ob.get(p) != q:
+                    level(sym, BOOK_BID, p, q, ts_ns)
+                    n += 1
+            self.sent_bid = nb
+        if na is not oa:
+            for p, q in na.items():
+                if oa.get(p) != q:
+                    level(sym, BOOK_ASK, p, q, ts_ns)
+                    n += 1
+            self.sent_ask = na
         return n
-
-
-def _diff(sym: str, old: dict[int, int], new: dict[int, int], side: int, level: LevelFn, ts: int) -> int:
-    n = 0
-    for p in old:
-        if p not in new:
-            level(sym, side, p, 0, ts)
-            n += 1
-    for p, q in new.items():
-        if old.get(p) != q:
-            level(sym, side, p, q, ts)
-            n += 1
-    return n

@@ -205,6 +205,7 @@ class _Conn:
     client_id: int = -1
     ready: bool = False
     bytes_out: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch at a time: frames never interleave
     subs: dict[int, _Sub] = field(default_factory=dict)
     tbt: dict[int, str] = field(default_factory=dict)
 
@@ -368,7 +369,12 @@ class FakeTws:
         return out
 
     async def _write(self, conn: _Conn, data: bytes) -> None:
-        """Write ``data`` in pieces of random size, yielding between them so the reader sees them apart."""
+        """Write ``data`` in pieces of random size, yielding between them so the reader sees them apart.
+        One batch at a time per connection (a request's answer waits for a script batch and vice versa)."""
+        async with conn.lock:
+            await self._write_pieces(conn, data)
+
+    async def _write_pieces(self, conn: _Conn, data: bytes) -> None:
         w = conn.writer
         if w.is_closing():
             return
