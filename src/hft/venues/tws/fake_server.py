@@ -253,8 +253,8 @@ class FakeTws:
             self._server.close()
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
-        for t in list(self._tasks):
-            t.cancel()
+        if self._tasks:  # the handlers end on their aborted connections
+            await asyncio.wait(list(self._tasks), timeout=2)
 
     # --------------------------------------------------------------------------- the connection
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -307,6 +307,14 @@ class FakeTws:
             out.append(frame(62, 1))
         elif mid == 5:  # reqOpenOrders
             out.append(frame(53, 1))
+        elif mid == 6:  # reqAccountUpdates: no values, just the end
+            out.append(frame(54, 1, f[3] or self.account))
+        elif mid == 76:  # reqAccountUpdatesMulti
+            out.append(frame(74, 1, f[2]))
+        elif mid == 7:  # reqExecutions: none yet
+            out.append(frame(55, 1, f[2]))
+        elif mid == 99:  # reqCompletedOrders
+            out.append(frame(102))
         elif mid == 9:  # reqContractDetails: 9, 8, reqId, contract (12 fields), ...
             req_id, con_id, sym, exch, cur = int(f[2]), int(f[3] or 0), f[4], f[10], f[12]
             c = self.by_con_id.get(con_id) if con_id else self.contracts.get(sym)
