@@ -8,9 +8,11 @@ from hft.engine.config import ConfigError, config_from_dict, is_loopback_host, l
 
 
 def test_tws_source_accepted_with_the_defaults() -> None:
-    cfg = config_from_dict({"market_data": {"source": "tws"}, "instruments": {"symbols": ["BHP", "CBA", "NAB"]}})
+    cfg = config_from_dict({"market_data": {"source": "tws"},
+                            "instruments": {"symbols": ["BHP", "CBA", "NAB"]}})
     tc = cfg.tws
-    assert (tc.host, tc.port, tc.exchange, tc.currency, tc.smart_depth) == ("127.0.0.1", 4002, "ASX", "AUD", False)
+    assert (tc.host, tc.port, tc.exchange, tc.currency) == ("127.0.0.1", 4002, "ASX", "AUD")
+    assert not tc.smart_depth
     assert tc.subscription_limit() == 3 and tc.resubscribe_min_s == 15.0
 
 
@@ -28,7 +30,7 @@ def test_subscription_limit_one_per_100_lines_at_least_3_at_most_60(lines: int, 
 def test_remote_host_only_with_the_allow_flag() -> None:
     assert is_loopback_host("127.0.0.1") and is_loopback_host("127.5.0.1") and is_loopback_host("::1")
     assert is_loopback_host("localhost") and not is_loopback_host("192.168.1.5")
-    with pytest.raises(ConfigError, match="tws.host: 'gw.example' is not a loopback address"):
+    with pytest.raises(ConfigError, match=r"tws\.host: 'gw\.example' is not a loopback address"):
         config_from_dict({"tws": {"host": "gw.example"}})
     assert config_from_dict({"tws": {"host": "gw.example", "allow_remote": True}}).tws.host == "gw.example"
 
