@@ -678,6 +678,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     loop = asyncio.get_running_loop()
     vc, mc = config.venue, config.market_data
     replay = mc.source == "replay"
+    tws = mc.source == "tws"  # IBKR TWS API market data (hft.venues.tws): no FIX session, a run() task
 
     # CPU pinning / real-time priority per [engine] (skipped with a logged reason when not permitted)
     info["runtime"] = apply_process_config(config.engine).as_dict()
@@ -692,7 +693,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
         stack.callback(sim.stop)
         venue_port = sim.order_port
         md_port = sim.md_port if opts.md_port is None else md_port
-    if venue_port == 0 or (md_port == 0 and not replay):
+    if venue_port == 0 or (md_port == 0 and not replay and not tws):
         raise RuntimeError(f"{config.source}: venue.port / market_data.port 0 means the embedded simulator, "
                            "but sim.embedded is false")
 
@@ -747,6 +748,10 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
         from hft.engine.replay_md import ReplayMarketData
 
         md: Any = ReplayMarketData(_resolve(mc.file, opts.run_dir), speed=mc.speed)
+    elif tws:
+        from hft.venues.tws import make_tws_source
+
+        md = make_tws_source(config)
     else:
         from hft.engine.fix_md import FixMarketData
 
@@ -844,7 +849,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
     engine.start()
     _update_session_stats(order_ss, order_session)
     _update_session_stats(md_ss, md_session)
-    replay_task = loop.create_task(md.run()) if replay else None
+    replay_task = loop.create_task(md.run()) if replay or tws else None
     # start-up garbage is collected once and the long-lived objects leave the GC (gc.freeze); thresholds
     # or the collector off while trading (then collected between ticks by the timer below), per [engine]
     gcc = gc_controller_from_config(config.engine)
@@ -871,7 +876,7 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(host.stop_event.wait(), wait)
             engine.on_timer(time.time_ns())
-            if md_session is not None:
+            if md_session is not None or tws:
                 md.check_resend(time.time_ns())
             gcc.idle()  # collects only with engine.gc_disable, and only when due
             _update_session_stats(order_ss, order_session)
@@ -889,6 +894,8 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
         while engine.om.open_orders() and time.monotonic() < end and order_session.is_active:
             await asyncio.sleep(0.02)
     finally:
+        if tws:
+            md.close()
         if replay_task is not None:
             replay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -897,7 +904,8 @@ async def _run(config: Config, opts: HostOptions, on_started: Callable[[Host], N
             opts.status.close()
     info.update(metrics_url=host.metrics.url if host.metrics is not None else "")
     info.update(journal=str(jpath), venue=f"{vc.host}:{venue_port}", embedded_sim=embedded,
-                market_data=str(mc.file) if replay else f"{mc.host}:{md_port}")
+                market_data=str(mc.file) if replay else (f"tws {config.tws.host}:{config.tws.port}" if tws
+                                                         else f"{mc.host}:{md_port}"))
     return host
 
 
