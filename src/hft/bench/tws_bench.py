@@ -175,6 +175,11 @@ async def run_pass(rows_target: int = 100_000, seed: int = 1, resubscribe_min_s:
                     first_mismatch.append(f"{sym} req {st.depth_req}: engine bids {eb} asks {ea} / reference "
                                           f"bids {rb} asks {ra}")
 
+    def resubscribed() -> bool:
+        md.on_timer()  # (the host's timer: the rate-limited resubscriptions)
+        return bool(md.ib.client.isReady()
+                    and not any(md.insts[s].pending or md.insts[s].depth_req < 0 for s in syms))
+
     def client_read() -> int:
         return int(md.ib.client._numBytesRecv)  # bytes the client has read on this connection
 
@@ -211,9 +216,7 @@ async def run_pass(rows_target: int = 100_000, seed: int = 1, resubscribe_min_s:
                 ref.buf.clear()  # (the same Connection object, so the tap stays; a new byte stream)
                 ref.sides.clear()  # request ids start again on a new connection
                 await _until(lambda lost=lost: md.counters["disconnects"] > lost, 10)
-                await _until(lambda: md.on_timer() or (md.ib.client.isReady() and not any(
-                    md.insts[s].pending or md.insts[s].depth_req < 0 for s in syms)),
-                    10 + 4 * resubscribe_min_s)
+                await _until(resubscribed, 10 + 4 * resubscribe_min_s)
                 await _until(lambda: client_read() >= srv.bytes_out(), 10)
             elif kind == "reset":
                 scripted["reset"] += 1

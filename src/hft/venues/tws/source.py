@@ -131,7 +131,7 @@ class TwsMarketData:
             "timeouts": 0, "connects": 0, "disconnects": 0, "errors": 0, "rate_limited": 0}
         self.stale_log: list[tuple[str, str]] = []  # (instrument, reason) of every StaleNotice sent
         self.sub_log: list[tuple[str, float]] = []  # (instrument, monotonic s) of every depth request
-        w = self.ib.wrapper
+        w: Any = self.ib.wrapper
         # IBKR's EWrapper callbacks, taken over on ib_async's wrapper (its decoder looks them up by name
         # for every message): the raw rows, in order, with no per-row ib_async processing
         w.updateMktDepth = self._on_depth
