@@ -318,3 +318,15 @@ def test_pass_metric_catches_ib_async_dict_semantics(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(depth.DepthBook, "apply", overwrite)
     res = asyncio.run(run_pass(3_000, seed=2, drops=0, resets=2, halts=0, time_rows=False))
     assert res["mismatches"] > 0 and not res["ok"]
+
+
+def test_unknown_symbol_stops_the_source_with_a_rejected_notice(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with FakeTws([BHP]) as srv:
+            h = Harness(srv, con_ids={}, cache_path=tmp_path / "c.json")
+            h.md.subscribe(["NOPE"])
+            await asyncio.wait_for(h.md.run(), 20)  # returns: no retry of a contract that does not exist
+            assert any(r.startswith("rejected: instruments.symbols: NOPE") for _s, r in h.stale())
+            assert not srv.depth_requests()
+
+    run(main())

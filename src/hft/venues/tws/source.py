@@ -60,7 +60,7 @@ from hft.asx.phases import Phase, Schedule
 from hft.engine.config import Config, TwsConfig
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
 from hft.engine.types import Side, Trade
-from hft.venues.tws.contracts import ContractSpec, resolve_contracts
+from hft.venues.tws.contracts import ContractError, ContractSpec, resolve_contracts
 from hft.venues.tws.depth import DepthBook, price_units
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,13 @@ class TwsMarketData:
                 try:
                     await self.connect()
                     self.backoff_s = self.tws.reconnect_min_s
+                except ContractError as e:  # not a connection problem: retrying cannot help
+                    log.error("TWS API: %s", e)
+                    for st in self.insts.values():
+                        st.rejected = str(e)
+                    self._notice("", f"rejected: {e}")
+                    self.close()
+                    return
                 except (TimeoutError, OSError, ConnectionError) as e:
                     self._connected = False
                     log.warning("TWS API %s:%d: %s; retrying in %.1fs", self.tws.host, self.tws.port,
@@ -336,6 +343,8 @@ class TwsMarketData:
             self._notice("", "connection lost" if code == 1100 else "farm lost")
         elif code in (1101, 1102):
             for s in self.insts.values():
+                if code == 1101 and not s.stale:  # data lost: stale now, even while the resubscription waits
+                    self._go_stale(s, "restored")
                 self._resubscribe(s, "restored")
         elif code == 2104:
             for s in self.insts.values():
