@@ -44,3 +44,18 @@ def test_shipped_paper_ibkr_config_loads_and_builds_a_source() -> None:
     assert cfg.market_data.source == "tws" and cfg.tws.port == 4002
     md = make_tws_source(cfg)
     assert isinstance(md, MarketDataSource)
+
+
+def test_hft_imports_without_ib_async() -> None:
+    """ib_async is imported only when the TWS source is built (the optional extra hft[ibkr])."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib\n"
+            "for m in ('hft.venues.tws', 'hft.venues.tws.depth', 'hft.venues.tws.fake_server',\n"
+            "          'hft.engine.config', 'hft.engine.runner', 'hft.cli', 'hft.bench.tws_bench'):\n"
+            "    importlib.import_module(m)\n"
+            "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('ib_async', 'eventkit'))\n"
+            "print(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

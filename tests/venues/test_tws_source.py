@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 if os.environ.get("CI", "").lower() == "true":
     import ib_async  # noqa: F401  (CI installs the dev extra, which has it: must not skip there)
@@ -330,3 +332,15 @@ def test_unknown_symbol_stops_the_source_with_a_rejected_notice(tmp_path: Path) 
             assert not srv.depth_requests()
 
     run(main())
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10**6), max_write=st.integers(1, 400), depth_rows=st.integers(1, 20),
+       l2=st.booleans())
+def test_pass_metric_random_scripts(seed: int, max_write: int, depth_rows: int, l2: bool) -> None:
+    """Random valid row sequences and chunkings through the wire (both row message kinds, 12 and 13)."""
+    from hft.bench.tws_bench import run_pass
+
+    res = asyncio.run(run_pass(1_500, seed=seed, max_write=max_write, depth_rows=depth_rows, drops=1,
+                               resets=3, halts=1, l2_rows=l2, time_rows=False))
+    assert res["ok"], (res["first_mismatch"], res["stale_unexpected"])
