@@ -29,6 +29,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "ring"): ("hft.bench.ring_bench", "shared-memory SPSC ring vs multiprocessing.Queue and pipe"),
     ("bench", "gc"): ("hft.bench.gc_bench", "allocations and GC runs on the hot path"),
     ("bench", "validate"): ("hft.fix.validation_bench", "FIX data-dictionary validation, ns per message"),
+    ("bench", "tws"): ("hft.bench.tws_bench", "TWS API market data pass metric against the fake TWS server"),
 }
 
 

@@ -75,8 +75,13 @@ def test_shipped_configs_load_and_validate(name: str) -> None:
      "engine.cpu_affinity[1]: expected an integer in [0, 4095], got -1"),
     ("[engine]\nloop = \"uvloop\"\n", "engine.loop: expected one of 'asyncio', 'busy_poll'"),
     ("[journal]\nfsync = \"sometimes\"\n", "journal.fsync: expected one of 'always', 'batch', 'none'"),
-    ("[market_data]\nsource = \"tws\"\n", "market_data.source: 'tws' (IBKR TWS API market data) is not "
-                                          "implemented yet"),
+    ("[market_data]\nsource = \"tws\"\n[instruments]\nsymbols = [\"BHP\", \"CBA\", \"NAB\", \"WBC\"]\n",
+     "instruments.symbols: 4 symbols need 4 market depth subscriptions, but IBKR allows 3 with "
+     "tws.market_data_lines = 100"),
+    ("[tws]\nhost = \"10.1.2.3\"\n", "tws.host: '10.1.2.3' is not a loopback address"),
+    ("[tws]\ncon_ids = { BHP = \"x\" }\n", "tws.con_ids.BHP: expected a positive integer conId"),
+    ("[tws]\nport = 0\n", "tws.port: expected an integer in [1, 65535], got 0"),
+    ("[tws]\nreconnect_min_s = 5.0\nreconnect_max_s = 1.0\n", "tws.reconnect_max_s: expected >= "),
     ("[market_data]\nsource = \"replay\"\n", "market_data.file: required when"),
     ("[instruments]\nsymbols = []\n", "instruments.symbols: expected at least one symbol"),
     ("[instruments]\nsymbols = [\"BHP\", 3]\n", "instruments.symbols[1]: expected a string, got 3"),

@@ -70,7 +70,8 @@ class VenueConfig:
 @dataclass(frozen=True, slots=True)
 class MarketDataConfig:
     """Market data source: ``fix`` (a FIX market data session, e.g. the simulator's), ``replay`` (a
-    canonical data file at ``speed`` x real time), ``tws`` (IBKR TWS API: not implemented yet)."""
+    canonical data file at ``speed`` x real time), ``tws`` (IBKR TWS API depth and trades: the ``[tws]``
+    section, ``hft.venues.tws``)."""
 
     source: Literal["fix", "replay", "tws"] = "fix"
     host: str = "127.0.0.1"
@@ -80,6 +81,37 @@ class MarketDataConfig:
     file: str = ""
     speed: float = _f(1.0, min=0.0, doc="replay speed multiplier; 0 = as fast as possible")
     stale_after_ms: int = _f(5000, min=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TwsConfig:
+    """IBKR TWS API connection (IB Gateway or TWS) for ``[market_data] source = "tws"``; see docs/ibkr.md.
+
+    Ports: IB Gateway 4001 live / 4002 paper, TWS 7496 live / 7497 paper. IBKR's limits (its TWS API
+    pages): depth (reqMktDepth) and tick-by-tick (reqTickByTickData) subscriptions are each limited to
+    ``max(3, min(60, market_data_lines // 100))``; checked at load against ``instruments.symbols``."""
+
+    host: str = "127.0.0.1"
+    port: int = _f(4002, min=1, max=65535, doc="IB Gateway 4001 live / 4002 paper; TWS 7496 / 7497")
+    allow_remote: bool = False  # a host other than loopback only with this flag (the API is unencrypted)
+    client_id: int = _f(17, min=0, max=2_147_483_647)
+    connect_timeout_s: float = _f(10.0, min=0.1, max=600.0)
+    exchange: str = "ASX"  # not SMART: SMART depth mixes venues
+    currency: str = "AUD"
+    depth_rows: int = _f(10, min=1, max=50, doc="reqMktDepth numRows per side")
+    smart_depth: bool = False
+    market_data_lines: int = _f(100, min=100, max=100_000, doc="your account's market data lines")
+    trades: bool = True  # trades from tick-by-tick AllLast
+    resubscribe_min_s: float = _f(15.0, min=1.0, max=3600.0,
+                                  doc="at most one (re)subscription per instrument in this many seconds")
+    reconnect_min_s: float = _f(1.0, min=0.05, max=3600.0)
+    reconnect_max_s: float = _f(60.0, min=0.05, max=3600.0)
+    contracts_cache: str = "var/tws-contracts.json"
+    con_ids: dict[str, Any] = field(default_factory=dict)  # symbol -> conId: skips the look-up
+
+    def subscription_limit(self) -> int:
+        """Depth (and tick-by-tick) subscriptions allowed: 3 by default, 1 per 100 lines, at most 60."""
+        return max(3, min(60, self.market_data_lines // 100))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +242,7 @@ class Config:
     journal: JournalConfig = field(default_factory=JournalConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    tws: TwsConfig = field(default_factory=TwsConfig)
     source: str = "<defaults>"  # the file it came from
 
 
@@ -367,9 +400,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>",
 
 def _cross_checks(ctx: _Ctx, cfg: Config) -> None:
     md = cfg.market_data
-    if md.source == "tws":
-        raise ctx.err("market_data.source", "'tws' (IBKR TWS API market data) is not implemented yet; use "
-                                            "'fix' or 'replay'")
+    _check_tws(ctx, cfg)
     if md.source == "replay" and not md.file:
         raise ctx.err("market_data.file", "required when market_data.source = 'replay'")
     if not cfg.risk.self_cross_check:
@@ -413,6 +444,42 @@ def _cross_checks(ctx: _Ctx, cfg: Config) -> None:
         cfg.fees.build()
     except (TypeError, ValueError) as e:
         raise ctx.err("fees.params", str(e)) from None
+
+
+_LOOPBACK_NAMES = ("localhost", "ip6-localhost")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost (the only hosts allowed without ``tws.allow_remote``)."""
+    import ipaddress
+
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_tws(ctx: _Ctx, cfg: Config) -> None:
+    tc = cfg.tws
+    if not is_loopback_host(tc.host) and not tc.allow_remote:
+        raise ctx.err("tws.host", f"{tc.host!r} is not a loopback address; the TWS API connection is not "
+                                  "encrypted: run IB Gateway on this machine, or set tws.allow_remote = true")
+    if tc.reconnect_max_s < tc.reconnect_min_s:
+        raise ctx.err("tws.reconnect_max_s", f"expected >= tws.reconnect_min_s ({tc.reconnect_min_s:g}), got "
+                                             f"{tc.reconnect_max_s:g}")
+    for sym, cid in tc.con_ids.items():
+        if isinstance(cid, bool) or not isinstance(cid, int) or cid <= 0:
+            raise ctx.err(f"tws.con_ids.{sym}", f"expected a positive integer conId, got {_describe(cid)}")
+    if cfg.market_data.source == "tws":
+        n = len(cfg.instruments.symbols)
+        limit = tc.subscription_limit()
+        if n > limit:
+            raise ctx.err("instruments.symbols",
+                          f"{n} symbols need {n} market depth subscriptions, but IBKR allows {limit} with "
+                          f"tws.market_data_lines = {tc.market_data_lines} (3 by default, 1 per 100 lines, "
+                          "at most 60): list fewer symbols or raise tws.market_data_lines")
 
 
 def load_config(path: str | Path | None, strategy_params: Mapping[str, type] | None = None) -> Config:

@@ -88,6 +88,7 @@ class Wiring:
     stopping: bool = False  # set by the host when it winds down: a disconnect is then not a loss
     wire: WireStamps | None = None  # engine.wire_stamps on the busy host: per-order kernel stamps
     syncer: DiskSyncer | None = None  # the batched fsync thread
+    tws: bool = False  # market_data.source = "tws": IBKR TWS API depth (hft.venues.tws), a run() task
     _last_status: float = 0.0
 
     # ---------------------------------------------------------------------------------- wire stamps
@@ -125,7 +126,7 @@ class Wiring:
         when due, the session gauges, the status line."""
         self.host.run_commands()
         self.engine.on_timer(now_ns)
-        if self.md_session is not None:
+        if self.md_session is not None or self.tws:
             self.md.check_resend(now_ns)
         if self.gcc is not None:
             self.gcc.idle()  # collects only with engine.gc_disable, and only when due
@@ -206,7 +207,9 @@ class Wiring:
         s["journal"] = str(self.journal_path)
         s["venue"] = f"{self.order_addr[0]}:{self.order_addr[1]}"
         s["embedded_sim"] = self.embedded
+        tc = self.config.tws
         s["market_data"] = (str(self.config.market_data.file) if self.replay
+                            else f"tws {tc.host}:{tc.port}" if self.tws
                             else f"{self.md_addr[0]}:{self.md_addr[1]}")
         s["journal_fsync"] = {"policy": self.config.journal.fsync,
                               "store_policy": self.config.venue.store_fsync,
@@ -417,11 +420,15 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
         raise ValueError(f"loop_kind must be one of {LOOPS}, got {loop_kind!r}")
     vc, mc, ec = config.venue, config.market_data, config.engine
     replay = mc.source == "replay"
+    tws = mc.source == "tws"  # IBKR TWS API market data: no FIX session, an asyncio run() task
     busy = loop_kind == "busy_poll"
+    if busy and tws:
+        raise RuntimeError("market_data.source = 'tws' runs on the asyncio host (the TWS API client is "
+                           "asyncio): set engine.loop = 'asyncio'")
     venue_port = opts.venue_port if opts.venue_port is not None else vc.port
     md_port = opts.md_port if opts.md_port is not None else mc.port
     embedded = config.sim.embedded and config.mode != "live" and opts.venue_port is None
-    if busy and (embedded or venue_port == 0 or (md_port == 0 and not replay)):
+    if busy and (embedded or venue_port == 0 or (md_port == 0 and not replay and not tws)):
         raise RuntimeError("engine.loop = busy_poll needs a venue in another process (hft sim): set "
                            "sim.embedded = false, venue.port and market_data.port; the embedded simulator "
                            "would be starved")
@@ -438,7 +445,7 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
         stack.callback(sim.stop)
         venue_port = sim.order_port
         md_port = sim.md_port if opts.md_port is None else md_port
-    if venue_port == 0 or (md_port == 0 and not replay):
+    if venue_port == 0 or (md_port == 0 and not replay and not tws):
         raise RuntimeError(f"{config.source}: venue.port / market_data.port 0 means the embedded simulator, "
                            "but sim.embedded is false")
 
@@ -479,6 +486,11 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
         from hft.engine.replay_md import ReplayMarketData
 
         md: Any = ReplayMarketData(_resolve(mc.file, opts.run_dir), speed=mc.speed)
+    elif tws:
+        from hft.venues.tws import make_tws_source
+
+        md = make_tws_source(config)
+        stack.callback(md.close)
     else:
         from hft.engine.fix_md import FixMarketData
 
@@ -511,7 +523,7 @@ def assemble(config: Config, opts: HostOptions, stack: contextlib.ExitStack, *, 
     w = Wiring(config=config, opts=opts, loop_kind=loop_kind, host=host, engine=engine, journal=journal,
                journal_path=jpath, gateway=gateway, md=md, order_session=order_session, md_session=md_session,
                order_addr=(vc.host, venue_port), md_addr=(mc.host, md_port if not replay else 0),
-               replay=replay, embedded=embedded, stats=stats, order_ss=order_ss, md_ss=md_ss,
+               replay=replay, tws=tws, embedded=embedded, stats=stats, order_ss=order_ss, md_ss=md_ss,
                runtime_report=runtime_report)
     host.extra["wiring"] = w
     w.syncer = syncer

@@ -707,7 +707,7 @@ async def _run(w: Any, on_started: Callable[[Host], None] | None) -> None:
         if not ok or not ok_md:
             raise w.logon_error(ok, order_init, md_init)
         w.start()
-        replay_task = loop.create_task(md.run()) if w.replay else None
+        replay_task = loop.create_task(md.run()) if w.replay or w.tws else None
         if on_started is not None:
             on_started(host)
         deadline = None if opts.duration is None else time.monotonic() + opts.duration
@@ -728,6 +728,8 @@ async def _run(w: Any, on_started: Callable[[Host], None] | None) -> None:
     except BaseException as e:  # held, raised again after the cleanup below
         failure = e
     w.stopping = True
+    if w.tws:
+        md.close()
     if replay_task is not None:
         replay_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
