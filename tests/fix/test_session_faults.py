@@ -181,7 +181,31 @@ def test_fault5_malformed_first_frame_is_closed_at_once() -> None:
             assert await asyncio.wait_for(r.read(), 5) == b""  # closed, nothing said
             assert time.monotonic() - t0 < 2.0  # at once, not after first_message_timeout (10 s)
             w.close()
-        assert acc.refused == ["malformed first message"] * 2
+        assert list(acc.refused) == ["malformed first message"] * 2
+        await acc.stop()
+
+    asyncio.run(main())
+
+
+def test_refused_connections_keep_bounded_memory() -> None:
+    """A client that reconnects with garbage forever (fuzzing found it) must not grow the acceptor: the
+    latest refusal texts are kept (REFUSED_KEPT), the count is a number."""
+    from hft.fix.transport import REFUSED_KEPT
+
+    n = REFUSED_KEPT + 40
+
+    async def main() -> None:
+        s = FixSession(SessionConfig("FIX.4.2", "VENUE", "CLIENT", initiator=False), MemoryStore())
+        acc = AsyncAcceptor([s], "127.0.0.1", 0)
+        port = await acc.start()
+        for _ in range(n):
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"garbage\x01")
+            assert await asyncio.wait_for(r.read(), 5) == b""
+            w.close()
+        assert acc.refused_total == n
+        assert len(acc.refused) == REFUSED_KEPT
+        assert list(acc.refused)[-1] == "malformed first message"
         await acc.stop()
 
     asyncio.run(main())

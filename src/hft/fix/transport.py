@@ -18,6 +18,7 @@ non-blocking socket (zero awaits anywhere in the core).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import os
@@ -33,6 +34,7 @@ from hft.fix.session import FixSession, SessionApplication, SessionConfig, Sessi
 from hft.fix.store import FsyncPolicy, open_store
 
 TIMER_INTERVAL = 0.05  # seconds between on_timer calls
+REFUSED_KEPT = 256  # refusal texts an acceptor keeps (the latest); refused_total counts them all
 
 
 def _nodelay(sock: socket.socket | None) -> None:
@@ -220,13 +222,13 @@ class _AcceptorProtocol(asyncio.Protocol):
     def _malformed(self) -> None:
         """The first bytes are not a valid FIX frame: close at once (QuickFIX does), no answer."""
         self.rejected = True
-        self.acceptor.refused.append("malformed first message")
+        self.acceptor.note_refused("malformed first message")
         if self.transport is not None:
             self.transport.close()
 
     def _unidentified(self) -> None:
         if self.session is None and self.transport is not None:
-            self.acceptor.refused.append("no valid first message")
+            self.acceptor.note_refused("no valid first message")
             self.transport.close()
 
     def _close(self, reason: str) -> None:
@@ -300,7 +302,10 @@ class AsyncAcceptor:
         self.host, self.port = host, port
         self.timer_interval = timer_interval
         self.connections = 0
-        self.refused: list[str] = []  # Logout texts sent to connections we did not accept
+        # why connections were refused: the latest REFUSED_KEPT texts, and the count of all of them (a
+        # client that reconnects with garbage forever must not grow the acceptor)
+        self.refused: collections.deque[str] = collections.deque(maxlen=REFUSED_KEPT)
+        self.refused_total = 0
         self._live: dict[tuple[str, str, str], _AcceptorProtocol] = {}
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -327,6 +332,11 @@ class AsyncAcceptor:
         return cls(sessions, host, port, timer_interval=timer_interval,
                    first_message_timeout=first_message_timeout, refuse_with_logout=refuse_with_logout)
 
+    def note_refused(self, text: str) -> None:
+        """A connection was refused (Logout + close, or closed unanswered): its reason kept, counted."""
+        self.refused.append(text)
+        self.refused_total += 1
+
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _AcceptorProtocol(self), self.host, self.port)
@@ -349,7 +359,7 @@ class AsyncAcceptor:
                 frame = enc.encode(b"5", [(58, _ascii(text))], 1)
             except ValueError:
                 frame = b""
-        self.refused.append(text)
+        self.note_refused(text)
         proto.rejected = True
         if proto.transport is not None:
             if frame:

@@ -165,10 +165,11 @@ def main(argv: list[str]) -> int:
         while not stop.is_set():
             stop.wait(0.2)
             for kind, acc in (("order", sim._order_acceptor), ("md", sim._md_acceptor)):
-                if acc is not None and len(acc.refused) > seen[kind]:
-                    for text in acc.refused[seen[kind]:]:  # a reconnect loop: 5 lines per 10 s, then a count
+                if acc is not None and acc.refused_total > seen[kind]:
+                    new = min(acc.refused_total - seen[kind], len(acc.refused))  # only the latest are kept
+                    for text in list(acc.refused)[-new:]:  # a reconnect loop: 5 lines per 10 s, then a count
                         rlog.warning("refused:" + kind, "%s port: refused a connection: %s", kind, text)
-                    seen[kind] = len(acc.refused)
+                    seen[kind] = acc.refused_total
             if not sim.running:
                 log.error("simulator thread ended unexpectedly")
                 return 1

@@ -224,7 +224,7 @@ class _SimCollector(Collector):
         for kind, acc in (("order", srv._order_acceptor), ("md", srv._md_acceptor)):
             if acc is not None:
                 conn.add_metric([kind], acc.connections)
-                refused.add_metric([kind], len(acc.refused))
+                refused.add_metric([kind], acc.refused_total)
         yield from (conn, refused)
 
 
