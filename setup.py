@@ -26,7 +26,7 @@ COMPILED = [
     "hft/fix/fastnum.py",
     "hft/fix/session.py",
     "hft/fix/validation.py",
-    "hft/engine/types.py",
+    "hft/model/types.py",
     "hft/engine/positions.py",
     "hft/engine/risk.py",
     "hft/engine/orders.py",

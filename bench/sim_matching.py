@@ -13,7 +13,7 @@ import random
 import sys
 import time
 
-from hft.engine.types import Side, TimeInForce
+from hft.model.types import Side, TimeInForce
 from hft.sim import MatchingEngine, Phase
 
 

@@ -19,6 +19,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("sim",): ("hft.sim.cli", "run the ASX exchange simulator (FIX order entry + market data)"),
     ("backtest",): ("hft.backtest.cli", "replay L2 data through the event-driven backtester"),
     ("data",): ("hft.data.cli", "convert and inspect market data files"),
+    ("data", "synth"): ("hft.sim.synth_cli", "record a synthetic day from the simulator's background flow"),
     ("fix", "decode"): ("hft.fix.decode", "decode a raw FIX log into JSON, one object per message"),
     ("fix", "conformance-acceptor"): ("hft.fix.conformance", "acceptor for QuickFIX's session test scripts"),
     ("journal", "show"): ("hft.engine.journal_cli", "print a trading journal for people"),

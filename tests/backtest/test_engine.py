@@ -18,7 +18,7 @@ from hft.book.l2 import L2Book
 from hft.engine import risk as R
 from hft.engine.risk import RiskLimits
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
+from hft.model.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 
 BID, ASK = 1, 2
 LEVEL, TRADE, SNAP, SNAP_END = 1, 2, 3, 4

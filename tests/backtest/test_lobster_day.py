@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hft.backtest.cli import build
-from hft.engine.types import OrdStatus
+from hft.model.types import OrdStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from hft.backtest.engine import BacktestConfig, Backtester, BacktestResult
 from hft.backtest.report import html_report, pnl_by_hour, position_series, summary, trade_pnls
 from hft.backtest.synth import generate
-from hft.engine.types import Fill, Side
+from hft.model.types import Fill, Side
 from hft.strategies import make_strategy
 
 MIN = 60_000_000_000

@@ -17,7 +17,7 @@ from hft.backtest.engine import BacktestConfig, Backtester, make_events
 from hft.backtest.synth import generate
 from hft.book.l2 import L2Book
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, Side, TimeInForce, Trade
+from hft.model.types import Fill, Order, OrdStatus, Side, TimeInForce, Trade
 from hft.strategies.market_maker import MarketMaker
 from hft.strategies.params import MarketMakerParams
 

@@ -26,9 +26,9 @@ from hft.engine.gateway import ExecReport, ExecType
 from hft.engine.journal import Journal
 from hft.engine.runner import TradingEngine
 from hft.engine.strategy import Strategy
-from hft.engine.types import Order, OrdStatus, Side
 from hft.fix.encoder import FixEncoder
 from hft.fix.session import FixSession, SessionConfig, SessionState
+from hft.model.types import Order, OrdStatus, Side
 from hft.strategies import PARAMS
 
 

@@ -20,7 +20,7 @@ from hft.engine.config import load_config
 from hft.engine.host import run_session
 from hft.engine.runner import HostOptions
 from hft.engine.strategy import Strategy
-from hft.engine.types import Order, OrdStatus
+from hft.model.types import Order, OrdStatus
 from hft.strategies import PARAMS
 
 QTY = 10

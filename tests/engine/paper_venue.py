@@ -14,11 +14,11 @@ import asyncio
 from typing import Any
 
 from hft.asx.ticks import format_price
-from hft.engine.types import OrdType, Side, TimeInForce
 from hft.fix.parser import FixMessage
 from hft.fix.session import FixSession, SessionApplication, SessionConfig
 from hft.fix.store import MemoryStore
 from hft.fix.transport import AsyncAcceptor
+from hft.model.types import OrdType, Side, TimeInForce
 from hft.sim.matching import (
     CancelRejectEvent,
     ExecEvent,

@@ -22,7 +22,7 @@ import pytest
 from hft.bench.hotpath import SYMBOL, InProcessHotPath
 from hft.engine.busyloop import BusyLoop
 from hft.engine.config import config_from_dict
-from hft.engine.types import TimeInForce
+from hft.model.types import TimeInForce
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from paper_venue import MiniVenue, wait_until
 from hft.engine.fix_gateway import FixOrderGateway, decode_cancel_reject, decode_exec_report
 from hft.engine.gateway import CancelReject, ExecReport, ExecType
 from hft.engine.orders import OrderManager
-from hft.engine.types import Order, OrdStatus, OrdType, Side
 from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixStreamParser
 from hft.fix.session import FixSession, SessionConfig
 from hft.fix.store import MemoryStore
 from hft.fix.transport import AsyncInitiator
+from hft.model.types import Order, OrdStatus, OrdType, Side
 
 BHP = 451_200  # $45.12
 

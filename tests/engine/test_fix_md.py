@@ -11,10 +11,10 @@ from paper_venue import MiniVenue, wait_until
 
 from hft.engine.fix_md import FixMarketData
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketEvent, StaleNotice
-from hft.engine.types import Side, Trade
 from hft.fix.session import FixSession, SessionConfig
 from hft.fix.store import MemoryStore
 from hft.fix.transport import AsyncInitiator
+from hft.model.types import Side, Trade
 
 BHP = 451_200
 TICK = 100  # one cent in price units (>= $2)

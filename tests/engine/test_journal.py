@@ -19,7 +19,7 @@ from hft.engine import journal_cli
 from hft.engine.gateway import ExecReport, ExecType
 from hft.engine.journal import MAGIC, Journal, JournalError, read_journal, recover
 from hft.engine.orders import OrderManager
-from hft.engine.types import OrderRequest, OrdStatus, Side
+from hft.model.types import OrderRequest, OrdStatus, Side
 
 S = OrdStatus
 
@@ -171,7 +171,7 @@ _CHILD = textwrap.dedent("""
     from hft.engine.gateway import ExecReport
     from hft.engine.journal import Journal, recover
     from hft.engine.orders import OrderManager
-    from hft.engine.types import OrderRequest, OrdStatus, Side
+    from hft.model.types import OrderRequest, OrdStatus, Side
     path = sys.argv[1]
     import os
     st = recover(path) if os.path.exists(path) else None
@@ -258,7 +258,7 @@ def test_journal_show_table_json_and_torn(tmp_path: Path, capsys: pytest.Capture
 
 def test_preformatted_order_record_is_byte_identical_to_the_json_one(tmp_path: Path) -> None:
     from hft.engine.orders import _order_fields, _order_prefix
-    from hft.engine.types import Order, OrdType, TimeInForce
+    from hft.model.types import Order, OrdType, TimeInForce
 
     orders = [Order("mq3x-17", "BHP", Side.BUY, 451_200, 100, TimeInForce.IOC, OrdType.LIMIT, created_ns=5),
               Order("a-1", "CBA.AX", Side.SELL, 0, 7, TimeInForce.DAY, OrdType.MARKET, cum_qty=3,

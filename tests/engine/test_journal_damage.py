@@ -20,7 +20,7 @@ from hft.engine import journal_cli
 from hft.engine.gateway import ExecReport, ExecType
 from hft.engine.journal import MAGIC, Journal, JournalDamaged, read_journal, recover
 from hft.engine.orders import OrderManager
-from hft.engine.types import Order, OrderRequest, OrdStatus, Side
+from hft.model.types import Order, OrderRequest, OrdStatus, Side
 
 HFT = [sys.executable, "-c", "import sys; from hft.cli import main; sys.exit(main())"]
 

@@ -15,7 +15,7 @@ from test_runner import BHP, TICK, make_config, on_host, run_session, with_venue
 
 from hft.engine.runner import Host
 from hft.engine.strategy import Strategy
-from hft.engine.types import OrdStatus, Side
+from hft.model.types import OrdStatus, Side
 
 
 class Keen(Strategy):

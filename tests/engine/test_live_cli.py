@@ -167,7 +167,7 @@ def test_live_forces_the_reference_price_requirement(tmp_path: Path, capsys: pyt
     assert "risk.require_reference = false is overridden to true" in capsys.readouterr().err
     from hft.engine.risk import NO_REFERENCE_PRICE
     from hft.engine.runner import TradingEngine  # the engine's risk limits follow the config
-    from hft.engine.types import Side
+    from hft.model.types import Side
 
     class NoGateway:
         def set_sinks(self, *a: object) -> None: ...

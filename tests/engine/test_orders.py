@@ -12,7 +12,7 @@ from hft.asx.fees import IbkrAsxFixed, ZeroFees
 from hft.engine.gateway import CancelReject, ExecReport, ExecType, OrderGateway
 from hft.engine.journal import Journal, recover
 from hft.engine.orders import TRANSITIONS, OrderManager
-from hft.engine.types import Fill, Order, OrderRequest, OrdStatus, Side
+from hft.model.types import Fill, Order, OrderRequest, OrdStatus, Side
 
 S = OrdStatus
 

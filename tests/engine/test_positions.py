@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from hft.asx.fees import IbkrAsxFixed
 from hft.engine.positions import PositionTracker, units_to_cents
-from hft.engine.types import Fill, Side
+from hft.model.types import Fill, Side
 
 FEES = IbkrAsxFixed()
 

@@ -20,7 +20,7 @@ import pytest
 
 import hft.sim.server as sim_server
 from hft.engine.journal import recover
-from hft.engine.types import Side
+from hft.model.types import Side
 
 HERE = Path(__file__).parent
 CHILD = HERE / "paper_child.py"

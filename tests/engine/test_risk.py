@@ -10,7 +10,7 @@ from hft.asx.fees import IbkrAsxFixed
 from hft.book.l2 import ASK, BID, L2Book
 from hft.engine import risk as R
 from hft.engine.positions import PositionTracker
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side
+from hft.model.types import Fill, Order, OrdStatus, OrdType, Side
 
 SEC = 1_000_000_000
 

@@ -16,7 +16,7 @@ from hft.engine.config import Config, config_from_dict
 from hft.engine.journal import recover
 from hft.engine.runner import Host, HostOptions, TradingEngine, risk_limits, run_trading
 from hft.engine.strategy import Strategy
-from hft.engine.types import OrdStatus, Side
+from hft.model.types import OrdStatus, Side
 from hft.strategies import PARAMS
 
 BHP = 451_200

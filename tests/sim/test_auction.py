@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hft.engine.types import Side
+from hft.model.types import Side
 from hft.sim import ExecEvent, ExecType, MatchingEngine, Phase, TradeEvent, compute_auction
 
 B, S = Side.BUY, Side.SELL

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from hft.asx.ticks import is_valid_price, tick_size, ticks_between
-from hft.engine.types import Side
+from hft.model.types import Side
 from hft.sim import CancelRejectEvent, ExecEvent, LevelEvent, ManualClock, MatchingEngine, Phase, TradeEvent
 from hft.sim.flow import (
     NEVER,

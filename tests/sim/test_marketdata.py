@@ -232,9 +232,9 @@ def test_held_incrementals_go_out_in_one_write_in_order_and_never_behind_a_snaps
     """While the publisher is held (one socket read of an order session, one flow step) each subscriber's
     35=X wait and go out in one write at release, stamped then, RptSeq in order, every frame valid; a
     snapshot written meanwhile does not overtake them."""
-    from hft.engine.types import Side
     from hft.fix.encoder import FixEncoder
     from hft.fix.parser import FixStreamParser
+    from hft.model.types import Side
     from hft.sim.marketdata import MarketDataPublisher
     from hft.sim.matching import MatchingEngine, Phase
 

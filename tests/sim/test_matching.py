@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
+from hft.model.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.sim import (
     CancelRejectEvent,
     ExecEvent,

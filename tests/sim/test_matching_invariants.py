@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
+from hft.model.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.sim import (
     CancelRejectEvent,
     ExecEvent,

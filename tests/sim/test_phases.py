@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hft.engine.types import Side
+from hft.model.types import Side
 from hft.sim import ExecEvent, ExecType, ManualClock, MatchingEngine, Phase, PhaseDriver, Schedule
 from hft.sim.phases import hms
 

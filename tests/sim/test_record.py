@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hft.data import DataError, load_events
-from hft.engine.types import Side
+from hft.model.types import Side
 from hft.sim import ExecEvent, LevelEvent, ManualClock, MatchingEngine, Phase, TradeEvent
 from hft.sim.record import FeedRecorder, generate_day, sydney_open_ns
 

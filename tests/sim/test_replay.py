@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hft.data import DataError, EventArrays, load_events, write_events
-from hft.engine.types import Side
+from hft.model.types import Side
 from hft.sim import ExecEvent, MatchingEngine, Phase, TradeEvent
 from hft.sim.flow import NEVER, FlowConfig
 from hft.sim.record import FeedRecorder, generate_day

@@ -12,7 +12,7 @@ from typing import Any
 
 from hft.book.l2 import L2Book
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce
+from hft.model.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce
 
 S = OrdStatus
 SEC = 1_000_000_000

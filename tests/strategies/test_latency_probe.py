@@ -8,7 +8,7 @@ import pytest
 
 from hft.book.l2 import L2Book
 from hft.engine.strategy import StrategyContext
-from hft.engine.types import Order, OrdStatus, Side, TimeInForce
+from hft.model.types import Order, OrdStatus, Side, TimeInForce
 from hft.strategies import PARAMS, REGISTRY, make_strategy
 from hft.strategies.latency_probe import LatencyProbe, LatencyProbeParams
 

@@ -11,7 +11,7 @@ from strat_harness import SEC, RecordingContext, attach
 
 from hft.asx.ticks import is_valid_price, round_price, tick_up
 from hft.book.l2 import L2Book
-from hft.engine.types import OrdStatus, Side
+from hft.model.types import OrdStatus, Side
 from hft.strategies._util import RateLimiter, RollingStd, ceil_to_grid, floor_to_grid, shift_ticks
 from hft.strategies.market_maker import MarketMaker, MarketMakerParams, microprice, quote_prices
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from strat_harness import RecordingContext, attach
 
-from hft.engine.types import OrdStatus, Side, TimeInForce
+from hft.model.types import OrdStatus, Side, TimeInForce
 from hft.strategies.momentum_scalper import (
     FAST_ALPHA,
     SLOW_ALPHA,

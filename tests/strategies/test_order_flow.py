@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from strat_harness import SEC, RecordingContext, attach
 
-from hft.engine.types import OrdStatus, Side, TimeInForce
+from hft.model.types import OrdStatus, Side, TimeInForce
 from hft.strategies.order_flow import OrderFlow, OrderFlowParams
 
 BB, BA = 451_000, 451_100  # a one-tick-wide book would leave no room inside: use two ticks below

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from strat_harness import SEC, RecordingContext, attach
 
 from hft.asx.ticks import is_valid_price, tick_down, tick_up
-from hft.engine.types import Order, Side, TimeInForce
+from hft.model.types import Order, Side, TimeInForce
 from hft.strategies.market_maker import MarketMaker, MarketMakerParams
 from hft.strategies.momentum_scalper import MomentumScalper, MomentumScalperParams
 from hft.strategies.order_flow import OrderFlow, OrderFlowParams

@@ -26,7 +26,7 @@ import itertools
 from hft.asx.phases import Phase
 from hft.engine.config import TwsConfig
 from hft.engine.gateway import BookSnapshot, StaleNotice
-from hft.engine.types import Trade
+from hft.model.types import Trade
 from hft.venues.tws.contracts import ContractError, resolve_contracts
 from hft.venues.tws.fake_server import FakeContract, FakeTws
 from hft.venues.tws.source import TwsMarketData

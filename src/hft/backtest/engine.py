@@ -49,7 +49,7 @@ from hft.data.format import DataError, EventArrays, file_format
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, OpenOrderSource, RiskLimits, RiskManager, reason_text
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, amendable, terminal
+from hft.model.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade, amendable, terminal
 
 K_LEVEL, K_TRADE, K_SNAP_START, K_SNAP_END = 1, 2, 3, 4
 _NEVER: Final = (1 << 62) - 1  # the largest int the compiled build keeps unboxed (1 << 62 is a heap int)

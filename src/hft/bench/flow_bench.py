@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hft.asx.phases import Phase
-from hft.engine.types import Side
+from hft.model.types import Side
 from hft.sim.clock import ManualClock
 from hft.sim.flow import NEVER, BackgroundFlow, default_flow_configs
 from hft.sim.matching import MatchingEngine

@@ -1,7 +1,7 @@
 """Price-level (L2) order book on preallocated per-side lists, best level first.
 
 Prices are int price units, quantities int shares. ``side`` is 1 for bids and 2 for asks (the values of
-:class:`hft.engine.types.Side` BUY/SELL). Storage is plain Python ``list`` of ``int`` (measured faster
+:class:`hft.model.types.Side` BUY/SELL). Storage is plain Python ``list`` of ``int`` (measured faster
 than ``array('q')`` for element reads from Python, which boxes a new int on every ``array`` access; see
 docs/book.md).
 

@@ -1,10 +1,11 @@
-"""``hft data``: convert, validate, repair, inspect and generate canonical market data files.
+"""``hft data``: convert, validate, repair and inspect canonical market data files.
 
     hft data convert --from lobster|fixlog|binance [options] IN OUT
     hft data validate FILE [--no-book] [--json]
     hft data repair IN OUT [--json]
     hft data info FILE [--json]
-    hft data synth OUT --seconds N --seed S [--json]
+    hft data synth OUT --seconds N --seed S [--json]   (hft.sim.synth_cli: the simulator generates,
+                                                        this package only defines the format)
 
 Exit codes: 0 ok, 1 bad data (the message names the file, row/line and problem), 2 usage error.
 """
@@ -203,33 +204,6 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- synth
-
-
-def cmd_synth(a: argparse.Namespace) -> int:
-    t0 = time.perf_counter()
-    try:
-        from hft.sim.record import generate_day
-    except ImportError as e:  # the simulator is optional for this command: fall back to the simple generator
-        from hft.backtest.synth import generate
-
-        n = max(1, int(a.seconds * 50))  # 20 ms mean gap
-        ev = generate(n, seed=a.seed)
-        md = {"hft.source": "hft.backtest.synth", "hft.seed": str(a.seed), "hft.price_scale": "10000",
-              "hft.tick_rule": json.dumps({"kind": "asx"}), "hft.format_version": "1"}
-        rows = write_events(a.output, ev, md)
-        stats: dict[str, Any] = {"rows": rows, "generator": "hft.backtest.synth (fallback: " + str(e) + ")"}
-    else:
-        stats = generate_day(a.output, a.seconds, a.seed)
-        stats["generator"] = "hft.sim.record.generate_day"
-    dt_s = time.perf_counter() - t0
-    stats["wall_seconds"] = round(dt_s, 3)
-    _print(a, json.loads(json.dumps(stats, default=str)),
-           f"{a.output}: {stats.get('rows', '?')} rows, {a.seconds} s of market, seed {a.seed}, "
-           f"{stats['generator']} ({dt_s:.1f} s)")
-    return 0
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -291,14 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the result as JSON")
     i.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("synth", help="record a synthetic day from the simulator's background flow",
-                       description="Runs hft.sim's matching engine and background order flow on a "
-                                   "fast-forward clock (hft.sim.record.generate_day) and records it.")
-    s.add_argument("output", metavar="OUT")
-    s.add_argument("--seconds", type=float, required=True, help="seconds of market time to generate")
-    s.add_argument("--seed", type=int, default=1, help="random seed (same seed, same file)")
-    s.add_argument("--json", action="store_true", help="print the generator's stats as JSON")
-    s.set_defaults(func=cmd_synth)
     return ap
 
 

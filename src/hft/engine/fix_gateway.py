@@ -32,10 +32,10 @@ from mypy_extensions import mypyc_attr
 
 from hft.asx.ticks import PRICE_SCALE, format_price
 from hft.engine.gateway import CancelReject, CancelRejectSink, ExecReport, ExecSink, ExecType
-from hft.engine.types import Order, OrdStatus, OrdType, Side
 from hft.fix.encoder import FixEncoder
 from hft.fix.parser import FixMessage, FixValueError
 from hft.fix.session import FixSession, SessionApplication, SessionError, SessionState
+from hft.model.types import Order, OrdStatus, OrdType, Side
 
 log = logging.getLogger(__name__)
 

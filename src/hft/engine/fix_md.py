@@ -2,7 +2,7 @@
 
 Subscribes with MarketDataRequest (35=V: 263=1 snapshot + updates, 264 depth, 265=1 incremental,
 267 bid/offer/trade), turns MarketDataSnapshotFullRefresh (35=W) into :class:`BookSnapshot`,
-MarketDataIncrementalRefresh (35=X) into :class:`LevelUpdate` / :class:`~hft.engine.types.Trade`, and
+MarketDataIncrementalRefresh (35=X) into :class:`LevelUpdate` / :class:`~hft.model.types.Trade`, and
 hands them to the sink (the engine, which applies them to its L2 books). After the last event of one
 FIX message it calls ``on_message_end(recv_ns)`` so the engine runs the strategy once per message, not
 once per level; ``recv_ns`` is the wall clock when the bytes were read (tick-to-trade starts there).
@@ -31,9 +31,9 @@ from typing import Final
 from zlib import adler32 as _adler32
 
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
-from hft.engine.types import Side, Trade
 from hft.fix.parser import _MD_CANON, FixMessage, FixValueError, byte_sum, plain_price
 from hft.fix.session import FixSession, SessionApplication, SessionError, SessionState
+from hft.model.types import Side, Trade
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hft.engine.types import Order, OrdStatus, Side, Trade
+from hft.model.types import Order, OrdStatus, Side, Trade
 
 
 class ExecType:

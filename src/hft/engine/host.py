@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hft.engine.config import Config, busy_spins_forever
+from hft.engine.embedded import start_embedded_sim
 from hft.engine.journal import Journal, JournalError, RecoveryState, recover
 from hft.engine.runner import (
     Host,
@@ -47,7 +48,6 @@ from hft.engine.runner import (
     _resolve,
     _update_session_stats,
     latched_kill,
-    start_embedded_sim,
 )
 from hft.metrics.stats import EngineStats, SessionStats
 

@@ -48,7 +48,7 @@ from hft.records import AfterDamage, describe, scan_after
 
 if TYPE_CHECKING:
     from hft.asx.fees import FeeModel
-    from hft.engine.types import Fill, Order
+    from hft.model.types import Fill, Order
 
 FsyncPolicy = Literal["always", "batch", "none"]
 FSYNC_POLICIES: tuple[str, ...] = ("always", "batch", "none")

@@ -18,7 +18,7 @@ from typing import Any
 
 from hft.asx.ticks import format_price
 from hft.engine.journal import JournalError, read_journal
-from hft.engine.types import OrdStatus, Side
+from hft.model.types import OrdStatus, Side
 
 
 def _time(ns: int) -> str:

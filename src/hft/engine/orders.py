@@ -59,7 +59,7 @@ from hft.engine.journal import (
     Journal,
 )
 from hft.engine.risk import OpenOrderSource
-from hft.engine.types import (
+from hft.model.types import (
     Fill,
     Order,
     OrderRequest,

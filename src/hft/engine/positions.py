@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hft.asx.fees import FeeModel
-from hft.engine.types import Fill, Side
+from hft.model.types import Fill, Side
 
 
 def units_to_cents(units: int) -> int:

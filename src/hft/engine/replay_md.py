@@ -6,7 +6,7 @@ instead of the simulator's feed: ``[market_data] source = "replay"``, ``file = "
 time at recording); rows with the same ``ts_local`` form one "message" (one strategy call per changed
 book, as for a FIX 35=X). Snapshot markers (kind 3 ... 4) become one :class:`BookSnapshot`; level rows go
 to ``level_sink`` (the engine's hot path) or, without one, as :class:`LevelUpdate` to the sink; trades
-as :class:`~hft.engine.types.Trade`. Timestamps handed on are the wall clock at delivery.
+as :class:`~hft.model.types.Trade`. Timestamps handed on are the wall clock at delivery.
 
 A recording cannot be asked for a snapshot: when the engine finds a book inconsistent
 (:meth:`request_snapshot`), that symbol's updates are dropped until the file's next snapshot for it.
@@ -40,7 +40,7 @@ from hft.data.format import (
 )
 from hft.engine.config import ConfigError
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
-from hft.engine.types import Side, Trade
+from hft.model.types import Side, Trade
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from mypy_extensions import mypyc_attr
 from hft.asx.ticks import is_valid_price
 from hft.book.l2 import L2Book
 from hft.engine.positions import PositionTracker
-from hft.engine.types import Order, OrdType, Side
+from hft.model.types import Order, OrdType, Side
 
 if TYPE_CHECKING:
     from hft.engine.config import Config

@@ -50,8 +50,8 @@ from hft.engine.orders import OrderManager
 from hft.engine.positions import PositionTracker
 from hft.engine.risk import ACCEPTED, RiskManager, risk_limits
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 from hft.metrics.stats import EngineStats, SessionStats
+from hft.model.types import Fill, Order, OrdStatus, OrdType, Side, TimeInForce, Trade
 
 log = logging.getLogger(__name__)
 
@@ -744,47 +744,3 @@ async def _run(w: Any, on_started: Callable[[Host], None] | None) -> None:
         loop.remove_signal_handler(sig)
     if failure is not None:
         raise failure
-
-
-def embedded_sim_config(config: Config) -> Any:
-    """The :class:`hft.sim.config.SimConfig` for the embedded simulator: ``sim.config`` (a simulator TOML)
-    or the simulator's defaults, with its sessions set to our CompIDs and our ``[sim]`` knobs applied."""
-    import dataclasses
-
-    from hft.sim.config import ClientSession, LatencySpec, SimConfig, load_sim_config
-    from hft.sim.server import instruments_of
-
-    sc, vc, mc = config.sim, config.venue, config.market_data
-    base = load_sim_config(sc.config) if sc.config else SimConfig.default(metrics_enabled=False)
-    cod = vc.cancel_on_disconnect
-    oe = dataclasses.replace(base.order_entry, comp_id=vc.target_comp_id,
-                             sessions=(ClientSession(vc.sender_comp_id, vc.begin_string, cod),),
-                             ex_destination=vc.ex_destination, currency=vc.currency)
-    md = dataclasses.replace(base.market_data, comp_id=mc.target_comp_id,
-                             sessions=(ClientSession(mc.sender_comp_id, vc.begin_string),))
-    cfg = dataclasses.replace(base, host="127.0.0.1", order_port=0, md_port=0, order_entry=oe, market_data=md,
-                              store_dir="")
-    if not sc.config:  # the [sim] knobs describe the default simulator; a full simulator file wins
-        lat = LatencySpec(fixed_us=float(sc.latency_us))
-        cfg = dataclasses.replace(
-            cfg,
-            flow=dataclasses.replace(cfg.flow, seed=sc.seed, rate=sc.flow_rate, enabled=sc.flow_rate > 0),
-            schedule=dataclasses.replace(cfg.schedule, mode="continuous" if sc.continuous else "asx"),
-            latency=dataclasses.replace(cfg.latency, order_entry=lat, market_data=lat))
-    known = instruments_of(cfg)
-    missing = [s for s in config.instruments.symbols if s not in known]
-    if missing:
-        raise RuntimeError(f"{config.source}: instruments.symbols: {', '.join(missing)} not listed by the "
-                           f"embedded simulator (it has {', '.join(sorted(known))}); set sim.config to a "
-                           "simulator config that lists them")
-    return cfg
-
-
-def start_embedded_sim(config: Config) -> Any:
-    """Start the exchange simulator in-process (its own thread and asyncio loop) on 127.0.0.1 with free
-    ports; the returned :class:`hft.sim.server.SimServer` has ``order_port``, ``md_port`` and ``stop()``."""
-    from hft.sim.server import SimServer
-
-    sim = SimServer(embedded_sim_config(config))
-    sim.start()
-    return sim

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mypy_extensions import mypyc_attr
 
-from hft.engine.types import Fill, Order, OrdType, Side, TimeInForce, Trade
+from hft.model.types import Fill, Order, OrdType, Side, TimeInForce, Trade
 
 if TYPE_CHECKING:
     from hft.book.l2 import L2Book

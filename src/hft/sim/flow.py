@@ -41,7 +41,7 @@ from typing import Any
 
 from hft.asx.phases import Phase
 from hft.asx.ticks import is_valid_price, round_price, tick_down, tick_size, tick_up
-from hft.engine.types import OrdType, Side, TimeInForce
+from hft.model.types import OrdType, Side, TimeInForce
 from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine
 
 NEVER = (1 << 63) - 1

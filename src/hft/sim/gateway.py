@@ -36,10 +36,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hft.asx.ticks import PRICE_SCALE, format_price, parse_price
-from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.fix import dictionary as fixdict
 from hft.fix.parser import FixMessage, FixValueError, byte_sum
 from hft.fix.session import FixSession, SessionApplication, SessionState
+from hft.model.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.ratelog import RateLimitedLog
 from hft.sim.config import LatencySampler, OrderEntryConfig
 from hft.sim.latency import DelayLine

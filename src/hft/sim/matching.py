@@ -15,7 +15,7 @@ from enum import IntEnum
 
 from hft.asx.phases import Phase
 from hft.asx.ticks import is_valid_price
-from hft.engine.types import OrdStatus, OrdType, Side, TimeInForce
+from hft.model.types import OrdStatus, OrdType, Side, TimeInForce
 from hft.sim.clock import Clock
 
 BUY = Side.BUY

@@ -62,7 +62,7 @@ from hft.data.format import (
     iter_event_chunks,
     read_metadata,
 )
-from hft.engine.types import OrdType, Side, TimeInForce
+from hft.model.types import OrdType, Side, TimeInForce
 from hft.sim.flow import NEVER
 from hft.sim.matching import Event, ExecEvent, ExecType, MatchingEngine, SimOrder
 

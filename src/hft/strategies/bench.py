@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from hft.book.l2 import ASK, BID, L2Book
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Order, OrdStatus, OrdType, Side, TimeInForce
+from hft.model.types import Order, OrdStatus, OrdType, Side, TimeInForce
 
 
 class _InstantContext(StrategyContext):

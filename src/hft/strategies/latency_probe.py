@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from hft.asx.ticks import tick_down
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Order, TimeInForce
+from hft.model.types import Order, TimeInForce
 from hft.strategies.params import LatencyProbeParams
 
 if TYPE_CHECKING:

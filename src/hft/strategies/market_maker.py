@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, Side, in_flight, terminal, working
+from hft.model.types import Fill, Order, Side, in_flight, terminal, working
 from hft.strategies import _util as u
 from hft.strategies._util import RateLimiter, RollingStd
 from hft.strategies.params import MarketMakerParams

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.asx.ticks import tick_size
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Order, Side, TimeInForce
+from hft.model.types import Order, Side, TimeInForce
 from hft.strategies._util import check_fields
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from hft.asx.ticks import tick_down, tick_size, tick_up
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Fill, Order, Side, TimeInForce
+from hft.model.types import Fill, Order, Side, TimeInForce
 from hft.strategies._util import RingFloat, check_fields
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hft.engine.strategy import Strategy, StrategyContext
-from hft.engine.types import Order
+from hft.model.types import Order
 from hft.strategies._util import check_fields
 
 if TYPE_CHECKING:

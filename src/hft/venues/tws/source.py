@@ -59,7 +59,7 @@ from zoneinfo import ZoneInfo
 from hft.asx.phases import Phase, Schedule
 from hft.engine.config import Config, TwsConfig
 from hft.engine.gateway import BookSnapshot, LevelUpdate, MarketSink, StaleNotice
-from hft.engine.types import Side, Trade
+from hft.model.types import Side, Trade
 from hft.venues.tws.contracts import ContractError, ContractSpec, resolve_contracts
 from hft.venues.tws.depth import DepthBook, price_units
 

@@ -1,4 +1,6 @@
-"""Load throughput and memory of the canonical format: ``python -m hft.data.bench [--events N] [--json]``.
+"""Load throughput and memory of the canonical format.
+
+``python -m hft.bench.data_bench [--events N] [--json]``.
 
 Builds an N-event synthetic L2 day (the backtester's generator, 1M-event tiles each starting with a
 snapshot, times shifted), writes it as Parquet (and a 1M-row CSV), then measures in fresh child
@@ -63,7 +65,7 @@ def make_day(n: int, path: Path) -> int:
     tile = generate(tile_n, seed=11)
     span = int(tile.ts_local[-1] - tile.ts_local[0]) + 1
     written = 0
-    md = make_metadata("hft.data.bench", tick_rule={"kind": "asx"})
+    md = make_metadata("hft.bench.data_bench", tick_rule={"kind": "asx"})
     with EventWriter(path, md, chunk_rows=1_000_000) as w:
         k = 0
         while written < n:
@@ -121,7 +123,7 @@ def run(n: int, workdir: Path, reps: int = 3) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hft.data.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m hft.bench.data_bench", description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=10_000_000, help="events in the generated day")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per measurement (best is reported)")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")

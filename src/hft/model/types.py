@@ -1,4 +1,4 @@
-"""Core trading types shared by the engine, the backtester, the simulator adapters and the strategies.
+"""Core trading types shared by the engine, the simulator, the backtester, the venues and the strategies.
 
 Prices are ``int`` price units (1/10,000 dollar, see :mod:`hft.asx.ticks`), quantities are ``int``
 shares, times are ``int`` nanoseconds (UTC epoch in paper/live, simulated in backtest), money is
