@@ -208,7 +208,9 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="hft data", description="canonical L2 market data files (docs/data.md)")
+    ap = argparse.ArgumentParser(prog="hft data", description="canonical L2 market data files (docs/data.md)",
+                                 epilog="hft data synth OUT --seconds N: record a synthetic day from the "
+                                        "simulator (see hft data synth --help)")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     c = sub.add_parser("convert", help="convert LOBSTER, a FIX market data capture or a Binance capture",
