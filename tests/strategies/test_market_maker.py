@@ -346,6 +346,24 @@ def test_volatility_is_per_instrument() -> None:
     assert mm.state("CBA").vol.std == 0.0
 
 
+def test_state_follows_the_instrument_not_the_string_object() -> None:
+    # on_book keeps the last instrument's state by the string's identity: an equal string built at run
+    # time (another object) and alternating instruments must still reach each instrument's own state
+    ctx = RecordingContext(instruments=("BHP", "CBA"))
+    mm = MarketMaker(ctx, ["BHP", "CBA"], MarketMakerParams(vol_window=10, max_orders_per_sec=1_000))
+    attach(ctx, mm)
+    bhp = "BHP"
+    bhp2 = "".join(["BH", "P"])
+    assert bhp2 == bhp and bhp2 is not bhp
+    for s in [0, 1, 0, 1, 0]:
+        ctx.feed([(450_000 + 100 * s, 100)], [(452_000 + 100 * s, 100)], bhp if s else bhp2)
+        ctx.feed([(1_000_000, 100)], [(1_000_500, 100)], "CBA")
+    assert mm.state("BHP").vol.std == pytest.approx(1.0)
+    assert mm.state("CBA").vol.std == 0.0
+    assert (mm.state("BHP").bb, mm.state("CBA").bb) == (450_000, 1_000_000)
+    assert set(mm._st) == {"BHP", "CBA"}
+
+
 def test_rolling_std_and_rate_limiter_units() -> None:
     r = RollingStd(3)
     for x in [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]:

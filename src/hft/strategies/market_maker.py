@@ -46,6 +46,7 @@ _EPS: Final = 1e-6  # as hft.strategies._util: absorbs float noise before floor/
 # retry time meaning "nothing deferred" (or "wait for the venue's answer"); the largest int the compiled build
 # keeps unboxed (1 << 62 would be a heap int, every comparison with it a slow generic one)
 _NEVER: Final = (1 << 62) - 1
+_NO_INST: Final = object()  # "no instrument seen yet" (never the identity of an instrument string)
 
 
 def microprice(bid: int, bid_qty: int, ask: int, ask_qty: int) -> float:
@@ -157,6 +158,11 @@ class MarketMaker(Strategy):
         self._base = p.base_spread_ticks
         self._vm = p.vol_multiplier
         self._sk = p.skew_ticks
+        # the instrument of the last on_book call and its state: a host passes the same string object on
+        # every call, so an identity test stands in for the dict lookup (an equal but distinct string, or
+        # another instrument, takes the lookup and becomes the cached one; states are never replaced)
+        self._last_inst: object = _NO_INST
+        self._last_st = _State(2)  # (a placeholder: read only after _last_inst names an instrument)
         self.rate_limited = 0  # quote changes skipped because of the order-rate limit
 
     def state(self, instrument: str) -> _State:
@@ -171,13 +177,20 @@ class MarketMaker(Strategy):
         ba = book.ask_px[0]
         if not bb or not ba or bb >= ba:
             return
-        st = self._st.get(instrument) or self.state(instrument)
+        if instrument is self._last_inst:
+            st = self._last_st
+        else:
+            st = self._st.get(instrument) or self.state(instrument)
+            self._last_inst = instrument
+            self._last_st = st
         bq = book.bid_qty[0]
         aq = book.ask_qty[0]
         if bb == st.bb and ba == st.ba and bq == st.bq and aq == st.aq:
             # a change below the top: nothing the quotes depend on moved; requote only if a deferred quote
-            # change can go now (rate limit) or an order answer arrived, or the position moved
-            if self.ctx.now() < st.retry_at and self.ctx.position(instrument) == st.pos:
+            # change can go now (rate limit) or an order answer arrived, or the position moved. With no
+            # deferred change (retry_at is _NEVER, which no engine time reaches) the clock is not read.
+            ra = st.retry_at
+            if (ra == _NEVER or self.ctx.now() < ra) and self.ctx.position(instrument) == st.pos:
                 return
         else:
             if bb != st.bb or ba != st.ba:
