@@ -199,7 +199,8 @@ class BacktestConfig:
 
     def __post_init__(self) -> None:
         for k in ("entry_latency_ns", "response_latency_ns", "latency_jitter_ns", "feed_latency_ns",
-                  "feed_latency_jitter_ns"):
+                  "feed_latency_jitter_ns", "fee_month_value_cents", "fee_per_share_millicents",
+                  "fee_min_cents"):
             if getattr(self, k) < 0:
                 raise ValueError(f"backtest.{k}: must be >= 0, got {getattr(self, k)}")
         if self.feed_time not in FEED_TIMES:
@@ -208,9 +209,6 @@ class BacktestConfig:
         if self.fee_model not in FEE_MODELS:
             raise ValueError(f"backtest.fee_model: must be one of {', '.join(repr(n) for n in FEE_MODELS)}, "
                              f"got {self.fee_model!r}")
-        for k in ("fee_month_value_cents", "fee_per_share_millicents", "fee_min_cents"):
-            if getattr(self, k) < 0:
-                raise ValueError(f"backtest.{k}: must be >= 0, got {getattr(self, k)}")
         if self.queue_model not in QUEUE_MODELS:
             raise ValueError(f"backtest.queue_model: must be one of {', '.join(QUEUE_MODELS)}, "
                              f"got {self.queue_model!r}")
